@@ -1,0 +1,26 @@
+"""SimPy timeouts ordered by agent index at equal times (SPEC §3, "Event order").
+
+SimPy processes events at the same instant by (priority, insertion order). Giving agent i's
+events priority ``AGENT_PRIORITY + i`` makes completions at one instant run in increasing agent
+index, so which agents take part in a round, and hence the round time, is deterministic.
+"""
+
+from __future__ import annotations
+
+from simpy import Environment
+from simpy.events import NORMAL, Event
+
+__all__ = ["AGENT_PRIORITY", "AgentTimeout"]
+
+AGENT_PRIORITY = NORMAL + 1
+
+
+class AgentTimeout(Event):
+    """A timeout of ``delay`` simulated seconds belonging to agent ``agent`` (0-based)."""
+
+    def __init__(self, env: Environment, delay: float, agent: int) -> None:
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        env.schedule(self, AGENT_PRIORITY + agent, delay)

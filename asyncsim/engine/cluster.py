@@ -1,0 +1,118 @@
+"""The simulated cluster: per-agent durations, outages and the topology's reduce (SPEC §4).
+
+Every agent has one random stream per role (compute, uplink, downlink), spawned from the run's
+timing seed. The j-th draw of agent i is therefore the same in every method of a scenario
+(common random numbers), whatever else happens in the run.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from asyncsim import theory
+from asyncsim.timing import Outage, TimeModel, check_time
+
+__all__ = ["ClusterRuntime", "Reduce"]
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """The upload phase of a round: each participant's uplink time and the total duration."""
+
+    uplinks: dict[int, float]
+    duration: float
+
+
+class _Role:
+    """One time model with lazily created per-agent random streams."""
+
+    def __init__(self, model: TimeModel, seed: np.random.SeedSequence, n: int, field: str):
+        self.model = model
+        self.field = field
+        self.fixed = model.fixed_values()
+        self._seeds = seed.spawn(n)
+        self._streams: list[np.random.Generator | None] = [None] * n
+
+    def sample(self, agent: int, k: int) -> float:
+        if self.fixed is not None:
+            return float(self.fixed[agent])
+        stream = self._streams[agent]
+        if stream is None:
+            stream = self._streams[agent] = np.random.default_rng(self._seeds[agent])
+        return check_time(self.model.sample(agent, k, stream), self.field, agent, k)
+
+
+class ClusterRuntime:
+    """Durations of computations and transfers for n agents, plus outages and reduce times.
+
+    Args:
+        n: number of agents.
+        compute: model of h_i (seconds per transition).
+        uplink: model of κ_i; ``downlink``: broadcast time per agent (default: same as uplink).
+        seed: timing seed of the run.
+        topology: ``server`` (broadcast, then a star reduce) or ``allreduce`` (no broadcast: the
+            collective leaves the aggregate on every node).
+        allreduce: ``max`` or ``ring`` collective-time model.
+        outages: intervals during which agents cannot compute.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        compute: TimeModel,
+        uplink: TimeModel,
+        downlink: TimeModel | None,
+        seed: np.random.SeedSequence,
+        topology: str = "server",
+        allreduce: str = "max",
+        outages: Sequence[Outage] = (),
+    ) -> None:
+        self.n = n
+        self.topology = topology
+        self.allreduce = allreduce
+        compute_seed, uplink_seed, downlink_seed = seed.spawn(3)
+        self._compute = _Role(compute, compute_seed, n, "cluster.compute")
+        self._uplink = _Role(uplink, uplink_seed, n, "cluster.uplink")
+        self._downlink = _Role(downlink or uplink, downlink_seed, n, "cluster.downlink")
+        self._outages: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+        for outage in sorted(outages, key=lambda o: o.start):
+            self._outages[outage.agent].append((outage.start, outage.end))
+        self._outage_starts = [[s for s, _ in spans] for spans in self._outages]
+        self.models = {"compute": compute, "uplink": uplink, "downlink": downlink or uplink}
+
+    def compute_time(self, agent: int, k: int, transitions: int) -> float:
+        """τ = h_{i,k} · transitions (per-trajectory timing passes transitions = H)."""
+        return self._compute.sample(agent, k) * transitions
+
+    def uplink_time(self, agent: int, k: int) -> float:
+        """κ_i: seconds for the agent to send one vector."""
+        return self._uplink.sample(agent, k)
+
+    def broadcast_delay(self, agent: int, k: int) -> float:
+        """Seconds until the agent holds a point the server sent now (0 under AllReduce)."""
+        return 0.0 if self.topology == "allreduce" else self._downlink.sample(agent, k)
+
+    def reduce(self, participants: Sequence[int], k: int) -> Reduce:
+        """Uplinks of the participants and the reduce duration (theory.reduce_time)."""
+        uplinks = {agent: self.uplink_time(agent, k) for agent in participants}
+        duration = theory.reduce_time(list(uplinks.values()), self.topology, self.allreduce)
+        return Reduce(uplinks, duration)
+
+    def available_from(self, agent: int, time: float) -> float:
+        """The first instant >= time at which the agent is not in an outage."""
+        for start, end in self._outages[agent]:
+            if start <= time < end:
+                time = end
+        return time
+
+    def outage_between(self, agent: int, start: float, end: float) -> float | None:
+        """Start of the first outage in [start, end), which loses a computation running then."""
+        starts = self._outage_starts[agent]
+        position = bisect.bisect_left(starts, start)
+        if position < len(starts) and starts[position] < end:
+            return starts[position]
+        return None

@@ -1,0 +1,129 @@
+"""The iteration table (one row per model update) and the budget that ends a run.
+
+Row columns (the output contract of ``iterations.csv``; extend, never rename):
+``iteration, time_start, time_end, gradients_used, gradients_computed, uploads, grad_norm`` then
+``gradients_discarded, gradients_lost, estimate_norm, transitions`` and, where available,
+``return_mean, discounted_return_mean, episode_length_mean, eval_return`` and protocol extras
+(``stop_time, participants`` for rounds; ``agent, delay`` for asynchronous updates).
+
+``gradients_computed`` counts computations *started* during the row's interval (used, discarded
+or lost); ``grad_norm`` is ||∇f(θ)|| at the updated model where the oracle knows it (synthetic),
+else the norm of the aggregated estimate ĝ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from asyncsim.config import BudgetConfig, EvaluationConfig
+from asyncsim.engine.simulation import Counters, Simulation
+from asyncsim.oracles.base import GradientResult
+
+__all__ = ["COLUMNS", "IterationRecorder"]
+
+COLUMNS = (
+    "iteration",
+    "time_start",
+    "time_end",
+    "gradients_used",
+    "gradients_computed",
+    "uploads",
+    "grad_norm",
+    "gradients_discarded",
+    "gradients_lost",
+    "estimate_norm",
+    "transitions",
+)
+
+
+class IterationRecorder:
+    """Appends one row per update and decides when the budget is spent."""
+
+    def __init__(self, sim: Simulation, budget: BudgetConfig, evaluation: EvaluationConfig) -> None:
+        self.sim = sim
+        self.budget = budget
+        self.evaluation = evaluation
+        self.rows: list[dict[str, Any]] = []
+        self.stop_reason = "time"
+        self.time_to_target: float | None = None
+        self._previous = Counters()
+        self._gradients = 0
+        self._transitions = 0
+
+    def record(
+        self,
+        iteration: int,
+        time_start: float,
+        gradient: GradientResult,
+        model: np.ndarray,
+        **extra: Any,
+    ) -> bool:
+        """Append the row of update ``iteration``; return True when the run must stop."""
+        row = self._row(iteration, time_start, gradient, model)
+        row.update(extra)
+        self.rows.append(row)
+        return self._spent(row)
+
+    def _row(
+        self, iteration: int, time_start: float, gradient: GradientResult, model: np.ndarray
+    ) -> dict[str, Any]:
+        counters = self.sim.counters
+        delta = {k: getattr(counters, k) - getattr(self._previous, k) for k in vars(counters)}
+        self._previous = replace(counters)
+        estimate_norm = float(np.linalg.norm(gradient.vector))
+        true_norm = self.sim.oracle.gradient_norm(model)
+        transitions = int(
+            gradient.stats.get("transitions", delta["used"] * self.sim.oracle.horizon)
+        )
+        row: dict[str, Any] = {
+            "iteration": iteration,
+            "time_start": time_start,
+            "time_end": self.sim.now,
+            "gradients_used": delta["used"],
+            "gradients_computed": delta["started"],
+            "uploads": delta["uploads"],
+            "grad_norm": estimate_norm if true_norm is None else true_norm,
+            "gradients_discarded": delta["discarded"],
+            "gradients_lost": delta["lost"],
+            "estimate_norm": estimate_norm,
+            "transitions": transitions,
+        }
+        row.update({k: v for k, v in gradient.stats.items() if k != "transitions"})
+        if self.evaluation.episodes and iteration % self.evaluation.every == 0:
+            evaluated = self.sim.oracle.evaluate(model, self.evaluation.episodes)
+            if "return_mean" in evaluated:
+                row["eval_return"] = evaluated["return_mean"]
+        self._gradients += delta["used"]
+        self._transitions += transitions
+        return row
+
+    def _spent(self, row: dict[str, Any]) -> bool:
+        budget = self.budget
+        if self._target_reached(row):
+            self.time_to_target = row["time_end"]
+            self.stop_reason = "target"
+            return True
+        limits = {
+            "iterations": budget.iterations is not None and row["iteration"] >= budget.iterations,
+            "gradients": budget.gradients is not None and self._gradients >= budget.gradients,
+            "transitions": budget.transitions is not None
+            and self._transitions >= budget.transitions,
+        }
+        for reason, reached in limits.items():
+            if reached:
+                self.stop_reason = reason
+                return True
+        return False
+
+    def _target_reached(self, row: dict[str, Any]) -> bool:
+        budget = self.budget
+        if budget.target_grad_norm is not None and row["grad_norm"] <= budget.target_grad_norm:
+            return True
+        if budget.target_return is None:
+            return False
+        achieved = row.get("eval_return", row.get("return_mean", -math.inf))
+        return achieved >= budget.target_return

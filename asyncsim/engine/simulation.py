@@ -1,0 +1,304 @@
+"""SimPy glue: agents as processes, broadcasts, rounds, uploads, outages (no optimization math).
+
+Two building blocks serve every protocol of SPEC §3:
+
+* ``collect(point, version, rule)`` — one synchronous aggregation round: the server sends the
+  point, every agent (a SimPy process) computes gradients at it until the protocol's
+  :class:`CollectionRule` says stop, running computations are discarded, the participants upload
+  and the weighted sum of the gradients used is returned.
+* ``dispatch(agent, point, version)`` + ``next_arrival()`` — the asynchronous server: one agent
+  receives a point, computes one gradient, uploads it, and the arrival is queued for the server.
+
+Gradients are requested from the oracle lazily (:class:`LazyGradients`); the simulated clock never
+depends on gradient values under per-trajectory timing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from asyncsim.engine.clock import AgentTimeout
+from asyncsim.engine.cluster import ClusterRuntime
+from asyncsim.engine.lazy import LazyGradients
+from asyncsim.engine.trace import SERVER, Trace
+from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
+
+__all__ = ["Arrival", "CollectionRule", "Counters", "RoundOutcome", "Simulation"]
+
+Process = Generator[simpy.Event, Any, Any]
+
+
+class CollectionRule(ABC):
+    """The protocol-specific part of a round: when to stop and how to weight gradients."""
+
+    #: whether an agent starts another gradient after finishing one in the same round
+    keeps_computing: bool = True
+
+    @abstractmethod
+    def on_gradient(self, agent: int) -> bool:
+        """Record a finished gradient of ``agent``; return True when the round must stop."""
+
+    @abstractmethod
+    def weight(self, agent: int, count: int) -> float:
+        """Weight of each of the ``count`` gradients of ``agent`` in the aggregate."""
+
+
+@dataclass
+class Counters:
+    """Running totals of a simulation (deltas between updates fill the iteration table)."""
+
+    started: int = 0
+    used: int = 0
+    discarded: int = 0
+    lost: int = 0
+    uploads: int = 0
+
+
+@dataclass
+class RoundOutcome:
+    """What one aggregation round produced."""
+
+    gradient: GradientResult
+    stop_time: float
+    counts: dict[int, int]
+
+
+@dataclass
+class Arrival:
+    """A gradient that reached the asynchronous server."""
+
+    agent: int
+    version: int
+    handle: int
+    simulation: Simulation
+
+    def gradient(self) -> GradientResult:
+        """Its value (computed lazily, together with every gradient still in flight)."""
+        return self.simulation.lazy.value(self.handle)
+
+
+@dataclass
+class _Round:
+    point: np.ndarray
+    version: int
+    rule: CollectionRule
+    stopped: simpy.Event
+    done: bool = False
+    used: dict[int, list[int]] = field(default_factory=dict)
+    running: dict[int, int] = field(default_factory=dict)
+
+    def is_done(self) -> bool:
+        return self.done
+
+
+class Simulation:
+    """One simulated run: the SimPy environment, the cluster, the oracle and the trace."""
+
+    def __init__(
+        self,
+        cluster: ClusterRuntime,
+        oracle: GradientOracle,
+        trace: Trace,
+        per_step_timing: bool = False,
+    ) -> None:
+        self.env = simpy.Environment()
+        self.cluster = cluster
+        self.oracle = oracle
+        self.lazy = LazyGradients(oracle)
+        self.trace = trace
+        self.per_step_timing = per_step_timing
+        self.counters = Counters()
+        self._next_index = [0] * cluster.n
+        self._arrivals = simpy.Store(self.env)
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    # ------------------------------------------------------------------ one gradient
+
+    def _compute_one(
+        self,
+        agent: int,
+        point: np.ndarray,
+        version: int,
+        cancelled: Callable[[], bool],
+        on_start: Callable[[int], None],
+        on_lost: Callable[[int], None],
+    ) -> Generator[simpy.Event, Any, int | None]:
+        """Compute one gradient at ``point``; returns its index, or None if ``cancelled()``.
+
+        Waits out outages first; a computation that an outage interrupts is lost and restarted
+        (``on_lost``). ``on_start`` sees the index of every computation as it starts.
+        """
+        env, trace = self.env, self.trace
+        while True:
+            resume = self.cluster.available_from(agent, env.now)
+            if resume > env.now:
+                trace.record(env.now, agent, "outage_wait", version, version)
+                yield AgentTimeout(env, resume - env.now, agent)
+                if cancelled():
+                    return None
+            index = self._next_index[agent]
+            self._next_index[agent] = index + 1
+            self.counters.started += 1
+            on_start(index)
+            duration = self.cluster.compute_time(agent, version, self._transitions(point, agent))
+            start = env.now
+            trace.record(start, agent, "compute_start", version, version)
+            lost_at = self.cluster.outage_between(agent, start, start + duration)
+            yield AgentTimeout(env, duration if lost_at is None else lost_at - start, agent)
+            if cancelled():
+                return None
+            if lost_at is None:
+                trace.record(env.now, agent, "compute_end", version, version)
+                return index
+            on_lost(index)
+            self.counters.lost += 1
+            trace.record(env.now, agent, "lost", version, version)
+
+    def _transitions(self, point: np.ndarray, agent: int) -> int:
+        if self.per_step_timing:
+            return self.oracle.trajectory_length(point, agent, self._next_index[agent] - 1)
+        return self.oracle.horizon
+
+    # ------------------------------------------------------------------ synchronous rounds
+
+    def collect(
+        self, point: np.ndarray, version: int, rule: CollectionRule
+    ) -> Generator[simpy.Event, Any, RoundOutcome]:
+        """One aggregation round at ``point`` (Algorithms 2, 3 and the synchronized round).
+
+        The round starts now (the server sends the point) and ends when the server holds
+        ĝ = Σ_i rule.weight(i, B_i) · Σ_k g_{i,k}. Running computations at the stop are discarded.
+        """
+        round_ = _Round(point, version, rule, self.env.event())
+        for agent in range(self.cluster.n):
+            self.env.process(self._round_agent(agent, round_))
+        yield round_.stopped
+        stop_time = self.env.now
+        self._discard_running(round_, stop_time)
+        counts = {agent: len(indices) for agent, indices in round_.used.items()}
+        reduce = self.cluster.reduce(list(counts), version)
+        self._record_uploads(reduce.uplinks, stop_time, version)
+        if reduce.duration > 0:
+            yield self.env.timeout(reduce.duration)
+        request = GradientRequest(point, tuple(self._jobs(round_)))
+        gradient = self.lazy.value(self.lazy.submit(request))
+        return RoundOutcome(gradient, stop_time, counts)
+
+    def _round_agent(self, agent: int, round_: _Round) -> Process:
+        env, version = self.env, round_.version
+        delay = self.cluster.broadcast_delay(agent, version)
+        if delay > 0:
+            yield AgentTimeout(env, delay, agent)
+            if round_.done:
+                return
+        self.trace.record(env.now, agent, "broadcast_received", version, version)
+        running = round_.running
+
+        def started(index: int) -> None:
+            running[agent] = index
+
+        def lost(index: int) -> None:
+            del running[agent]
+
+        while True:
+            index = yield from self._compute_one(
+                agent, round_.point, version, round_.is_done, started, lost
+            )
+            if index is None:
+                return
+            del running[agent]
+            round_.used.setdefault(agent, []).append(index)
+            self.counters.used += 1
+            if round_.rule.on_gradient(agent):
+                round_.done = True
+                round_.stopped.succeed()
+                return
+            if not round_.rule.keeps_computing:
+                return
+
+    def _discard_running(self, round_: _Round, time: float) -> None:
+        for agent in sorted(round_.running):
+            self.counters.discarded += 1
+            self.trace.record(time, agent, "discarded", round_.version, round_.version)
+        round_.running.clear()
+
+    def _record_uploads(self, uplinks: dict[int, float], start: float, version: int) -> None:
+        for agent, duration in sorted(uplinks.items()):
+            self.trace.record(start, agent, "upload_start", version, version)
+            self.trace.record(start + duration, agent, "upload_end", version, version)
+        self.counters.uploads += len(uplinks)
+
+    def _jobs(self, round_: _Round) -> list[GradientJob]:
+        """One job per run of consecutive indices of each agent (an outage can split a run)."""
+        jobs = []
+        for agent in sorted(round_.used):
+            indices = round_.used[agent]
+            weight = round_.rule.weight(agent, len(indices))
+            jobs += [GradientJob(agent, first, count, weight) for first, count in _runs(indices)]
+        return jobs
+
+    # ------------------------------------------------------------------ asynchronous server
+
+    def dispatch(self, agent: int, point: np.ndarray, version: int) -> None:
+        """Send ``point`` (server version ``version``) to one agent, which computes one gradient
+        there and uploads it; the arrival is then queued for ``next_arrival``."""
+        self.env.process(self._async_agent(agent, point, version))
+
+    def _async_agent(self, agent: int, point: np.ndarray, version: int) -> Process:
+        env, lazy = self.env, self.lazy
+        delay = self.cluster.broadcast_delay(agent, version)
+        if delay > 0:
+            yield AgentTimeout(env, delay, agent)
+        self.trace.record(env.now, agent, "broadcast_received", version, version)
+        handles: list[int] = []
+
+        def started(index: int) -> None:  # submitted now, so in-flight gradients batch together
+            job = GradientJob(agent, index, 1, 1.0)
+            handles.append(lazy.submit(GradientRequest(point, (job,))))
+
+        def lost(index: int) -> None:
+            lazy.cancel(handles.pop())
+
+        yield from self._compute_one(agent, point, version, _never, started, lost)
+        uplink = self.cluster.uplink_time(agent, version)
+        self.trace.record(env.now, agent, "upload_start", version, version)
+        if uplink > 0:
+            yield AgentTimeout(env, uplink, agent)
+        self.trace.record(env.now, agent, "upload_end", version, version)
+        self.counters.uploads += 1
+        self.counters.used += 1
+        yield self._arrivals.put(Arrival(agent, version, handles[-1], self))
+
+    def next_arrival(self) -> simpy.Event:
+        """Event whose value is the next :class:`Arrival` at the server."""
+        return self._arrivals.get()
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def record_update(self, iteration: int) -> None:
+        """Trace the update applied at the end of round ``iteration``."""
+        self.trace.record(self.env.now, SERVER, "update", iteration, iteration + 1)
+
+
+def _never() -> bool:
+    return False
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Split increasing indices into (first, count) runs of consecutive values."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][0] + runs[-1][1]:
+            runs[-1][1] += 1
+        else:
+            runs.append([index, 1])
+    return [(first, count) for first, count in runs]

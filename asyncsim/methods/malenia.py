@@ -1,0 +1,42 @@
+"""Algorithm 3 — AggregateMalenia(θ, M), heterogeneous environments.
+
+    same loop as Algorithm 2, but stop only when every B_i >= 1 and
+        (1/n Σ_i 1/B_i)^{-1} >= M/n
+    ĝ = (1/n) Σ_i g_i / B_i     (each agent's local mean, equal weight per agent)
+
+The stop test is O(1) per event: Σ 1/B_i and the number of agents without a gradient are kept
+incrementally (``theory.malenia_stop_reached`` decides, with the tolerance the closed form uses).
+Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
+"""
+
+from __future__ import annotations
+
+from asyncsim.engine.simulation import CollectionRule
+from asyncsim.theory import malenia_stop_reached
+
+__all__ = ["MaleniaRule"]
+
+
+class MaleniaRule(CollectionRule):
+    """Stop once all agents contributed and the harmonic mean of the B_i reaches M/n."""
+
+    keeps_computing = True
+
+    def __init__(self, n: int, batch: int) -> None:
+        self.n = n
+        self.batch = batch
+        self.counts = [0] * n
+        self.missing = n
+        self.inverse_sum = 0.0
+
+    def on_gradient(self, agent: int) -> bool:
+        count = self.counts[agent] = self.counts[agent] + 1
+        if count == 1:
+            self.missing -= 1
+            self.inverse_sum += 1.0
+        else:
+            self.inverse_sum += 1.0 / count - 1.0 / (count - 1)
+        return malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
+
+    def weight(self, agent: int, count: int) -> float:
+        return 1.0 / (self.n * count)

@@ -1,0 +1,155 @@
+"""Run a scenario: build cluster, oracle and method for each method, run SimPy, collect tables.
+
+``simulate(scenario)`` is the Python API; every method of a scenario is run with the same seed,
+so they share θ_0, per-agent time draws and oracle randomness (common random numbers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncsim.config import MethodConfig, Scenario, build_time_model, validate_scenario
+from asyncsim.engine.cluster import ClusterRuntime
+from asyncsim.engine.recorder import IterationRecorder
+from asyncsim.engine.simulation import Simulation
+from asyncsim.engine.trace import Trace
+from asyncsim.methods.asynchronous import train_asynchronously
+from asyncsim.methods.optimizers import make_optimizer
+from asyncsim.methods.registry import PROTOCOLS, lookup_method
+from asyncsim.methods.rounds import train_in_rounds
+from asyncsim.oracles import build_oracle
+from asyncsim.timing import Outage
+
+__all__ = ["MethodResult", "RunResult", "build_cluster", "run_method", "simulate"]
+
+
+@dataclass
+class MethodResult:
+    """Iteration rows, trace rows and summary of one method."""
+
+    key: str
+    rows: list[dict[str, Any]]
+    trace: list[tuple[float, int, str, int, int]]
+    summary: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """All methods of one scenario run."""
+
+    scenario: Scenario
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+
+    def summary_table(self) -> list[dict[str, Any]]:
+        """One summary dict per method, in scenario order."""
+        return [result.summary for result in self.methods.values()]
+
+
+def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The run's (timing, oracle) seed sequences; identical for every method of a scenario."""
+    timing, oracle = np.random.SeedSequence(seed).spawn(2)
+    return timing, oracle
+
+
+def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) -> ClusterRuntime:
+    """The cluster runtime of ``scenario`` (time models validated with their field paths)."""
+    c = scenario.cluster
+    downlink = c.downlink and build_time_model(c.downlink, c.n, "cluster.downlink", "comm", dim)
+    return ClusterRuntime(
+        c.n,
+        build_time_model(c.compute, c.n, "cluster.compute", "compute"),
+        build_time_model(c.uplink, c.n, "cluster.uplink", "communication", dim),
+        downlink or None,
+        seed,
+        topology=c.topology,
+        allreduce=c.allreduce,
+        outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
+    )
+
+
+def run_method(scenario: Scenario, index: int) -> MethodResult:
+    """Simulate ``scenario.methods[index]`` and return its tables."""
+    method = scenario.methods[index]
+    spec = lookup_method(method.name, f"methods[{index}].name")
+    timing_seed, oracle_seed = seeds(scenario.seed)
+    oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    real_start = time.perf_counter()
+    try:
+        cluster = build_cluster(scenario, oracle.dim, timing_seed)
+        per_step = scenario.cluster.timing == "per_step"
+        sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
+        recorder = IterationRecorder(sim, scenario.budget, scenario.evaluation)
+        _run_until_budget(sim, _training_process(sim, spec.protocol, spec.optimizer, method,
+                                                 recorder), scenario.budget.time)  # fmt: skip
+    finally:
+        oracle.close()
+    summary = _summary(method, spec.protocol, spec.optimizer, recorder, scenario.seed)
+    summary["real_seconds"] = time.perf_counter() - real_start
+    return MethodResult(method.key, recorder.rows, sim.trace.rows(), summary)
+
+
+def _training_process(sim: Simulation, protocol: str, optimizer_name: str,
+                      method: MethodConfig, recorder: IterationRecorder) -> Any:  # fmt: skip
+    optimizer = make_optimizer(optimizer_name, method.lr, method.momentum)
+    rule = PROTOCOLS[protocol]
+    if rule is None:
+        return train_asynchronously(sim, optimizer, recorder)
+    batch = method.batch or sim.cluster.n
+    return train_in_rounds(sim, rule, optimizer, batch, method.initial_batch or batch, recorder)
+
+
+def _run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
+    process = sim.env.process(training)
+    until = (
+        process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
+    )
+    sim.env.run(until=until)
+
+
+def _summary(method: MethodConfig, protocol: str, optimizer: str,
+             recorder: IterationRecorder, seed: int) -> dict[str, Any]:  # fmt: skip
+    rows = recorder.rows
+    last = rows[-1] if rows else {}
+    return {
+        "method": method.key,
+        "name": method.name,
+        "protocol": protocol,
+        "optimizer": optimizer,
+        "seed": seed,
+        "total_time": last.get("time_end", 0.0),
+        "iterations": len(rows) - 1 if rows else 0,
+        "gradients_used": sum(r["gradients_used"] for r in rows),
+        "gradients_computed": sum(r["gradients_computed"] for r in rows),
+        "uploads": sum(r["uploads"] for r in rows),
+        "transitions": sum(r["transitions"] for r in rows),
+        "stop_reason": recorder.stop_reason,
+        "time_to_target": recorder.time_to_target,
+        "final_grad_norm": last.get("grad_norm"),
+        "final_return": last.get("eval_return", last.get("return_mean")),
+    }
+
+
+def simulate(
+    scenario: Scenario | Mapping[str, Any] | str | Path,
+    progress: Callable[[str, MethodResult], None] | None = None,
+) -> RunResult:
+    """Run every method of a scenario (a Scenario, a mapping, or a YAML path)."""
+    if isinstance(scenario, str | Path):
+        from asyncsim.scenario import load_scenario
+
+        scenario = load_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        scenario = validate_scenario(scenario)
+    result = RunResult(scenario)
+    for index in range(len(scenario.methods)):
+        method_result = run_method(scenario, index)
+        result.methods[method_result.key] = method_result
+        if progress is not None:
+            progress(method_result.key, method_result)
+    return result

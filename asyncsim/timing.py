@@ -1,0 +1,258 @@
+"""Time models (SPEC §4): how long agent i needs for one unit of work at iteration k.
+
+A time model is frozen and stateless: ``sample(agent, k, rng)`` draws one duration from the
+caller's random stream (one stream per agent and role gives common random numbers across
+methods) and ``mean(agent)`` is its analytic mean. For compute models a "duration" is h_i, the
+seconds per environment transition; for communication models it is the seconds per vector.
+Agents are 0-based here; formulas see the 1-based index ``i`` of the paper.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.expressions import parse_expression
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "FixedTimes",
+    "Outage",
+    "RandomTimes",
+    "TimeModel",
+    "TraceTimes",
+    "VaryingTimes",
+    "bandwidth_times",
+    "check_time",
+    "per_agent_values",
+    "read_trace",
+]
+
+
+def check_time(value: float, field: str, agent: int, k: int) -> float:
+    """Return ``value`` if it is a finite duration >= 0, else raise naming the field and agent."""
+    if not (0.0 <= value < math.inf):
+        raise AsyncSimError(
+            f"{field}: sampled time for agent {agent + 1} at iteration {k} must be finite "
+            f"and >= 0, got {value}"
+        )
+    return value
+
+
+def per_agent_values(value: float | str | Sequence[float], n: int, field: str) -> np.ndarray:
+    """Expand a number, a list of n numbers, or an expression in ``i`` into n checked values.
+
+    Raises:
+        ConfigError: wrong list length, malformed expression, or a value that is negative,
+            NaN or infinite (the message names ``field[index]`` and the value).
+    """
+    if isinstance(value, str):
+        values = parse_expression(value, field)({"i": np.arange(1, n + 1, dtype=float)})
+        values = np.broadcast_to(values, (n,)).astype(float)
+    elif isinstance(value, int | float):
+        values = np.full(n, float(value))
+    else:
+        values = np.asarray(list(value), dtype=float)
+        if values.shape != (n,):
+            raise ConfigError(field, f"list has {len(values)} values but n = {n}")
+    for index, v in enumerate(values):
+        if not (0.0 <= v < math.inf):
+            where = field if isinstance(value, int | float) else f"{field}[{index}]"
+            raise ConfigError(where, f"must be finite and >= 0, got {_show(value, index, v)}")
+    return values
+
+
+def _show(value: object, index: int, v: float) -> str:
+    return f"{v} (agent {index + 1} of {value!r})" if isinstance(value, str) else f"{v}"
+
+
+class TimeModel(ABC):
+    """A per-agent duration model."""
+
+    @abstractmethod
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        """Duration for ``agent`` (0-based) at iteration ``k``, drawn from ``rng`` if random."""
+
+    @abstractmethod
+    def mean(self, agent: int) -> float:
+        """Analytic mean duration of ``agent`` (iteration 0 for iteration-varying models)."""
+
+    def fixed_values(self) -> np.ndarray | None:
+        """The per-agent durations if they never vary (lets the engine skip sampling)."""
+        return None
+
+    def means(self, n: int) -> np.ndarray:
+        """Vector of the n agents' mean durations."""
+        return np.array([self.mean(a) for a in range(n)])
+
+
+@dataclass(frozen=True)
+class FixedTimes(TimeModel):
+    """Deterministic duration ``values[i]`` for agent i at every iteration."""
+
+    values: np.ndarray
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        return float(self.values[agent])
+
+    def mean(self, agent: int) -> float:
+        return float(self.values[agent])
+
+    def fixed_values(self) -> np.ndarray:
+        return self.values
+
+
+def bandwidth_times(latency: np.ndarray, bandwidth: np.ndarray, dim: int) -> FixedTimes:
+    """κ_i = latency_i + bytes(d) / bandwidth_i with bytes(d) = 4·d (float32 vectors)."""
+    return FixedTimes(latency + 4.0 * dim / bandwidth)
+
+
+def _truncated_normal_mean(mu: float, sigma: float) -> float:
+    """Mean of N(μ, σ²) conditioned on >= 0: μ + σ φ(a)/(1 − Φ(a)), a = −μ/σ."""
+    if sigma == 0.0:
+        return max(mu, 0.0)
+    a = -mu / sigma
+    pdf = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    tail = 0.5 * math.erfc(a / math.sqrt(2))
+    return mu + sigma * pdf / tail
+
+
+def _draw_truncated_normal(rng: np.random.Generator, mu: float, sigma: float) -> float:
+    while True:  # rejection: the acceptance probability is >= 1/2 since μ >= 0
+        x = rng.normal(mu, sigma)
+        if x >= 0.0:
+            return x
+
+
+DISTRIBUTIONS: dict[str, str] = {
+    "exponential": "Exp with mean = scale",
+    "lognormal": "LogNormal with mean = scale and log-std `sigma` (default 0.5)",
+    "uniform": "U[scale·(1-spread), scale·(1+spread)], spread in [0, 1] (default 0.5)",
+    "truncated_normal": "N(scale, (cv·scale)²) truncated at 0, cv default 0.5",
+    "gamma": "Gamma(shape, scale/shape), mean = scale, shape default 2",
+}
+
+
+@dataclass(frozen=True)
+class RandomTimes(TimeModel):
+    """Independent random durations per agent with per-agent ``scale`` (see DISTRIBUTIONS)."""
+
+    distribution: str
+    scale: np.ndarray
+    shape: float = 0.5
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        s = float(self.scale[agent])
+        match self.distribution:
+            case "exponential":
+                return float(rng.exponential(s))
+            case "lognormal":
+                if s == 0.0:
+                    return 0.0
+                return float(rng.lognormal(math.log(s) - 0.5 * self.shape**2, self.shape))
+            case "uniform":
+                return float(rng.uniform(s * (1 - self.shape), s * (1 + self.shape)))
+            case "truncated_normal":
+                return float(_draw_truncated_normal(rng, s, self.shape * s))
+            case _:  # gamma
+                return float(rng.gamma(self.shape, s / self.shape))
+
+    def mean(self, agent: int) -> float:
+        s = float(self.scale[agent])
+        if self.distribution == "truncated_normal":
+            return _truncated_normal_mean(s, self.shape * s)
+        return s
+
+
+@dataclass(frozen=True)
+class VaryingTimes(TimeModel):
+    """Iteration-varying durations h_{i,k} given as an expression in ``i`` (1-based) and ``k``
+    (Theorem 4.3's time-varying model). Rows are evaluated once per iteration and cached."""
+
+    formula: str
+    n: int
+    field: str
+    _rows: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.row(0)  # validates the formula and the first iteration's values up front
+
+    def row(self, k: int) -> np.ndarray:
+        """All agents' durations at iteration k."""
+        if k not in self._rows:
+            expression = parse_expression(self.formula, self.field, ("i", "k"))
+            values = expression({"i": np.arange(1, self.n + 1, dtype=float), "k": float(k)})
+            self._rows[k] = np.broadcast_to(values, (self.n,)).astype(float)
+        return self._rows[k]
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        return check_time(float(self.row(k)[agent]), self.field, agent, k)
+
+    def mean(self, agent: int) -> float:
+        return float(self.row(0)[agent])
+
+
+@dataclass(frozen=True)
+class TraceTimes(TimeModel):
+    """Durations read from a trace: agent i at iteration k takes the duration of the row with the
+    largest k' <= k for that agent (the first row before it is reached)."""
+
+    iterations: tuple[np.ndarray, ...]
+    durations: tuple[np.ndarray, ...]
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        position = int(np.searchsorted(self.iterations[agent], k, side="right")) - 1
+        return float(self.durations[agent][max(position, 0)])
+
+    def mean(self, agent: int) -> float:
+        return float(np.mean(self.durations[agent]))
+
+
+def read_trace(path: str | Path, n: int, field: str) -> TraceTimes:
+    """Load a CSV with columns ``agent, k, duration`` (agents 1..n); every agent needs a row."""
+    rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    try:
+        with open(path, newline="") as handle:
+            for line, record in enumerate(csv.DictReader(handle), start=2):
+                agent, k, duration = _trace_row(record, n, f"{field} ({path}:{line})")
+                rows[agent].append((k, duration))
+    except OSError as exc:
+        raise ConfigError(field, f"cannot read trace file {str(path)!r}: {exc.strerror}") from None
+    missing = [a + 1 for a, r in enumerate(rows) if not r]
+    if missing:
+        raise ConfigError(field, f"trace file {str(path)!r} has no rows for agents {missing}")
+    ordered = [sorted(r) for r in rows]
+    return TraceTimes(
+        tuple(np.array([k for k, _ in r]) for r in ordered),
+        tuple(np.array([d for _, d in r]) for r in ordered),
+    )
+
+
+def _trace_row(record: dict[str, str], n: int, where: str) -> tuple[int, int, float]:
+    try:
+        agent, k, duration = int(record["agent"]), int(record["k"]), float(record["duration"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            where, f"expected columns agent, k, duration with numbers, got {record}"
+        ) from None
+    if not 1 <= agent <= n:
+        raise ConfigError(where, f"agent must be in 1..{n}, got {agent}")
+    if not (0.0 <= duration < math.inf):
+        raise ConfigError(where, f"duration must be finite and >= 0, got {duration}")
+    return agent - 1, k, duration
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Agent ``agent`` (0-based) is down during [start, end): its running computation is lost."""
+
+    agent: int
+    start: float
+    end: float
