@@ -1,4 +1,4 @@
-"""Exception types of asyncsim: every user-facing error is an AsyncSimError with a one-line message."""
+"""Exception types: every user-facing error is an AsyncSimError with a one-line message."""
 
 from __future__ import annotations
 

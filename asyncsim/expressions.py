@@ -105,5 +105,5 @@ class Expression:
 
 
 def parse_expression(text: str, field: str, variables: tuple[str, ...] = ("i",)) -> Expression:
-    """Parse ``text`` as a formula in ``variables``; raise ConfigError naming ``field`` if malformed."""
+    """Parse ``text`` as a formula in ``variables``; a malformed one raises ConfigError."""
     return Expression(text, variables, field)

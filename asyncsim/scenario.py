@@ -101,9 +101,8 @@ def _set_path(data: dict, path: str, value: Any) -> None:
             node[part] = [] if isinstance(nxt, int) else {}
         node = node[part]
     last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(path, f"index {last} out of range")
+    if isinstance(last, int) and (not isinstance(node, list) or last >= len(node)):
+        raise ConfigError(path, f"index {last} out of range")
     node[last] = value
 
 

@@ -89,5 +89,5 @@ class GradientOracle(ABC):
         """Evaluation statistics at ``point`` (not charged simulated time); none by default."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release worker processes and environments."""
