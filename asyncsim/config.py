@@ -393,7 +393,7 @@ _MESSAGES = {
 
 
 def _to_config_error(exc: ValidationError) -> ConfigError:
-    error = exc.errors()[0]
+    error = _most_specific(exc.errors())
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
     path = _format_path(loc)
     kind, ctx = error["type"], error.get("ctx", {})
@@ -412,7 +412,24 @@ def _to_config_error(exc: ValidationError) -> ConfigError:
         return ConfigError(path, _MESSAGES["missing"])
     template = _MESSAGES.get(kind)
     message = template.format(**ctx) if template else error["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and ", got " in message:  # the validator already named the value
+        return ConfigError(path, message)
     return ConfigError(path, f"{message}, got {value!r}")
+
+
+def _most_specific(errors: list[Any]) -> Any:
+    """The first error, unless it is a type mismatch of one branch of a union (``h: float | str |
+    list[float]``) and another branch of the same field reports a real problem, such as a NaN in
+    ``h[1]``: then that one, so that the message names the element and says what is wrong."""
+    first = errors[0]
+    if not first["type"].endswith("_type"):
+        return first
+    field = [part for part in first["loc"] if not _is_union_tag(part)]
+    for error in errors[1:]:
+        loc = [part for part in error["loc"] if not _is_union_tag(part)]
+        if loc[: len(field)] == field and not error["type"].endswith("_type"):
+            return error
+    return first
 
 
 def _is_union_tag(part: object) -> bool:

@@ -60,7 +60,9 @@ def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
 def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) -> ClusterRuntime:
     """The cluster runtime of ``scenario`` (time models validated with their field paths)."""
     c = scenario.cluster
-    downlink = c.downlink and build_time_model(c.downlink, c.n, "cluster.downlink", "comm", dim)
+    downlink = c.downlink and build_time_model(
+        c.downlink, c.n, "cluster.downlink", "communication", dim
+    )
     return ClusterRuntime(
         c.n,
         build_time_model(c.compute, c.n, "cluster.compute", "compute"),
@@ -79,6 +81,10 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
     spec = lookup_method(method.name, f"methods[{index}].name")
     timing_seed, oracle_seed = seeds(scenario.seed)
     oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    if oracle.horizon != scenario.horizon:
+        # Synthetic oracles have no horizon of their own, but τ_i = h_i·H must use the
+        # scenario's cluster.horizon (validation makes it equal to an RL oracle's horizon).
+        oracle.horizon = scenario.horizon
     real_start = time.perf_counter()
     try:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
@@ -146,6 +152,8 @@ def simulate(
         scenario = load_scenario(scenario)
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
+    for index, method in enumerate(scenario.methods):  # fail before running any method
+        lookup_method(method.name, f"methods[{index}].name")
     result = RunResult(scenario)
     for index in range(len(scenario.methods)):
         method_result = run_method(scenario, index)

@@ -92,6 +92,7 @@ class _Round:
     done: bool = False
     used: dict[int, list[int]] = field(default_factory=dict)
     running: dict[int, int] = field(default_factory=dict)
+    finished: dict[int, float] = field(default_factory=dict)
 
     def is_done(self) -> bool:
         return self.done
@@ -186,9 +187,17 @@ class Simulation:
         self._discard_running(round_, stop_time)
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
         reduce = self.cluster.reduce(list(counts), version)
-        self._record_uploads(reduce.uplinks, stop_time, version)
-        if reduce.duration > 0:
-            yield self.env.timeout(reduce.duration)
+        if self.cluster.topology == "server" and not rule.keeps_computing:
+            # An agent that computes one gradient per round holds its final contribution as soon
+            # as it finishes, so it sends it at once: round = max_i (b_i + τ_i + κ_i) (SPEC §3).
+            starts = {agent: round_.finished[agent] for agent in reduce.uplinks}
+            end = max((starts[a] + d for a, d in reduce.uplinks.items()), default=stop_time)
+        else:
+            starts = dict.fromkeys(reduce.uplinks, stop_time)
+            end = stop_time + reduce.duration
+        self._record_uploads(reduce.uplinks, starts, version)
+        if end > stop_time:
+            yield self.env.timeout(end - stop_time)
         request = GradientRequest(point, tuple(self._jobs(round_)))
         gradient = self.lazy.value(self.lazy.submit(request))
         return RoundOutcome(gradient, stop_time, counts)
@@ -217,6 +226,7 @@ class Simulation:
                 return
             del running[agent]
             round_.used.setdefault(agent, []).append(index)
+            round_.finished[agent] = env.now
             self.counters.used += 1
             if round_.rule.on_gradient(agent):
                 round_.done = True
@@ -231,10 +241,12 @@ class Simulation:
             self.trace.record(time, agent, "discarded", round_.version, round_.version)
         round_.running.clear()
 
-    def _record_uploads(self, uplinks: dict[int, float], start: float, version: int) -> None:
+    def _record_uploads(
+        self, uplinks: dict[int, float], starts: dict[int, float], version: int
+    ) -> None:
         for agent, duration in sorted(uplinks.items()):
-            self.trace.record(start, agent, "upload_start", version, version)
-            self.trace.record(start + duration, agent, "upload_end", version, version)
+            self.trace.record(starts[agent], agent, "upload_start", version, version)
+            self.trace.record(starts[agent] + duration, agent, "upload_end", version, version)
         self.counters.uploads += len(uplinks)
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:

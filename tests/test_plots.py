@@ -1,0 +1,350 @@
+"""Tests of asyncsim.plots: each figure holds the runs' data, the theory and the labels."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection
+
+from asyncsim import plots
+from asyncsim import theory as th
+from asyncsim.runner import MethodResult, RunResult, simulate
+
+#: Fixed heterogeneous times τ_i = √i (H = 1); uplink κ_i = 0.2, downlink 0.3.
+BASE: dict[str, Any] = {
+    "name": "plots",
+    "seed": 0,
+    "oracle": {"kind": "quadratic", "dim": 4},
+    "cluster": {
+        "n": 4,
+        "compute": {"kind": "fixed", "h": "sqrt(i)"},
+        "uplink": {"kind": "fixed", "time": 0.2},
+        "downlink": {"kind": "fixed", "time": 0.3},
+    },
+    "methods": [
+        {"name": "rennala_nigt", "batch": 6, "initial_batch": 10},
+        {"name": "malenia_nigt", "batch": 6},
+        {"name": "synchronized_nigt"},
+        {"name": "afedpg"},
+    ],
+    "budget": {"iterations": 12},
+}
+KEYS = ["rennala_nigt", "malenia_nigt", "synchronized_nigt", "afedpg"]
+KAPPA = 0.2  # max uplink: the κ of the complexity shapes
+KAPPA_ROUND = 0.3  # max of uplink and downlink: the κ of the round bounds
+
+
+def scenario(**changes: Any) -> dict[str, Any]:
+    """BASE with top-level keys replaced and ``cluster_*`` keys set in the cluster block."""
+    data = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        if key.startswith("cluster_"):
+            data["cluster"][key.removeprefix("cluster_")] = value
+        else:
+            data[key] = value
+    return data
+
+
+def tau(n: int) -> np.ndarray:
+    return np.sqrt(np.arange(1, n + 1))
+
+
+@pytest.fixture(scope="module")
+def run() -> RunResult:
+    return simulate(scenario())
+
+
+def column_pair(rows: list[dict], x: str, y: str) -> tuple[list, list]:
+    return [r[x] for r in rows], [r[y] for r in rows]
+
+
+def legend_texts(legend: Any) -> list[str]:
+    return [text.get_text() for text in legend.get_texts()]
+
+
+# ---------------------------------------------------------------- (a) progress
+
+
+def test_progress_single_run_draws_the_rows(run: RunResult) -> None:
+    ax = plots.plot_progress([run]).axes[0]
+    assert ax.get_xlabel() == "simulated time (s)"
+    assert "nabla" in ax.get_ylabel()
+    assert ax.get_yscale() == "log"
+    assert legend_texts(ax.get_legend()) == KEYS
+    assert not [c for c in ax.collections if isinstance(c, PolyCollection)]  # no band, one seed
+    for line, key in zip(ax.get_lines(), KEYS, strict=True):
+        rows = run.methods[key].rows
+        np.testing.assert_array_equal(line.get_xdata(), [r["time_end"] for r in rows])
+        np.testing.assert_array_equal(line.get_ydata(), [r["grad_norm"] for r in rows])
+
+
+@pytest.mark.parametrize("band", ["minmax", "std"])
+def test_progress_seeds_mean_and_band(band: str) -> None:
+    random = {"kind": "exponential", "h": "sqrt(i)"}
+    runs = [simulate(scenario(seed=s, cluster_compute=random)) for s in range(3)]
+    ax = plots.plot_progress(runs, band=band).axes[0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(ax.get_lines()) == len(bands) == len(KEYS)
+    for line, key in zip(ax.get_lines(), KEYS, strict=True):
+        curves = [column_pair(run.methods[key].rows, "time_end", "grad_norm") for run in runs]
+        x = np.asarray(line.get_xdata())
+        assert x[0] == max(c[0][0] for c in curves) and x[-1] == min(c[0][-1] for c in curves)
+        values = np.array([np.interp(x, times, ys) for times, ys in curves])
+        mean = values.mean(axis=0)
+        np.testing.assert_allclose(line.get_ydata(), mean)
+        if band == "std":
+            edges = np.concatenate([mean - values.std(axis=0), mean + values.std(axis=0)])
+        else:
+            edges = np.concatenate([values.min(axis=0), values.max(axis=0)])
+        drawn = bands[KEYS.index(key)].get_paths()[0].vertices[:, 1]
+        assert np.abs(drawn[None, :] - edges[:, None]).min(axis=1).max() < 1e-12
+
+
+def test_progress_auto_metric_prefers_evaluation_return(run: RunResult) -> None:
+    result = run.methods["rennala_nigt"]
+    rows = [{**r, "return_mean": -r["iteration"], "eval_return": 2.0 * r["iteration"]}
+            for r in result.rows]  # fmt: skip
+    rl = RunResult(run.scenario, {"rennala_nigt": MethodResult("rennala_nigt", rows, [], {})})
+    ax = plots.plot_progress([rl]).axes[0]
+    assert ax.get_yscale() == "linear" and "evaluation" in ax.get_ylabel()
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [r["eval_return"] for r in rows])
+    ax = plots.plot_progress([rl], metric="return_mean").axes[0]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [r["return_mean"] for r in rows])
+
+
+# ---------------------------------------------------------------- (b) scaling
+
+
+def scaling_points(sizes: tuple[int, ...]) -> list[tuple[float, RunResult]]:
+    methods = [{"name": "rennala_nigt", "batch": 4}, {"name": "afedpg"}]
+    budget = {"iterations": 30, "target_grad_norm": 1.1}
+    return [(n, simulate(scenario(cluster_n=n, methods=methods, budget=budget))) for n in sizes]
+
+
+def test_scaling_fits_one_constant_per_method_in_log_space() -> None:
+    points = scaling_points((2, 4, 8))
+    ax = plots.plot_scaling(points, "n").axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("n", "time to target (s)")
+    texts = legend_texts(ax.get_legend())
+    lines = ax.get_lines()
+    assert len(lines) == 4  # markers + theory line per method
+    reached = 0
+    for index, (key, shape) in enumerate(
+        [("rennala_nigt", th.rennala_nigt_complexity), ("afedpg", th.afedpg_complexity)]
+    ):
+        summaries = [run.methods[key].summary for _, run in points]
+        reached += sum(s["time_to_target"] is not None for s in summaries)
+        measured = np.array([s["time_to_target"] or s["total_time"] for s in summaries])
+        # eps defaults to budget.target_grad_norm; h = τ_i = √i·H with H = 1; κ = max uplink
+        shapes = np.array([shape(tau(n), KAPPA, 1.1) for n, _ in points])
+        scale = np.exp(np.mean(np.log(measured) - np.log(shapes)))
+        markers, theory = lines[2 * index], lines[2 * index + 1]
+        assert markers.get_linestyle() == "None" and markers.get_label() == key
+        np.testing.assert_array_equal(markers.get_xdata(), [2, 4, 8])
+        np.testing.assert_allclose(markers.get_ydata(), measured)
+        np.testing.assert_allclose(theory.get_ydata(), scale * shapes)
+        assert texts[2 * index : 2 * index + 2] == [key, f"{key} theory ×{scale:.1e}"]
+    assert reached > 0  # both the time_to_target and the total_time fallback are exercised
+
+
+def test_scaling_in_alpha_has_linear_x_when_alpha_reaches_zero() -> None:
+    methods = [{"name": "malenia_nigt", "batch": 4}, {"name": "synchronized_nigt"}]
+    points = [
+        (alpha, simulate(scenario(cluster_compute={"h": f"i**{alpha}"}, methods=methods)))
+        for alpha in (0.0, 0.5, 1.0)
+    ]
+    ax = plots.plot_scaling(points, "α", eps=0.5).axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
+    theory = ax.get_lines()[3]
+    shapes = [th.synchronized_nigt_complexity(np.arange(1, 5) ** a, KAPPA, 0.5) for a, _ in points]
+    ratio = np.asarray(theory.get_ydata()) / shapes
+    np.testing.assert_allclose(ratio, ratio[0])
+    assert legend_texts(ax.get_legend())[3].startswith("synchronized_nigt theory ×")
+
+
+# ---------------------------------------------------------------- (c) round bounds
+
+
+def test_round_bounds_match_the_lemmas_and_lie_below_the_diagonal(run: RunResult) -> None:
+    ax = plots.plot_round_bounds(run).axes[0]
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert legend_texts(ax.get_legend()) == [*KEYS[:3], "y = x"]  # asynchronous skipped
+    assert "bound" in ax.get_xlabel() and "measured" in ax.get_ylabel()
+    t = tau(4)
+    expected = {
+        "rennala_nigt": [th.rennala_collection_bound(t, KAPPA_ROUND, 10)]
+        + [th.rennala_collection_bound(t, KAPPA_ROUND, 6)] * 12,
+        "malenia_nigt": [th.malenia_collection_bound(t, KAPPA_ROUND, 6)] * 13,
+        "synchronized_nigt": [th.synchronized_collection_bound(t, KAPPA_ROUND)] * 13,
+    }
+    for scatter, key in zip(scatters, KEYS[:3], strict=True):
+        rows = run.methods[key].rows
+        bound, measured = np.asarray(scatter.get_offsets()).T
+        np.testing.assert_allclose(bound, expected[key])
+        np.testing.assert_allclose(measured, [r["time_end"] - r["time_start"] for r in rows])
+        assert np.all(measured <= bound + 1e-9)
+    diagonal = ax.get_lines()[0]
+    np.testing.assert_array_equal(diagonal.get_xdata(), diagonal.get_ydata())
+
+
+# ---------------------------------------------------------------- (d) timeline, (e) utilization
+
+
+def bars(ax: Any) -> dict[str, list[tuple[float, float]]]:
+    """gid "<kind>:<agent>" → sorted (start, end) of the bars of that collection."""
+    found = {}
+    for collection in ax.collections:
+        spans = [(p.vertices[:, 0].min(), p.vertices[:, 0].max()) for p in collection.get_paths()]
+        found[collection.get_gid()] = sorted(spans)
+    return found
+
+
+def pairs(trace: list[tuple], agent: int, start: str, stops: set[str], end: float) -> list:
+    """(start, stop) of the agent's intervals from the trace, starting before ``end``."""
+    opened, spans = None, []
+    for time, who, event, _, _ in trace:
+        if who == agent and event == start:
+            opened = time
+        elif who == agent and event in stops and opened is not None:
+            if opened <= end:
+                spans.append((opened, min(time, end)))
+            opened = None
+    return spans
+
+
+def test_timeline_follows_the_trace_with_lost_discarded_and_idle() -> None:
+    outage = [{"agent": 2, "start": 1.0, "end": 3.0}]
+    run = simulate(scenario(cluster_outages=outage))
+    fig = plots.plot_timeline(run, "rennala_nigt", rounds=2)
+    ax = fig.axes[0]
+    end = run.methods["rennala_nigt"].rows[1]["time_end"]
+    trace = run.methods["rennala_nigt"].trace
+    found = bars(ax)
+    assert ax.get_xlim() == (0.0, end)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("simulated time (s)", "agent")
+    assert list(ax.get_yticks()) == [1, 2, 3, 4]
+    assert legend_texts(fig.legends[0]) == ["compute", "upload", "discarded", "lost", "idle"]
+    for agent in range(1, 5):
+        computes = pairs(trace, agent, "compute_start", {"compute_end"}, end)
+        uploads = pairs(trace, agent, "upload_start", {"upload_end"}, end)
+        np.testing.assert_allclose(found[f"compute:{agent}"], computes)
+        np.testing.assert_allclose(found[f"upload:{agent}"], uploads)
+        covered = sum(b - a for gid, spans in found.items() if gid.endswith(f":{agent}")
+                      for a, b in spans)  # fmt: skip
+        assert covered == pytest.approx(end)  # busy and idle tile [0, end]
+    assert found["lost:2"] == [
+        pytest.approx((0.3, 1.0))
+    ]  # the outage at t = 1 kills agent 2's first gradient
+    assert "discarded:3" in found
+
+
+def test_timeline_of_an_asynchronous_method_spans_n_updates_per_round(run: RunResult) -> None:
+    ax = plots.plot_timeline(run, "afedpg", rounds=2).axes[0]
+    assert ax.get_xlim() == (0.0, run.methods["afedpg"].rows[2 * 4 - 1]["time_end"])
+    assert {gid.split(":")[0] for gid in bars(ax)} == {"compute", "upload", "idle"}
+
+
+def test_utilization_stacks_used_and_wasted_computation(run: RunResult) -> None:
+    axes = plots.plot_utilization(run).axes
+    assert [ax.get_title() for ax in axes] == KEYS
+    assert axes[0].get_ylabel() == "fraction of simulated time"
+    for ax, key in zip(axes, KEYS, strict=True):
+        used, wasted = np.array([p.get_height() for p in ax.patches]).reshape(2, 4)
+        bottoms = [p.get_y() for p in ax.patches[4:]]
+        np.testing.assert_allclose(bottoms, used)
+        assert np.all(used + wasted <= 1.0 + 1e-12)
+        if key == "synchronized_nigt":  # every round each agent computes exactly one τ_i
+            result = run.methods[key]
+            rounds = len(result.rows)
+            np.testing.assert_allclose(used, rounds * tau(4) / result.rows[-1]["time_end"])
+            np.testing.assert_array_equal(wasted, 0.0)
+    assert legend_texts(axes[0].get_legend()) == [
+        "computing, used",
+        "computing, wasted (discarded / lost)",
+    ]
+    rennala_wasted = np.array([p.get_height() for p in axes[0].patches[4:]])
+    assert rennala_wasted.sum() > 0
+
+
+# ---------------------------------------------------------------- run and sweep directories
+
+
+def is_png_and_pdf(paths: list[Path]) -> bool:
+    heads = {p.suffix: p.read_bytes()[:5] for p in paths}
+    return heads == {".png": b"\x89PNG\r", ".pdf": b"%PDF-"}
+
+
+def test_plot_run_writes_png_and_pdf(tmp_path: Path) -> None:
+    methods = [
+        {"name": "rennala_nigt", "batch": 4},
+        {"name": "afedpg"},
+        {"name": "asynchronous_pg"},
+    ]
+    run = simulate(scenario(methods=methods, budget={"iterations": 4}))
+    paths = plots.plot_run(run, tmp_path)
+    names = ["progress", "round_bounds", "timeline_rennala_nigt", "timeline_afedpg", "utilization"]
+    assert paths == [tmp_path / f"{name}.{ext}" for name in names for ext in ("png", "pdf")]
+    for name in names:
+        assert is_png_and_pdf([tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"])
+
+
+def test_plot_run_without_trace_skips_trace_figures(tmp_path: Path) -> None:
+    run = simulate(scenario(methods=[{"name": "afedpg"}], output={"trace": False}))
+    assert [p.name for p in plots.plot_run(run, tmp_path)] == ["progress.png", "progress.pdf"]
+
+
+@pytest.fixture
+def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list]:
+    """A sweep over cluster.compute.h (α) × seed, served by a stand-in asyncsim.results."""
+    methods = [{"name": "rennala_nigt", "batch": 4}]
+    runs, rows = {}, []
+    for alpha in ("sqrt(i)", "i**2"):
+        for seed in (0, 1):
+            key = f"h{len(runs)}"
+            compute = {"kind": "exponential", "h": alpha}
+            runs[key] = simulate(scenario(seed=seed, cluster_compute=compute, methods=methods))
+            (tmp_path / "points" / key).mkdir(parents=True)
+            rows.append({"hash": key, "seed": seed, "cluster.compute.h": alpha,
+                         "status": "done", "error": ""})  # fmt: skip
+    for bad, status, error in (("failed", "failed", "boom"), ("pending", "pending", "")):
+        (tmp_path / "points" / bad).mkdir()  # unfinished points are skipped, dir or not
+        rows.append({"hash": bad, "seed": 0, "cluster.compute.h": "i", "status": status,
+                     "error": error})  # fmt: skip
+    with open(tmp_path / "index.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    results = types.ModuleType("asyncsim.results")
+    results.load_run = lambda path: runs[Path(path).name]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "asyncsim.results", results)
+    calls: list = []
+    original = plots.plot_scaling
+
+    def recording(points: list, parameter: str) -> Any:
+        calls.append(points)
+        return original(points, parameter)
+
+    monkeypatch.setattr(plots, "plot_scaling", recording)
+    return tmp_path, calls
+
+
+def test_plot_sweep_groups_seeds_and_scales_in_alpha(sweep: tuple[Path, list]) -> None:
+    sweep_dir, calls = sweep
+    paths = plots.plot_sweep(sweep_dir, sweep_dir / "figures")
+    assert sorted({p.stem for p in paths}) == [
+        "progress_cluster.compute.h=i_2",
+        "progress_cluster.compute.h=sqrt_i",
+        "scaling_cluster.compute.h",
+    ]
+    assert is_png_and_pdf([p for p in paths if p.stem == "scaling_cluster.compute.h"])
+    (points,) = calls  # unfinished points are left out; two seeds per α
+    assert [x for x, _ in points] == [0.5, 0.5, 2.0, 2.0]
+    assert [run.scenario.seed for _, run in points] == [0, 1, 0, 1]
