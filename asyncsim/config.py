@@ -50,7 +50,7 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------- time models
 
 TIME_MODEL_KINDS: dict[str, str] = {
-    "fixed": "deterministic per-agent value: number, list of n numbers, or expression in i",
+    "fixed": "per-agent value: number, list of n numbers, or expression in i (and d for comms)",
     **DISTRIBUTIONS,
     "varying": "iteration-varying h_{i,k}: expression in i and k (Theorem 4.3)",
     "trace": "CSV file with columns agent, k, duration",
@@ -122,7 +122,8 @@ def build_time_model(
         if not isinstance(value, str):
             raise ConfigError(f"{field}.{name}", f"must be an expression in i and k, got {value!r}")
         return VaryingTimes(value, n, f"{field}.{name}")
-    values = per_agent_values(value, n, f"{field}.{name}")
+    constants = {"d": float(dim)} if role == "communication" else None
+    values = per_agent_values(value, n, f"{field}.{name}", constants)
     if config.kind == "fixed":
         return FixedTimes(values)
     return RandomTimes(config.kind, values, config.shape_parameter())

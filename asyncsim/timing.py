@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,15 +46,25 @@ def check_time(value: float, field: str, agent: int, k: int) -> float:
     return value
 
 
-def per_agent_values(value: float | str | Sequence[float], n: int, field: str) -> np.ndarray:
+def per_agent_values(
+    value: float | str | Sequence[float],
+    n: int,
+    field: str,
+    constants: Mapping[str, float] | None = None,
+) -> np.ndarray:
     """Expand a number, a list of n numbers, or an expression in ``i`` into n checked values.
+
+    ``constants`` are further names an expression may use (communication times may use ``d``,
+    the vector dimension, as in the paper's κ_i = √i · d^{1/4}).
 
     Raises:
         ConfigError: wrong list length, malformed expression, or a value that is negative,
             NaN or infinite (the message names ``field[index]`` and the value).
     """
     if isinstance(value, str):
-        values = parse_expression(value, field)({"i": np.arange(1, n + 1, dtype=float)})
+        constants = dict(constants or {})
+        expression = parse_expression(value, field, ("i", *constants))
+        values = expression({"i": np.arange(1, n + 1, dtype=float), **constants})
         values = np.broadcast_to(values, (n,)).astype(float)
     elif isinstance(value, int | float):
         values = np.full(n, float(value))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncsim import theory
-from asyncsim.config import build_time_model, validate_scenario
+from asyncsim.config import TimeModelConfig, build_time_model, validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.runner import simulate
 from asyncsim.timing import (
@@ -422,3 +422,13 @@ def test_bandwidth_must_be_positive() -> None:
     )
     with pytest.raises(ConfigError, match=r"cluster\.uplink\.bandwidth: must be > 0"):
         validate_scenario(scenario)
+
+
+def test_communication_expressions_may_use_the_vector_dimension():
+    """κ_i = √i · d^{1/4} (the paper's Fig. 1c) with d the number of parameters."""
+    model = build_time_model(
+        TimeModelConfig(time="sqrt(i) * d**0.25"), 4, "cluster.uplink", "communication", 81
+    )
+    assert np.allclose(model.fixed_values(), np.sqrt([1, 2, 3, 4]) * 3.0)
+    with pytest.raises(ConfigError, match=r"cluster.compute.h: .*'d' is not allowed"):
+        build_time_model(TimeModelConfig(h="d * i"), 4, "cluster.compute", "compute", 81)

@@ -82,6 +82,7 @@ class ClusterRuntime:
         for outage in sorted(outages, key=lambda o: o.start):
             self._outages[outage.agent].append((outage.start, outage.end))
         self._outage_starts = [[s for s, _ in spans] for spans in self._outages]
+        self.has_outages = bool(outages)
         self.models = {"compute": compute, "uplink": uplink, "downlink": downlink or uplink}
 
     def compute_time(self, agent: int, k: int, transitions: int) -> float:

@@ -16,7 +16,7 @@ depends on gradient values under per-trajectory timing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,9 +94,6 @@ class _Round:
     running: dict[int, int] = field(default_factory=dict)
     finished: dict[int, float] = field(default_factory=dict)
 
-    def is_done(self) -> bool:
-        return self.done
-
 
 class Simulation:
     """One simulated run: the SimPy environment, the cluster, the oracle and the trace."""
@@ -117,6 +114,10 @@ class Simulation:
         self.counters = Counters()
         self._next_index = [0] * cluster.n
         self._arrivals = simpy.Store(self.env)
+        self._outages = cluster.has_outages
+        fixed_h = cluster.models["compute"].fixed_values()
+        per_trajectory = fixed_h is not None and not per_step_timing
+        self._fixed_tau = [h * oracle.horizon for h in fixed_h] if per_trajectory else None
 
     @property
     def now(self) -> float:
@@ -124,50 +125,49 @@ class Simulation:
 
     # ------------------------------------------------------------------ one gradient
 
-    def _compute_one(
-        self,
-        agent: int,
-        point: np.ndarray,
-        version: int,
-        cancelled: Callable[[], bool],
-        on_start: Callable[[int], None],
-        on_lost: Callable[[int], None],
-    ) -> Generator[simpy.Event, Any, int | None]:
-        """Compute one gradient at ``point``; returns its index, or None if ``cancelled()``.
+    def _begin(self, agent: int, point: np.ndarray, version: int) -> tuple[float, int, bool]:
+        """Start the agent's next step now: ``(seconds until it ends, index, completes)``.
 
-        Waits out outages first; a computation that an outage interrupts is lost and restarted
-        (``on_lost``). ``on_start`` sees the index of every computation as it starts.
+        An agent in an outage waits for its end (index -1). Otherwise a computation with a fresh
+        index starts; it ``completes`` unless an outage begins first, which loses it then.
         """
-        env, trace = self.env, self.trace
-        while True:
-            resume = self.cluster.available_from(agent, env.now)
-            if resume > env.now:
-                trace.record(env.now, agent, "outage_wait", version, version)
-                yield AgentTimeout(env, resume - env.now, agent)
-                if cancelled():
-                    return None
-            index = self._next_index[agent]
-            self._next_index[agent] = index + 1
-            self.counters.started += 1
-            on_start(index)
-            duration = self.cluster.compute_time(agent, version, self._transitions(point, agent))
-            start = env.now
-            trace.record(start, agent, "compute_start", version, version)
-            lost_at = self.cluster.outage_between(agent, start, start + duration)
-            yield AgentTimeout(env, duration if lost_at is None else lost_at - start, agent)
-            if cancelled():
-                return None
-            if lost_at is None:
-                trace.record(env.now, agent, "compute_end", version, version)
-                return index
-            on_lost(index)
-            self.counters.lost += 1
-            trace.record(env.now, agent, "lost", version, version)
+        now = self.env.now
+        if self._outages:
+            resume = self.cluster.available_from(agent, now)
+            if resume > now:
+                self.trace.add((now, agent, "outage_wait", version, version))
+                return resume - now, -1, False
+        index = self._next_index[agent]
+        self._next_index[agent] = index + 1
+        self.counters.started += 1
+        fixed_tau = self._fixed_tau
+        if fixed_tau is not None:
+            duration = fixed_tau[agent]
+        else:
+            duration = self._compute_time(agent, version, point, index)
+        self.trace.add((now, agent, "compute_start", version, version))
+        lost_at = self._outages and self.cluster.outage_between(agent, now, now + duration)
+        if lost_at:
+            return lost_at - now, index, False
+        return duration, index, True
 
-    def _transitions(self, point: np.ndarray, agent: int) -> int:
+    def _end(self, agent: int, index: int, completes: bool, version: int) -> bool:
+        """Close the step begun by ``_begin`` at its end; True when a gradient was completed."""
+        if completes:
+            self.trace.add((self.env.now, agent, "compute_end", version, version))
+        elif index >= 0:
+            self.counters.lost += 1
+            self.trace.add((self.env.now, agent, "lost", version, version))
+        return completes
+
+    def _compute_time(self, agent: int, version: int, point: np.ndarray, index: int) -> float:
+        """τ = h_{i,k} · transitions: H under per-trajectory timing, the trajectory's length
+        under per-step timing."""
         if self.per_step_timing:
-            return self.oracle.trajectory_length(point, agent, self._next_index[agent] - 1)
-        return self.oracle.horizon
+            transitions = self.oracle.trajectory_length(point, agent, index)
+        else:
+            transitions = self.oracle.horizon
+        return self.cluster.compute_time(agent, version, transitions)
 
     # ------------------------------------------------------------------ synchronous rounds
 
@@ -210,29 +210,28 @@ class Simulation:
             if round_.done:
                 return
         self.trace.record(env.now, agent, "broadcast_received", version, version)
-        running = round_.running
-
-        def started(index: int) -> None:
-            running[agent] = index
-
-        def lost(index: int) -> None:
-            del running[agent]
-
+        running, point, rule, counters = round_.running, round_.point, round_.rule, self.counters
+        mine: list[int] = []  # indices of this agent's gradients used in the round
         while True:
-            index = yield from self._compute_one(
-                agent, round_.point, version, round_.is_done, started, lost
-            )
-            if index is None:
+            delay, index, completes = self._begin(agent, point, version)
+            if index >= 0:
+                running[agent] = index
+            yield AgentTimeout(env, delay, agent)
+            if round_.done:
                 return
-            del running[agent]
-            round_.used.setdefault(agent, []).append(index)
+            running.pop(agent, None)
+            if not self._end(agent, index, completes, version):
+                continue
+            if not mine:
+                round_.used[agent] = mine
+            mine.append(index)
             round_.finished[agent] = env.now
-            self.counters.used += 1
-            if round_.rule.on_gradient(agent):
+            counters.used += 1
+            if rule.on_gradient(agent):
                 round_.done = True
                 round_.stopped.succeed()
                 return
-            if not round_.rule.keeps_computing:
+            if not rule.keeps_computing:
                 return
 
     def _discard_running(self, round_: _Round, time: float) -> None:
@@ -271,16 +270,16 @@ class Simulation:
         if delay > 0:
             yield AgentTimeout(env, delay, agent)
         self.trace.record(env.now, agent, "broadcast_received", version, version)
-        handles: list[int] = []
-
-        def started(index: int) -> None:  # submitted now, so in-flight gradients batch together
-            job = GradientJob(agent, index, 1, 1.0)
-            handles.append(lazy.submit(GradientRequest(point, (job,))))
-
-        def lost(index: int) -> None:
-            lazy.cancel(handles.pop())
-
-        yield from self._compute_one(agent, point, version, _never, started, lost)
+        while True:  # the request is submitted at the start, so in-flight gradients batch
+            delay, index, completes = self._begin(agent, point, version)
+            if index >= 0:
+                job = GradientJob(agent, index, 1, 1.0)
+                handle = lazy.submit(GradientRequest(point, (job,)))
+            yield AgentTimeout(env, delay, agent)
+            if self._end(agent, index, completes, version):
+                break
+            if index >= 0:
+                lazy.cancel(handle)
         uplink = self.cluster.uplink_time(agent, version)
         self.trace.record(env.now, agent, "upload_start", version, version)
         if uplink > 0:
@@ -288,7 +287,7 @@ class Simulation:
         self.trace.record(env.now, agent, "upload_end", version, version)
         self.counters.uploads += 1
         self.counters.used += 1
-        yield self._arrivals.put(Arrival(agent, version, handles[-1], self))
+        yield self._arrivals.put(Arrival(agent, version, handle, self))
 
     def next_arrival(self) -> simpy.Event:
         """Event whose value is the next :class:`Arrival` at the server."""
@@ -299,10 +298,6 @@ class Simulation:
     def record_update(self, iteration: int) -> None:
         """Trace the update applied at the end of round ``iteration``."""
         self.trace.record(self.env.now, SERVER, "update", iteration, iteration + 1)
-
-
-def _never() -> bool:
-    return False
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -7,7 +7,7 @@ Rows whose times are known in advance (uploads of a reduce) are recorded when sc
 
 from __future__ import annotations
 
-from operator import itemgetter
+from collections.abc import Callable
 
 __all__ = ["EVENTS", "SERVER", "Trace"]
 
@@ -28,20 +28,27 @@ Row = tuple[float, int, str, int, int]
 
 
 class Trace:
-    """Collects trace rows; a disabled trace records nothing (for long benchmark runs)."""
+    """Collects trace rows; a disabled trace records nothing (for long benchmark runs).
 
-    __slots__ = ("_rows", "enabled")
+    Rows are kept flat in one list of atoms rather than as a list of tuples: millions of small
+    tuples would make Python's cyclic garbage collector rescan them again and again.
+    """
+
+    __slots__ = ("_flat", "add", "enabled")
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._rows: list[Row] = []
+        self._flat: list[float | int | str] = []
+        #: hot-path recorder taking one (time, agent, event, iteration, version) tuple; a C
+        #: method (list.extend, or set.discard as a no-op) so that recording costs no Python call
+        self.add: Callable[[Row], None] = self._flat.extend if enabled else set().discard
 
     def record(self, time: float, agent: int, event: str, iteration: int, version: int) -> None:
         """Append one event; ``agent`` is 0-based or SERVER."""
-        if self.enabled:
-            self._rows.append((time, agent, event, iteration, version))
+        self.add((time, agent, event, iteration, version))
 
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""
-        ordered = sorted(self._rows, key=itemgetter(0))
-        return [(t, a + 1, e, i, v) for t, a, e, i, v in ordered]
+        flat = self._flat
+        starts = sorted(range(0, len(flat), 5), key=flat.__getitem__)
+        return [(flat[k], flat[k + 1] + 1, flat[k + 2], flat[k + 3], flat[k + 4]) for k in starts]
