@@ -1,0 +1,323 @@
+"""Real policy gradients: GPOMDP on Gymnasium environments, computed lazily and in batches.
+
+The engine names gradients by (agent, index) and point; this oracle computes them only when
+their value is needed (DESIGN.md, "simulated time is not compute time"):
+
+* all trajectories of one ``compute`` call, at one or several points, are rolled out together
+  (environments step in lockstep, one policy forward per step for the whole batch, the policy
+  evaluated at each trajectory's own point) and split over a pool of worker processes;
+* one backward pass then yields every request's weighted sum Σ_jobs w Σ_k g(τ_{agent,k}, θ)
+  (see :func:`asyncsim.rl.estimator.weighted_gradients`);
+* per-step timing asks :meth:`PolicyGradientOracle.trajectory_length` first: the trajectory is
+  rolled out then (with a few following ones of the same agent), cached, and reused by compute;
+  a caller that knows which gradients will start at a point can batch them with ``prefetch``.
+
+Gradient (agent, index) at θ is a deterministic function of (seed, agent, index, θ): its reset
+seed and action noise come from stream (1, agent, index) of ``SeedSequence(seed)``, and the
+rollout forward is batch independent, so batching and worker count never change a trajectory.
+θ_0 comes from stream (0,), evaluation episodes from stream (2, episode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from asyncsim.errors import ConfigError, UnknownNameError
+from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
+from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, make_env
+from asyncsim.rl.estimator import Trajectory, weighted_gradients
+from asyncsim.rl.policy import POLICIES
+from asyncsim.rl.rollout import (
+    EVALUATION_STREAM,
+    GRADIENT_STREAM,
+    INIT_STREAM,
+    RolloutConfig,
+    RolloutPool,
+    single_torch_thread,
+    stream,
+)
+
+__all__ = ["PolicyGradientOracle"]
+
+_CACHE_BYTES = 512 * 2**20
+"""Bound on trajectories rolled out ahead and not yet consumed (oldest are dropped first)."""
+
+
+def _default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class PolicyGradientOracle(GradientOracle):
+    """GPOMDP gradients of J_H(θ) = E[Σ_{t<H} γ^t r_t] for a Gaussian policy (SPEC §1).
+
+    Args:
+        env: Gymnasium id (e.g. ``"Hopper-v5"``; a v4 id unusable here maps to v5 with a warning).
+        n_agents: n; agent i samples from its :class:`AgentEnvSpec`.
+        seed: root seed; equal seeds give equal θ_0 and equal trajectories (common random numbers).
+        horizon: H, transitions per trajectory unless the episode terminates.
+        discount: γ ∈ (0, 1].
+        policy: ``"mlp"`` (the paper's network) or ``"linear"``.
+        hidden: hidden widths of the MLP policy.
+        action_scale: c in a = c·tanh(u); None: the action space's high bound when it is finite,
+            else unsquashed actions a = u.
+        baseline: subtract the leave-one-out batch mean of the rewards-to-go within each request.
+        env_kwargs: ``gymnasium.make`` kwargs shared by all agents.
+        heterogeneity: ``"none"`` or ``"inverted_observation"`` (App. H.3).
+        agent_overrides: per-agent ``env`` / ``env_kwargs`` / ``observation`` overrides.
+        workers: rollout processes (default: the CPUs available); 1 runs in-process.
+    """
+
+    def __init__(
+        self,
+        env: str,
+        n_agents: int,
+        seed: int | np.random.SeedSequence,
+        *,
+        horizon: int = 1000,
+        discount: float = 0.99,
+        policy: str = "mlp",
+        hidden: Sequence[int] = (64, 64),
+        action_scale: float | None = None,
+        baseline: bool = False,
+        env_kwargs: Mapping[str, Any] | None = None,
+        heterogeneity: str = "none",
+        agent_overrides: Sequence[Mapping[str, Any] | None] | None = None,
+        workers: int | None = None,
+    ) -> None:
+        workers = _default_workers() if workers is None else workers
+        _check_arguments(n_agents, horizon, discount, policy, hidden, action_scale, workers)
+        self.n_agents, self.horizon, self.discount = n_agents, horizon, discount
+        self.baseline, self.workers = baseline, workers
+        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        specs = agent_env_specs(
+            n_agents, env, env_kwargs, heterogeneity, agent_overrides, field="oracle"
+        )
+        obs_dim, act_dim, high = _spaces(specs, horizon)
+        if action_scale is not None:
+            scale = np.full(act_dim, action_scale, np.float32)
+        else:  # unbounded action spaces get unsquashed actions
+            scale = high if np.all(np.isfinite(high)) else None
+        self.config = RolloutConfig(
+            specs=tuple(specs),
+            horizon=horizon,
+            policy=policy,
+            obs_dim=obs_dim,
+            act_dim=act_dim,
+            hidden=tuple(hidden),
+            action_scale=scale,
+            seed=root,
+        )
+        init = int(stream(root, INIT_STREAM).generate_state(1, np.uint64)[0])
+        generator = torch.Generator().manual_seed(init)
+        self.policy = self.config.build_policy(generator)
+        self.dim = self.policy.num_params
+        self._theta0 = self.policy.get_flat()
+        self._pool: RolloutPool | None = None
+        self._cache: OrderedDict[tuple[bytes, int, int], Trajectory] = OrderedDict()
+        self._cache_bytes = 0
+
+    # ------------------------------------------------------------------------ contract
+    def initial_point(self) -> np.ndarray:
+        """θ_0 (same seed ⇒ same θ_0)."""
+        return self._theta0.copy()
+
+    def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
+        """All requests' weighted gradient sums from one batched rollout and one backward.
+
+        Stats per request (unweighted over its trajectories): ``return_mean`` (Σ_t r_t),
+        ``discounted_return_mean`` (Σ_t γ^t r_t), ``episode_length_mean`` and ``transitions``.
+        """
+        if not requests:
+            return []
+        points = np.stack([self._as_point(r.point) for r in requests])
+        wanted = [
+            (slot, job.agent, job.first_index + k, job.weight)
+            for slot, r in enumerate(requests)
+            for job in r.jobs
+            for k in range(job.count)
+        ]
+        trajectories = self._take(points, [(s, a, i) for s, a, i, _ in wanted])
+        which = np.array([w[0] for w in wanted])
+        with single_torch_thread():
+            grads = weighted_gradients(
+                self.policy,
+                points,
+                trajectories,
+                which,
+                np.array([w[3] for w in wanted]),
+                self.discount,
+                which if self.baseline else None,
+            )
+        per_slot = [[] for _ in requests]
+        for tr, slot in zip(trajectories, which, strict=True):
+            per_slot[slot].append(tr)
+        return [GradientResult(g, self._stats(trs)) for g, trs in zip(grads, per_slot, strict=True)]
+
+    def trajectory_length(self, point: np.ndarray, agent: int, index: int) -> int:
+        """Transitions of trajectory (agent, index) at ``point``, rolled out now and cached.
+
+        On a cache miss the agent's next ``workers - 1`` trajectories at the same point are
+        rolled out with it, so every worker is busy; compute() later reuses them all.
+        """
+        point = self._as_point(point)
+        key = (_point_key(point), agent, index)
+        if key not in self._cache:
+            self.prefetch(point, [(agent, index + k) for k in range(self.workers)])
+        return self._cache[key].length
+
+    def prefetch(self, point: np.ndarray, gradients: Iterable[tuple[int, int]]) -> None:
+        """Roll out gradients ``(agent, index)`` at ``point`` in one batch and cache them."""
+        point = self._as_point(point)
+        pkey = _point_key(point)
+        todo = [(0, a, i) for a, i in dict.fromkeys(gradients) if (pkey, a, i) not in self._cache]
+        for (_, agent, index), tr in zip(todo, self._rollout(point[None], todo), strict=True):
+            self._remember((pkey, agent, index), tr)
+
+    def evaluate(self, point: np.ndarray, episodes: int) -> dict[str, float]:
+        """Mean (un)discounted return and length of ``episodes`` fixed-seed episodes at ``point``.
+
+        Episode e samples from agent (e mod n)'s environment with the stochastic policy (the
+        policy J_H is defined for) and randomness stream (2, e): the same episodes at every point.
+        """
+        if episodes < 1:
+            raise ValueError(f"episodes: must be >= 1, got {episodes}")
+        point = self._as_point(point)
+        items = [(0, e % self.n_agents, (EVALUATION_STREAM, e)) for e in range(episodes)]
+        stats = self._stats(self._pool_rollout(point[None], items))
+        del stats["transitions"]
+        return stats
+
+    def close(self) -> None:
+        """Stop the rollout workers and close their environments."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> PolicyGradientOracle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------ internals
+    def _as_point(self, point: np.ndarray) -> np.ndarray:
+        point = np.ascontiguousarray(point, dtype=np.float64)
+        if point.shape != (self.dim,):
+            raise ValueError(f"point: expected shape ({self.dim},), got {point.shape}")
+        return point
+
+    def _pool_rollout(self, points: np.ndarray, items: list) -> list[Trajectory]:
+        if self._pool is None:
+            self._pool = RolloutPool(self.config, self.workers)
+        return self._pool.rollout(points, items)
+
+    def _rollout(self, points: np.ndarray, wanted: list[tuple[int, int, int]]) -> list[Trajectory]:
+        """Roll out gradient trajectories (slot, agent, index) at ``points[slot]``."""
+        for _, agent, index in wanted:
+            if not (0 <= agent < self.n_agents and index >= 0):
+                raise ValueError(f"gradient (agent={agent}, index={index}): out of range")
+        items = [(s, a, (GRADIENT_STREAM, a, i)) for s, a, i in wanted]
+        return self._pool_rollout(points, items)
+
+    def _take(self, points: np.ndarray, wanted: list[tuple[int, int, int]]) -> list[Trajectory]:
+        """Trajectories for (slot, agent, index): cached ones are consumed, the rest rolled out."""
+        keys = [_point_key(p) for p in points]
+        found = {}
+        for s, a, i in wanted:
+            key = (keys[s], a, i)
+            if key not in found and key in self._cache:
+                found[key] = self._forget(key)
+        todo = list(dict.fromkeys(w for w in wanted if (keys[w[0]], *w[1:]) not in found))
+        found.update(
+            ((keys[s], a, i), tr)
+            for (s, a, i), tr in zip(todo, self._rollout(points, todo), strict=True)
+        )
+        return [found[keys[s], a, i] for s, a, i in wanted]
+
+    def _remember(self, key: tuple[bytes, int, int], tr: Trajectory) -> None:
+        self._cache[key] = tr
+        self._cache_bytes += _nbytes(tr)
+        while self._cache_bytes > _CACHE_BYTES and len(self._cache) > 1:
+            self._forget(next(iter(self._cache)))
+
+    def _forget(self, key: tuple[bytes, int, int]) -> Trajectory:
+        tr = self._cache.pop(key)
+        self._cache_bytes -= _nbytes(tr)
+        return tr
+
+    def _stats(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        if not trajectories:
+            return {"transitions": 0.0}
+        discounts = self.discount ** np.arange(self.horizon)
+        return {
+            "return_mean": float(np.mean([tr.rewards.sum() for tr in trajectories])),
+            "discounted_return_mean": float(
+                np.mean([tr.rewards @ discounts[: tr.length] for tr in trajectories])
+            ),
+            "episode_length_mean": float(np.mean([tr.length for tr in trajectories])),
+            "transitions": float(sum(tr.length for tr in trajectories)),
+        }
+
+
+def _point_key(point: np.ndarray) -> bytes:
+    return hashlib.blake2b(point.tobytes(), digest_size=16).digest()
+
+
+def _nbytes(tr: Trajectory) -> int:
+    return tr.obs.nbytes + tr.u.nbytes + tr.rewards.nbytes
+
+
+def _spaces(specs: Sequence[AgentEnvSpec], horizon: int) -> tuple[int, int, np.ndarray]:
+    """(policy input size, action size, action high bound), equal for all agents or an error."""
+    built: list[tuple[AgentEnvSpec, int, int, np.ndarray]] = []
+    sizes = []
+    for i, spec in enumerate(specs):
+        match = next((b for b in built if b[0].same_env(spec)), None)
+        if match is None:
+            with make_env(spec, horizon) as env:
+                space = env.action_space
+                obs_dim = env.observation_space.shape[0]
+                match = (spec, obs_dim, space.shape[0], np.asarray(space.high, np.float32))
+            built.append(match)
+        sizes.append((match[1] + int(spec.observation != "identity"), match[2]))
+        if sizes[i] != sizes[0]:
+            raise ConfigError(
+                f"oracle.agent_overrides[{i}]",
+                f"agent {i} has (observation, action) sizes {sizes[i]}, agent 0 has {sizes[0]}; "
+                "all agents must share one policy",
+            )
+    return *sizes[0], built[0][3]
+
+
+def _check_arguments(
+    n_agents: int,
+    horizon: int,
+    discount: float,
+    policy: str,
+    hidden: Sequence[int],
+    action_scale: float | None,
+    workers: int,
+) -> None:
+    checks = [
+        ("n_agents", n_agents, n_agents >= 1, "must be >= 1"),
+        ("horizon", horizon, horizon >= 1, "must be >= 1"),
+        ("discount", discount, 0 < discount <= 1, "must be in (0, 1]"),
+        ("hidden", hidden, all(h >= 1 for h in hidden), "widths must be >= 1"),
+        ("action_scale", action_scale, action_scale is None or action_scale > 0, "must be > 0"),
+        ("workers", workers, workers >= 1, "must be >= 1"),
+    ]
+    for name, value, ok, rule in checks:
+        if not ok:
+            raise ConfigError(f"oracle.{name}", f"{rule}, got {value!r}")
+    if policy not in POLICIES:
+        raise UnknownNameError("oracle.policy", policy, POLICIES, "policy")
