@@ -1,0 +1,316 @@
+"""Durable run directories: atomic writes, metadata, a completion marker, loading back.
+
+Layout of a run directory (the output contract; scripts outside asyncsim read it)::
+
+    DIR/scenario.yaml            resolved scenario (model_dump(mode="json"))
+    DIR/metadata.json            asyncsim version, git commit, seed, host, python, start/end
+    DIR/<method>/iterations.csv  recorder.COLUMNS first, then other keys in first-appearance order
+    DIR/<method>/trace.csv       time, agent, event, iteration, version
+    DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner._summary)
+    DIR/COMPLETE                 written last: a directory without it is an unfinished run
+
+Every file is written to a temporary file in the same directory and renamed over the target
+(``os.replace``), so a killed process leaves either the old file or the new one, never half a
+file. Floats are written with ``repr`` (shortest round-trip form): the same seed gives
+byte-identical tables, and :func:`load_run` parses them back to the same numbers. Files are not
+fsynced: the guarantee is against a killed process, not against power loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncsim import __version__
+from asyncsim.config import Scenario, validate_scenario
+from asyncsim.engine.recorder import COLUMNS
+from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.runner import MethodResult, RunResult
+from asyncsim.scenario import dump_yaml, load_yaml
+
+__all__ = [
+    "COMPLETE",
+    "TRACE_COLUMNS",
+    "atomic_write",
+    "is_complete",
+    "load_run",
+    "method_dir_name",
+    "read_table",
+    "scenario_hash",
+    "table_text",
+    "write_run",
+]
+
+COMPLETE = "COMPLETE"
+"""Name of the completion marker, the last file a finished run directory receives."""
+
+TRACE_COLUMNS = ("time", "agent", "event", "iteration", "version")
+
+
+# ---------------------------------------------------------------- atomic files and tables
+
+
+def atomic_write(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _slow_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+_FAST_CELLS = {float: float.__repr__, int: int.__repr__, str: str, bool: str}
+
+
+def _cell(value: Any) -> str:
+    """CSV text of one value: repr for floats, '' for None, str otherwise (NumPy scalars too)."""
+    fast = _FAST_CELLS.get(type(value))
+    return fast(value) if fast is not None else _slow_cell(value)
+
+
+def _parse(text: str) -> Any:
+    """Inverse of :func:`_cell`: None, bool, int, float, else the text itself."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    if "_" in text:  # int() and float() would accept it as a digit separator
+        return text
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+_NATIVE = {float, int, str, bool, type(None)}
+
+
+def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text (header + rows, ``\\n`` line ends) with values formatted by :func:`_cell`."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    native = {type(value) for row in rows for value in row} <= _NATIVE
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    # the csv module itself writes floats with repr and None as "" (the fast path)
+    writer.writerows(rows if native else ([_cell(v) for v in row] for row in rows))
+    return buffer.getvalue()
+
+
+def _trace_text(rows: Iterable[tuple[float, int, str, int, int]]) -> str:
+    """trace.csv text; a specialised :func:`table_text` (traces are the bulk of a run's output).
+
+    Rows are sorted by time and events often share one, so each distinct time is formatted once.
+    """
+    lines = [",".join(TRACE_COLUMNS) + "\n"]
+    last, text = None, ""
+    for time_, agent, event, iteration, version in rows:
+        if time_ != last:
+            last, text = time_, repr(float(time_))
+        lines.append(f"{text},{agent},{event},{iteration},{version}\n")
+    return "".join(lines)
+
+
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a CSV file written by :func:`table_text`, values parsed back to numbers."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        return [
+            {key: _parse(text) for key, text in zip(header, row, strict=True) if text != ""}
+            for row in reader
+        ]
+
+
+def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """recorder.COLUMNS first, then any other key in order of first appearance."""
+    columns = dict.fromkeys(COLUMNS)
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# ---------------------------------------------------------------- identity and metadata
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """First 12 hex digits of the sha256 of the scenario's canonical JSON (sorted keys)."""
+    canonical = json.dumps(
+        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def method_dir_name(key: str, field: str = "methods") -> str:
+    """``key`` if it can name a directory, else a ConfigError (labels become directory names)."""
+    if not key or key in (".", "..") or "/" in key or "\\" in key or "\0" in key:
+        raise ConfigError(field, f"method key {key!r} cannot be used as a directory name")
+    return key
+
+
+@functools.cache
+def _git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git checkout holding asyncsim; (None, None) outside git."""
+    where = str(Path(__file__).resolve().parent)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", where, *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
+def _metadata(scenario: Scenario, started: float, finished: float) -> dict[str, Any]:
+    commit, dirty = _git_state()
+    return {
+        "asyncsim_version": __version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "scenario": scenario.name,
+        "scenario_hash": scenario_hash(scenario),
+        "seed": scenario.seed,
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "started": _timestamp(started),
+        "finished": _timestamp(finished),
+        "real_seconds": round(finished - started, 6),
+    }
+
+
+# ---------------------------------------------------------------- run directories
+
+
+def is_complete(path: str | Path) -> bool:
+    """Whether ``path`` is a finished run directory (its completion marker exists)."""
+    return (Path(path) / COMPLETE).is_file()
+
+
+def write_run(
+    result: RunResult,
+    out_dir: str | Path,
+    started: float | None = None,
+    finished: float | None = None,
+) -> Path:
+    """Write ``result`` as a run directory; the completion marker is written last.
+
+    Args:
+        result: the run to write.
+        out_dir: the run directory (created; an earlier run there is replaced).
+        started: Unix time the run started (default: ``finished`` minus the methods' real time).
+        finished: Unix time the run ended (default: now).
+
+    Returns:
+        The run directory.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETE).unlink(missing_ok=True)
+    for stray in out.glob("**/.*.tmp"):
+        stray.unlink(missing_ok=True)
+    finished = time.time() if finished is None else finished
+    if started is None:
+        real = sum(method.summary.get("real_seconds", 0.0) for method in result.methods.values())
+        started = finished - real
+    atomic_write(out / "scenario.yaml", dump_yaml(result.scenario.model_dump(mode="json")))
+    for key, method in result.methods.items():
+        _write_method(out / method_dir_name(key), method)
+    _remove_stale_methods(out, result.methods)
+    atomic_write(out / "metadata.json", _json(_metadata(result.scenario, started, finished)))
+    atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
+    return out
+
+
+def _write_method(directory: Path, method: MethodResult) -> None:
+    directory.mkdir(exist_ok=True)
+    columns = _iteration_columns(method.rows)
+    rows = ([row.get(column) for column in columns] for row in method.rows)
+    atomic_write(directory / "iterations.csv", table_text(columns, rows))
+    atomic_write(directory / "trace.csv", _trace_text(method.trace))
+    atomic_write(directory / "summary.json", _json(method.summary))
+
+
+def _remove_stale_methods(out: Path, keep: Iterable[str]) -> None:
+    """Drop method directories of an earlier run in ``out`` that this run does not have."""
+    keep = set(keep)
+    for summary in out.glob("*/summary.json"):
+        if summary.parent.name not in keep:
+            shutil.rmtree(summary.parent)
+
+
+def load_run(path: str | Path) -> RunResult:
+    """Read a finished run directory back into a RunResult (numbers parsed back).
+
+    Raises:
+        AsyncSimError: the directory is missing or unfinished (no completion marker).
+    """
+    path = Path(path)
+    if not is_complete(path):
+        what = "an unfinished run directory" if path.is_dir() else "not a directory"
+        raise AsyncSimError(f"{path}: {what} (no {COMPLETE} marker)")
+    scenario = validate_scenario(load_yaml((path / "scenario.yaml").read_text(), str(path)))
+    result = RunResult(scenario)
+    for method in scenario.methods:
+        result.methods[method.key] = _load_method(path / method.key, method.key)
+    return result
+
+
+def _load_method(directory: Path, key: str) -> MethodResult:
+    trace = [
+        (float(r["time"]), int(r["agent"]), str(r["event"]), int(r["iteration"]), int(r["version"]))
+        for r in read_table(directory / "trace.csv")
+    ]
+    summary = json.loads((directory / "summary.json").read_text())
+    return MethodResult(key, read_table(directory / "iterations.csv"), trace, summary)

@@ -1,0 +1,182 @@
+"""Policy-gradient oracle cost: Rennala NIGT, n = 16, H = 1000, h_i = sqrt(i), per environment.
+
+Measured in one run, per environment (Hopper-v5, Humanoid-v5):
+- real seconds per simulated transition on one rollout worker / seconds per transition of bare
+  ``env.step`` with random actions on the same environment (target <= 1.25);
+- throughput with 2 rollout workers / with 1 (target >= 1.7 on a 2-core machine);
+- trajectories rolled out / trajectories used by the protocol (exactly 1.0 under per-trajectory
+  timing: discarded computations are never computed);
+- speed-up over a naive reference: one environment per trajectory, one policy forward per step,
+  one backward per trajectory, and every started trajectory computed (the naive oracle rolls out
+  each computation as it starts, which per-step timing makes the engine ask for).
+
+Episodes run the full H = 1000 transitions (``terminate_when_unhealthy: false``): an untrained
+policy falls within ~30 steps, which would measure start-up costs rather than transitions. The
+oracles are built and their worker pools started before timing (start-up is not throughput).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
+from asyncsim.oracles.policy_gradient import PolicyGradientOracle
+from asyncsim.rl.reference import reference_gradient
+
+AGENTS, HORIZON, BATCH, ITERATIONS = 16, 1000, 16, 4
+
+
+ENV_KWARGS = {"terminate_when_unhealthy": False}
+
+
+def scenario(env: str, workers: int, timing: str = "per_trajectory") -> dict[str, Any]:
+    oracle = {"kind": "policy_gradient", "env": env, "horizon": HORIZON, "workers": workers}
+    return {
+        "name": f"bench-rl-{env}",
+        "oracle": {**oracle, "env_kwargs": ENV_KWARGS},
+        "cluster": {"n": AGENTS, "timing": timing, "compute": {"h": "sqrt(i)"}},
+        "methods": [{"name": "rennala_nigt", "batch": BATCH, "lr": 0.05}],
+        "budget": {"iterations": ITERATIONS},
+    }
+
+
+def bare_step_seconds(env_id: str, steps: int) -> float:
+    """Seconds per ``env.step`` with pre-drawn uniform random actions (reset on episode end)."""
+    env = gym.make(env_id, max_episode_steps=HORIZON, disable_env_checker=True, **ENV_KWARGS)
+    env.reset(seed=0)
+    low, high = env.action_space.low, env.action_space.high
+    actions = np.random.default_rng(0).uniform(low, high, (steps, len(low))).astype(np.float32)
+    start = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return (time.perf_counter() - start) / steps
+
+
+class _CountingRollouts:
+    """Counts the trajectories the oracle actually rolls out (patched around ``_rollout``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = PolicyGradientOracle._rollout
+
+    def __enter__(self) -> _CountingRollouts:
+        original, counter = self._original, self
+
+        def counted(oracle: PolicyGradientOracle, points: np.ndarray, wanted: list) -> list:
+            counter.count += len(wanted)
+            return original(oracle, points, wanted)
+
+        PolicyGradientOracle._rollout = counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        PolicyGradientOracle._rollout = self._original
+
+
+class _Borrowed(GradientOracle):
+    """A started oracle lent to one run: everything but ``close`` is delegated."""
+
+    def __init__(self, inner: GradientOracle) -> None:
+        self.inner, self.dim, self.horizon = inner, inner.dim, inner.horizon
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def initial_point(self) -> np.ndarray:
+        return self.inner.initial_point()
+
+    def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
+        return self.inner.compute(requests)
+
+    def trajectory_length(self, point: np.ndarray, agent: int, index: int) -> int:
+        return self.inner.trajectory_length(point, agent, index)
+
+
+def timed_run(data: dict[str, Any], wrap: Any = None) -> tuple[float, dict[str, Any]]:
+    """Wall time and summary of one run whose oracle is built (and warmed up) beforehand."""
+    import asyncsim.runner as runner
+    from asyncsim.config import validate_scenario
+
+    scenario_ = validate_scenario(data)
+    _, oracle_seed = runner.seeds(scenario_.seed)
+    oracle = runner.build_oracle(scenario_.oracle, scenario_.cluster.n, oracle_seed)
+    oracle.compute([GradientRequest(oracle.initial_point(), (GradientJob(0, 10**9, 4, 1.0),))])
+    lent = wrap(oracle, oracle_seed) if wrap else _Borrowed(oracle)
+    original = runner.build_oracle
+    runner.build_oracle = lambda *args: lent
+    try:
+        start = time.perf_counter()
+        summary = runner.simulate(scenario_).methods["rennala_nigt"].summary
+        return time.perf_counter() - start, summary
+    finally:
+        runner.build_oracle = original
+        oracle.close()
+
+
+class NaiveOracle(GradientOracle):
+    """The naive reference: each started trajectory rolled out alone when it starts."""
+
+    def __init__(self, inner: PolicyGradientOracle, seed: np.random.SeedSequence) -> None:
+        self.inner, self.seed = inner, seed
+        self.dim, self.horizon = inner.dim, inner.horizon
+        self._gradients: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+
+    def initial_point(self) -> np.ndarray:
+        return self.inner.initial_point()
+
+    def trajectory_length(self, point: np.ndarray, agent: int, index: int) -> int:
+        spec = self.inner.config.specs[agent]
+        gradient, rewards = reference_gradient(
+            self.inner.policy, spec, point, self.seed, agent, index,
+            horizon=self.horizon, discount=self.inner.discount,
+        )  # fmt: skip
+        self._gradients[agent, index] = (gradient, len(rewards))
+        return len(rewards)
+
+    def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
+        results = []
+        for request in requests:
+            total = np.zeros(self.dim)
+            for job in request.jobs:
+                for index in range(job.first_index, job.first_index + job.count):
+                    total += job.weight * self._gradients.pop((job.agent, index))[0]
+            results.append(GradientResult(total))
+        return results
+
+
+def naive_run_seconds(env: str) -> float:
+    """Wall time of the same Rennala run with the naive oracle (per-step timing)."""
+    return timed_run(scenario(env, 1, timing="per_step"), wrap=NaiveOracle)[0]
+
+
+def report(env: str) -> None:
+    with _CountingRollouts() as counter:
+        one_worker, summary = timed_run(scenario(env, 1))
+    rolled = counter.count
+    transitions = summary["transitions"]
+    bare = bare_step_seconds(env, max(transitions, 5000))
+    two_workers, _ = timed_run(scenario(env, 2))
+    naive = naive_run_seconds(env)
+    print(f"{env}: {summary['gradients_used']} trajectories used, {transitions:,} transitions")
+    ratio = one_worker / transitions / bare
+    print(f"  real s per simulated transition / bare env.step: {ratio:.2f} (target <= 1.25)")
+    print(f"  throughput 2 workers / 1 worker: {one_worker / two_workers:.2f} (target >= 1.7)")
+    print(f"  trajectories rolled out / used: {rolled / summary['gradients_used']:.3f} (exactly 1)")
+    print(f"  speed-up over the naive reference: {naive / one_worker:.1f}x")
+
+
+def main() -> None:
+    print(f"== RL oracle: Rennala NIGT, n={AGENTS}, H={HORIZON}, h_i=sqrt(i), M={BATCH} ==")
+    for env in ("Hopper-v5", "Humanoid-v5"):
+        report(env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Sweep machinery: parallel speed-up of the local pool and per-point overhead.
+
+A 64-point sweep of the synthetic oracle (4 heterogeneity exponents × 4 uplink times × 4 seeds;
+n = 8, Rennala NIGT and AFedPG, trace on; ~0.2–0.5 s a point), measured in one process:
+
+* overhead: the 64 points in 8 slices of 8; per slice, back to back, ``asyncsim.simulate`` in a
+  loop (the baseline), the same loop plus ``write_run`` (what storing results costs by itself),
+  and ``run_sweep`` with 1 worker (in-process) on that slice. Interleaving the variants slice by
+  slice keeps load from other processes on a shared machine from favouring one of them. Repeated
+  on 2 slices with ``output.trace: false``: trace.csv is most of what a synthetic point writes.
+* speed-up: the whole 64-point sweep with 1 worker and with the 2-worker process pool,
+  alternated twice; the best time of each counts.
+
+Targets: 2 workers vs 1 >= 1.7×; sweep (1 worker) vs the bare simulate loop <= 1.10.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncsim
+from asyncsim.results import write_run
+from asyncsim.scenario import expand_shorthands
+from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep
+
+EXPONENTS = ["i**0", "i**0.5", "i**1", "i**1.5"]
+UPLINKS = [0.0, 0.1, 1.0, 10.0]
+BASE: dict[str, Any] = {
+    "name": "bench-sweep",
+    "oracle": {"kind": "quadratic", "dim": 20},
+    "cluster": {"n": 8, "compute": {"kind": "exponential", "h": 1.0}},
+    "methods": [{"name": "rennala_nigt"}, {"name": "afedpg"}],
+    "budget": {"iterations": 400},
+    "seeds": [0, 1, 2, 3],
+}
+SWEEP = expand_shorthands(
+    {**BASE, "sweep": {"cluster.compute.h": EXPONENTS, "cluster.uplink.time": UPLINKS}}
+)
+SLICES = [
+    expand_shorthands(
+        {**BASE, "sweep": {"cluster.compute.h": [h], "cluster.uplink.time": UPLINKS[i : i + 2]}}
+    )
+    for h in EXPONENTS
+    for i in (0, 2)
+]
+
+
+def timed(action: Callable[..., object], *args: Any) -> float:
+    """Wall seconds of one call."""
+    start = time.perf_counter()
+    action(*args)
+    return time.perf_counter() - start
+
+
+def simulate_all(points: list[SweepPoint]) -> None:
+    """The baseline: ``asyncsim.simulate`` on every point."""
+    for point in points:
+        asyncsim.simulate(point.scenario)
+
+
+def simulate_and_write(points: list[SweepPoint], out: Path) -> None:
+    """The baseline plus writing each run directory."""
+    for point in points:
+        write_run(asyncsim.simulate(point.scenario), out / point.key)
+
+
+def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per slice: seconds of the bare loop, the loop with writes, and the 1-worker sweep."""
+    times: dict[str, list[float]] = {"bare": [], "written": [], "sweep": []}
+    for data in slices:
+        points = expand_sweep(data)
+        out = Path(tempfile.mkdtemp(dir=root))
+        times["bare"].append(timed(simulate_all, points))
+        times["written"].append(timed(simulate_and_write, points, out / "loop"))
+        times["sweep"].append(timed(run_sweep, data, out / "sweep", "local", 1))
+    return times
+
+
+def speed_up(root: Path) -> tuple[float, float]:
+    """Best wall seconds of the whole sweep on 1 worker and on 2 (fresh directories)."""
+    one, two = [], []
+    for repeat in range(2):
+        one.append(timed(run_sweep, SWEEP, root / f"one{repeat}", "local", 1))
+        two.append(timed(run_sweep, SWEEP, root / f"two{repeat}", "local", 2))
+    return min(one), min(two)
+
+
+def report(label: str, times: dict[str, list[float]]) -> None:
+    """Print the overhead ratios of one :func:`overhead` measurement."""
+    bare, written, sweep = (sum(times[k]) for k in ("bare", "written", "sweep"))
+    per_slice = statistics.median(s / b for s, b in zip(times["sweep"], times["bare"], strict=True))
+    points = 8 * len(times["bare"])
+    print(f"{label}: {points} points, {bare / points:.3f} s each (bare simulate)")
+    print(f"  simulate + write_run loop / simulate loop: {written / bare:.3f}")
+    print(f"  sweep, 1 worker / simulate + write loop:   {sweep / written:.3f}  (machinery only)")
+    print(
+        f"  sweep, 1 worker / simulate loop:           {sweep / bare:.3f}  "
+        f"(median of slices {per_slice:.3f}; target <= 1.10)"
+    )
+
+
+def main() -> None:
+    print("== sweep: 64 synthetic points, local pool and per-point overhead ==")
+    asyncsim.simulate(expand_sweep(SWEEP)[0].scenario)  # warm caches and imports
+    load = os.getloadavg()[0]
+    untraced = [{**data, "output": {"trace": False}} for data in SLICES[::4]]
+    with tempfile.TemporaryDirectory() as tmp:
+        traced_times = overhead(Path(tmp), SLICES)
+        untraced_times = overhead(Path(tmp), untraced)
+        one, two = speed_up(Path(tmp))
+    print(
+        f"cores: {os.cpu_count()}; load average before/after: {load:.2f}/{os.getloadavg()[0]:.2f}"
+    )
+    report("trace on (default)", traced_times)
+    report("trace off (output.trace: false)", untraced_times)
+    print(f"speed-up of the 64-point sweep, 2 workers vs 1: {one / two:.2f}x  (target >= 1.7)")
+
+
+if __name__ == "__main__":
+    main()

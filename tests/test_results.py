@@ -1,0 +1,157 @@
+"""Run directories: the output contract, byte-identical tables, round trips, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from asyncsim.config import validate_scenario
+from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.results import (
+    COMPLETE,
+    atomic_write,
+    is_complete,
+    load_run,
+    method_dir_name,
+    read_table,
+    scenario_hash,
+    table_text,
+    write_run,
+)
+from asyncsim.runner import RunResult, simulate
+from asyncsim.scenario import load_yaml
+
+SCENARIO: dict[str, Any] = {
+    "name": "results",
+    "seed": 3,
+    "oracle": {"kind": "quadratic", "dim": 4},
+    "cluster": {"n": 3, "compute": {"kind": "exponential", "h": "i**0.5"}, "uplink": {"time": 0.1}},
+    "methods": [{"name": "rennala_nigt", "batch": 4}, {"name": "afedpg"}],
+    "budget": {"iterations": 15},
+}
+REQUIRED = [
+    "iteration",
+    "time_start",
+    "time_end",
+    "gradients_used",
+    "gradients_computed",
+    "uploads",
+    "grad_norm",
+]
+
+
+@pytest.fixture(scope="module")
+def run() -> RunResult:
+    return simulate(SCENARIO)
+
+
+@pytest.fixture
+def run_dir(run: RunResult, tmp_path: Path) -> Path:
+    return write_run(run, tmp_path / "run")
+
+
+def test_layout_follows_the_output_contract(run_dir: Path) -> None:
+    assert is_complete(run_dir)
+    for key in ("rennala_nigt", "afedpg"):
+        header = (run_dir / key / "iterations.csv").read_text().splitlines()[0].split(",")
+        assert header[: len(REQUIRED)] == REQUIRED
+        trace_header = (run_dir / key / "trace.csv").read_text().splitlines()[0]
+        assert trace_header == "time,agent,event,iteration,version"
+        summary = json.loads((run_dir / key / "summary.json").read_text())
+        assert {
+            "total_time",
+            "iterations",
+            "gradients_used",
+            "gradients_computed",
+            "uploads",
+        } <= set(summary)
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert metadata["seed"] == 3
+    assert {"asyncsim_version", "git_commit", "host", "python", "started", "finished"} <= set(
+        metadata
+    )
+
+
+def test_scenario_yaml_is_the_resolved_scenario(run: RunResult, run_dir: Path) -> None:
+    stored = load_yaml((run_dir / "scenario.yaml").read_text())
+    assert stored == run.scenario.model_dump(mode="json")
+    assert validate_scenario(stored) == run.scenario
+
+
+def test_round_trip_parses_numbers_back(run: RunResult, run_dir: Path) -> None:
+    loaded = load_run(run_dir)
+    assert loaded.scenario == run.scenario
+    assert list(loaded.methods) == list(run.methods)
+    for key, method in run.methods.items():
+        assert loaded.methods[key].rows == method.rows
+        assert loaded.methods[key].trace == method.trace
+        assert loaded.methods[key].summary == method.summary
+
+
+def test_same_seed_gives_byte_identical_tables(run_dir: Path, tmp_path: Path) -> None:
+    again = write_run(simulate(SCENARIO), tmp_path / "again")
+    for key in ("rennala_nigt", "afedpg"):
+        for table in ("iterations.csv", "trace.csv"):
+            assert (again / key / table).read_bytes() == (run_dir / key / table).read_bytes()
+
+
+def test_unfinished_directory_is_recognised(run_dir: Path) -> None:
+    (run_dir / COMPLETE).unlink()
+    assert not is_complete(run_dir)
+    with pytest.raises(AsyncSimError, match="unfinished run directory"):
+        load_run(run_dir)
+
+
+def test_rewrite_drops_the_marker_first(
+    run: RunResult, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("asyncsim.results._write_method", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_run(run, run_dir)
+    assert not is_complete(run_dir)
+
+
+def test_rewrite_removes_methods_of_the_earlier_run(run: RunResult, run_dir: Path) -> None:
+    only_first = RunResult(run.scenario, {"rennala_nigt": run.methods["rennala_nigt"]})
+    write_run(only_first, run_dir)
+    assert not (run_dir / "afedpg").exists()
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    atomic_write(target, "old")
+
+    with pytest.raises(TypeError):
+        atomic_write(target, 42)  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_cells_use_repr_for_numpy_and_python_floats(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    rows = [[np.float64(0.1), 0.1, np.int64(3), None, True, "x,y"]]
+    text = table_text(["a", "b", "c", "d", "e", "f"], rows)
+    assert text.splitlines()[1] == '0.1,0.1,3,,True,"x,y"'
+    path.write_text(text)
+    assert read_table(path) == [{"a": 0.1, "b": 0.1, "c": 3, "e": True, "f": "x,y"}]
+
+
+def test_scenario_hash_is_content_based(run: RunResult) -> None:
+    same = validate_scenario(run.scenario.model_dump(mode="json"))
+    other = validate_scenario({**SCENARIO, "seed": 4})
+    assert scenario_hash(same) == scenario_hash(run.scenario)
+    assert len(scenario_hash(run.scenario)) == 12
+    assert scenario_hash(other) != scenario_hash(run.scenario)
+
+
+def test_method_labels_must_be_directory_names() -> None:
+    assert method_dir_name("rennala (M=4)") == "rennala (M=4)"
+    with pytest.raises(ConfigError, match=r"methods\[1\]\.label: method key 'a/b'"):
+        method_dir_name("a/b", "methods[1].label")

@@ -1,0 +1,227 @@
+"""Sweeps: expansion, the index, failing points, resume after SIGKILL and SIGINT."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from asyncsim.cli import main
+from asyncsim.errors import ConfigError
+from asyncsim.progress import Progress
+from asyncsim.results import COMPLETE, is_complete, load_run, scenario_hash
+from asyncsim.scenario import expand_shorthands, load_scenario_data
+from asyncsim.sweep import expand_sweep, read_index, run_sweep
+
+ASYNCSIM = str(Path(sys.executable).with_name("asyncsim"))
+
+BASE: dict[str, Any] = {
+    "name": "sweep",
+    "oracle": {"kind": "quadratic", "dim": 4},
+    "cluster": {"n": 2, "compute": {"kind": "exponential", "h": 1.0}},
+    "methods": [{"name": "rennala_nigt"}, {"name": "afedpg"}],
+    "budget": {"iterations": 5},
+}
+
+
+def sweep_data(sweep: dict[str, list], **fields: Any) -> dict[str, Any]:
+    return {**BASE, **fields, "sweep": sweep}
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def test_points_are_the_cartesian_product_in_key_order() -> None:
+    data = expand_shorthands(
+        {**sweep_data({"cluster.n": [1, 2], "methods": [[{"name": "afedpg"}]]}), "seeds": [0, 1]}
+    )
+    points = expand_sweep(data)
+    assert [tuple(p.values.values()) for p in points] == [
+        (1, [{"name": "afedpg"}], 0),
+        (1, [{"name": "afedpg"}], 1),
+        (2, [{"name": "afedpg"}], 0),
+        (2, [{"name": "afedpg"}], 1),
+    ]
+    last = points[-1].scenario
+    assert (last.cluster.n, last.seed, [m.name for m in last.methods]) == (2, 1, ["afedpg"])
+    assert last.sweep is None
+    assert all(p.key == scenario_hash(p.scenario) for p in points)
+    assert len({p.key for p in points}) == 4
+
+
+def test_without_a_sweep_block_there_is_one_point() -> None:
+    (point,) = expand_sweep(BASE)
+    assert point.values == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (sweep_data({"cluster.n": [2, 0]}), r"sweep point cluster\.n=0: cluster\.n: must be >= 1"),
+        (sweep_data({"cluster.n": []}), r"sweep\.cluster\.n: must be a non-empty list"),
+        (sweep_data({"cluster.n": 3}), r"sweep\.cluster\.n: must be a non-empty list.*got 3"),
+        (
+            sweep_data({"methods[0].name": ["malenia_nigt", "fedavg"]}),
+            r"sweep point methods\[0\]\.name='fedavg': methods\[0\]\.name: unknown method",
+        ),
+        (sweep_data({"cluster.nn": [1]}), r"cluster\.nn: unknown key"),
+    ],
+)
+def test_bad_points_fail_the_sweep_up_front(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        expand_sweep(data)
+
+
+def test_seeds_shorthand_conflicts_with_a_seed_axis() -> None:
+    with pytest.raises(ConfigError, match="seeds: give the seeds either"):
+        expand_shorthands({**sweep_data({"seed": [1]}), "seeds": [0]})
+    with pytest.raises(ConfigError, match=r"seeds: must be a non-empty list of seeds, got 3"):
+        expand_shorthands({**BASE, "seeds": 3})
+
+
+# ---------------------------------------------------------------- running
+
+
+def test_index_and_rerun_skip_finished_points(tmp_path: Path) -> None:
+    data = sweep_data({"cluster.n": [1, 2], "seed": [0, 0]})
+    index = run_sweep(data, tmp_path, workers=1)
+    rows = read_index(tmp_path)
+    assert list(rows[0]) == ["hash", "cluster.n", "seed", "status", "error"]
+    assert [(r["cluster.n"], r["seed"], r["status"]) for r in rows] == [
+        (1, 0, "done"),
+        (1, 0, "done"),
+        (2, 0, "done"),
+        (2, 0, "done"),
+    ]
+    assert rows[0]["hash"] == rows[1]["hash"]  # equal points run once
+    assert len(list(tmp_path.glob("points/*/COMPLETE"))) == 2
+    assert index.skipped == 0
+    first = load_run(tmp_path / "points" / rows[2]["hash"])
+    assert first.scenario.cluster.n == 2
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("points/*/*/iterations.csv")}
+    again = run_sweep(data, tmp_path, workers=1)
+    assert again.skipped == 4  # points, counting equal ones
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    varying = [{"kind": "varying", "h": "1"}, {"kind": "varying", "h": "3 - k"}]
+    data = sweep_data({"cluster.compute": varying})
+    index = run_sweep(data, tmp_path, workers=1)
+    rows = read_index(tmp_path)
+    assert [r["status"] for r in rows] == ["done", "failed"]
+    assert "sampled time for agent 1 at iteration 4 must be finite and >= 0" in rows[1]["error"]
+    assert "\n" not in rows[1]["error"]
+    error_file = tmp_path / "points" / rows[1]["hash"] / "error.txt"
+    assert "Traceback" in error_file.read_text()
+    assert (index.count("done"), index.count("failed")) == (1, 1)
+    again = run_sweep(data, tmp_path, workers=1)  # failed points are retried
+    assert (again.skipped, again.count("failed")) == (1, 1)
+
+
+def test_progress_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(2, "points", stream=stream, interval=3600)
+    progress.advance(10.0, 5)
+    progress.advance(2.5, 1, failed=True)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("1/2 points | simulated 10 s | 5 iterations | real 0:00 | ETA")
+    assert lines[1].startswith("2/2 points (1 failed) | simulated 12.5 s | 6 iterations")
+    quiet = Progress(1, "points", stream=stream, quiet=True)
+    quiet.advance()
+    assert len(stream.getvalue().splitlines()) == 2
+
+
+# ---------------------------------------------------------------- interruption
+
+
+SLOW_POINTS = {
+    **BASE,
+    "cluster": {"n": 4, "compute": {"kind": "exponential", "h": "i**0.5"}},
+    "budget": {"iterations": 100},
+    "sweep": {"cluster.n": [2, 3, 4, 5], "seed": [0, 1, 2]},
+}
+
+
+def start_sweep(scenario: Path, out: Path) -> subprocess.Popen:
+    command = [ASYNCSIM, "sweep", str(scenario), "--out", str(out), "--workers", "2", "-q"]
+    return subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished_points(out: Path) -> list[Path]:
+    return sorted(marker.parent for marker in out.glob(f"points/*/{COMPLETE}"))
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def stamps(point: Path) -> list[tuple[int, int]]:
+    files = [point / COMPLETE, *sorted(point.glob("*/iterations.csv"))]
+    return [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(SLOW_POINTS, sort_keys=False))
+    return path
+
+
+def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, scenario_file: Path
+) -> None:
+    out = tmp_path / "killed"
+    process = start_sweep(scenario_file, out)
+    wait_until(lambda: len(finished_points(out)) >= 3, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    before = {point: stamps(point) for point in finished_points(out)}
+    assert 3 <= len(before) < 12
+    result = CliRunner().invoke(main, ["sweep", str(scenario_file), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"12 points: 12 done ({len(before)} already finished before), 0 failed" in result.stdout
+    assert {point: stamps(point) for point in before} == before
+    reference = tmp_path / "reference"
+    run_sweep(load_scenario_data(scenario_file), reference, workers=1)
+    assert (out / "index.csv").read_bytes() == (reference / "index.csv").read_bytes()
+    tables = sorted(p.relative_to(reference) for p in reference.glob("points/*/*/*.csv"))
+    assert len(tables) == 12 * 2 * 2
+    for table in tables:
+        assert (out / table).read_bytes() == (reference / table).read_bytes(), table
+
+
+def test_sweep_interrupted_with_sigint_keeps_an_exact_index(
+    tmp_path: Path, scenario_file: Path
+) -> None:
+    out = tmp_path / "interrupted"
+    process = start_sweep(scenario_file, out)
+    wait_until(lambda: len(finished_points(out)) >= 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: finished work is kept")
+    statuses = {row["hash"]: row["status"] for row in read_index(out)}
+    assert statuses == {
+        key: "done" if is_complete(out / "points" / key) else "pending" for key in statuses
+    }
+    assert "pending" in statuses.values()
+    done = sum(status == "done" for status in statuses.values())
+    index = run_sweep(load_scenario_data(scenario_file), out, workers=1)
+    assert (index.skipped, index.count("done")) == (done, 12)
