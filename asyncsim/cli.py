@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import textwrap
@@ -33,10 +32,10 @@ from asyncsim.config import (
 )
 from asyncsim.errors import AsyncSimError
 from asyncsim.methods.registry import METHODS, lookup_method
-from asyncsim.oracles import ORACLES, build_oracle
+from asyncsim.oracles import ORACLES
 from asyncsim.progress import Progress
 from asyncsim.results import is_complete, write_run
-from asyncsim.runner import MethodResult, simulate
+from asyncsim.runner import MethodResult, simulate, vector_dimension
 from asyncsim.scenario import load_scenario_data, parse_override
 from asyncsim.sweep import check_scenario, expand_sweep, run_sweep
 
@@ -252,25 +251,9 @@ class _Times:
         return max(self.kappa, float(self.offsets.max()))
 
 
-def _dimension(scenario: Scenario) -> int:
-    """d, for communication models that use it; an RL oracle (its policy) is built only then."""
-    dim = getattr(scenario.oracle, "dim", None)
-    links = [link for link in (scenario.cluster.uplink, scenario.cluster.downlink) if link]
-    uses_d = any(
-        link.kind == "bandwidth" or re.search(r"\bd\b", str(link.time or "")) for link in links
-    )
-    if dim is not None or not uses_d:
-        return dim or 1
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, np.random.SeedSequence(0))
-    try:
-        return oracle.dim
-    finally:
-        oracle.close()
-
-
 def _times(scenario: Scenario) -> _Times:
     cluster, n = scenario.cluster, scenario.cluster.n
-    dim = _dimension(scenario)
+    dim = vector_dimension(scenario)
     compute = build_time_model(cluster.compute, n, "cluster.compute", "compute")
     uplink = build_time_model(cluster.uplink, n, "cluster.uplink", "communication", dim)
     downlink = uplink

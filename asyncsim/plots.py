@@ -24,7 +24,7 @@ from matplotlib.ticker import NullLocator
 from asyncsim import theory
 from asyncsim.config import Scenario
 from asyncsim.methods.registry import METHODS
-from asyncsim.runner import MethodResult, RunResult, build_cluster
+from asyncsim.runner import MethodResult, RunResult, build_cluster, vector_dimension
 
 __all__ = [
     "gradient_times",
@@ -76,23 +76,8 @@ def gradient_times(scenario: Scenario) -> np.ndarray:
 def _means(scenario: Scenario) -> dict[str, np.ndarray]:
     """Per-agent mean durations of the ``compute`` (h_i), ``uplink`` and ``downlink`` models."""
     seed = np.random.SeedSequence(scenario.seed)
-    cluster = build_cluster(scenario, _dimension(scenario), seed)
+    cluster = build_cluster(scenario, vector_dimension(scenario), seed)
     return {role: model.means(scenario.cluster.n) for role, model in cluster.models.items()}
-
-
-def _dimension(scenario: Scenario) -> int:
-    """d, needed by bandwidth models only; an RL oracle is built just when one needs it."""
-    dim = getattr(scenario.oracle, "dim", None)
-    links = (scenario.cluster.uplink, scenario.cluster.downlink)
-    if dim is not None or not any(link and link.kind == "bandwidth" for link in links):
-        return dim or 1
-    from asyncsim.oracles import build_oracle
-
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, np.random.SeedSequence(0))
-    try:
-        return oracle.dim
-    finally:
-        oracle.close()
 
 
 def _protocol(scenario: Scenario, key: str) -> str:

@@ -6,6 +6,7 @@ so they share θ_0, per-agent time draws and oracle randomness (common random nu
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ from asyncsim.methods.rounds import train_in_rounds
 from asyncsim.oracles import build_oracle
 from asyncsim.timing import Outage
 
-__all__ = ["MethodResult", "RunResult", "build_cluster", "run_method", "simulate"]
+__all__ = [
+    "MethodResult",
+    "RunResult",
+    "build_cluster",
+    "run_method",
+    "simulate",
+    "vector_dimension",
+]
 
 
 @dataclass
@@ -73,6 +81,23 @@ def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) ->
         allreduce=c.allreduce,
         outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
     )
+
+
+def vector_dimension(scenario: Scenario) -> int:
+    """d, the number of parameters, where a communication model needs it (bandwidth models and
+    expressions in ``d``); an RL oracle (its policy) is built only then, else 1 is returned."""
+    dim = getattr(scenario.oracle, "dim", None)
+    links = [link for link in (scenario.cluster.uplink, scenario.cluster.downlink) if link]
+    uses_d = any(
+        link.kind == "bandwidth" or re.search(r"\bd\b", str(link.time or "")) for link in links
+    )
+    if dim is not None or not uses_d:
+        return dim or 1
+    oracle = build_oracle(scenario.oracle, scenario.cluster.n, np.random.SeedSequence(0))
+    try:
+        return oracle.dim
+    finally:
+        oracle.close()
 
 
 def run_method(scenario: Scenario, index: int) -> MethodResult:

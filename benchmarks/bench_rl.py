@@ -112,9 +112,11 @@ def timed_run(data: dict[str, Any], wrap: Any = None) -> tuple[float, dict[str, 
     original = runner.build_oracle
     runner.build_oracle = lambda *args: lent
     try:
-        start = time.perf_counter()
-        summary = runner.simulate(scenario_).methods["rennala_nigt"].summary
-        return time.perf_counter() - start, summary
+        with _CountingRollouts() as counter:
+            start = time.perf_counter()
+            summary = runner.simulate(scenario_).methods["rennala_nigt"].summary
+            seconds = time.perf_counter() - start
+        return seconds, {**summary, "rolled_out": counter.count}
     finally:
         runner.build_oracle = original
         oracle.close()
@@ -157,9 +159,8 @@ def naive_run_seconds(env: str) -> float:
 
 
 def report(env: str) -> None:
-    with _CountingRollouts() as counter:
-        one_worker, summary = timed_run(scenario(env, 1))
-    rolled = counter.count
+    one_worker, summary = timed_run(scenario(env, 1))
+    rolled = summary["rolled_out"]
     transitions = summary["transitions"]
     bare = bare_step_seconds(env, max(transitions, 5000))
     two_workers, _ = timed_run(scenario(env, 2))
