@@ -286,10 +286,14 @@ class BudgetConfig(_Model):
 
 
 class EvaluationConfig(_Model):
-    """Evaluation episodes every ``every`` iterations (not charged simulated time)."""
+    """Evaluation of the model θ (not the query point θ̃ where NIGT takes gradients), not
+    charged simulated time: ``episodes`` episodes every ``every`` iterations, or, with
+    ``period``, at the first update after each multiple of ``period`` simulated seconds (fair
+    between methods whose updates differ in cost, e.g. AFedPG against Rennala NIGT)."""
 
     episodes: Annotated[int, Field(ge=0)] = 0
     every: PositiveInt = 10
+    period: Annotated[float, Field(gt=0)] | None = None
 
 
 class OutputConfig(_Model):

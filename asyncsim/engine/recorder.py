@@ -53,6 +53,7 @@ class IterationRecorder:
         self._previous = Counters()
         self._gradients = 0
         self._transitions = 0
+        self._next_evaluation = 0.0
 
     def record(
         self,
@@ -93,13 +94,24 @@ class IterationRecorder:
             "transitions": transitions,
         }
         row.update({k: v for k, v in gradient.stats.items() if k != "transitions"})
-        if self.evaluation.episodes and iteration % self.evaluation.every == 0:
+        if self._evaluation_due(iteration):
             evaluated = self.sim.oracle.evaluate(model, self.evaluation.episodes)
             if "return_mean" in evaluated:
                 row["eval_return"] = evaluated["return_mean"]
         self._gradients += delta["used"]
         self._transitions += transitions
         return row
+
+    def _evaluation_due(self, iteration: int) -> bool:
+        evaluation = self.evaluation
+        if not evaluation.episodes:
+            return False
+        if evaluation.period is None:
+            return iteration % evaluation.every == 0
+        if self.sim.now < self._next_evaluation:
+            return False
+        self._next_evaluation = (self.sim.now // evaluation.period + 1) * evaluation.period
+        return True
 
     def _spent(self, row: dict[str, Any]) -> bool:
         budget = self.budget
@@ -125,5 +137,7 @@ class IterationRecorder:
             return True
         if budget.target_return is None:
             return False
-        achieved = row.get("eval_return", row.get("return_mean", -math.inf))
-        return achieved >= budget.target_return
+        # with evaluation on, only the model's own return counts (NIGT's return_mean is measured
+        # at the extrapolated query point θ̃, not at θ)
+        key = "eval_return" if self.evaluation.episodes else "return_mean"
+        return row.get(key, -math.inf) >= budget.target_return
