@@ -180,6 +180,8 @@ class Simulation:
         ĝ = Σ_i rule.weight(i, B_i) · Σ_k g_{i,k}. Running computations at the stop are discarded.
         """
         round_ = _Round(point, version, rule, self.env.event())
+        if self.per_step_timing:  # every agent starts one computation at the point now
+            self.oracle.prefetch(point, enumerate(self._next_index))
         for agent in range(self.cluster.n):
             self.env.process(self._round_agent(agent, round_))
         yield round_.stopped

@@ -10,7 +10,7 @@ a deterministic function of ``(seed, agent, index, point)`` so that batching nev
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,9 +85,13 @@ class GradientOracle(ABC):
         """
         return self.horizon
 
+    def prefetch(self, point: np.ndarray, gradients: Iterable[tuple[int, int]]) -> None:
+        """Hint that gradients ``(agent, index)`` at ``point`` are about to start (per-step
+        timing asks for their lengths one by one); oracles may roll them out in one batch."""
+
     def evaluate(self, point: np.ndarray, episodes: int) -> dict[str, float]:
         """Evaluation statistics at ``point`` (not charged simulated time); none by default."""
         return {}
 
-    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+    def close(self) -> None:
         """Release worker processes and environments."""
