@@ -421,18 +421,7 @@ def rennala_nigt_complexity(
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2})
     + min_m (1/m Σ_{i≤m} 1/ḣ_i)^{-1} (L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²/(mε²) + σ²√L_h Δ/(mε^{7/2})).
 
-    Args:
-        h: Per-transition times h_i (any order).
-        kappa: κ = max_i κ_i.
-        eps: Target ε.
-        L_g: Smoothness constant L_g.
-        L_h: Hessian-Lipschitz constant L_h.
-        sigma2: Variance σ².
-        delta: Initial gap Δ.
-        discount: γ; ḣ_i = h_i/(1-γ).
-
-    Returns:
-        The complexity shape.
+    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     iters = _iterations(eps, L_g, L_h, delta)
     noise = sigma2 / eps**2 + sigma2 * np.sqrt(L_h) * delta / eps**3.5
@@ -454,18 +443,7 @@ def malenia_nigt_complexity(
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2}) + ḣ_n (L_gΔ/ε² + √L_h Δ/ε^{3/2})
     + (1/n Σ_i ḣ_i)(σ²/(nε²) + σ²√L_h Δ/(nε^{7/2})), with ḣ_n = max_i ḣ_i.
 
-    Args:
-        h: Per-transition times h_i.
-        kappa: κ = max_i κ_i.
-        eps: Target ε.
-        L_g: Smoothness constant L_g.
-        L_h: Hessian-Lipschitz constant L_h.
-        sigma2: Variance σ².
-        delta: Initial gap Δ.
-        discount: γ; ḣ_i = h_i/(1-γ).
-
-    Returns:
-        The complexity shape.
+    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     hdot = _effective(h, discount)
     n = hdot.size
@@ -488,18 +466,7 @@ def synchronized_nigt_complexity(
 
     (max_i ḣ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
 
-    Args:
-        h: Per-transition times h_i.
-        kappa: κ = max_i κ_i.
-        eps: Target ε.
-        L_g: Smoothness constant L_g.
-        L_h: Hessian-Lipschitz constant L_h.
-        sigma2: Variance σ².
-        delta: Initial gap Δ.
-        discount: γ; ḣ_i = h_i/(1-γ).
-
-    Returns:
-        The complexity shape.
+    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     hdot = _effective(h, discount)
     noise = sigma2 * np.sqrt(L_h) * delta / (hdot.size * eps**3.5)
@@ -522,18 +489,7 @@ def afedpg_complexity(
     communication. The table states this bound without L_g, L_h, σ², Δ: those arguments are
     accepted for a uniform signature and ignored.
 
-    Args:
-        h: Per-transition times h_i.
-        kappa: κ = max_i κ_i.
-        eps: Target ε.
-        L_g: Ignored.
-        L_h: Ignored.
-        sigma2: Ignored.
-        delta: Ignored.
-        discount: γ; ḣ_i = h_i/(1-γ).
-
-    Returns:
-        The complexity shape.
+    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     hdot = _effective(h, discount)
     n = hdot.size
@@ -559,18 +515,7 @@ def lower_bound_complexity(
     The theorem is stated with per-gradient times; like the other shapes this uses
     ḣ_i = h_i/(1-γ), so all shapes are on the same scale.
 
-    Args:
-        h: Per-transition times h_i (any order).
-        kappa: κ = max_i κ_i.
-        eps: Target ε.
-        L_g: Smoothness constant L_g.
-        L_h: Hessian-Lipschitz constant L_h.
-        sigma2: Variance σ².
-        delta: Initial gap Δ.
-        discount: γ; ḣ_i = h_i/(1-γ).
-
-    Returns:
-        The complexity shape.
+    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     curvature = np.sqrt(L_h) * delta
     compute, _ = _best_prefix(
