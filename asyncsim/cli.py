@@ -127,10 +127,14 @@ _RUN_COLUMNS = {
 @_overrides
 @_out
 @_quiet
-def run(scenario_path: str, overrides: Sequence[str], out: Path | None, quiet: bool) -> None:
+@click.option("--no-plots", is_flag=True, help="Do not write the figures.")
+def run(
+    scenario_path: str, overrides: Sequence[str], out: Path | None, quiet: bool, no_plots: bool
+) -> None:
     """Simulate every method of SCENARIO.
 
-    Prints a summary table and writes a run directory (default: results/<name>).
+    Prints a summary table and writes a run directory (default: results/<name>) with its
+    figures in DIRECTORY/plots.
     """
     data = _load(scenario_path, overrides)
     scenario = _base_scenario(data)
@@ -150,6 +154,11 @@ def run(scenario_path: str, overrides: Sequence[str], out: Path | None, quiet: b
     rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())] for s in result.summary_table()]
     click.echo(_table(["method", *_RUN_COLUMNS], rows))
     click.echo(f"results written to {directory}")
+    if not no_plots:
+        from asyncsim import plots
+
+        plots.plot_run(result, directory / "plots")
+        click.echo(f"figures written to {directory / 'plots'}")
 
 
 @main.command()
@@ -206,12 +215,8 @@ def plot(directory: Path, out: Path | None) -> None:
 
     Figures (PNG and PDF) go to --out (default: DIRECTORY/plots).
     """
-    try:
-        from asyncsim import plots
-    except ModuleNotFoundError as exc:
-        if exc.name != "asyncsim.plots":
-            raise
-        raise AsyncSimError("plotting is not available: asyncsim.plots is missing") from None
+    from asyncsim import plots
+
     out = out or directory / "plots"
     if (directory / "index.csv").is_file():
         paths = plots.plot_sweep(directory, out)

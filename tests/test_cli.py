@@ -79,7 +79,9 @@ def test_run_prints_the_table_and_writes_the_run(tiny: Path, tmp_path: Path) -> 
     expected = ["total_time", "time_to_target", "iterations", "gradients_used", "uploads"]
     assert lines[1].split() == ["rennala_nigt", "20", "-", "4", "25", "10"]
     assert [summary[key] for key in expected] == [20, None, 4, 25, 10]
-    assert lines[-1] == f"results written to {tmp_path / 'out'}"
+    assert lines[-2] == f"results written to {tmp_path / 'out'}"
+    assert lines[-1] == f"figures written to {tmp_path / 'out' / 'plots'}"
+    assert (tmp_path / "out" / "plots" / "progress.png").is_file()
     assert "4/4 methods" in result.stderr
     assert list(load_run(tmp_path / "out").methods) == [m["name"] for m in TINY["methods"]]
 
@@ -266,7 +268,7 @@ def test_installed_command_runs_and_reports_errors(tiny: Path, tmp_path: Path) -
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[-1] == f"results written to {tmp_path / 'out'}"
+    assert f"results written to {tmp_path / 'out'}" in run.stdout.splitlines()
     assert is_complete(tmp_path / "out")
     (tmp_path / "bad.yaml").write_text(TEXT.replace("h: 1.0", "h: -1.0"))
     bad = subprocess.run(
