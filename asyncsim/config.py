@@ -146,7 +146,7 @@ def _bandwidth_model(config: TimeModelConfig, n: int, field: str, role: str, dim
 
 class QuadraticOracleConfig(_Model):
     """f(x) = ½ (x − c_i)ᵀ A (x − c_i) per agent, A diagonal with eigenvalues log-spaced in
-    [min_curvature, smoothness]; centres c_i average to 0 with norm ``heterogeneity``."""
+    [min_curvature, smoothness]; centres c_i average to 0, with RMS norm ``heterogeneity``."""
 
     kind: Literal["quadratic"]
     dim: PositiveInt = 10

@@ -92,6 +92,9 @@ def _deep_copy(value: Any) -> Any:
 
 
 def _split_path(path: str) -> list[str | int]:
+    """``a.b[0].c`` → ["a", "b", 0, "c"]; under ``sweep.`` the rest is one key (a field path)."""
+    if path.startswith("sweep.") and len(path) > len("sweep."):
+        return ["sweep", path[len("sweep.") :]]
     parts: list[str | int] = []
     for token in path.split("."):
         match = re.fullmatch(r"([^\[\]]+)((?:\[\d+\])*)", token)

@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `analysis` is a top-level package of the repository
-    sys.path.insert(0, str(ROOT))
-
-from analysis import run_all  # noqa: E402
-from analysis.theory_check import (  # noqa: E402
+from analysis import run_all
+from analysis.theory_check import (
     AGREEMENT_TOLERANCE,
     TREND_TOLERANCE,
     TheoryReport,
@@ -40,9 +35,9 @@ from analysis.theory_check import (  # noqa: E402
     rank_correlation,
     theory_check,
 )
-from asyncsim.results import is_complete, load_run, read_table, table_text  # noqa: E402
-from asyncsim.runner import simulate  # noqa: E402
-from asyncsim.sweep import read_index  # noqa: E402
+from asyncsim.results import is_complete, load_run, read_table, table_text
+from asyncsim.runner import simulate
+from asyncsim.sweep import read_index
 
 
 @pytest.fixture(scope="module")

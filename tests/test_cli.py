@@ -279,3 +279,10 @@ def test_installed_command_runs_and_reports_errors(tiny: Path, tmp_path: Path) -
     )
     assert bad.returncode == 2
     assert bad.stderr == f"error: {NEGATIVE}\n"
+
+
+def test_an_override_under_sweep_names_a_whole_field_path():
+    from asyncsim.scenario import apply_overrides
+
+    data = apply_overrides({"sweep": {"cluster.n": [1, 2]}}, [("sweep.cluster.n", [4, 8])])
+    assert data == {"sweep": {"cluster.n": [4, 8]}}

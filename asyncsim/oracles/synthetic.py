@@ -45,12 +45,17 @@ class SyntheticOracle(GradientOracle):
     def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
         return [self._evaluate(request) for request in requests]
 
+    #: every agent has the same objective, so ∇J_i is computed once per request
+    homogeneous: bool = True
+
     def _evaluate(self, request: GradientRequest) -> GradientResult:
+        """Σ_jobs weight · (count · ∇J_agent(point) + Σ of count noise draws)."""
         total = np.zeros(self.dim)
+        point = request.point
+        shared = self.agent_gradient(point, 0) if self.homogeneous else None
         for job in request.jobs:
-            gradient_sum = job.count * self.agent_gradient(request.point, job.agent)
-            noise_sum = self._noise_sum(job.agent, job.count)
-            total += job.weight * (gradient_sum + noise_sum)
+            gradient = self.agent_gradient(point, job.agent) if shared is None else shared
+            total += job.weight * (job.count * gradient + self._noise_sum(job.agent, job.count))
         return GradientResult(total)
 
     def _noise_sum(self, agent: int, count: int) -> np.ndarray:
@@ -69,8 +74,8 @@ class SyntheticOracle(GradientOracle):
 class QuadraticOracle(SyntheticOracle):
     """f_i(x) = ½ (x − c_i)ᵀ A (x − c_i), A = diag(λ) with λ log-spaced in [μ, L].
 
-    The centres c_i have norm ``heterogeneity`` and average to zero, so the average objective
-    f = (1/n) Σ f_i = ½ xᵀ A x + const has ∇f(x) = A x and minimiser 0.
+    The centres c_i have root-mean-square norm ``heterogeneity`` and average to zero, so the
+    average objective f = (1/n) Σ f_i = ½ xᵀ A x + const has ∇f(x) = A x and minimiser 0.
     Constants: L_g = L, Hessian-Lipschitz 0, Δ = f(x_0) − f*.
     """
 
@@ -94,6 +99,7 @@ class QuadraticOracle(SyntheticOracle):
         self.init_scale = init_scale
         self.centres = _zero_mean_centres(np.random.default_rng(problem_seed), n_agents, dim)
         self.centres *= heterogeneity
+        self.homogeneous = heterogeneity == 0.0
 
     def initial_point(self) -> np.ndarray:
         return np.full(self.dim, self.init_scale)
@@ -104,15 +110,28 @@ class QuadraticOracle(SyntheticOracle):
     def gradient_norm(self, point: np.ndarray) -> float:
         return float(np.linalg.norm(self.eigenvalues * point))
 
+    @property
+    def constants(self) -> dict[str, float]:
+        """L_g, L_h, σ², Δ of SPEC §5 for this instance; the centres shift f and f* alike, so
+        Δ = f(x_0) − f* = ½ x_0ᵀ A x_0."""
+        x0 = self.initial_point()
+        return {
+            "L_g": float(self.eigenvalues.max()),
+            "L_h": 0.0,
+            "sigma2": self.noise**2,
+            "delta": 0.5 * float(x0 @ (self.eigenvalues * x0)),
+        }
+
 
 def _zero_mean_centres(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    """n unit-norm directions whose average is zero (for n = 1, the zero vector)."""
+    """n random centres with average exactly zero and root-mean-square norm 1 (one common
+    scale keeps the average at zero); for n = 1 the zero vector."""
     if n == 1:
         return np.zeros((1, dim))
     directions = rng.normal(size=(n, dim))
     directions -= directions.mean(axis=0)
-    norms = np.linalg.norm(directions, axis=1, keepdims=True)
-    return directions / np.where(norms > 0, norms, 1.0)
+    rms = float(np.sqrt(np.mean(np.sum(directions**2, axis=1))))
+    return directions / rms if rms > 0 else directions
 
 
 class NonconvexOracle(SyntheticOracle):
