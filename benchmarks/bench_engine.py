@@ -56,15 +56,25 @@ def peak_memory_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+TRIALS = 3
+
+
 def main() -> None:
-    print("== engine: Rennala rounds, synthetic gradients, 1e6 gradient events ==")
+    print(
+        f"== engine: Rennala rounds, synthetic gradients, 1e6 gradient events, {TRIALS} trials =="
+    )
+    print("   (bare and engine alternate; the median ratio is robust to a busy machine)")
     for n in (100, 10_000):
-        bare = bare_simpy_rate(n, EVENTS)
-        rate, events = engine_rate(n, EVENTS)
-        print(
-            f"n={n:>6}: engine {rate:,.0f} gradient events/s ({events:,} events), "
-            f"bare SimPy {bare:,.0f} timeouts/s, ratio {rate / bare:.2f} (target >= 0.3)"
-        )
+        ratios = []
+        for _ in range(TRIALS):
+            bare = bare_simpy_rate(n, EVENTS)
+            rate, events = engine_rate(n, EVENTS)
+            ratios.append(rate / bare)
+            print(
+                f"n={n:>6}: engine {rate:,.0f} gradient events/s ({events:,} events), "
+                f"bare SimPy {bare:,.0f} timeouts/s, ratio {rate / bare:.2f}"
+            )
+        print(f"n={n:>6}: median ratio {sorted(ratios)[TRIALS // 2]:.2f} (target >= 0.3)")
     print(f"peak memory {peak_memory_gb():.2f} GB (target < 2 GB)")
 
 

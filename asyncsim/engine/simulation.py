@@ -117,7 +117,7 @@ class Simulation:
         self._outages = cluster.has_outages
         fixed_h = cluster.models["compute"].fixed_values()
         per_trajectory = fixed_h is not None and not per_step_timing
-        self._fixed_tau = [h * oracle.horizon for h in fixed_h] if per_trajectory else None
+        self._fixed_tau = [float(h) * oracle.horizon for h in fixed_h] if per_trajectory else None
 
     @property
     def now(self) -> float:
@@ -213,27 +213,42 @@ class Simulation:
                 return
         self.trace.record(env.now, agent, "broadcast_received", version, version)
         running, point, rule, counters = round_.running, round_.point, round_.rule, self.counters
+        add, next_index, keeps_computing = self.trace.add, self._next_index, rule.keeps_computing
+        fixed_tau = None if self._outages or self._fixed_tau is None else self._fixed_tau[agent]
         mine: list[int] = []  # indices of this agent's gradients used in the round
         while True:
-            delay, index, completes = self._begin(agent, point, version)
-            if index >= 0:
+            if fixed_tau is not None:  # the hot path (fixed per-trajectory times, no outages):
+                index = next_index[agent]  # _begin and _end inlined
+                next_index[agent] = index + 1
+                counters.started += 1
+                add((env.now, agent, "compute_start", version, version))
                 running[agent] = index
-            yield AgentTimeout(env, delay, agent)
-            if round_.done:
-                return
-            running.pop(agent, None)
-            if not self._end(agent, index, completes, version):
-                continue
+                yield AgentTimeout(env, fixed_tau, agent)
+                if round_.done:
+                    return
+                del running[agent]
+                add((env.now, agent, "compute_end", version, version))
+            else:
+                delay, index, completes = self._begin(agent, point, version)
+                if index >= 0:
+                    running[agent] = index
+                yield AgentTimeout(env, delay, agent)
+                if round_.done:
+                    return
+                running.pop(agent, None)
+                if not self._end(agent, index, completes, version):
+                    continue
             if not mine:
                 round_.used[agent] = mine
             mine.append(index)
-            round_.finished[agent] = env.now
             counters.used += 1
+            if not keeps_computing:
+                round_.finished[agent] = env.now
             if rule.on_gradient(agent):
                 round_.done = True
                 round_.stopped.succeed()
                 return
-            if not rule.keeps_computing:
+            if not keeps_computing:
                 return
 
     def _discard_running(self, round_: _Round, time: float) -> None:
