@@ -37,14 +37,32 @@ __all__ = [
 ]
 
 
+TraceRow = tuple[float, int, str, int, int]
+
+
 @dataclass
 class MethodResult:
-    """Iteration rows, trace rows and summary of one method."""
+    """Iteration rows, trace rows and summary of one method.
+
+    ``recorded`` is the run's :class:`Trace` or its rows; ``trace`` sorts and numbers the rows
+    when first read (millions of rows: output work that a run whose trace nobody reads skips).
+    """
 
     key: str
     rows: list[dict[str, Any]]
-    trace: list[tuple[float, int, str, int, int]]
+    recorded: Trace | list[TraceRow] = field(repr=False)
     summary: dict[str, Any]
+
+    @property
+    def trace(self) -> list[TraceRow]:
+        """Trace rows (time, agent 1..n or 0 for the server, event, iteration, version)."""
+        if isinstance(self.recorded, Trace):
+            self.recorded = self.recorded.rows()
+        return self.recorded
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle (process pools, Ray) the rows, not the recorder."""
+        return {**vars(self), "recorded": self.trace}
 
 
 @dataclass
@@ -122,7 +140,7 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         oracle.close()
     summary = _summary(method, spec.protocol, spec.optimizer, recorder, scenario.seed)
     summary["real_seconds"] = time.perf_counter() - real_start
-    return MethodResult(method.key, recorder.rows, sim.trace.rows(), summary)
+    return MethodResult(method.key, recorder.rows, sim.trace, summary)
 
 
 def _training_process(sim: Simulation, protocol: str, optimizer_name: str,

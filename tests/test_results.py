@@ -155,3 +155,15 @@ def test_method_labels_must_be_directory_names() -> None:
     assert method_dir_name("rennala (M=4)") == "rennala (M=4)"
     with pytest.raises(ConfigError, match=r"methods\[1\]\.label: method key 'a/b'"):
         method_dir_name("a/b", "methods[1].label")
+
+
+def test_trace_rows_are_built_on_first_read_and_survive_pickling():
+    import pickle
+
+    from asyncsim.engine.trace import Trace
+
+    method = simulate(SCENARIO).methods["rennala_nigt"]
+    assert isinstance(method.recorded, Trace)
+    copy = pickle.loads(pickle.dumps(method))
+    assert copy.trace == method.trace and isinstance(method.recorded, list)
+    assert method.trace == sorted(method.trace, key=lambda row: row[0])
