@@ -27,7 +27,6 @@ from asyncsim.config import (
     TIME_MODEL_KINDS,
     MethodConfig,
     Scenario,
-    build_time_model,
     validate_scenario,
 )
 from asyncsim.errors import AsyncSimError
@@ -35,7 +34,7 @@ from asyncsim.methods.registry import METHODS, lookup_method
 from asyncsim.oracles import ORACLES
 from asyncsim.progress import Progress
 from asyncsim.results import is_complete, write_run
-from asyncsim.runner import MethodResult, simulate, vector_dimension
+from asyncsim.runner import MethodResult, build_cluster, simulate, vector_dimension
 from asyncsim.scenario import load_scenario_data, parse_override
 from asyncsim.sweep import check_scenario, expand_sweep, run_sweep
 
@@ -258,12 +257,8 @@ class _Times:
 
 def _times(scenario: Scenario) -> _Times:
     cluster, n = scenario.cluster, scenario.cluster.n
-    dim = vector_dimension(scenario)
-    compute = build_time_model(cluster.compute, n, "cluster.compute", "compute")
-    uplink = build_time_model(cluster.uplink, n, "cluster.uplink", "communication", dim)
-    downlink = uplink
-    if cluster.downlink is not None:
-        downlink = build_time_model(cluster.downlink, n, "cluster.downlink", "communication", dim)
+    models = build_cluster(scenario, vector_dimension(scenario), np.random.SeedSequence(0)).models
+    compute, uplink, downlink = models["compute"], models["uplink"], models["downlink"]
     per_step = cluster.timing == "per_step" and scenario.oracle.kind == "policy_gradient"
     fixed = not (cluster.outages or per_step) and all(
         model.fixed_values() is not None for model in (compute, uplink, downlink)
