@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format bench clean
+.PHONY: venv run test check-paper lint format bench clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# The paper's Fig. 1 ordering on the reduced Humanoid scenarios (3 seeds each; ~20 min on 2 cores)
+check-paper: $(STAMP)
+	$(BIN)/python -m analysis.paper_ordering --run --results results/check-paper --set oracle.workers=1
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

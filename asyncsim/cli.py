@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import textwrap
 import time
@@ -62,6 +63,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="asyncsim")
 def main() -> None:
     """Simulate the wall-clock time of asynchronous distributed RL methods."""
+    # SIGTERM (a batch scheduler, `kill`) stops like Ctrl-C: finished work is kept, a sweep's
+    # pool is shut down instead of being left running without its driver
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 _overrides = click.option(

@@ -30,8 +30,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -131,18 +132,24 @@ def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _trace_text(rows: Iterable[tuple[float, int, str, int, int]]) -> str:
-    """trace.csv text; a specialised :func:`table_text` (traces are the bulk of a run's output).
+def _trace_text(columns: Sequence[Sequence[Any]]) -> str:
+    """trace.csv text from the five trace columns; a specialised :func:`table_text` (traces are
+    the bulk of a run's output).
 
-    Rows are sorted by time and events often share one, so each distinct time is formatted once.
+    Each distinct value of a column is formatted once (times repeat across events, agents,
+    iterations and versions repeat a lot); the rows are then one join of those strings.
     """
-    lines = [",".join(TRACE_COLUMNS) + "\n"]
-    last, text = None, ""
-    for time_, agent, event, iteration, version in rows:
-        if time_ != last:
-            last, text = time_, repr(float(time_))
-        lines.append(f"{text},{agent},{event},{iteration},{version}\n")
-    return "".join(lines)
+    times, *rest = columns
+    formats = [",{}".format] * (len(rest) - 1) + [",{}\n".format]
+    cells = [_formatted(times, lambda t: repr(float(t)))]
+    cells += [_formatted(column, fmt) for column, fmt in zip(rest, formats, strict=True)]
+    return ",".join(TRACE_COLUMNS) + "\n" + "".join(chain.from_iterable(zip(*cells, strict=True)))
+
+
+def _formatted(column: Sequence[Any], fmt: Callable[[Any], str]) -> Iterator[str]:
+    """``fmt(value)`` for every value of ``column``, formatting each distinct value once."""
+    text = {value: fmt(value) for value in set(column)}
+    return map(text.__getitem__, column)
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
@@ -278,7 +285,7 @@ def _write_method(directory: Path, method: MethodResult) -> None:
     columns = _iteration_columns(method.rows)
     rows = ([row.get(column) for column in columns] for row in method.rows)
     atomic_write(directory / "iterations.csv", table_text(columns, rows))
-    atomic_write(directory / "trace.csv", _trace_text(method.trace))
+    atomic_write(directory / "trace.csv", _trace_text(method.trace_columns()))
     atomic_write(directory / "summary.json", _json(method.summary))
 
 

@@ -60,6 +60,12 @@ class MethodResult:
             self.recorded = self.recorded.rows()
         return self.recorded
 
+    def trace_columns(self) -> tuple[list, ...]:
+        """The trace as five columns (time, agent, event, iteration, version), for writers."""
+        if isinstance(self.recorded, Trace):
+            return self.recorded.columns()
+        return tuple(map(list, zip(*self.recorded, strict=True))) or ([],) * 5
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""
         return {**vars(self), "recorded": self.trace}

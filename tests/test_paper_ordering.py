@@ -30,3 +30,16 @@ def test_each_claim_can_fail():
     assert not check_claims(EQUAL, afedpg_first, C)["(b) Rennala NIGT first"]
     smaller_lead = check_claims(EQUAL, C, B)
     assert not smaller_lead["(c) lead over AFedPG and Synchronized NIGT larger than in (b)"]
+
+
+def test_claims_are_not_inferred_from_missed_targets():
+    """A run that missed the target counts at the budget: ties at the budget prove nothing."""
+    budget = Times((100.0, 100.0, 100.0), 3)
+    censored = {key: budget for key in EQUAL}
+    claims = check_claims(censored, censored, censored)
+    assert not claims["(a) equal times: within noise"]
+    assert not claims["(b) Rennala NIGT first"] and not claims["(c) Rennala NIGT first"]
+    rennala_missed = {**B, "rennala_nigt": Times((10, 11, 12), 1)}
+    assert not check_claims(EQUAL, rennala_missed, C)["(b) Rennala NIGT first"]
+    text = report({"(b)": {**B, "afedpg": Times((15, 16, 17), 2)}}, {})
+    assert "note: (b) afedpg: 2/3 runs missed the target" in text

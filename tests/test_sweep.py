@@ -1,4 +1,4 @@
-"""Sweeps: expansion, the index, failing points, resume after SIGKILL and SIGINT."""
+"""Sweeps: expansion, the index, failing points, resume after SIGKILL, SIGINT and SIGTERM."""
 
 from __future__ import annotations
 
@@ -207,13 +207,11 @@ def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(
         assert (out / table).read_bytes() == (reference / table).read_bytes(), table
 
 
-def test_sweep_interrupted_with_sigint_keeps_an_exact_index(
-    tmp_path: Path, scenario_file: Path
-) -> None:
-    out = tmp_path / "interrupted"
-    process = start_sweep(scenario_file, out)
-    wait_until(lambda: len(finished_points(out)) >= 2, process)
-    process.send_signal(signal.SIGINT)
+def interrupt(process: subprocess.Popen, out: Path, sig: int, after: int) -> dict[str, str]:
+    """Send ``sig`` once ``after`` points are finished; check the one-line exit and that the
+    index matches the point directories exactly; return the index's statuses."""
+    wait_until(lambda: len(finished_points(out)) >= after, process)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert stderr.strip().splitlines()[-1].startswith("interrupted: finished work is kept")
@@ -221,7 +219,56 @@ def test_sweep_interrupted_with_sigint_keeps_an_exact_index(
     assert statuses == {
         key: "done" if is_complete(out / "points" / key) else "pending" for key in statuses
     }
+    return statuses
+
+
+def test_sweep_interrupted_with_sigint_keeps_an_exact_index(
+    tmp_path: Path, scenario_file: Path
+) -> None:
+    out = tmp_path / "interrupted"
+    statuses = interrupt(start_sweep(scenario_file, out), out, signal.SIGINT, after=2)
     assert "pending" in statuses.values()
     done = sum(status == "done" for status in statuses.values())
     index = run_sweep(load_scenario_data(scenario_file), out, workers=1)
     assert (index.skipped, index.count("done")) == (done, 12)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live processes below ``pid`` (from /proc), zombies excluded."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sweep_terminated_with_sigterm_stops_its_workers(
+    tmp_path: Path, scenario_file: Path
+) -> None:
+    out = tmp_path / "terminated"
+    process = start_sweep(scenario_file, out)
+    wait_until(lambda: len(finished_points(out)) >= 1, process)
+    workers = _descendants(process.pid)
+    assert workers  # the pool (forkserver and its workers) is running
+    interrupt(process, out, signal.SIGTERM, after=1)
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, workers))

@@ -3,7 +3,8 @@
 Row columns (the output contract of ``iterations.csv``; extend, never rename):
 ``iteration, time_start, time_end, gradients_used, gradients_computed, uploads, grad_norm`` then
 ``gradients_discarded, gradients_lost, estimate_norm, transitions`` and, where available,
-``return_mean, discounted_return_mean, episode_length_mean, eval_return`` and protocol extras
+``return_mean, discounted_return_mean, episode_length_mean, eval_return`` (and
+``eval_return_agent_<i>`` per agent when the agents' environments differ) and protocol extras
 (``stop_time, participants`` for rounds; ``agent, delay`` for asynchronous updates).
 
 ``gradients_computed`` counts computations *started* during the row's interval (used, discarded
@@ -98,6 +99,8 @@ class IterationRecorder:
             evaluated = self.sim.oracle.evaluate(model, self.evaluation.episodes)
             if "return_mean" in evaluated:
                 row["eval_return"] = evaluated["return_mean"]
+            agents = {k: v for k, v in evaluated.items() if k.startswith("return_agent_")}
+            row.update({f"eval_{key}": value for key, value in agents.items()})
         self._gradients += delta["used"]
         self._transitions += transitions
         return row

@@ -7,6 +7,7 @@ Rows whose times are known in advance (uploads of a reduce) are recorded when sc
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 __all__ = ["EVENTS", "SERVER", "Trace"]
@@ -47,8 +48,17 @@ class Trace:
         """Append one event; ``agent`` is 0-based or SERVER."""
         self.add((time, agent, event, iteration, version))
 
+    def columns(self) -> tuple[list, ...]:
+        """The five columns (time, agent, event, iteration, version), rows sorted by time
+        (stable), agents numbered 1..n and the server 0."""
+        flat = self._flat
+        agents = [agent + 1 for agent in flat[1::5]]
+        columns = [flat[0::5], agents, flat[2::5], flat[3::5], flat[4::5]]
+        if len(columns[0]) < 2:  # already sorted (and itemgetter of one index is no tuple)
+            return tuple(columns)
+        pick = operator.itemgetter(*sorted(range(len(columns[0])), key=columns[0].__getitem__))
+        return tuple(list(pick(column)) for column in columns)
+
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""
-        flat = self._flat
-        starts = sorted(range(0, len(flat), 5), key=flat.__getitem__)
-        return [(flat[k], flat[k + 1] + 1, flat[k + 2], flat[k + 3], flat[k + 4]) for k in starts]
+        return list(zip(*self.columns(), strict=True))

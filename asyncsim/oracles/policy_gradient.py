@@ -188,13 +188,21 @@ class PolicyGradientOracle(GradientOracle):
 
         Episode e samples from agent (e mod n)'s environment with the stochastic policy (the
         policy J_H is defined for) and randomness stream (2, e): the same episodes at every point.
+        When the agents' environments differ, ``return_agent_<i>`` (i = 1..n) is the mean return
+        of agent i's episodes too (a multiple of n episodes weighs the agents equally).
         """
         if episodes < 1:
             raise ValueError(f"episodes: must be >= 1, got {episodes}")
         point = self._as_point(point)
         items = [(0, e % self.n_agents, (EVALUATION_STREAM, e)) for e in range(episodes)]
-        stats = self._stats(self._pool_rollout(point[None], items))
+        trajectories = self._pool_rollout(point[None], items)
+        stats = self._stats(trajectories)
         del stats["transitions"]
+        specs = self.config.specs
+        if any(spec != specs[0] for spec in specs):
+            for agent in range(min(self.n_agents, episodes)):
+                returns = [tr.rewards.sum() for tr in trajectories[agent :: self.n_agents]]
+                stats[f"return_agent_{agent + 1}"] = float(np.mean(returns))
         return stats
 
     def close(self) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.error import DependencyNotInstalled
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from asyncsim.errors import ConfigError, UnknownNameError
 
@@ -29,6 +30,7 @@ __all__ = [
     "AgentEnvSpec",
     "agent_env_specs",
     "apply_observation",
+    "fast_step",
     "make_env",
     "resolve_env_id",
 ]
@@ -106,6 +108,22 @@ def make_env(spec: AgentEnvSpec, horizon: int) -> gym.Env:
     return gym.make(
         spec.env_id, max_episode_steps=horizon, disable_env_checker=True, **spec.env_kwargs
     )
+
+
+_BOOKKEEPING_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+
+
+def fast_step(env: gym.Env) -> Callable[[np.ndarray], tuple]:
+    """``env``'s step function without the wrappers that only keep books (step count, call
+    order, API checks): a rollout resets first and stops at H itself, so they add nothing but
+    Python calls to every transition. Any other wrapper keeps the whole wrapped step.
+    """
+    inner = env
+    while isinstance(inner, gym.Wrapper):
+        if not isinstance(inner, _BOOKKEEPING_WRAPPERS):
+            return env.step
+        inner = inner.env
+    return inner.step
 
 
 def agent_env_specs(

@@ -13,7 +13,7 @@ bit-for-bit the same whatever batch, worker or process rolls it out.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from asyncsim.rl.envs import AgentEnvSpec, apply_observation, make_env
+from asyncsim.rl.envs import AgentEnvSpec, apply_observation, fast_step, make_env
 from asyncsim.rl.estimator import Trajectory
 from asyncsim.rl.policy import GaussianPolicy, make_policy
 
@@ -124,10 +124,11 @@ class BatchRoller:
         self._group = [
             next(j for j in range(i + 1) if specs[j].same_env(s)) for i, s in enumerate(specs)
         ]
-        self._envs: dict[int, list[gym.Env]] = {}
+        self._envs: dict[int, list[tuple[gym.Env, Callable]]] = {}
 
-    def _take_envs(self, items: Sequence[RolloutItem]) -> list[gym.Env]:
-        """A distinct environment for each item, built on first use and reused afterwards."""
+    def _take_envs(self, items: Sequence[RolloutItem]) -> list[tuple[gym.Env, Callable]]:
+        """A distinct (environment, its :func:`fast_step`) for each item, built on first use
+        and reused afterwards."""
         taken: dict[int, int] = {}
         envs = []
         for _, spec, _ in items:
@@ -135,7 +136,8 @@ class BatchRoller:
             pool = self._envs.setdefault(group, [])
             k = taken[group] = taken.get(group, -1) + 1
             if k == len(pool):
-                pool.append(make_env(self.config.specs[spec], self.config.horizon))
+                env = make_env(self.config.specs[spec], self.config.horizon)
+                pool.append((env, fast_step(env)))
             envs.append(pool[k])
         return envs
 
@@ -156,7 +158,7 @@ class BatchRoller:
         cfg, batch, horizon, d_a = self.config, len(items), self.config.horizon, self.config.act_dim
         params = self.policy.rollout_params(torch.from_numpy(np.asarray(points)))
         seeds, noise = self._randomness(items, self.policy.lanes)
-        envs = self._take_envs(items)
+        envs, steps = zip(*self._take_envs(items), strict=True)
         kinds = np.array([cfg.specs[spec].observation for _, spec, _ in items])
         identity = bool(np.all(kinds == "identity"))
         # raw[b, t]: environment observation s_t of trajectory b (float32, as the policy sees it)
@@ -167,6 +169,7 @@ class BatchRoller:
         lengths = np.full(batch, horizon)
         active = np.arange(batch)
         rows = _per_row(params, torch.as_tensor([it[0] for it in items]))
+        stepping = list(steps)
         for t in range(horizon):
             sel = slice(None) if len(active) == batch else active  # a view while all run
             x = raw[sel, t] if identity else apply_observation(kinds[sel], raw[sel, t])
@@ -174,13 +177,12 @@ class BatchRoller:
                 rows, torch.from_numpy(x), torch.from_numpy(noise[t, sel])
             )
             u_all[sel, t] = u.numpy()[:, :d_a]
-            ended = _step_envs(
-                [envs[b] for b in active], a.numpy()[:, :d_a], raw, rewards, active, t
-            )
+            ended = _step_envs(stepping, a.numpy()[:, :d_a], raw, rewards, active, t)
             if ended:
                 lengths[active[ended]] = t + 1
                 keep = np.delete(np.arange(len(active)), ended)
                 active, rows = active[keep], _per_row(rows, torch.from_numpy(keep))
+                stepping = [steps[b] for b in active]
                 if not len(active):
                     break
         obs = raw[:, :horizon] if identity else apply_observation(kinds[:, None], raw[:, :horizon])
@@ -203,7 +205,7 @@ class BatchRoller:
     def close(self) -> None:
         """Close every environment."""
         for pool in self._envs.values():
-            for env in pool:
+            for env, _ in pool:
                 env.close()
         self._envs.clear()
 
@@ -214,19 +216,19 @@ def _per_row(params: list[torch.Tensor], index: torch.Tensor) -> list[torch.Tens
 
 
 def _step_envs(
-    envs: Sequence[gym.Env],
+    steps: Sequence[Callable],
     actions: np.ndarray,
     raw: np.ndarray,
     rewards: np.ndarray,
     active: np.ndarray,
     t: int,
 ) -> list[int]:
-    """Step env j with actions[j], storing s_{t+1} and r_t of row b = active[j]; return the
-    positions j whose episode ended (terminated, or truncated at the horizon)."""
+    """Step env j (its step function) with actions[j], storing s_{t+1} and r_t of row
+    b = active[j]; return the positions j whose episode ended (terminated or truncated)."""
     ended = []
-    for j, env in enumerate(envs):
+    for j, step in enumerate(steps):
         b = active[j]
-        raw[b, t + 1], rewards[b, t], terminated, truncated, _ = env.step(actions[j])
+        raw[b, t + 1], rewards[b, t], terminated, truncated, _ = step(actions[j])
         if terminated or truncated:
             ended.append(j)
     return ended

@@ -1,0 +1,35 @@
+"""Every scenario file shipped in scenarios/ loads, validates and expands (no simulation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncsim.scenario import load_scenario_data
+from asyncsim.sweep import expand_sweep
+
+SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").rglob("*.yaml"))
+
+
+def test_the_scenario_files_are_found() -> None:
+    names = {path.name for path in SCENARIOS}
+    assert {"quickstart.yaml", "fig1a_humanoid_equal_times.yaml"} <= names
+    assert len(SCENARIOS) >= 1 + 12 + 12 + 4
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda path: str(path.relative_to(path.parents[1])))
+def test_scenario_file_is_valid(path: Path) -> None:
+    points = expand_sweep(load_scenario_data(path))
+    assert points and all(point.scenario.methods for point in points)
+
+
+def test_reduced_paper_files_mirror_their_full_variant() -> None:
+    """Same oracle, cluster and methods; only budget, evaluation, name and seeds differ."""
+    paper = [path for path in SCENARIOS if path.parent.name == "paper"]
+    assert len(paper) == 12
+    for full in paper:
+        reduced = full.parent / "reduced" / full.name
+        a, b = load_scenario_data(full), load_scenario_data(reduced)
+        for field in ("oracle", "cluster", "method_defaults", "methods"):
+            assert a[field] == b[field], (full.name, field)
