@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncsim.results import load_run
-from asyncsim.sweep import read_index
+from asyncsim.sweep import finished_runs
 
 __all__ = ["evaluation_columns", "main", "start_and_end"]
 
@@ -51,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lines = ["| method | seed | evaluation return | first | last |", "|---|---|---|---|---|"]
     malenia_improved = []
-    for row in read_index(args.sweep_dir):
-        if row.get("status") != "done":
-            continue
-        run = load_run(args.sweep_dir / "points" / str(row["hash"]))
+    for row, run in finished_runs(args.sweep_dir):
         for key, method in run.methods.items():
             for column in evaluation_columns(method.rows):
                 first, end = start_and_end(method.rows, column, args.last)

@@ -5,7 +5,7 @@
 
 The second form first runs the three ``scenarios/paper/reduced/fig1*.yaml`` sweeps (3 seeds
 each, resumable) into ``DIR/paper_ordering/<file stem>/``, with the overrides applied to every
-file (``make check-paper`` uses it with a lower target return: a smaller budget for CI).
+file (``make check-paper``, which CI runs, uses it on the reduced budget as it is).
 
 Claims (Tyurin et al., App. H; SPEC §6):
 - (a) equal times: the methods' times to the target return are within noise of each other:
@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asyncsim.errors import AsyncSimError
-from asyncsim.results import load_run
 from asyncsim.scenario import load_scenario_data, parse_override
-from asyncsim.sweep import read_index, run_sweep
+from asyncsim.sweep import finished_runs, run_sweep
 
 __all__ = [
     "FIGURE_1",
@@ -80,10 +79,7 @@ def times_to_target(sweep_dir: str | Path) -> dict[str, Times]:
     """Per method, the time to target of every finished point of a sweep directory."""
     values: dict[str, list[float]] = {}
     censored: dict[str, int] = {}
-    for row in read_index(sweep_dir):
-        if row.get("status") != "done":
-            continue
-        run = load_run(Path(sweep_dir) / "points" / str(row["hash"]))
+    for _, run in finished_runs(sweep_dir):
         budget = run.scenario.budget.time
         for key, method in run.methods.items():
             reached = method.summary["time_to_target"]

@@ -37,7 +37,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ from asyncsim.progress import Progress
 from asyncsim.results import (
     atomic_write,
     is_complete,
+    load_run,
     method_dir_name,
     scenario_hash,
     table_text,
@@ -65,6 +66,7 @@ __all__ = [
     "check_scenario",
     "default_workers",
     "expand_sweep",
+    "finished_runs",
     "read_index",
     "run_point",
     "run_sweep",
@@ -192,6 +194,14 @@ def read_index(sweep_dir: str | Path) -> list[dict[str, Any]]:
         rows = list(csv.DictReader(handle))
     fixed = {"hash", "status", "error"}
     return [{k: v if k in fixed else _from_cell(v) for k, v in row.items()} for row in rows]
+
+
+def finished_runs(sweep_dir: str | Path) -> Iterator[tuple[dict[str, Any], RunResult]]:
+    """(index row, loaded run) of every finished point of a sweep directory, in index order."""
+    for row in read_index(sweep_dir):
+        directory = Path(sweep_dir) / "points" / str(row["hash"])
+        if row.get("status") == "done" and is_complete(directory):
+            yield row, load_run(directory)
 
 
 def _from_cell(text: str) -> Any:

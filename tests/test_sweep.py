@@ -21,7 +21,7 @@ from asyncsim.errors import ConfigError
 from asyncsim.progress import Progress
 from asyncsim.results import COMPLETE, is_complete, load_run, scenario_hash
 from asyncsim.scenario import expand_shorthands, load_scenario_data
-from asyncsim.sweep import expand_sweep, read_index, run_sweep
+from asyncsim.sweep import expand_sweep, finished_runs, read_index, run_sweep
 
 ASYNCSIM = str(Path(sys.executable).with_name("asyncsim"))
 
@@ -272,3 +272,14 @@ def test_sweep_terminated_with_sigterm_stops_its_workers(
     while any(map(_alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_alive, workers))
+
+
+def test_finished_runs_yields_only_complete_points(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    run_sweep(sweep_data({"seed": [0, 1, 2]}), out, workers=1)
+    assert [row["seed"] for row, _ in finished_runs(out)] == [0, 1, 2]
+    first = read_index(out)[0]["hash"]
+    (out / "points" / first / COMPLETE).unlink()
+    runs = list(finished_runs(out))
+    assert [row["seed"] for row, _ in runs] == [1, 2]
+    assert all(run.scenario.seed == row["seed"] for row, run in runs)

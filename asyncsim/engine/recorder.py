@@ -99,8 +99,9 @@ class IterationRecorder:
             evaluated = self.sim.oracle.evaluate(model, self.evaluation.episodes)
             if "return_mean" in evaluated:
                 row["eval_return"] = evaluated["return_mean"]
-            agents = {k: v for k, v in evaluated.items() if k.startswith("return_agent_")}
-            row.update({f"eval_{key}": value for key, value in agents.items()})
+            row.update(
+                {f"eval_{k}": v for k, v in evaluated.items() if k.startswith("return_agent_")}
+            )
         self._gradients += delta["used"]
         self._transitions += transitions
         return row
