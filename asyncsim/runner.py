@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,11 @@ class MethodResult:
             self.recorded = self.recorded.rows()
         return self.recorded
 
-    def trace_columns(self) -> tuple[list, ...]:
+    def trace_columns(self) -> tuple[Sequence, ...]:
         """The trace as five columns (time, agent, event, iteration, version), for writers."""
         if isinstance(self.recorded, Trace):
             return self.recorded.columns()
-        return tuple(map(list, zip(*self.recorded, strict=True))) or ([],) * 5
+        return tuple(zip(*self.recorded, strict=True)) or ((),) * 5
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""

@@ -2,17 +2,20 @@
 
 Measured in one run, per environment (Hopper-v5, Humanoid-v5):
 - real seconds per simulated transition on one rollout worker / seconds per transition of bare
-  ``env.step`` with random actions on the same environment (target <= 1.25);
+  ``env.step`` with random actions on the same environment (target <= 1.25), the bare steps
+  taken in bursts between the run's computations so that both see the same load;
 - throughput with 2 rollout workers / with 1 (target >= 1.7 on a 2-core machine);
 - trajectories rolled out / trajectories used by the protocol (exactly 1.0 under per-trajectory
   timing: discarded computations are never computed);
 - speed-up over a naive reference: one environment per trajectory, one policy forward per step,
   one backward per trajectory, and every started trajectory computed (the naive oracle rolls out
-  each computation as it starts, which per-step timing makes the engine ask for).
+  each computation as it starts, which per-step timing makes the engine ask for), in seconds
+  per gradient the protocol uses.
 
 Episodes run the full H = 1000 transitions (``terminate_when_unhealthy: false``): an untrained
 policy falls within ~30 steps, which would measure start-up costs rather than transitions. The
-oracles are built and their worker pools started before timing (start-up is not throughput).
+oracles are built, their worker pools started and every environment made before timing
+(start-up is not throughput).
 """
 
 from __future__ import annotations
@@ -29,35 +32,49 @@ from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.reference import reference_gradient
 
 AGENTS, HORIZON, BATCH, ITERATIONS = 16, 1000, 16, 4
-REPEATS = 2
+REPEATS = 3
 
 
 ENV_KWARGS = {"terminate_when_unhealthy": False}
 
 
-def scenario(env: str, workers: int, timing: str = "per_trajectory") -> dict[str, Any]:
+def scenario(
+    env: str, workers: int, timing: str = "per_trajectory", iterations: int = ITERATIONS
+) -> dict[str, Any]:
     oracle = {"kind": "policy_gradient", "env": env, "horizon": HORIZON, "workers": workers}
     return {
         "name": f"bench-rl-{env}",
         "oracle": {**oracle, "env_kwargs": ENV_KWARGS},
         "cluster": {"n": AGENTS, "timing": timing, "compute": {"h": "sqrt(i)"}},
         "methods": [{"name": "rennala_nigt", "batch": BATCH, "lr": 0.05}],
-        "budget": {"iterations": ITERATIONS},
+        "budget": {"iterations": iterations},
     }
 
 
-def bare_step_seconds(env_id: str, steps: int) -> float:
-    """Seconds per ``env.step`` with pre-drawn uniform random actions (reset on episode end)."""
-    env = gym.make(env_id, max_episode_steps=HORIZON, disable_env_checker=True, **ENV_KWARGS)
-    env.reset(seed=0)
-    low, high = env.action_space.low, env.action_space.high
-    actions = np.random.default_rng(0).uniform(low, high, (steps, len(low))).astype(np.float32)
-    start = time.perf_counter()
-    for action in actions:
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            env.reset()
-    return (time.perf_counter() - start) / steps
+class BareSteps:
+    """Bare ``env.step`` with pre-drawn uniform random actions (reset on episode end), timed in
+    bursts: the baseline of the per-transition cost."""
+
+    def __init__(self, env_id: str) -> None:
+        self.env = gym.make(
+            env_id, max_episode_steps=HORIZON, disable_env_checker=True, **ENV_KWARGS
+        )
+        self.env.reset(seed=0)
+        self.rng = np.random.default_rng(0)
+        self.seconds, self.steps = 0.0, 0
+
+    def burst(self, steps: int) -> None:
+        """Take ``steps`` steps and add their time to ``seconds``."""
+        space = self.env.action_space
+        actions = self.rng.uniform(space.low, space.high, (steps, len(space.low)))
+        actions = actions.astype(np.float32)
+        start = time.perf_counter()
+        for action in actions:
+            _, _, terminated, truncated, _ = self.env.step(action)
+            if terminated or truncated:
+                self.env.reset()
+        self.seconds += time.perf_counter() - start
+        self.steps += steps
 
 
 class _CountingRollouts:
@@ -100,6 +117,19 @@ class _Borrowed(GradientOracle):
         return self.inner.trajectory_length(point, agent, index)
 
 
+class _Interleaved(_Borrowed):
+    """A borrowed oracle that runs a burst of bare steps before each computation, so that the
+    baseline is measured alternately with the run, under the same load."""
+
+    def __init__(self, inner: GradientOracle, bare: BareSteps) -> None:
+        super().__init__(inner)
+        self.bare = bare
+
+    def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
+        self.bare.burst(BATCH * HORIZON)
+        return self.inner.compute(requests)
+
+
 def timed_run(data: dict[str, Any], wrap: Any = None) -> tuple[float, dict[str, Any]]:
     """Wall time and summary of one run whose oracle is built (and warmed up) beforehand."""
     import asyncsim.runner as runner
@@ -108,7 +138,8 @@ def timed_run(data: dict[str, Any], wrap: Any = None) -> tuple[float, dict[str, 
     scenario_ = validate_scenario(data)
     _, oracle_seed = runner.seeds(scenario_.seed)
     oracle = runner.build_oracle(scenario_.oracle, scenario_.cluster.n, oracle_seed)
-    oracle.compute([GradientRequest(oracle.initial_point(), (GradientJob(0, 10**9, 4, 1.0),))])
+    warm_up = tuple(GradientJob(agent, 10**9, 1, 1.0) for agent in range(AGENTS))
+    oracle.compute([GradientRequest(oracle.initial_point(), warm_up)])  # builds every env
     lent = wrap(oracle, oracle_seed) if wrap else _Borrowed(oracle)
     original = runner.build_oracle
     runner.build_oracle = lambda *args: lent
@@ -154,32 +185,47 @@ class NaiveOracle(GradientOracle):
         return results
 
 
-def naive_run_seconds(env: str) -> float:
-    """Wall time of the same Rennala run with the naive oracle (per-step timing)."""
-    return timed_run(scenario(env, 1, timing="per_step"), wrap=NaiveOracle)[0]
+def naive_seconds_per_gradient(env: str) -> float:
+    """Wall seconds per used gradient of the same Rennala run, shortened to its first rounds,
+    with the naive oracle (per-step timing; with fixed times every round is the same)."""
+    seconds, summary = timed_run(
+        scenario(env, 1, timing="per_step", iterations=1), wrap=NaiveOracle
+    )
+    return seconds / summary["gradients_used"]
 
 
 def report(env: str) -> None:
     """Measure and print the four figures for ``env``.
 
-    The 1-worker run, the bare ``env.step`` loop and the 2-worker run alternate ``REPEATS``
-    times and the best time of each counts: load from other processes then slows all of them
-    alike instead of one.
+    The bare ``env.step`` baseline runs in bursts of one round's transitions before each
+    computation of the 1-worker run (and is subtracted from its time), so both see the same
+    load; the ratio pools the ``REPEATS`` runs. The 1-worker and the 2-worker runs alternate and
+    the best time of each counts: load from other processes then slows both alike.
     """
-    one, bare, two = [], [], []
+    one, two, bares, transitions = [], [], [], []
     for _ in range(REPEATS):
-        seconds, summary = timed_run(scenario(env, 1))
-        one.append(seconds)
-        bare.append(bare_step_seconds(env, max(summary["transitions"], 5000)))
+        bare = BareSteps(env)
+        seconds, summary = timed_run(scenario(env, 1), lambda o, _, b=bare: _Interleaved(o, b))
+        one.append(seconds - bare.seconds)
+        bares.append(bare)
+        transitions.append(summary["transitions"])
         two.append(timed_run(scenario(env, 2))[0])
-    naive = naive_run_seconds(env)
-    rolled, transitions = summary["rolled_out"], summary["transitions"]
-    print(f"{env}: {summary['gradients_used']} trajectories used, {transitions:,} transitions")
-    ratio = min(one) / transitions / min(bare)
-    print(f"  real s per simulated transition / bare env.step: {ratio:.2f} (target <= 1.25)")
+    naive = naive_seconds_per_gradient(env)
+    rolled = summary["rolled_out"]
+    print(f"{env}: {summary['gradients_used']} trajectories used, {transitions[-1]:,} transitions")
+    per_step = [b.seconds / b.steps for b in bares]
+    ratios = [o / t / s for o, t, s in zip(one, transitions, per_step, strict=True)]
+    pooled = (
+        sum(one) / sum(transitions) / (sum(b.seconds for b in bares) / sum(b.steps for b in bares))
+    )
+    print(
+        f"  real s per simulated transition / bare env.step: {pooled:.2f} (target <= 1.25;"
+        f" per run {'/'.join(f'{r:.2f}' for r in ratios)})"
+    )
     print(f"  throughput 2 workers / 1 worker: {min(one) / min(two):.2f} (target >= 1.7)")
     print(f"  trajectories rolled out / used: {rolled / summary['gradients_used']:.3f} (exactly 1)")
-    print(f"  speed-up over the naive reference: {naive / min(one):.1f}x")
+    lazy = min(one) / summary["gradients_used"]
+    print(f"  speed-up over the naive reference: {naive / lazy:.1f}x (seconds per used gradient)")
     print(f"  (best of {REPEATS}; 1 worker {_seconds(one)}, 2 workers {_seconds(two)})")
 
 

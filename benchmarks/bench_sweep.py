@@ -6,8 +6,9 @@ n = 8, Rennala NIGT and AFedPG, trace on; ~0.2–0.5 s a point), measured in one
 * overhead: the 64 points in 8 slices of 8; per slice, back to back, ``asyncsim.simulate`` in a
   loop (the baseline), the same loop plus ``write_run`` (what storing results costs by itself),
   and ``run_sweep`` with 1 worker (in-process) on that slice. Interleaving the variants slice by
-  slice keeps load from other processes on a shared machine from favouring one of them. Repeated
-  on 2 slices with ``output.trace: false``: trace.csv is most of what a synthetic point writes.
+  slice (in rotating order, every slice twice) keeps load from other processes on a shared
+  machine from favouring one of them. Repeated on 2 slices with ``output.trace: false``:
+  trace.csv is most of what a synthetic point writes.
 * speed-up: the whole 64-point sweep with 1 worker and with the 2-worker process pool,
   alternated twice; the best time of each counts.
 
@@ -42,6 +43,7 @@ BASE: dict[str, Any] = {
 SWEEP = expand_shorthands(
     {**BASE, "sweep": {"cluster.compute.h": EXPONENTS, "cluster.uplink.time": UPLINKS}}
 )
+PASSES = 2
 SLICES = [
     expand_shorthands(
         {**BASE, "sweep": {"cluster.compute.h": [h], "cluster.uplink.time": UPLINKS[i : i + 2]}}
@@ -71,14 +73,23 @@ def simulate_and_write(points: list[SweepPoint], out: Path) -> None:
 
 
 def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per slice: seconds of the bare loop, the loop with writes, and the 1-worker sweep."""
+    """Per slice: seconds of the bare loop, the loop with writes, and the 1-worker sweep.
+
+    Every slice is measured ``PASSES`` times; the variant that goes first rotates from one
+    measurement to the next, so that none of them always follows the same one.
+    """
     times: dict[str, list[float]] = {"bare": [], "written": [], "sweep": []}
-    for data in slices:
+    for k, data in enumerate(slices * PASSES):
         points = expand_sweep(data)
         out = Path(tempfile.mkdtemp(dir=root))
-        times["bare"].append(timed(simulate_all, points))
-        times["written"].append(timed(simulate_and_write, points, out / "loop"))
-        times["sweep"].append(timed(run_sweep, data, out / "sweep", "local", 1))
+        calls = {
+            "bare": (simulate_all, points),
+            "written": (simulate_and_write, points, out / "loop"),
+            "sweep": (run_sweep, data, out / "sweep", "local", 1),
+        }
+        names = list(calls)
+        for name in names[k % 3 :] + names[: k % 3]:
+            times[name].append(timed(*calls[name]))
     return times
 
 
@@ -96,7 +107,7 @@ def report(label: str, times: dict[str, list[float]]) -> None:
     bare, written, sweep = (sum(times[k]) for k in ("bare", "written", "sweep"))
     per_slice = statistics.median(s / b for s, b in zip(times["sweep"], times["bare"], strict=True))
     points = 8 * len(times["bare"])
-    print(f"{label}: {points} points, {bare / points:.3f} s each (bare simulate)")
+    print(f"{label}: {points // PASSES} points, {bare / points:.3f} s each (bare simulate)")
     print(f"  simulate + write_run loop / simulate loop: {written / bare:.3f}")
     print(f"  sweep, 1 worker / simulate + write loop:   {sweep / written:.3f}  (machinery only)")
     print(

@@ -167,3 +167,38 @@ def test_trace_rows_are_built_on_first_read_and_survive_pickling():
     copy = pickle.loads(pickle.dumps(method))
     assert copy.trace == method.trace and isinstance(method.recorded, list)
     assert method.trace == sorted(method.trace, key=lambda row: row[0])
+
+
+@pytest.mark.parametrize("time", [0.1 + 0.2, 1e-5, 1.5e-7, 1e16, 1.2345678901234568e17, 3.0])
+def test_trace_times_read_back_exactly(time: float, tmp_path: Path) -> None:
+    from asyncsim.results import _trace_csv
+
+    path = tmp_path / "trace.csv"
+    rows = [(time, 0, "update", 2, 3), (np.float64(time), np.int64(1), "compute_start", 2, 2)]
+    path.write_bytes(_trace_csv(list(zip(*rows, strict=True))))
+    assert [tuple(row.values()) for row in read_table(path)] == [
+        (time, 0, "update", 2, 3),
+        (time, 1, "compute_start", 2, 2),
+    ]
+
+
+def test_empty_trace_is_the_header_alone() -> None:
+    from asyncsim.results import _trace_csv
+
+    assert _trace_csv(([],) * 5) == b"time,agent,event,iteration,version\n"
+
+
+def test_numeric_tables_keep_blanks_and_non_finite_floats(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    finite = table_text(["a", "b", "c"], [[1, 0.5, None], [2, 1e-05, 3.0]])
+    assert finite == "a,b,c\n1,0.5,\n2,0.00001,3.0\n"
+    path.write_text(table_text(["a", "b", "c"], [[1, 0.5, None], [2, float("nan"), -np.inf]]))
+    rows = read_table(path)
+    assert rows[0] == {"a": 1, "b": 0.5} and rows[1]["c"] == -np.inf and np.isnan(rows[1]["b"])
+
+
+def test_a_trace_time_that_is_not_finite_is_still_written() -> None:
+    from asyncsim.results import _trace_csv
+
+    text = _trace_csv(([1.5, float("inf")], [0, 1], ["update", "lost"], [1, 2], [2, 2])).decode()
+    assert text.splitlines()[1:] == ["1.5,0,update,1,2", "inf,1,lost,2,2"]

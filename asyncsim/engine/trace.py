@@ -8,7 +8,7 @@ Rows whose times are known in advance (uploads of a reduce) are recorded when sc
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["EVENTS", "SERVER", "Trace"]
 
@@ -48,7 +48,7 @@ class Trace:
         """Append one event; ``agent`` is 0-based or SERVER."""
         self.add((time, agent, event, iteration, version))
 
-    def columns(self) -> tuple[list, ...]:
+    def columns(self) -> tuple[Sequence, ...]:
         """The five columns (time, agent, event, iteration, version), rows sorted by time
         (stable), agents numbered 1..n and the server 0."""
         flat = self._flat
@@ -57,7 +57,7 @@ class Trace:
         if len(columns[0]) < 2:  # already sorted (and itemgetter of one index is no tuple)
             return tuple(columns)
         pick = operator.itemgetter(*sorted(range(len(columns[0])), key=columns[0].__getitem__))
-        return tuple(list(pick(column)) for column in columns)
+        return tuple(map(pick, columns))
 
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""
