@@ -148,7 +148,7 @@ def test_progress_lines_when_not_a_terminal() -> None:
 SLOW_POINTS = {
     **BASE,
     "cluster": {"n": 4, "compute": {"kind": "exponential", "h": "i**0.5"}},
-    "budget": {"iterations": 400},  # slow enough to be interrupted part-way
+    "budget": {"iterations": 1000},  # slow enough to interrupt part-way on a busy machine
     "sweep": {"cluster.n": [2, 3, 4, 5], "seed": [0, 1, 2]},
 }
 
