@@ -148,15 +148,22 @@ def test_progress_lines_when_not_a_terminal() -> None:
 SLOW_POINTS = {
     **BASE,
     "cluster": {"n": 4, "compute": {"kind": "exponential", "h": "i**0.5"}},
-    "budget": {"iterations": 1000},  # slow enough to interrupt part-way on a busy machine
+    "budget": {"iterations": 400},  # slow enough to be interrupted part-way
     "sweep": {"cluster.n": [2, 3, 4, 5], "seed": [0, 1, 2]},
 }
 
 
 def start_sweep(scenario: Path, out: Path) -> subprocess.Popen:
+    """The sweep as a user's shell starts it: with Ctrl-C enabled (a background job of a
+    non-interactive shell, as the test run may be, inherits SIGINT ignored)."""
     command = [ASYNCSIM, "sweep", str(scenario), "--out", str(out), "--workers", "2", "-q"]
     return subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
