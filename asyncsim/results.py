@@ -29,11 +29,10 @@ import platform
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ __all__ = [
     "COMPLETE",
     "TRACE_COLUMNS",
     "atomic_write",
+    "columns_text",
     "is_complete",
     "load_run",
     "method_dir_name",
@@ -69,17 +69,17 @@ TRACE_COLUMNS = ("time", "agent", "event", "iteration", "version")
 # ---------------------------------------------------------------- atomic files and tables
 
 
-def atomic_write(path: str | Path, data: str | bytes) -> None:
+def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` via a temporary file in the same directory
-    and a rename."""
+    (named after the file and this process) and a rename."""
     path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(temp, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 
@@ -126,23 +126,28 @@ _NUMBERS = {float, int, type(None)}
 
 def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """CSV text (header + rows, ``\\n`` line ends): floats as shortest round-trip decimals,
-    None as '', other values by :func:`_cell`.
+    None as '', other values by :func:`_cell`."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    return columns_text(columns, list(zip(*rows, strict=True)) or [()] * len(columns))
+
+
+def columns_text(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> str:
+    """:func:`table_text` of a table given column by column.
 
     Tables of numbers (and None) take :func:`_json_csv`; anything else, or a float that is
     not finite, goes through the csv module.
     """
-    rows = rows if isinstance(rows, list) else list(rows)
-    types = set(map(type, chain.from_iterable(rows)))
+    types = set(map(type, chain.from_iterable(columns)))
     if types <= _NUMBERS:
-        blank = type(None) in types
-        body = _json_csv(
-            [["" if v is None else v for v in c] if blank else c for c in zip(*rows, strict=True)]
-        )
+        if type(None) in types:
+            columns = [["" if v is None else v for v in column] for column in columns]
+        body = _json_csv(columns)
         if b"null" not in body:  # orjson writes a float that is not finite as null
-            return _csv_text([columns]) + body.decode()
+            return _csv_text([names]) + body.decode()
+    rows: Iterable[Sequence[Any]] = zip(*columns, strict=True)
     if not types <= _NATIVE:
         rows = [[_cell(v) for v in row] for row in rows]
-    return _csv_text([columns, *rows])
+    return _csv_text([names, *rows])
 
 
 def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
@@ -152,41 +157,49 @@ def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _json_csv(columns: Sequence[Sequence[Any]], header: Sequence[str] = ()) -> bytes:
-    """CSV (``header`` if given, then the rows) of columns of ints, floats and plain
-    identifiers (no quote, comma, backslash or newline), made in C. Floats must be finite: JSON
-    has no inf or nan, orjson writes them as null.
-
-    The header and the columns are interleaved into one flat list with a row-end marker after
-    each row, which orjson writes as a single JSON array; deleting the markers, the brackets and
-    the quotes leaves CSV. A flat list instead of one tuple per row spares the garbage
-    collector a pass over every row. orjson's floats are shortest round-trip decimals like
-    ``repr``, spelled differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for 1e-07):
-    every value reads back to the same float.
-    """
-    head = [*header, _ROW_END] if header else []
-    width = len(columns) + 1
-    flat: list[Any] = [_ROW_END] * (len(head) + (len(columns[0]) * width if columns else 0))
-    if not flat:
-        return b""
-    flat[: len(head)] = head
+def _json_csv(columns: Sequence[Sequence[Any]], header: Sequence[str] = ()) -> bytearray:
+    """:func:`_flat_csv` of a table given column by column."""
+    width = len(columns)
+    flat: list[Any] = [None] * (len(columns[0]) * width if width else 0)
     for j, column in enumerate(columns):
-        flat[len(head) + j :: width] = column
-    text = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1] + b","
-    return text.replace(_ROW_END_JSON, b"\n").replace(b'"', b"")
+        flat[j::width] = column
+    return _flat_csv(flat, width, header)
 
 
-_ROW_END = "\n"
-_ROW_END_JSON = orjson.dumps(_ROW_END).join([b",", b","])
-"""The row-end marker as orjson writes it between commas: ``,"\\n",``."""
+def _flat_csv(flat: list[Any], width: int, header: Sequence[str] = ()) -> bytearray:
+    """CSV (``header`` if given, then the rows) of a table flattened row by row into ``flat``
+    (``width`` values a row) of ints, floats and plain identifiers (no quote, comma, backslash
+    or newline), made in C. Floats must be finite: JSON has no inf or nan, orjson writes them
+    as null.
+
+    orjson writes the header and ``flat`` as one JSON array; as no value holds a comma, every
+    ``width``-th comma ends a row and becomes a newline (found with NumPy), and deleting the
+    brackets and the quotes leaves CSV. A flat list instead of one tuple per row spares the
+    garbage collector a pass over every row. orjson's floats are shortest round-trip decimals
+    like ``repr``, spelled differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for
+    1e-07): every value reads back to the same float.
+    """
+    if header:
+        flat = [*header, *flat]
+    if not flat:
+        return bytearray()
+    text = bytearray(orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY))
+    codes = np.frombuffer(text, np.uint8)
+    codes[np.flatnonzero(codes == _COMMA)[width - 1 :: width]] = _NEWLINE
+    codes[0], codes[-1] = _QUOTE, _NEWLINE  # the brackets: the opening one is deleted too
+    return text.translate(None, b'"')
 
 
-def _trace_csv(columns: Sequence[Sequence[Any]]) -> bytes:
-    """trace.csv from the five trace columns (traces are the bulk of a run's output, so they
+_COMMA, _NEWLINE, _QUOTE = ord(","), ord("\n"), ord('"')
+
+
+def _trace_csv(flat: list[Any]) -> bytes | bytearray:
+    """trace.csv from the flattened trace rows (traces are the bulk of a run's output, so they
     skip :func:`table_text`'s type scan: their events are plain identifiers)."""
-    if not math.isfinite(sum(columns[0])):  # a time that is not finite (or a huge sum)
-        return table_text(TRACE_COLUMNS, list(zip(*columns, strict=True))).encode()
-    return _json_csv(columns, TRACE_COLUMNS)
+    width = len(TRACE_COLUMNS)
+    if not math.isfinite(sum(flat[0::width])):  # a time that is not finite (or a huge sum)
+        return columns_text(TRACE_COLUMNS, [flat[j::width] for j in range(width)]).encode()
+    return _flat_csv(flat, width, TRACE_COLUMNS)
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
@@ -316,10 +329,10 @@ def write_run(
 
 def _write_method(directory: Path, method: MethodResult) -> None:
     directory.mkdir(exist_ok=True)
-    columns = _iteration_columns(method.rows)
-    rows = [list(map(row.get, columns)) for row in method.rows]
-    atomic_write(directory / "iterations.csv", table_text(columns, rows))
-    atomic_write(directory / "trace.csv", _trace_csv(method.trace_columns()))
+    names = _iteration_columns(method.rows)
+    columns = [list(map(dict.get, method.rows, repeat(name))) for name in names]
+    atomic_write(directory / "iterations.csv", columns_text(names, columns))
+    atomic_write(directory / "trace.csv", _trace_csv(method.trace_flat()))
     atomic_write(directory / "summary.json", _json(method.summary))
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,12 @@ class MethodResult:
             self.recorded = self.recorded.rows()
         return self.recorded
 
-    def trace_columns(self) -> tuple[Sequence, ...]:
-        """The trace as five columns (time, agent, event, iteration, version), for writers."""
+    def trace_flat(self) -> list[Any]:
+        """The trace rows flattened (time, agent, event, iteration, version of the first row,
+        then of the second, ...), for writers."""
         if isinstance(self.recorded, Trace):
-            return self.recorded.columns()
-        return tuple(zip(*self.recorded, strict=True)) or ((),) * 5
+            return self.recorded.flat_rows()
+        return list(chain.from_iterable(self.recorded))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""

@@ -258,9 +258,9 @@ class SweepIndex:
         self.write(force=False)
 
     def write(self, force: bool = True) -> None:
-        """Rewrite ``index.csv`` atomically; unforced writes take at most ~2% of the time."""
+        """Rewrite ``index.csv`` atomically; unforced writes take at most ~1% of the time."""
         now = time.perf_counter()
-        if not force and now - self._last_write < 50 * self._write_cost:
+        if not force and now - self._last_write < 100 * self._write_cost:
             return
         columns = ["hash", *self.axes, "status", "error"]
         rows = [self._row(point) for point in self.points]

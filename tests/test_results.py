@@ -169,13 +169,44 @@ def test_trace_rows_are_built_on_first_read_and_survive_pickling():
     assert method.trace == sorted(method.trace, key=lambda row: row[0])
 
 
+def test_trace_rows_out_of_time_order_are_sorted_stably_when_read():
+    from asyncsim.engine.trace import SERVER, Trace
+
+    trace = Trace()
+    for row in [
+        (2.0, 0, "a", 0, 0),
+        (1.0, 1, "b", 0, 0),
+        (2.0, SERVER, "c", 0, 1),
+        (1.0, 0, "d", 1, 1),
+    ]:
+        trace.record(*row)
+    expected = [(1.0, 2, "b", 0, 0), (1.0, 1, "d", 1, 1), (2.0, 1, "a", 0, 0), (2.0, 0, "c", 0, 1)]
+    assert trace.rows() == expected
+    assert trace.flat_rows() == [value for row in expected for value in row]
+    assert trace.rows() == expected  # reading twice sorts the stored rows the same way
+
+
+@pytest.mark.parametrize("method", ["rennala_nigt", "synchronized_nigt"])
+def test_reduce_uploads_are_recorded_in_time_order(method: str):
+    """Rennala's uploads start when the round stops, so its trace is recorded in time order and
+    is written without sorting; synchronized NIGT's start when each agent finished (in the
+    past), and its trace is sorted when written. Either way the rows come out stably sorted."""
+    data = {**SCENARIO, "methods": [{"name": method}]}
+    recorded = simulate(data).methods[method].recorded
+    stored = recorded._flat[0::5]
+    assert (stored == sorted(stored)) == (method == "rennala_nigt")
+    flat = recorded.flat_rows()
+    assert flat[0::5] == sorted(stored) and len(flat) == len(recorded._flat)
+    assert flat == [value for row in recorded.rows() for value in row]
+
+
 @pytest.mark.parametrize("time", [0.1 + 0.2, 1e-5, 1.5e-7, 1e16, 1.2345678901234568e17, 3.0])
 def test_trace_times_read_back_exactly(time: float, tmp_path: Path) -> None:
     from asyncsim.results import _trace_csv
 
     path = tmp_path / "trace.csv"
     rows = [(time, 0, "update", 2, 3), (np.float64(time), np.int64(1), "compute_start", 2, 2)]
-    path.write_bytes(_trace_csv(list(zip(*rows, strict=True))))
+    path.write_bytes(_trace_csv([value for row in rows for value in row]))
     assert [tuple(row.values()) for row in read_table(path)] == [
         (time, 0, "update", 2, 3),
         (time, 1, "compute_start", 2, 2),
@@ -185,7 +216,7 @@ def test_trace_times_read_back_exactly(time: float, tmp_path: Path) -> None:
 def test_empty_trace_is_the_header_alone() -> None:
     from asyncsim.results import _trace_csv
 
-    assert _trace_csv(([],) * 5) == b"time,agent,event,iteration,version\n"
+    assert _trace_csv([]) == b"time,agent,event,iteration,version\n"
 
 
 def test_numeric_tables_keep_blanks_and_non_finite_floats(tmp_path: Path) -> None:
@@ -200,5 +231,5 @@ def test_numeric_tables_keep_blanks_and_non_finite_floats(tmp_path: Path) -> Non
 def test_a_trace_time_that_is_not_finite_is_still_written() -> None:
     from asyncsim.results import _trace_csv
 
-    text = _trace_csv(([1.5, float("inf")], [0, 1], ["update", "lost"], [1, 2], [2, 2])).decode()
+    text = _trace_csv([1.5, 0, "update", 1, 2, float("inf"), 1, "lost", 2, 2]).decode()
     assert text.splitlines()[1:] == ["1.5,0,update,1,2", "inf,1,lost,2,2"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,7 @@ class Simulation:
         if self._outages:
             resume = self.cluster.available_from(agent, now)
             if resume > now:
-                self.trace.add((now, agent, "outage_wait", version, version))
+                self.trace.add((now, agent + 1, "outage_wait", version, version))
                 return resume - now, -1, False
         index = self._next_index[agent]
         self._next_index[agent] = index + 1
@@ -145,7 +146,7 @@ class Simulation:
             duration = fixed_tau[agent]
         else:
             duration = self._compute_time(agent, version, point, index)
-        self.trace.add((now, agent, "compute_start", version, version))
+        self.trace.add((now, agent + 1, "compute_start", version, version))
         lost_at = self._outages and self.cluster.outage_between(agent, now, now + duration)
         if lost_at:
             return lost_at - now, index, False
@@ -154,10 +155,10 @@ class Simulation:
     def _end(self, agent: int, index: int, completes: bool, version: int) -> bool:
         """Close the step begun by ``_begin`` at its end; True when a gradient was completed."""
         if completes:
-            self.trace.add((self.env.now, agent, "compute_end", version, version))
+            self.trace.add((self.env.now, agent + 1, "compute_end", version, version))
         elif index >= 0:
             self.counters.lost += 1
-            self.trace.add((self.env.now, agent, "lost", version, version))
+            self.trace.add((self.env.now, agent + 1, "lost", version, version))
         return completes
 
     def _compute_time(self, agent: int, version: int, point: np.ndarray, index: int) -> float:
@@ -214,6 +215,7 @@ class Simulation:
         self.trace.record(env.now, agent, "broadcast_received", version, version)
         running, point, rule, counters = round_.running, round_.point, round_.rule, self.counters
         add, next_index, keeps_computing = self.trace.add, self._next_index, rule.keeps_computing
+        number = agent + 1  # as the trace writes it
         fixed_tau = None if self._outages or self._fixed_tau is None else self._fixed_tau[agent]
         mine: list[int] = []  # indices of this agent's gradients used in the round
         while True:
@@ -221,13 +223,13 @@ class Simulation:
                 index = next_index[agent]  # _begin and _end inlined
                 next_index[agent] = index + 1
                 counters.started += 1
-                add((env.now, agent, "compute_start", version, version))
+                add((env.now, number, "compute_start", version, version))
                 running[agent] = index
                 yield AgentTimeout(env, fixed_tau, agent)
                 if round_.done:
                     return
                 del running[agent]
-                add((env.now, agent, "compute_end", version, version))
+                add((env.now, number, "compute_end", version, version))
             else:
                 delay, index, completes = self._begin(agent, point, version)
                 if index >= 0:
@@ -260,9 +262,13 @@ class Simulation:
     def _record_uploads(
         self, uplinks: dict[int, float], starts: dict[int, float], version: int
     ) -> None:
+        """Trace the uploads of a reduce (scheduled now, so recorded ahead), in time order."""
+        rows = []
         for agent, duration in sorted(uplinks.items()):
-            self.trace.record(starts[agent], agent, "upload_start", version, version)
-            self.trace.record(starts[agent] + duration, agent, "upload_end", version, version)
+            rows.append((starts[agent], agent + 1, "upload_start", version, version))
+            rows.append((starts[agent] + duration, agent + 1, "upload_end", version, version))
+        for row in sorted(rows, key=_row_time):
+            self.trace.add(row)
         self.counters.uploads += len(uplinks)
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:
@@ -326,3 +332,7 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append([index, 1])
     return [(first, count) for first, count in runs]
+
+
+_row_time = itemgetter(0)
+"""Sort key of a trace row: its time."""

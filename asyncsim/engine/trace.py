@@ -1,8 +1,10 @@
 """The event trace: one row per simulated event (time, agent, event, iteration, version).
 
-Agents are stored 0-based and written 1-based as in the paper; the server is agent 0 in outputs.
-Rows whose times are known in advance (uploads of a reduce) are recorded when scheduled, so
-``rows()`` returns them stably sorted by time.
+The engine numbers agents from 0 (the server SERVER); rows hold them as written, numbered 1..n as
+in the paper and the server 0. Rows whose times are known in advance (uploads of a reduce) are
+recorded when scheduled, so ``rows()`` returns them stably sorted by time. The engine records
+such a block in time order, so a trace usually needs no sorting: ``rows()`` and ``flat_rows()``
+check, and sort only when needed.
 """
 
 from __future__ import annotations
@@ -40,24 +42,35 @@ class Trace:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._flat: list[float | int | str] = []
-        #: hot-path recorder taking one (time, agent, event, iteration, version) tuple; a C
-        #: method (list.extend, or set.discard as a no-op) so that recording costs no Python call
+        #: hot-path recorder taking one (time, agent number, event, iteration, version) tuple,
+        #: the agent numbered as written (0-based agent + 1); a C method (list.extend, or
+        #: set.discard as a no-op) so that recording costs no Python call
         self.add: Callable[[Row], None] = self._flat.extend if enabled else set().discard
 
     def record(self, time: float, agent: int, event: str, iteration: int, version: int) -> None:
         """Append one event; ``agent`` is 0-based or SERVER."""
-        self.add((time, agent, event, iteration, version))
+        self.add((time, agent + 1, event, iteration, version))
 
     def columns(self) -> tuple[Sequence, ...]:
         """The five columns (time, agent, event, iteration, version), rows sorted by time
         (stable), agents numbered 1..n and the server 0."""
         flat = self._flat
-        agents = [agent + 1 for agent in flat[1::5]]
-        columns = [flat[0::5], agents, flat[2::5], flat[3::5], flat[4::5]]
-        if len(columns[0]) < 2:  # already sorted (and itemgetter of one index is no tuple)
+        times = flat[0::5]
+        columns = [times, flat[1::5], flat[2::5], flat[3::5], flat[4::5]]
+        if times == sorted(times):
             return tuple(columns)
-        pick = operator.itemgetter(*sorted(range(len(columns[0])), key=columns[0].__getitem__))
+        pick = operator.itemgetter(*sorted(range(len(times)), key=times.__getitem__))
         return tuple(map(pick, columns))
+
+    def flat_rows(self) -> list[float | int | str]:
+        """The rows of :meth:`columns` flattened: time, agent, event, iteration and version of
+        the first row, then of the second, ... (the form writers take)."""
+        flat = self._flat.copy()
+        times = flat[0::5]
+        if times != sorted(times):
+            for j, column in enumerate(self.columns()):
+                flat[j::5] = column
+        return flat
 
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""
