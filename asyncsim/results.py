@@ -172,19 +172,18 @@ def _flat_csv(flat: list[Any], width: int, header: Sequence[str] = ()) -> bytear
     or newline), made in C. Floats must be finite: JSON has no inf or nan, orjson writes them
     as null.
 
-    orjson writes the header and ``flat`` as one JSON array; as no value holds a comma, every
-    ``width``-th comma ends a row and becomes a newline (found with NumPy), and deleting the
-    brackets and the quotes leaves CSV. A flat list instead of one tuple per row spares the
-    garbage collector a pass over every row. orjson's floats are shortest round-trip decimals
-    like ``repr``, spelled differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for
-    1e-07): every value reads back to the same float.
+    orjson writes ``flat`` as one JSON array; as no value holds a comma, every ``width``-th
+    comma ends a row and becomes a newline (found with NumPy), and deleting the brackets and the
+    quotes leaves CSV. A flat list instead of one tuple per row spares the garbage collector a
+    pass over every row. orjson's floats are shortest round-trip decimals like ``repr``, spelled
+    differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for 1e-07): every value reads
+    back to the same float.
     """
-    if header:
-        flat = [*header, *flat]
+    head = ",".join(header).encode() + b"\n" if header else b""
     if not flat:
-        return bytearray()
-    text = bytearray(orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY))
-    codes = np.frombuffer(text, np.uint8)
+        return bytearray(head)
+    text = bytearray(head) + orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
+    codes = np.frombuffer(text, np.uint8, offset=len(head))
     codes[np.flatnonzero(codes == _COMMA)[width - 1 :: width]] = _NEWLINE
     codes[0], codes[-1] = _QUOTE, _NEWLINE  # the brackets: the opening one is deleted too
     return text.translate(None, b'"')

@@ -63,7 +63,7 @@ class MethodResult:
 
     def trace_flat(self) -> list[Any]:
         """The trace rows flattened (time, agent, event, iteration, version of the first row,
-        then of the second, ...), for writers."""
+        then of the second, ...), for writers; possibly the trace's own list: do not change it."""
         if isinstance(self.recorded, Trace):
             return self.recorded.flat_rows()
         return list(chain.from_iterable(self.recorded))

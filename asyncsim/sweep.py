@@ -258,9 +258,10 @@ class SweepIndex:
         self.write(force=False)
 
     def write(self, force: bool = True) -> None:
-        """Rewrite ``index.csv`` atomically; unforced writes take at most ~1% of the time."""
+        """Rewrite ``index.csv`` atomically; unforced writes come at most once a second and take
+        at most ~1% of the time (the completion markers, not the index, say what is done)."""
         now = time.perf_counter()
-        if not force and now - self._last_write < 100 * self._write_cost:
+        if not force and now - self._last_write < max(1.0, 100 * self._write_cost):
             return
         columns = ["hash", *self.axes, "status", "error"]
         rows = [self._row(point) for point in self.points]

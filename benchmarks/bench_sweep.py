@@ -16,6 +16,11 @@ n = 8, Rennala NIGT and AFedPG, trace on; ~0.2–0.5 s a point), measured in one
 * speed-up: the whole 64-point sweep with 1 worker and with the 2-worker process pool,
   alternated twice; the best time of each counts.
 
+Results are written where ``asyncsim sweep`` writes by default, under ``results/`` (in a
+temporary directory removed afterwards; ``ASYNCSIM_BENCH_DIR`` overrides). Creating a file costs
+far more in some directories than in others on the same disk (a long-used ``/tmp`` took ~0.3 ms
+a file, other directories ~0.01 ms): a point creates 12 files and directories.
+
 Targets: 2 workers vs 1 >= 1.7×; sweep (1 worker) vs the bare simulate loop <= 1.10.
 """
 
@@ -49,6 +54,7 @@ SWEEP = expand_shorthands(
     {**BASE, "sweep": {"cluster.compute.h": EXPONENTS, "cluster.uplink.time": UPLINKS}}
 )
 PASSES = 2
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 SLICES = [
     expand_shorthands(
         {**BASE, "sweep": {"cluster.compute.h": [h], "cluster.uplink.time": UPLINKS[i : i + 2]}}
@@ -150,12 +156,15 @@ def main() -> None:
     asyncsim.simulate(expand_sweep(SWEEP)[0].scenario)  # warm caches and imports
     load = os.getloadavg()[0]
     untraced = [{**data, "output": {"trace": False}} for data in SLICES[::4]]
-    with tempfile.TemporaryDirectory() as tmp:
+    parent = Path(os.environ.get("ASYNCSIM_BENCH_DIR", RESULTS))
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".bench-sweep-") as tmp:
         traced_times = overhead(Path(tmp), SLICES)
         untraced_times = overhead(Path(tmp), untraced)
         one, two = speed_up(Path(tmp))
     print(
         f"cores: {os.cpu_count()}; load average before/after: {load:.2f}/{os.getloadavg()[0]:.2f}"
+        f"; results written under {parent}"
     )
     report("trace on (default)", traced_times)
     report("trace off (output.trace: false)", untraced_times)

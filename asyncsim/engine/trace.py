@@ -64,12 +64,15 @@ class Trace:
 
     def flat_rows(self) -> list[float | int | str]:
         """The rows of :meth:`columns` flattened: time, agent, event, iteration and version of
-        the first row, then of the second, ... (the form writers take)."""
-        flat = self._flat.copy()
+        the first row, then of the second, ... (the form writers take). When the rows are
+        already in time order, this is the trace's own list: read it, do not change it."""
+        flat = self._flat
         times = flat[0::5]
-        if times != sorted(times):
-            for j, column in enumerate(self.columns()):
-                flat[j::5] = column
+        if times == sorted(times):
+            return flat
+        flat = flat.copy()
+        for j, column in enumerate(self.columns()):
+            flat[j::5] = column
         return flat
 
     def rows(self) -> list[Row]:
