@@ -23,7 +23,6 @@ import functools
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 import shutil
@@ -50,7 +49,6 @@ __all__ = [
     "COMPLETE",
     "TRACE_COLUMNS",
     "atomic_write",
-    "columns_text",
     "is_complete",
     "load_run",
     "method_dir_name",
@@ -127,27 +125,27 @@ _NUMBERS = {float, int, type(None)}
 def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """CSV text (header + rows, ``\\n`` line ends): floats as shortest round-trip decimals,
     None as '', other values by :func:`_cell`."""
-    rows = rows if isinstance(rows, list) else list(rows)
-    return columns_text(columns, list(zip(*rows, strict=True)) or [()] * len(columns))
+    return _table_csv(columns, list(chain.from_iterable(rows))).decode()
 
 
-def columns_text(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> str:
-    """:func:`table_text` of a table given column by column.
+def _table_csv(names: Sequence[str], flat: list[Any]) -> bytes | bytearray:
+    """:func:`table_text` (as UTF-8) of a table flattened row by row into ``flat``.
 
-    Tables of numbers (and None) take :func:`_json_csv`; anything else, or a float that is
-    not finite, goes through the csv module.
+    Tables of numbers (and None) take :func:`_flat_csv`; anything else, or a float that is not
+    finite, goes through the csv module.
     """
-    types = set(map(type, chain.from_iterable(columns)))
+    types = set(map(type, flat))
     if types <= _NUMBERS:
         if type(None) in types:
-            columns = [["" if v is None else v for v in column] for column in columns]
-        body = _json_csv(columns)
-        if b"null" not in body:  # orjson writes a float that is not finite as null
-            return _csv_text([names]) + body.decode()
-    rows: Iterable[Sequence[Any]] = zip(*columns, strict=True)
+            flat = ["" if v is None else v for v in flat]
+        text = _flat_csv(flat, len(names), names)
+        if _NULL not in text:
+            return text
+    width = len(names)
+    rows = [flat[i : i + width] for i in range(0, len(flat), width)]
     if not types <= _NATIVE:
         rows = [[_cell(v) for v in row] for row in rows]
-    return _csv_text([names, *rows])
+    return _csv_text([names, *rows]).encode()
 
 
 def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
@@ -157,20 +155,11 @@ def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _json_csv(columns: Sequence[Sequence[Any]], header: Sequence[str] = ()) -> bytearray:
-    """:func:`_flat_csv` of a table given column by column."""
-    width = len(columns)
-    flat: list[Any] = [None] * (len(columns[0]) * width if width else 0)
-    for j, column in enumerate(columns):
-        flat[j::width] = column
-    return _flat_csv(flat, width, header)
-
-
-def _flat_csv(flat: list[Any], width: int, header: Sequence[str] = ()) -> bytearray:
-    """CSV (``header`` if given, then the rows) of a table flattened row by row into ``flat``
-    (``width`` values a row) of ints, floats and plain identifiers (no quote, comma, backslash
-    or newline), made in C. Floats must be finite: JSON has no inf or nan, orjson writes them
-    as null.
+def _flat_csv(flat: list[Any], width: int, header: Sequence[str]) -> bytearray:
+    """CSV (``header``, then the rows) of a table flattened row by row into ``flat`` (``width``
+    values a row) of ints, floats and plain identifiers (no quote, comma, backslash or newline),
+    made in C. A float that is not finite comes out as ``null`` (JSON has no inf or nan): callers
+    check for it and take the csv module instead.
 
     orjson writes ``flat`` as one JSON array; as no value holds a comma, every ``width``-th
     comma ends a row and becomes a newline (found with NumPy), and deleting the brackets and the
@@ -179,7 +168,7 @@ def _flat_csv(flat: list[Any], width: int, header: Sequence[str] = ()) -> bytear
     differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for 1e-07): every value reads
     back to the same float.
     """
-    head = ",".join(header).encode() + b"\n" if header else b""
+    head = ",".join(header).encode() + b"\n"
     if not flat:
         return bytearray(head)
     text = bytearray(head) + orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -190,15 +179,19 @@ def _flat_csv(flat: list[Any], width: int, header: Sequence[str] = ()) -> bytear
 
 
 _COMMA, _NEWLINE, _QUOTE = ord(","), ord("\n"), ord('"')
+_NULL = b"null"
+"""How orjson writes a float that is not finite (a name holding it only costs the slow path)."""
 
 
 def _trace_csv(flat: list[Any]) -> bytes | bytearray:
     """trace.csv from the flattened trace rows (traces are the bulk of a run's output, so they
-    skip :func:`table_text`'s type scan: their events are plain identifiers)."""
-    width = len(TRACE_COLUMNS)
-    if not math.isfinite(sum(flat[0::width])):  # a time that is not finite (or a huge sum)
-        return columns_text(TRACE_COLUMNS, [flat[j::width] for j in range(width)]).encode()
-    return _flat_csv(flat, width, TRACE_COLUMNS)
+    skip :func:`_table_csv`'s type scan: their events are plain identifiers)."""
+    text = _flat_csv(flat, len(TRACE_COLUMNS), TRACE_COLUMNS)
+    if _NULL in text:  # a time that is not finite
+        width = len(TRACE_COLUMNS)
+        rows = [flat[i : i + width] for i in range(0, len(flat), width)]
+        return _csv_text([TRACE_COLUMNS, *rows]).encode()
+    return text
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
@@ -212,9 +205,14 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         ]
 
 
-def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """recorder.COLUMNS first, then any other key in order of first appearance."""
-    return list(dict.fromkeys(chain(COLUMNS, *rows)))
+def _iteration_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+    """Columns (recorder.COLUMNS first, then any other key in order of first appearance) and
+    the rows flattened in that order, None where a row lacks a column."""
+    names = list(dict.fromkeys(chain(COLUMNS, *rows)))
+    flat: list[Any] = [None] * (len(rows) * len(names))
+    for j, name in enumerate(names):
+        flat[j :: len(names)] = map(dict.get, rows, repeat(name))
+    return names, flat
 
 
 def _json(data: Any) -> str:
@@ -328,9 +326,7 @@ def write_run(
 
 def _write_method(directory: Path, method: MethodResult) -> None:
     directory.mkdir(exist_ok=True)
-    names = _iteration_columns(method.rows)
-    columns = [list(map(dict.get, method.rows, repeat(name))) for name in names]
-    atomic_write(directory / "iterations.csv", columns_text(names, columns))
+    atomic_write(directory / "iterations.csv", _table_csv(*_iteration_table(method.rows)))
     atomic_write(directory / "trace.csv", _trace_csv(method.trace_flat()))
     atomic_write(directory / "summary.json", _json(method.summary))
 

@@ -233,3 +233,15 @@ def test_a_trace_time_that_is_not_finite_is_still_written() -> None:
 
     text = _trace_csv([1.5, 0, "update", 1, 2, float("inf"), 1, "lost", 2, 2]).decode()
     assert text.splitlines()[1:] == ["1.5,0,update,1,2", "inf,1,lost,2,2"]
+
+
+def test_iteration_table_orders_columns_and_blanks_missing_keys() -> None:
+    from asyncsim.engine.recorder import COLUMNS
+    from asyncsim.results import _iteration_table
+
+    full = [{name: k for name in reversed(COLUMNS)} for k in range(2)]  # any key order
+    names, flat = _iteration_table(full)
+    assert names == list(COLUMNS) and flat == [0] * len(COLUMNS) + [1] * len(COLUMNS)
+    names, flat = _iteration_table([full[0], {**full[1], "return": 2.5}])
+    assert names == [*COLUMNS, "return"]
+    assert flat == [0] * len(COLUMNS) + [None] + [1] * len(COLUMNS) + [2.5]
