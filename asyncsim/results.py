@@ -307,10 +307,13 @@ def write_run(
         The run directory.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / COMPLETE).unlink(missing_ok=True)
-    for stray in out.glob("**/.*.tmp"):
-        stray.unlink(missing_ok=True)
+    earlier = out.is_dir()
+    if earlier:  # unfinished from now on; drop what a killed writer left
+        (out / COMPLETE).unlink(missing_ok=True)
+        for stray in out.glob("**/.*.tmp"):
+            stray.unlink(missing_ok=True)
+    else:
+        out.mkdir(parents=True)
     finished = time.time() if finished is None else finished
     if started is None:
         real = sum(method.summary.get("real_seconds", 0.0) for method in result.methods.values())
@@ -318,7 +321,8 @@ def write_run(
     atomic_write(out / "scenario.yaml", dump_yaml(result.scenario.model_dump(mode="json")))
     for key, method in result.methods.items():
         _write_method(out / method_dir_name(key), method)
-    _remove_stale_methods(out, result.methods)
+    if earlier:
+        _remove_stale_methods(out, result.methods)
     atomic_write(out / "metadata.json", _json(_metadata(result.scenario, started, finished)))
     atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
     return out

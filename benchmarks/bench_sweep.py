@@ -6,7 +6,7 @@ n = 8, Rennala NIGT and AFedPG, trace on; ~0.2–0.5 s a point), measured in one
 * overhead: the 64 points in 8 slices of 8; per slice, back to back, ``asyncsim.simulate`` in a
   loop (the baseline), the same loop plus ``write_run`` (what storing results costs by itself),
   and ``run_sweep`` with 1 worker (in-process) on that slice. Interleaving the variants slice by
-  slice (in rotating order, every slice twice) keeps load from other processes on a shared
+  slice (in rotating order, every slice three times) keeps load from other processes on a shared
   machine from favouring one of them. Repeated on 2 slices with ``output.trace: false``:
   trace.csv is most of what a synthetic point writes.
 * the same overhead within one window: the sweep's wall time over the time of the
@@ -53,7 +53,7 @@ BASE: dict[str, Any] = {
 SWEEP = expand_shorthands(
     {**BASE, "sweep": {"cluster.compute.h": EXPONENTS, "cluster.uplink.time": UPLINKS}}
 )
-PASSES = 2
+PASSES = 3
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 SLICES = [
     expand_shorthands(
