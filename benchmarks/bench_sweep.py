@@ -14,7 +14,7 @@ n = 8, Rennala NIGT and AFedPG, trace on; ~0.2–0.5 s a point), measured in one
   The speed of a shared machine drifts by ±20% over seconds; this ratio is immune to it, as
   both sides are measured in the same seconds.
 * speed-up: the whole 64-point sweep with 1 worker and with the 2-worker process pool,
-  alternated twice; the best time of each counts.
+  alternated three times; the best time of each counts.
 
 Results are written where ``asyncsim sweep`` writes by default, under ``results/`` (in a
 temporary directory removed afterwards; ``ASYNCSIM_BENCH_DIR`` overrides). Creating a file costs
@@ -127,7 +127,7 @@ def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]
 def speed_up(root: Path) -> tuple[float, float]:
     """Best wall seconds of the whole sweep on 1 worker and on 2 (fresh directories)."""
     one, two = [], []
-    for repeat in range(2):
+    for repeat in range(3):
         one.append(timed(run_sweep, SWEEP, root / f"one{repeat}", "local", 1))
         two.append(timed(run_sweep, SWEEP, root / f"two{repeat}", "local", 2))
     return min(one), min(two)
