@@ -187,11 +187,7 @@ def _trace_csv(flat: list[Any]) -> bytes | bytearray:
     """trace.csv from the flattened trace rows (traces are the bulk of a run's output, so they
     skip :func:`_table_csv`'s type scan: their events are plain identifiers)."""
     text = _flat_csv(flat, len(TRACE_COLUMNS), TRACE_COLUMNS)
-    if _NULL in text:  # a time that is not finite
-        width = len(TRACE_COLUMNS)
-        rows = [flat[i : i + width] for i in range(0, len(flat), width)]
-        return _csv_text([TRACE_COLUMNS, *rows]).encode()
-    return text
+    return _table_csv(TRACE_COLUMNS, flat) if _NULL in text else text  # a time not finite
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:

@@ -83,17 +83,23 @@ def simulate_and_write(points: list[SweepPoint], out: Path) -> None:
         write_run(asyncsim.simulate(point.scenario), out / point.key)
 
 
-def timing_simulate(seconds: list[float]) -> Callable[..., asyncsim.RunResult]:
-    """``asyncsim.simulate``, adding the wall seconds of each call to ``seconds``."""
+def sweep_timing_simulate(data: dict[str, Any], out: Path, inside: list[float]) -> None:
+    """``run_sweep`` with 1 worker (in-process), adding the wall seconds of each of its
+    ``asyncsim.simulate`` calls to ``inside``."""
+    simulate = asyncsim.sweep.simulate
 
-    def simulate(*args: Any, **kwargs: Any) -> asyncsim.RunResult:
+    def timed_simulate(*args: Any, **kwargs: Any) -> asyncsim.RunResult:
         start = time.perf_counter()
         try:
-            return asyncsim.simulate(*args, **kwargs)
+            return simulate(*args, **kwargs)
         finally:
-            seconds.append(time.perf_counter() - start)
+            inside.append(time.perf_counter() - start)
 
-    return simulate
+    asyncsim.sweep.simulate = timed_simulate
+    try:
+        run_sweep(data, out, "local", 1)
+    finally:
+        asyncsim.sweep.simulate = simulate
 
 
 def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -111,15 +117,11 @@ def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]
         calls = {
             "bare": (simulate_all, points),
             "written": (simulate_and_write, points, out / "loop"),
-            "sweep": (run_sweep, data, out / "sweep", "local", 1),
+            "sweep": (sweep_timing_simulate, data, out / "sweep", inside),
         }
         names = list(calls)
         for name in names[k % 3 :] + names[: k % 3]:
-            asyncsim.sweep.simulate = (
-                timing_simulate(inside) if name == "sweep" else asyncsim.simulate
-            )
             times[name].append(timed(*calls[name]))
-        asyncsim.sweep.simulate = asyncsim.simulate
         times["inside"].append(sum(inside))
     return times
 

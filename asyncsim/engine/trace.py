@@ -54,26 +54,30 @@ class Trace:
     def columns(self) -> tuple[Sequence, ...]:
         """The five columns (time, agent, event, iteration, version), rows sorted by time
         (stable), agents numbered 1..n and the server 0."""
-        flat = self._flat
-        times = flat[0::5]
-        columns = [times, flat[1::5], flat[2::5], flat[3::5], flat[4::5]]
-        if times == sorted(times):
-            return tuple(columns)
-        pick = operator.itemgetter(*sorted(range(len(times)), key=times.__getitem__))
-        return tuple(map(pick, columns))
+        columns = [self._flat[j::5] for j in range(5)]
+        pick = self._time_order(columns[0])
+        return tuple(columns) if pick is None else tuple(map(pick, columns))
 
     def flat_rows(self) -> list[float | int | str]:
         """The rows of :meth:`columns` flattened: time, agent, event, iteration and version of
         the first row, then of the second, ... (the form writers take). When the rows are
         already in time order, this is the trace's own list: read it, do not change it."""
         flat = self._flat
-        times = flat[0::5]
-        if times == sorted(times):
+        pick = self._time_order(flat[0::5])
+        if pick is None:
             return flat
-        flat = flat.copy()
-        for j, column in enumerate(self.columns()):
-            flat[j::5] = column
-        return flat
+        rows = flat.copy()
+        for j in range(5):
+            rows[j::5] = pick(flat[j::5])
+        return rows
+
+    @staticmethod
+    def _time_order(times: list[float]) -> Callable[[list], tuple] | None:
+        """The pick that sorts a column's rows by time (stable); None when they already are
+        (the usual case: the engine records in time order)."""
+        if times == sorted(times):
+            return None
+        return operator.itemgetter(*sorted(range(len(times)), key=times.__getitem__))
 
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""
