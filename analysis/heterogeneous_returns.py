@@ -2,7 +2,8 @@
 
     python -m analysis.heterogeneous_returns DIR [--last K]
 
-App. H.3 (SPEC §6): agent 1 observes (s, 0), agent 2 observes (−s, 1). Malenia NIGT weighs the
+App. H.3 (docs/algorithms.md §6): agent 1 observes (s, 0), agent 2 observes (−s, 1).
+Malenia NIGT weighs the
 agents equally and should improve the average return of the two; AFedPG follows whichever agent
 sends more gradients. For each method and seed this prints the average return (``eval_return``)
 and each agent's return (``eval_return_agent_<i>``) at the first evaluation and as the mean of

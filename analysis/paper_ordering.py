@@ -7,7 +7,7 @@ The second form first runs the three ``scenarios/paper/reduced/fig1*.yaml`` swee
 each, resumable) into ``DIR/paper_ordering/<file stem>/``, with the overrides applied to every
 file (``make check-paper``, which CI runs, uses it on the reduced budget as it is).
 
-Claims (Tyurin et al., App. H; SPEC §6):
+Claims (Tyurin et al., App. H; docs/algorithms.md, "Experiments"):
 - (a) equal times: the methods' times to the target return are within noise of each other:
   every pair of method means differs by at most ``NOISE_WIDTHS`` pooled standard errors;
 - (b), (c) heterogeneous times: Rennala NIGT reaches the target first (smallest mean time);
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asyncsim.errors import AsyncSimError
+from asyncsim.fitting import time_to_target
 from asyncsim.scenario import load_scenario_data, parse_override
 from asyncsim.sweep import finished_runs, run_sweep
 
@@ -80,11 +81,9 @@ def times_to_target(sweep_dir: str | Path) -> dict[str, Times]:
     values: dict[str, list[float]] = {}
     censored: dict[str, int] = {}
     for _, run in finished_runs(sweep_dir):
-        budget = run.scenario.budget.time
-        for key, method in run.methods.items():
-            reached = method.summary["time_to_target"]
-            values.setdefault(key, []).append(reached if reached is not None else budget)
-            censored[key] = censored.get(key, 0) + (reached is None)
+        for key in run.methods:
+            values.setdefault(key, []).append(time_to_target(run, key, censored="budget"))
+            censored[key] = censored.get(key, 0) + (time_to_target(run, key) is None)
     return {key: Times(tuple(v), censored[key]) for key, v in values.items()}
 
 

@@ -137,12 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_summary(report: TheoryReport, path: Path, failed: int) -> None:
+    from analysis.theory_check import verdict_line
+
     print(
         f"{report.rounds_checked} rounds checked: {report.mismatches} time mismatches, "
         f"{report.count_mismatches} count mismatches"
     )
     for fit in report.fits:
-        print(f"[{fit.source}] {fit.line()}")
+        print(f"[{fit.source}] {verdict_line(fit)}")
     if failed:
         print(f"error: {failed} sweep points failed (see the index.csv files)", file=sys.stderr)
     print(f"report written to {path}")

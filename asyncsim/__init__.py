@@ -1,21 +1,55 @@
-"""asyncsim: exact wall-clock simulation of asynchronous distributed RL methods.
+"""asyncsim: exact wall-clock simulation of asynchronous distributed RL and optimization methods.
 
 ``asyncsim.simulate(scenario)`` runs a scenario (a YAML path, a mapping or a Scenario) and
-returns a RunResult. The package imports lazily, so ``import asyncsim.theory`` stays free of
-simpy, torch and gymnasium.
+returns a RunResult. Plug-ins extend asyncsim through the names below (see README, "Extending"):
+``register_method``, ``register_protocol``, ``register_optimizer``, ``register_oracle`` and
+``register_time_model``, the bases ``Params``, ``CollectionRule``, ``GradientOracle`` and
+``TimeModel``, and the checkers ``check_oracle`` and ``check_method``. The package imports
+lazily, so ``import asyncsim.theory`` stays free of simpy, torch and gymnasium.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["RunResult", "__version__", "simulate"]
+
+_API = {
+    "simulate": "asyncsim.runner",
+    "RunResult": "asyncsim.runner",
+    "load_run": "asyncsim.tables",
+    "load_sweep": "asyncsim.tables",
+    "register_method": "asyncsim.registry",
+    "register_protocol": "asyncsim.registry",
+    "register_optimizer": "asyncsim.registry",
+    "register_oracle": "asyncsim.registry",
+    "register_time_model": "asyncsim.registry",
+    "Params": "asyncsim.registry",
+    "Context": "asyncsim.registry",
+    "Training": "asyncsim.methods.protocol",
+    "CollectionRule": "asyncsim.methods.protocol",
+    "BatchParams": "asyncsim.methods.protocol",
+    "rounds": "asyncsim.methods.protocol",
+    "Optimizer": "asyncsim.methods.optimizers",
+    "nigt": "asyncsim.methods.optimizers",
+    "sgd": "asyncsim.methods.optimizers",
+    "GradientOracle": "asyncsim.oracles.base",
+    "GradientJob": "asyncsim.oracles.base",
+    "GradientRequest": "asyncsim.oracles.base",
+    "GradientResult": "asyncsim.oracles.base",
+    "average": "asyncsim.oracles.base",
+    "GradientNoise": "asyncsim.oracles.synthetic",
+    "TimeModel": "asyncsim.timing",
+    "ScaledTimeConfig": "asyncsim.config",
+    "check_oracle": "asyncsim.checks",
+    "check_method": "asyncsim.checks",
+    "load_plugin": "asyncsim.plugins",
+}
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("simulate", "RunResult"):
-        from asyncsim import runner
-
-        return getattr(runner, name)
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'asyncsim' has no attribute {name!r}")

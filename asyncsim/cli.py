@@ -16,28 +16,24 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from asyncsim import __version__, theory
-from asyncsim.config import (
-    TIME_MODEL_KINDS,
-    MethodConfig,
-    Scenario,
-    validate_scenario,
-)
+from asyncsim import __version__, bounds, theory
+from asyncsim.config import Scenario, scenario_json_schema, validate_scenario
 from asyncsim.errors import AsyncSimError
-from asyncsim.methods.registry import METHODS, lookup_method
-from asyncsim.oracles import ORACLES
+from asyncsim.plugins import load_plugin
 from asyncsim.progress import Progress
-from asyncsim.results import is_complete, write_run
-from asyncsim.runner import MethodResult, build_cluster, simulate, vector_dimension
-from asyncsim.scenario import load_scenario_data, parse_override
-from asyncsim.sweep import check_scenario, expand_sweep, run_sweep
+from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
+from asyncsim.report import format_table, report_text
+from asyncsim.results import atomic_write, check_run_dir, is_complete, table_text, write_run
+from asyncsim.runner import MethodResult, simulate
+from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
+from asyncsim.sweep import expand_sweep, run_sweep
+from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
 
 __all__ = ["main"]
 
@@ -79,38 +75,36 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress display o
 _out = click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir.")
 
 
+def _load_plugins(ctx: click.Context, param: click.Parameter, paths: Sequence[str]) -> None:
+    """Load the --plugin files; the command's scenario lists them too (``_load``)."""
+    ctx.meta["plugins"] = [str(load_plugin(path)) for path in paths]
+
+
+_plugin = click.option(
+    "--plugin",
+    multiple=True,
+    metavar="FILE",
+    is_eager=True,
+    expose_value=False,
+    callback=_load_plugins,
+    help="Python file registering methods, oracles or time models (repeatable).",
+)
+
+
 def _load(path: str, overrides: Sequence[str]) -> dict[str, Any]:
-    return load_scenario_data(path, [parse_override(text) for text in overrides])
+    data = load_scenario_data(path, [parse_override(text) for text in overrides])
+    given = click.get_current_context().meta.get("plugins")
+    if given:  # recorded in the scenario, so that sweep workers and plots load them
+        data["plugins"] = [*given, *(data.get("plugins") or [])]
+    return data
 
 
 def _base_scenario(data: dict[str, Any]) -> Scenario:
-    """The scenario without its sweep block, validated and checked against the registry."""
-    scenario = validate_scenario({key: value for key, value in data.items() if key != "sweep"})
-    check_scenario(scenario)
-    return scenario
+    """The scenario without its sweep block, validated."""
+    return validate_scenario({key: value for key, value in data.items() if key != "sweep"})
 
 
 # ---------------------------------------------------------------- tables
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float | np.floating):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Plain-text table: first column left-aligned, the others right-aligned."""
-    cells = [list(headers), *([_fmt(v) for v in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        first = row[0].ljust(widths[0])
-        return "  ".join([first, *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
-
-    return "\n".join(line(row) for row in cells)
 
 
 # ---------------------------------------------------------------- run and sweep
@@ -126,13 +120,24 @@ _RUN_COLUMNS = {
 
 
 @main.command()
+@_plugin
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
 @_quiet
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
+)
 def run(
-    scenario_path: str, overrides: Sequence[str], out: Path | None, quiet: bool, no_plots: bool
+    scenario_path: str,
+    overrides: Sequence[str],
+    out: Path | None,
+    quiet: bool,
+    no_plots: bool,
+    overwrite: bool,
 ) -> None:
     """Simulate every method of SCENARIO.
 
@@ -141,6 +146,8 @@ def run(
     """
     data = _load(scenario_path, overrides)
     scenario = _base_scenario(data)
+    directory = out or Path("results") / scenario.name
+    check_run_dir(directory, overwrite)  # refuse an unusable directory before simulating
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
@@ -153,9 +160,9 @@ def run(
     started = time.time()
     result = simulate(scenario, progress=advance)
     display.close()
-    directory = write_run(result, out or Path("results") / scenario.name, started)
+    directory = write_run(result, directory, started, overwrite=overwrite)
     rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())] for s in result.summary_table()]
-    click.echo(_table(["method", *_RUN_COLUMNS], rows))
+    click.echo(format_table(["method", *_RUN_COLUMNS], rows))
     click.echo(f"results written to {directory}")
     if not no_plots:
         from asyncsim import plots
@@ -164,38 +171,48 @@ def run(
         click.echo(f"figures written to {directory / 'plots'}")
 
 
-@main.command()
-@click.argument("scenario_path", metavar="SCENARIO")
-@_overrides
-@_out
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="Local process pool, or Ray.",
-)
-@click.option("--workers", type=click.IntRange(min=1), help="Parallel points [default: all cores].")
-@click.option("--address", help="Ray cluster address [default: start a local Ray instance].")
-@_quiet
-def sweep(
-    scenario_path: str,
-    overrides: Sequence[str],
-    out: Path | None,
-    executor: str,
-    workers: int | None,
-    address: str | None,
-    quiet: bool,
-) -> None:
-    """Run the sweep of SCENARIO (resumable).
+def _sweep_options(command: Any) -> Any:
+    """The options of the commands that run a sweep (sweep, tune)."""
+    options = [
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help="Local process pool, or Ray.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Points run in parallel [default: all cores; 1 runs them in this process].",
+        ),
+        click.option(
+            "--address",
+            metavar="HOST:PORT",
+            help="Ray cluster [default: start a local Ray instance].",
+        ),
+        click.option(
+            "--wait", is_flag=True, help="If another sweep uses the output directory, wait for it."
+        ),
+        _quiet,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    Points already finished in the output directory (default: results/<name>-sweep) are
-    skipped, so an interrupted sweep resumes where it stopped.
-    """
-    data = _load(scenario_path, overrides)
-    out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-sweep"
-    display = None if quiet else (lambda total: Progress(total, "points"))
-    index = run_sweep(data, out, executor, workers, address, progress=display)
+
+def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None:
+    """Run a sweep with the command's options; print its outcome; exit 1 if a point failed."""
+    display = None if options["quiet"] else (lambda total: Progress(total, "points"))
+    index = run_sweep(
+        data,
+        out,
+        options["executor"],
+        options["workers"],
+        options["address"],
+        progress=display,
+        wait=options["wait"],
+    )
     total, failed = len(index.points), index.count("failed")
     click.echo(
         f"{total} points: {index.count('done')} done ({index.skipped} already finished before), "
@@ -207,10 +224,109 @@ def sweep(
         raise SystemExit(1)
 
 
+@main.command()
+@_plugin
+@click.argument("scenario_path", metavar="SCENARIO")
+@_overrides
+@_out
+@_sweep_options
+def sweep(scenario_path: str, overrides: Sequence[str], out: Path | None, **options: Any) -> None:
+    """Run the sweep of SCENARIO (resumable).
+
+    Points already finished in the output directory (default: results/<name>-sweep) are
+    skipped, so an interrupted sweep resumes where it stopped. One sweep at a time uses a
+    directory: a second one refuses (or waits, with --wait).
+
+    When several points run at once (--workers above 1, or Ray), a policy-gradient point
+    whose oracle.workers is unset rolls out on its share of the cores (cores / points run at
+    once, at least 1: in-process) instead of a pool over all cores per point; --set
+    oracle.workers=N chooses instead. Results do not depend on it.
+
+    --executor ray --address HOST:PORT uses a cluster started with `ray start --head
+    --port=PORT` and the same Ray version; this machine's Ray token (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) is sent unless RAY_AUTH_MODE says otherwise.
+    """
+    data = _load(scenario_path, overrides)
+    out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-sweep"
+    _run_sweep(data, out, options)
+
+
+@main.command()
+@_plugin
+@click.argument("scenario_path", metavar="SCENARIO")
+@_overrides
+@_out
+@click.option(
+    "--lr",
+    "grid",
+    default="2**-k for k in 1..10",
+    show_default=True,
+    help="Step sizes: 'EXPR for k in A..B' or numbers separated by commas.",
+)
+@click.option(
+    "--write",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write SCENARIO with the picked steps to this file (YAML; comments are not kept).",
+)
+@_sweep_options
+def tune(
+    scenario_path: str,
+    overrides: Sequence[str],
+    out: Path | None,
+    grid: str,
+    write: Path | None,
+    **options: Any,
+) -> None:
+    """Tune each method's step size α over a grid, as the paper does.
+
+    Runs a sweep (resumable, parallel: default directory results/<name>-tune) of every method
+    with every α of the grid over the scenario's seeds (and any other swept field), then picks
+    per method the α with the fewest runs that missed the target and the smallest mean time to
+    target (missed runs counted at the end of their budget); ties: larger final return, else
+    smaller final ||∇f||. Writes DIRECTORY/tune.csv with every grid point and the picks.
+    """
+    data = _load(scenario_path, overrides)
+    steps = parse_grid(grid)
+    out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-tune"
+    _run_sweep(tuning_sweep(data, steps), out, options)
+    table = tuning_table(out)
+    headers = [
+        "method",
+        "lr",
+        "runs",
+        "missed",
+        "mean time to target",
+        "final return",
+        "final ||∇f||",
+        "picked",
+    ]
+    rows = [
+        [
+            p.method,
+            p.lr,
+            p.runs,
+            p.missed,
+            p.mean_time,
+            p.mean_return,
+            p.mean_grad_norm,
+            "*" if p.picked else "",
+        ]
+        for p in table
+    ]
+    atomic_write(out / "tune.csv", table_text(headers, rows))
+    click.echo(format_table(headers, rows))
+    chosen = picks(table)
+    click.echo("picked: " + ", ".join(f"{method}: lr = {lr:g}" for method, lr in chosen.items()))
+    if write is not None:
+        atomic_write(write, dump_yaml(tuned_scenario(data, chosen)))
+        click.echo(f"scenario with the picked steps written to {write}")
+
+
 # ---------------------------------------------------------------- plot
 
 
 @main.command()
+@_plugin
 @click.argument("directory", type=click.Path(path_type=Path))
 @_out
 def plot(directory: Path, out: Path | None) -> None:
@@ -234,138 +350,107 @@ def plot(directory: Path, out: Path | None) -> None:
         click.echo(str(path))
 
 
-# ---------------------------------------------------------------- bounds
-
-
-@dataclass(frozen=True)
-class _Times:
-    """Per-agent means of a scenario's time models (agents 0-based), as theory.py takes them."""
-
-    h: np.ndarray
-    tau: np.ndarray
-    uplink: np.ndarray
-    offsets: np.ndarray
-    topology: tuple[str, str]
-    fixed: bool
-
-    @property
-    def kappa(self) -> float:
-        """κ = max_i κ_i (uplink), the κ of the complexity shapes."""
-        return float(self.uplink.max())
-
-    @property
-    def kappa_round(self) -> float:
-        """κ of the round bounds: the slower of uplink and broadcast, so that 2κ covers both."""
-        return max(self.kappa, float(self.offsets.max()))
-
-
-def _times(scenario: Scenario) -> _Times:
-    cluster, n = scenario.cluster, scenario.cluster.n
-    models = build_cluster(scenario, vector_dimension(scenario), np.random.SeedSequence(0)).models
-    compute, uplink, downlink = models["compute"], models["uplink"], models["downlink"]
-    per_step = cluster.timing == "per_step" and scenario.oracle.kind == "policy_gradient"
-    fixed = not (cluster.outages or per_step) and all(
-        model.fixed_values() is not None for model in (compute, uplink, downlink)
-    )
-    h = compute.means(n)
-    offsets = np.zeros(n) if cluster.topology == "allreduce" else downlink.means(n)
-    topology = (cluster.topology, cluster.allreduce)
-    return _Times(h, h * scenario.horizon, uplink.means(n), offsets, topology, fixed)
-
-
-def _round_bound(protocol: str, times: _Times, batch: int) -> float | None:
-    """Upper bound on one round: Lemma C.1, Lemma C.2, or max τ + 2κ (synchronized)."""
-    if protocol == "rennala":
-        return theory.rennala_collection_bound(times.tau, times.kappa_round, batch)
-    if protocol == "malenia":
-        return theory.malenia_collection_bound(times.tau, times.kappa_round, batch)
-    if protocol == "synchronized":
-        return theory.synchronized_collection_bound(times.tau, times.kappa_round)
-    return None
-
-
-def _exact_round(protocol: str, times: _Times, batch: int) -> float | None:
-    """Exact round time for fixed times (what the simulator gives), None where there is none."""
-    if not times.fixed:
-        return None
-    if protocol == "synchronized":
-        return theory.synchronized_round_time(
-            times.tau, times.offsets, times.uplink, *times.topology
-        )
-    exact = {"rennala": theory.rennala_collection_exact, "malenia": theory.malenia_collection_exact}
-    if protocol not in exact:
-        return None
-    return exact[protocol](
-        times.tau, batch, times.offsets, times.uplink, *times.topology
-    ).round_time
-
-
-def _iterations_only(scenario: Scenario) -> int | None:
-    """T when the budget is a pure iteration count (then total time = t(M_init) + T·t(M))."""
-    budget = scenario.budget.model_dump(exclude_none=True)
-    return scenario.budget.iterations if set(budget) == {"iterations"} else None
-
-
-def _bounds_row(method: MethodConfig, index: int, times: _Times, scenario: Scenario) -> list:
-    protocol = lookup_method(method.name, f"methods[{index}].name").protocol
-    batch = method.batch or scenario.cluster.n
-    first = _exact_round(protocol, times, method.initial_batch or batch)
-    later = _exact_round(protocol, times, batch)
-    iterations = _iterations_only(scenario)
-    total = None
-    if first is not None and later is not None and iterations is not None:
-        total = theory.total_time(first, later, iterations)
-    shown_batch = batch if protocol in ("rennala", "malenia") else None
-    bound = _round_bound(protocol, times, batch)
-    return [method.key, protocol, shown_batch, bound, first, later, total]
-
-
-def _shapes_table(times: _Times, discount: float, eps: Sequence[float]) -> str:
-    rows = [
-        [name, *(shape(times.h, times.kappa, e, discount=discount) for e in eps)]
-        for name, shape in theory.COMPLEXITY_SHAPES.items()
-    ]
-    return _table(["shape", *(f"eps={e:g}" for e in eps)], rows)
+# ---------------------------------------------------------------- report
 
 
 @main.command()
+@_plugin
+@click.argument("directory", type=click.Path(path_type=Path))
+def report(directory: Path) -> None:
+    """Paper-style table of a sweep or run directory.
+
+    Per method and per value of the swept fields other than seed: time to target, mean ±
+    standard error over the seeds (a run that missed the target counts at the end of its budget,
+    marked "≥ ... (k/n missed)"), the closed-form cost per gradient, gradients used and uploads,
+    and whether the measured order agrees with the closed forms.
+    """
+    if not (directory / "index.csv").is_file() and not is_complete(directory):
+        raise AsyncSimError(
+            f"{directory}: not a sweep directory (no index.csv) nor a finished run directory"
+        )
+    click.echo(report_text(directory))
+
+
+# ---------------------------------------------------------------- bounds
+
+
+def _bounds_row(scenario: Scenario, index: int) -> list[Any]:
+    method = scenario.methods[index]
+    row = bounds.method_bounds(scenario, method)
+    batch = getattr(method.params, "batch", None)
+    return [
+        method.key,
+        method.spec.protocol,
+        batch,
+        row.round_bound,
+        row.first_round,
+        row.round_time,
+        row.total,
+        row.gradient_cost,
+    ]
+
+
+def _shapes_table(
+    times: theory.AgentTimes, h: np.ndarray, discount: float, eps: Sequence[float]
+) -> str:
+    rows = [
+        [name, *(shape(h, times.kappa, e, discount=discount) for e in eps)]
+        for name, shape in theory.COMPLEXITY_SHAPES.items()
+    ]
+    return format_table(["shape", *(f"eps={e:g}" for e in eps)], rows)
+
+
+@main.command(name="bounds")
+@_plugin
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @click.option(
     "--eps", type=float, multiple=True, default=(0.1, 0.01), show_default=True, help="Target ε."
 )
-def bounds(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
-    """Closed-form round times and complexity shapes (no simulation)."""
+def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
+    """Closed-form round times, costs per gradient and complexity shapes (no simulation)."""
     scenario = _base_scenario(_load(scenario_path, overrides))
-    times = _times(scenario)
-    kind = "fixed times" if times.fixed else "means of the time models (no exact forms)"
+    fixed = bounds.fixed_times(scenario)
+    times = fixed if isinstance(fixed, theory.AgentTimes) else bounds.mean_times(scenario)
+    kind = (
+        "fixed times" if fixed is times else f"means of the time models ({fixed}; no exact forms)"
+    )
     click.echo(
         f"n = {scenario.cluster.n}, H = {scenario.horizon}, τ_i = h_i·H from {kind}; "
         f"κ = max uplink = {times.kappa:.6g}, max(uplink, downlink) = {times.kappa_round:.6g}"
     )
-    rows = [_bounds_row(m, i, times, scenario) for i, m in enumerate(scenario.methods)]
-    headers = ["method", "protocol", "M", "round bound", "exact t(M_init)", "exact t(M)", "total"]
-    click.echo(_table(headers, rows))
-    sync = f"max τ_i + 2κ = {_round_bound('synchronized', times, 1):.6g}"
-    exact = _exact_round("synchronized", times, 1)
-    sync += "" if exact is None else f", exact = {exact:.6g}"
+    rows = [_bounds_row(scenario, index) for index in range(len(scenario.methods))]
+    headers = [
+        "method",
+        "protocol",
+        "M",
+        "round bound",
+        "exact t(M_init)",
+        "exact t(M)",
+        "total",
+        "s/gradient",
+    ]
+    click.echo(format_table(headers, rows))
+    cost = "exact" if fixed is times else "at mean times"
     click.echo(
-        "round bound: Lemma C.1 (rennala), Lemma C.2 (malenia), max τ + 2κ (synchronized), "
-        "κ = max(uplink, downlink); total = t(M_init) + T·t(M) for an iteration budget\n"
-        f"synchronized round: {sync}"
+        "round bound: the protocol's (Lemma C.1 rennala, Lemma C.2 malenia, max τ + 2κ "
+        "synchronized), κ = max(uplink, downlink); total = t(M_init) + T·t(M) for an iteration "
+        f"budget; s/gradient ({cost}): a round's time over its gradients, or the asynchronous "
+        "steady state (Σ_i 1/(b_i + τ_i + κ_i))^-1; '-': the protocol has no closed form"
     )
     discount = getattr(scenario.oracle, "discount", 0.0)
     click.echo(
         f"\nε-complexity shapes (logs dropped; O-constants and L_g = L_h = σ² = Δ = 1; "
         f"ḣ_i = h_i/(1-γ), γ = {discount:g}):"
     )
-    click.echo(_shapes_table(times, discount, eps))
+    click.echo(_shapes_table(times, times.tau / scenario.horizon, discount, eps))
 
 
 # ---------------------------------------------------------------- validate, list, schema
 
 
 @main.command()
+@_plugin
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 def validate(scenario_path: str, overrides: Sequence[str]) -> None:
@@ -397,15 +482,24 @@ def _entries(entries: dict[str, str]) -> str:
 
 
 @main.command(name="list")
+@_plugin
 def list_() -> None:
-    """List methods, time models, oracles and Gymnasium environments."""
-    methods = {
-        name: f"{spec.description} [{spec.protocol} × {spec.optimizer}]"
-        for name, spec in METHODS.items()
-    }
+    """List methods (with their parameters), time models, oracles and environments."""
+    methods = {}
+    for name, spec in METHODS.items():
+        aliases = METHODS.aliases_of(name)
+        also = f"; also {', '.join(aliases)}" if aliases else ""
+        fields = ", ".join(spec.params.model_fields)
+        methods[name] = (
+            f"{spec.title}: {spec.description} [{spec.protocol} × {spec.optimizer}{also}]"
+            f" ({fields or 'no parameters'})"
+        )
     click.echo("methods:\n" + _entries(methods))
-    click.echo("time models (cluster.compute/uplink/downlink kind):\n" + _entries(TIME_MODEL_KINDS))
-    click.echo("oracles (oracle.kind):\n" + _entries(ORACLES))
+    time_models = {kind: spec.description for kind, spec in TIME_MODELS.items()}
+    click.echo("time models (cluster.compute/uplink/downlink kind):\n" + _entries(time_models))
+    click.echo(
+        "oracles (oracle.kind):\n" + _entries({k: s.description for k, s in ORACLES.items()})
+    )
     ids = _environment_ids()
     if ids is None:
         click.echo("environments: gymnasium is not installed")
@@ -416,6 +510,7 @@ def list_() -> None:
 
 
 @main.command()
+@_plugin
 def schema() -> None:
     """Print the JSON schema of a scenario file."""
-    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+    click.echo(json.dumps(scenario_json_schema(), indent=2))

@@ -1,26 +1,56 @@
 """The scenario schema (pydantic v2, frozen): the only module that knows what a scenario holds.
 
-``validate_scenario(data)`` turns a plain mapping into a :class:`Scenario`, converting every
-validation failure into a one-line :class:`~asyncsim.errors.ConfigError` that names the field path
-and the offending value, and runs the checks that need several fields at once (list lengths
-against n, expressions, horizons). ``build_time_model`` turns a time-model block into a
-:mod:`asyncsim.timing` model.
+``validate_scenario(data)`` turns a plain mapping into a resolved :class:`Scenario` in three steps:
+
+1. the blocks chosen by a registry name are validated by that entry's own model: the
+   ``oracle`` by its ``kind``, each time model (``cluster.compute``/``uplink``/``downlink``) by
+   its ``kind``, each method by its ``name`` (its protocol's and optimizer's parameters, with
+   ``method_defaults`` filled in where the method declares the field);
+2. the rest of the scenario is validated;
+3. cross-field checks run and every default is resolved once (the horizon, the downlink, each
+   method's own defaults such as M ← n and M_init ← M), so no other code re-derives them.
+
+Every failure becomes a one-line :class:`~asyncsim.errors.ConfigError` naming the field path and
+the offending value. The built-in time models and oracles are registered here; plug-ins add
+theirs through :mod:`asyncsim.registry`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from asyncsim.errors import ConfigError
+from asyncsim.files import check_method_key, check_output_name
+from asyncsim.registry import (
+    METHODS,
+    ORACLES,
+    TIME_MODELS,
+    Context,
+    MethodSpec,
+    Params,
+    register_oracle,
+    register_time_model,
+)
 from asyncsim.timing import (
-    DISTRIBUTIONS,
+    ExponentialTimes,
     FixedTimes,
-    RandomTimes,
+    GammaTimes,
+    LogNormalTimes,
     TimeModel,
+    TruncatedNormalTimes,
+    UniformTimes,
     VaryingTimes,
     bandwidth_times,
     per_agent_values,
@@ -28,12 +58,14 @@ from asyncsim.timing import (
 )
 
 __all__ = [
-    "TIME_MODEL_KINDS",
     "BudgetConfig",
     "ClusterConfig",
+    "EvaluationConfig",
     "MethodConfig",
+    "OutputConfig",
+    "ScaledTimeConfig",
     "Scenario",
-    "build_time_model",
+    "scenario_json_schema",
     "validate_scenario",
 ]
 
@@ -41,182 +73,304 @@ SCHEMA_VERSION = 1
 PerAgent = float | str | list[float]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_PER_AGENT = "a number, a list of n numbers, or an expression in i (1-based agent index)"
 
 
 # ---------------------------------------------------------------- time models
 
-TIME_MODEL_KINDS: dict[str, str] = {
-    "fixed": "per-agent value: number, list of n numbers, or expression in i (and d for comms)",
-    **DISTRIBUTIONS,
-    "varying": "iteration-varying h_{i,k}: expression in i and k (Theorem 4.3)",
-    "trace": "CSV file with columns agent, k, duration",
-    "bandwidth": "communication only: latency_i + 4·d / bandwidth_i",
-}
-_SHAPE_DEFAULTS = {"lognormal": 0.5, "uniform": 0.5, "truncated_normal": 0.5, "gamma": 2.0}
+
+class ScaledTimeConfig(Params):
+    """A per-agent value: ``h`` for compute models (seconds per transition), ``time`` for
+    communication models (seconds per vector, where expressions may also use d)."""
+
+    h: PerAgent | None = Field(None, description=f"compute models: h_i, {_PER_AGENT}")
+    time: PerAgent | None = Field(
+        None, description=f"communication models: κ_i, {_PER_AGENT} (and d, the dimension)"
+    )
+
+    def values(self, n: int, field: str, role: str, dim: int) -> np.ndarray:
+        """The n per-agent values of the field this role reads, checked."""
+        return per_agent_values(
+            self.value(field, role), n, f"{field}.{_value_name(role)}", _constants(role, dim)
+        )
+
+    def value(self, field: str, role: str) -> PerAgent:
+        """``h`` (compute) or ``time`` (communication); the other one must be absent."""
+        name = _value_name(role)
+        wrong = "time" if name == "h" else "h"
+        if getattr(self, wrong) is not None:
+            raise ConfigError(f"{field}.{wrong}", f"not used by {role} models; give {name!r}")
+        value = getattr(self, name)
+        if value is None:
+            raise ConfigError(f"{field}.{name}", f"required for kind {self.kind!r}")
+        return value
 
 
-class TimeModelConfig(_Model):
-    """One time model. Compute models give ``h`` (seconds per transition); communication models
-    give ``time`` (seconds per vector). Distribution parameters: ``sigma`` (lognormal),
-    ``spread`` (uniform), ``cv`` (truncated_normal), ``shape`` (gamma)."""
-
-    kind: Literal[
-        "fixed",
-        "exponential",
-        "lognormal",
-        "uniform",
-        "truncated_normal",
-        "gamma",
-        "varying",
-        "trace",
-        "bandwidth",
-    ] = "fixed"
-    h: PerAgent | None = None
-    time: PerAgent | None = None
-    sigma: NonNegative | None = None
-    spread: Annotated[float, Field(ge=0, le=1)] | None = None
-    cv: NonNegative | None = None
-    shape: Annotated[float, Field(gt=0)] | None = None
-    path: str | None = None
-    latency: PerAgent | None = None
-    bandwidth: PerAgent | None = None
-
-    def shape_parameter(self) -> float:
-        """The one shape parameter of the distribution (its default where not given)."""
-        given = {"lognormal": self.sigma, "uniform": self.spread}.get(self.kind)
-        given = given if given is not None else {"truncated_normal": self.cv}.get(self.kind)
-        given = given if given is not None else (self.shape if self.kind == "gamma" else None)
-        return given if given is not None else _SHAPE_DEFAULTS.get(self.kind, 0.5)
+def _value_name(role: str) -> str:
+    return "h" if role == "compute" else "time"
 
 
-def build_time_model(
-    config: TimeModelConfig, n: int, field: str, role: str, dim: int = 1
-) -> TimeModel:
-    """Build the timing model of ``config`` for n agents.
+def _constants(role: str, dim: int) -> dict[str, float] | None:
+    """Names an expression may use besides i: d for communication models (κ_i = √i·d^{1/4})."""
+    return {"d": float(dim)} if role == "communication" else None
 
-    Args:
-        config: the validated block.
-        n: number of agents.
-        field: its path in the scenario, for error messages (``cluster.compute``).
-        role: ``"compute"`` (reads ``h``) or ``"communication"`` (reads ``time``).
-        dim: vector dimension d, for the bandwidth model.
-    """
-    name = "h" if role == "compute" else "time"
-    if config.kind == "trace":
-        if config.path is None:
-            raise ConfigError(f"{field}.path", "required for kind 'trace'")
-        return read_trace(config.path, n, f"{field}.path")
-    if config.kind == "bandwidth":
-        return _bandwidth_model(config, n, field, role, dim)
-    value = config.h if role == "compute" else config.time
-    wrong = "time" if role == "compute" else "h"
-    if getattr(config, wrong) is not None:
-        raise ConfigError(f"{field}.{wrong}", f"not used by {role} models; give {name!r}")
-    if value is None:
-        raise ConfigError(f"{field}.{name}", f"required for kind {config.kind!r}")
-    if config.kind == "varying":
+
+class FixedTimeConfig(ScaledTimeConfig):
+    """Deterministic per-agent times."""
+
+    kind: Literal["fixed"] = "fixed"
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return FixedTimes(self.values(n, field, role, dim))
+
+
+class ExponentialTimeConfig(ScaledTimeConfig):
+    """Exp with mean = the per-agent value."""
+
+    kind: Literal["exponential"]
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return ExponentialTimes(self.values(n, field, role, dim))
+
+
+class LogNormalTimeConfig(ScaledTimeConfig):
+    """LogNormal with mean = the per-agent value."""
+
+    kind: Literal["lognormal"]
+    sigma: NonNegative = Field(0.5, description="standard deviation of the log")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return LogNormalTimes(self.values(n, field, role, dim), self.sigma)
+
+
+class UniformTimeConfig(ScaledTimeConfig):
+    """U[s(1 − spread), s(1 + spread)], s the per-agent value."""
+
+    kind: Literal["uniform"]
+    spread: Annotated[float, Field(ge=0, le=1)] = Field(0.5, description="half-width / mean")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return UniformTimes(self.values(n, field, role, dim), self.spread)
+
+
+class TruncatedNormalTimeConfig(ScaledTimeConfig):
+    """N(s, (cv·s)²) truncated at 0, s the per-agent value."""
+
+    kind: Literal["truncated_normal"]
+    cv: NonNegative = Field(0.5, description="coefficient of variation before truncation")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return TruncatedNormalTimes(self.values(n, field, role, dim), self.cv)
+
+
+class GammaTimeConfig(ScaledTimeConfig):
+    """Gamma(shape, s/shape), mean s the per-agent value."""
+
+    kind: Literal["gamma"]
+    shape: Annotated[float, Field(gt=0)] = Field(2.0, description="shape parameter k")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return GammaTimes(self.values(n, field, role, dim), self.shape)
+
+
+class VaryingTimeConfig(ScaledTimeConfig):
+    """Iteration-varying h_{i,k}: an expression in i and k (Theorem 4.3)."""
+
+    kind: Literal["varying"]
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        value = self.value(field, role)
+        where = f"{field}.{_value_name(role)}"
         if not isinstance(value, str):
-            raise ConfigError(f"{field}.{name}", f"must be an expression in i and k, got {value!r}")
-        return VaryingTimes(value, n, f"{field}.{name}")
-    constants = {"d": float(dim)} if role == "communication" else None
-    values = per_agent_values(value, n, f"{field}.{name}", constants)
-    if config.kind == "fixed":
-        return FixedTimes(values)
-    return RandomTimes(config.kind, values, config.shape_parameter())
+            raise ConfigError(where, f"must be an expression in i and k, got {value!r}")
+        return VaryingTimes(value, n, where)
 
 
-def _bandwidth_model(config: TimeModelConfig, n: int, field: str, role: str, dim: int) -> TimeModel:
-    if role == "compute":
-        raise ConfigError(f"{field}.kind", "'bandwidth' is a communication model only")
-    if config.bandwidth is None:
-        raise ConfigError(f"{field}.bandwidth", "required for kind 'bandwidth' (bytes/s)")
-    bandwidth = per_agent_values(config.bandwidth, n, f"{field}.bandwidth")
-    if (bandwidth <= 0).any():
-        raise ConfigError(f"{field}.bandwidth", f"must be > 0, got {bandwidth.min()}")
-    latency = per_agent_values(config.latency or 0.0, n, f"{field}.latency")
-    return bandwidth_times(latency, bandwidth, dim)
+class TraceTimeConfig(Params):
+    """Durations from a CSV file with columns agent, k, duration."""
+
+    kind: Literal["trace"]
+    path: str = Field(description="CSV file with columns agent (1..n), k, duration")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return read_trace(self.path, n, f"{field}.path")
+
+
+class BandwidthTimeConfig(Params):
+    """Communication only: κ_i = latency_i + 4·d / bandwidth_i (float32 vectors)."""
+
+    kind: Literal["bandwidth"]
+    latency: PerAgent = Field(0.0, description=f"seconds per message, {_PER_AGENT}")
+    bandwidth: PerAgent = Field(description=f"bytes per second, {_PER_AGENT}")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        if role == "compute":
+            raise ConfigError(f"{field}.kind", "'bandwidth' is a communication model only")
+        bandwidth = per_agent_values(self.bandwidth, n, f"{field}.bandwidth")
+        if (bandwidth <= 0).any():
+            raise ConfigError(f"{field}.bandwidth", f"must be > 0, got {bandwidth.min()}")
+        return bandwidth_times(
+            per_agent_values(self.latency, n, f"{field}.latency"), bandwidth, dim
+        )
+
+
+for _config, _text in (
+    (
+        FixedTimeConfig,
+        "per-agent value: number, list of n numbers, or expression in i (and d for communication)",
+    ),
+    (ExponentialTimeConfig, "Exp with mean = the value"),
+    (LogNormalTimeConfig, "LogNormal with mean = the value and log-std `sigma` (default 0.5)"),
+    (UniformTimeConfig, "U[s·(1-spread), s·(1+spread)], spread in [0, 1] (default 0.5)"),
+    (TruncatedNormalTimeConfig, "N(s, (cv·s)²) truncated at 0, cv default 0.5"),
+    (GammaTimeConfig, "Gamma(shape, s/shape), mean = s, shape default 2"),
+    (VaryingTimeConfig, "iteration-varying h_{i,k}: expression in i and k (Theorem 4.3)"),
+    (TraceTimeConfig, "CSV file with columns agent, k, duration"),
+    (BandwidthTimeConfig, "communication only: latency_i + 4·d / bandwidth_i"),
+):
+    register_time_model(get_args(_config.model_fields["kind"].annotation)[0], _config, _text)
+
+TimeModelBlock = SerializeAsAny[Params]
+"""A validated time-model config (the model registered for its ``kind``)."""
 
 
 # ---------------------------------------------------------------- oracles
 
 
-class QuadraticOracleConfig(_Model):
-    """f(x) = ½ (x − c_i)ᵀ A (x − c_i) per agent, A diagonal with eigenvalues log-spaced in
+class _SyntheticOracleConfig(Params):
+    """Fields shared by the synthetic oracles: dimension and noise."""
+
+    dim: PositiveInt = Field(10, description="dimension d of x")
+    noise: NonNegative = Field(1.0, description="σ: E||ξ||² = σ² per stochastic gradient")
+    noise_distribution: Literal["gaussian", "student_t"] = Field(
+        "gaussian", description="Gaussian, or Student-t rescaled to the same variance"
+    )
+    df: Annotated[float, Field(gt=2)] = Field(3.0, description="Student-t degrees of freedom")
+
+    @property
+    def sigma2(self) -> float:
+        """σ², the variance bound of a stochastic gradient."""
+        return self.noise**2
+
+
+class QuadraticOracleConfig(_SyntheticOracleConfig):
+    """f_i(x) = ½ (x − c_i)ᵀ A (x − c_i) per agent, A diagonal with eigenvalues log-spaced in
     [min_curvature, smoothness]; centres c_i average to 0, with RMS norm ``heterogeneity``."""
 
     kind: Literal["quadratic"]
-    dim: PositiveInt = 10
-    noise: NonNegative = 1.0
-    noise_distribution: Literal["gaussian", "student_t"] = "gaussian"
-    df: Annotated[float, Field(gt=2)] = 3.0
-    smoothness: Annotated[float, Field(gt=0)] = 1.0
-    min_curvature: Annotated[float, Field(gt=0)] = 0.1
-    init_scale: float = 1.0
-    heterogeneity: NonNegative = 0.0
+    smoothness: Annotated[float, Field(gt=0)] = Field(1.0, description="L, largest eigenvalue")
+    min_curvature: Annotated[float, Field(gt=0)] = Field(0.1, description="smallest eigenvalue")
+    init_scale: float = Field(1.0, description="x_0 = init_scale · (1, ..., 1)")
+    heterogeneity: NonNegative = Field(0.0, description="RMS norm of the agents' centres c_i")
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
+        from asyncsim.oracles.synthetic import QuadraticOracle
+
+        return QuadraticOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
 
 
-class NonconvexOracleConfig(_Model):
+class NonconvexOracleConfig(_SyntheticOracleConfig):
     """f(x) = Σ_j (c/2) x_j² + a sin²(x_j): L = c + 2a, L_h = 4a, nonconvex if 2a > c."""
 
     kind: Literal["nonconvex"]
-    dim: PositiveInt = 10
-    noise: NonNegative = 1.0
-    noise_distribution: Literal["gaussian", "student_t"] = "gaussian"
-    df: Annotated[float, Field(gt=2)] = 3.0
-    curvature: Annotated[float, Field(gt=0)] = 1.0
-    ripple: NonNegative = 2.0
-    init_scale: float = 3.0
+    curvature: Annotated[float, Field(gt=0)] = Field(1.0, description="c")
+    ripple: NonNegative = Field(2.0, description="a")
+    init_scale: float = Field(3.0, description="x_0 = init_scale · (1, ..., 1)")
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
+        from asyncsim.oracles.synthetic import NonconvexOracle
+
+        return NonconvexOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
 
 
-class PolicyConfig(_Model):
+class PolicyConfig(Params):
     """The policy network: the paper's Gaussian MLP or a linear Gaussian policy."""
 
-    kind: Literal["mlp", "linear"] = "mlp"
-    hidden: list[PositiveInt] = [64, 64]
-    action_scale: Annotated[float, Field(gt=0)] | None = None
+    kind: Literal["mlp", "linear"] = Field("mlp", description="network")
+    hidden: list[PositiveInt] = Field([64, 64], description="hidden widths of the MLP")
+    action_scale: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="c in a = c·tanh(u) (default: the action space's bound)"
+    )
 
 
-class AgentEnvConfig(_Model):
+class AgentEnvConfig(Params):
     """Per-agent environment override (heterogeneous environments)."""
 
-    env: str | None = None
-    env_kwargs: dict[str, Any] = {}
+    env: str | None = Field(None, description="Gymnasium id of this agent's environment")
+    env_kwargs: dict[str, Any] = Field({}, description="gymnasium.make keyword arguments")
 
 
-class PolicyGradientOracleConfig(_Model):
+class PolicyGradientOracleConfig(Params):
     """Real policy gradients (GPOMDP) on a Gymnasium environment."""
 
     kind: Literal["policy_gradient"]
-    env: str = "Pendulum-v1"
-    env_kwargs: dict[str, Any] = {}
-    heterogeneity: Literal["none", "inverted_observation"] = "none"
-    agents: list[AgentEnvConfig] | None = None
-    horizon: PositiveInt = 1000
-    discount: Annotated[float, Field(gt=0, le=1)] = 0.99
+    env: str = Field("Pendulum-v1", description="Gymnasium id")
+    env_kwargs: dict[str, Any] = Field({}, description="gymnasium.make keyword arguments")
+    heterogeneity: Literal["none", "inverted_observation"] = Field(
+        "none", description="App. H.3: odd agents see (s, 0), even ones (−s, 1)"
+    )
+    agents: list[AgentEnvConfig] | None = Field(None, description="one entry per agent")
+    horizon: PositiveInt = Field(1000, description="H, transitions per trajectory")
+    discount: Annotated[float, Field(gt=0, le=1)] = Field(0.99, description="γ")
     policy: PolicyConfig = PolicyConfig()
-    baseline: bool = False
-    workers: PositiveInt | None = None
+    baseline: bool = Field(False, description="leave-one-out batch-mean baseline")
+    workers: PositiveInt | None = Field(None, description="rollout processes (default: cores)")
+
+    sigma2: ClassVar[None] = None
+    """The variance bound of a policy gradient is not known in closed form."""
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
+        from asyncsim.oracles.policy_gradient import PolicyGradientOracle
+
+        agents = self.agents
+        return PolicyGradientOracle(
+            self.env,
+            n_agents,
+            seed,
+            horizon=self.horizon,
+            discount=self.discount,
+            policy=self.policy.kind,
+            hidden=tuple(self.policy.hidden),
+            action_scale=self.policy.action_scale,
+            baseline=self.baseline,
+            env_kwargs=self.env_kwargs,
+            heterogeneity=self.heterogeneity,
+            agent_overrides=None
+            if agents is None
+            else [a.model_dump(exclude_none=True) for a in agents],
+            workers=self.workers,
+        )
 
 
-OracleConfig = Annotated[
-    QuadraticOracleConfig | NonconvexOracleConfig | PolicyGradientOracleConfig,
-    Field(discriminator="kind"),
-]
+register_oracle(
+    "quadratic",
+    QuadraticOracleConfig,
+    "noisy quadratic with known L, σ², Δ (optional heterogeneous centres)",
+)
+register_oracle(
+    "nonconvex",
+    NonconvexOracleConfig,
+    "smooth nonconvex Σ (c/2)x² + a sin²(x) with known L, L_h, σ², Δ",
+)
+register_oracle(
+    "policy_gradient",
+    PolicyGradientOracleConfig,
+    "GPOMDP policy gradients on a Gymnasium/MuJoCo environment",
+)
+
+OracleBlock = SerializeAsAny[Params]
+"""A validated oracle config (the model registered for its ``kind``)."""
 
 
 # ---------------------------------------------------------------- cluster
 
 
-class OutageConfig(_Model):
+class OutageConfig(Params):
     """Agent ``agent`` (1-based) is unavailable during [start, end)."""
 
-    agent: PositiveInt
-    start: NonNegative
-    end: NonNegative
+    agent: PositiveInt = Field(description="1-based agent index")
+    start: NonNegative = Field(description="simulated seconds")
+    end: NonNegative = Field(description="simulated seconds, > start")
 
     @model_validator(mode="after")
     def _ordered(self) -> OutageConfig:
@@ -225,58 +379,81 @@ class OutageConfig(_Model):
         return self
 
 
-class ClusterConfig(_Model):
-    """n agents, their compute and communication time models, and the topology (SPEC §4)."""
+class ClusterConfig(Params):
+    """n agents, their compute and communication time models, and the topology."""
 
-    n: PositiveInt
-    horizon: PositiveInt | None = None
-    timing: Literal["per_trajectory", "per_step"] = "per_trajectory"
-    compute: TimeModelConfig = TimeModelConfig(h=1.0)
-    uplink: TimeModelConfig = TimeModelConfig(time=0.0)
-    downlink: TimeModelConfig | None = None
-    topology: Literal["server", "allreduce"] = "server"
-    allreduce: Literal["max", "ring"] = "max"
-    outages: list[OutageConfig] = []
+    n: PositiveInt = Field(description="number of agents")
+    horizon: PositiveInt | None = Field(
+        None, description="H, transitions per gradient (τ_i = h_i·H); default: the oracle's"
+    )
+    timing: Literal["per_trajectory", "per_step"] = Field(
+        "per_trajectory", description="τ = h·H, or h × the trajectory's actual length"
+    )
+    compute: TimeModelBlock = Field(FixedTimeConfig(h=1.0), description="h_i, s/transition")
+    uplink: TimeModelBlock = Field(FixedTimeConfig(time=0.0), description="κ_i, s/vector")
+    downlink: TimeModelBlock | None = Field(
+        None, description="broadcast time per agent (default: the uplink model)"
+    )
+    topology: Literal["server", "allreduce"] = Field("server", description="star or collective")
+    allreduce: Literal["max", "ring"] = Field(
+        "max", description="collective time: max_i κ_i, or 2(n-1)/n · max_i κ_i"
+    )
+    outages: list[OutageConfig] = Field([], description="intervals an agent cannot compute")
+
+    def time_models(self, dim: int = 1) -> dict[str, TimeModel]:
+        """The ``compute``, ``uplink`` and ``downlink`` models (d = ``dim`` for expressions and
+        bandwidth models); call on a resolved scenario (downlink set)."""
+        return {
+            role: getattr(self, role).build(self.n, f"cluster.{role}", _ROLES[role], dim)
+            for role in _ROLES
+        }
+
+
+_ROLES = {"compute": "compute", "uplink": "communication", "downlink": "communication"}
 
 
 # ---------------------------------------------------------------- methods, budget, output
 
 
-class MethodDefaults(_Model):
-    """Method fields shared by every method of a scenario unless a method overrides them."""
+class MethodConfig(Params):
+    """One method by registry name (``asyncsim list``), with its own parameters.
 
-    lr: Annotated[float, Field(gt=0)] | None = None
-    momentum: Annotated[float, Field(gt=0, le=1)] | None = None
-    batch: PositiveInt | None = None
-    initial_batch: PositiveInt | None = None
+    In YAML a method is one flat mapping ``{name, label, <parameters>}``; the parameters are
+    those its protocol and optimizer declare (``asyncsim list`` shows them).
+    """
 
+    name: str = Field(description="registry name or alias of the method")
+    label: str | None = Field(None, description="output name (default: the name)")
+    params: SerializeAsAny[Params] = Field(Params(), description="the method's parameters")
 
-class MethodConfig(_Model):
-    """One method = aggregation protocol × optimizer, by registry name (``asyncsim list``)."""
-
-    name: str
-    label: str | None = None
-    lr: Annotated[float, Field(gt=0)] = 0.01
-    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
-    batch: PositiveInt | None = None
-    initial_batch: PositiveInt | None = None
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {"name": data["name"], "label": data["label"], **data["params"]}
 
     @property
     def key(self) -> str:
-        """Output name of the method: its label, else its registry name."""
+        """Output name of the method: its label, else its name as written."""
         return self.label or self.name
 
+    @property
+    def spec(self) -> MethodSpec:
+        """The registry entry (aliases resolved)."""
+        return METHODS.get(self.name)
 
-class BudgetConfig(_Model):
+
+class BudgetConfig(Params):
     """Stop a run at whichever limit comes first. ``iterations`` counts updates after the
     initial one; ``time`` is simulated seconds; targets stop once reached."""
 
-    iterations: Annotated[int, Field(ge=0)] | None = None
-    time: Annotated[float, Field(gt=0)] | None = None
-    transitions: PositiveInt | None = None
-    gradients: PositiveInt | None = None
-    target_return: float | None = None
-    target_grad_norm: Annotated[float, Field(gt=0)] | None = None
+    iterations: Annotated[int, Field(ge=0)] | None = Field(None, description="updates")
+    time: Annotated[float, Field(gt=0)] | None = Field(None, description="simulated seconds")
+    transitions: PositiveInt | None = Field(None, description="environment transitions")
+    gradients: PositiveInt | None = Field(None, description="gradients used")
+    target_return: float | None = Field(None, description="stop at this (evaluation) return")
+    target_grad_norm: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="ε: stop once ||∇f(θ)|| <= ε"
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> BudgetConfig:
@@ -285,33 +462,38 @@ class BudgetConfig(_Model):
         return self
 
 
-class EvaluationConfig(_Model):
+class EvaluationConfig(Params):
     """Evaluation of the model θ (not the query point θ̃ where NIGT takes gradients), not
     charged simulated time: ``episodes`` episodes every ``every`` iterations, or, with
     ``period``, at the first update after each multiple of ``period`` simulated seconds (fair
     between methods whose updates differ in cost, e.g. AFedPG against Rennala NIGT)."""
 
-    episodes: Annotated[int, Field(ge=0)] = 0
-    every: PositiveInt = 10
-    period: Annotated[float, Field(gt=0)] | None = None
+    episodes: Annotated[int, Field(ge=0)] = Field(0, description="episodes per evaluation")
+    every: PositiveInt = Field(10, description="iterations between evaluations")
+    period: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="simulated seconds between evaluations (replaces `every`)"
+    )
 
 
-class OutputConfig(_Model):
+class OutputConfig(Params):
     """What a run writes besides the iteration table and summary."""
 
-    trace: bool = True
+    trace: bool = Field(True, description="write trace.csv (one row per event)")
 
 
-class Scenario(_Model):
-    """A complete, validated scenario."""
+class Scenario(Params):
+    """A complete, validated scenario with every default resolved."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: str
+    name: str = Field(description="name of the run (its default output directory)")
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
-    oracle: OracleConfig
+    seed: Annotated[int, Field(ge=0)] = Field(0, description="root of all randomness")
+    plugins: list[str] = Field([], description="plug-in files (paths relative to this file)")
+    oracle: OracleBlock = Field(description="gradient oracle, by kind")
     cluster: ClusterConfig
-    method_defaults: MethodDefaults = MethodDefaults()
+    method_defaults: dict[str, Any] = Field(
+        {}, description="parameters given to every method that declares them"
+    )
     methods: Annotated[list[MethodConfig], Field(min_length=1)]
     budget: BudgetConfig
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -320,38 +502,103 @@ class Scenario(_Model):
 
     @property
     def horizon(self) -> int:
-        """Transitions per gradient H (cluster.horizon, else the oracle's, else 1)."""
-        return self.cluster.horizon or getattr(self.oracle, "horizon", 1)
+        """Transitions per gradient H (resolved: cluster.horizon, else the oracle's, else 1)."""
+        return self.cluster.horizon
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled as its data and validated again when unpickled (in a sweep worker): the
+        parameter models of methods are built at run time and plug-ins define their own, so
+        they travel as data; validation loads the scenario's plug-ins first."""
+        return validate_scenario, (self.model_dump(mode="json"),)
 
 
 # ---------------------------------------------------------------- validation
 
 
 def validate_scenario(data: Mapping[str, Any]) -> Scenario:
-    """Validate a plain mapping into a Scenario, or raise a one-line ConfigError."""
+    """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError."""
     if not isinstance(data, Mapping):
         raise ConfigError("scenario", f"must be a mapping of fields, got {type(data).__name__}")
-    data = _apply_method_defaults(data)
+    from asyncsim.plugins import load_plugins
+
+    load_plugins(data.get("plugins") or (), "plugins")
+    data = _registered_blocks(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _to_config_error(exc) from None
-    _check_cluster(scenario)
-    _check_methods(scenario)
-    return scenario
+        raise _to_config_error(exc, _static_field_names()) from None
+    return _resolve(scenario)
 
 
-def _apply_method_defaults(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    defaults = data.get("method_defaults")
-    methods = data.get("methods")
-    if not isinstance(defaults, Mapping) or not isinstance(methods, list):
-        return data
-    given = {k: v for k, v in defaults.items() if v is not None}
-    merged = [{**given, **m} if isinstance(m, Mapping) else m for m in methods]
-    return {**data, "methods": merged}
+# ---- step 1: blocks chosen by a registry name
 
 
-def _check_cluster(scenario: Scenario) -> None:
+def _registered_blocks(data: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    if isinstance(data.get("oracle"), Mapping):
+        data["oracle"] = _by_kind(ORACLES, data["oracle"], "oracle", default=None)
+    if isinstance(data.get("cluster"), Mapping):
+        cluster = dict(data["cluster"])
+        for role in _ROLES:
+            if isinstance(cluster.get(role), Mapping):
+                cluster[role] = _by_kind(TIME_MODELS, cluster[role], f"cluster.{role}", "fixed")
+        data["cluster"] = cluster
+    if isinstance(data.get("methods"), list):
+        data["methods"] = _methods(data["methods"], data.get("method_defaults"))
+    return data
+
+
+def _by_kind(registry: Any, block: Mapping[str, Any], field: str, default: str | None) -> Params:
+    """Validate ``block`` with the model registered for its ``kind``."""
+    kind = block.get("kind", default)
+    if kind is None:
+        raise ConfigError(f"{field}.kind", "required field is missing")
+    model = registry.get(kind, f"{field}.kind").config
+    return _validated(model, {**block, "kind": kind}, field)
+
+
+def _validated(model: type[Params], data: Mapping[str, Any], field: str) -> Params:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _to_config_error(exc, _field_names(model), prefix=field) from None
+
+
+def _methods(methods: list[Any], defaults: Any) -> list[Any]:
+    """Each method's parameters validated by its own model; ``method_defaults`` fill the
+    fields a method declares and does not set itself."""
+    defaults = dict(defaults) if isinstance(defaults, Mapping) else {}
+    declared: set[str] = set()
+    result: list[Any] = []
+    for index, raw in enumerate(methods):
+        if not isinstance(raw, Mapping) or "name" not in raw:
+            result.append(raw)  # the schema reports it
+            continue
+        field = f"methods[{index}]"
+        model = METHODS.get(raw["name"], f"{field}.name").params
+        declared |= set(model.model_fields)
+        given = {k: v for k, v in defaults.items() if k in model.model_fields and v is not None}
+        own = {k: v for k, v in raw.items() if k not in ("name", "label")}
+        params = _validated(model, {**given, **own}, field)
+        result.append({"name": raw["name"], "label": raw.get("label"), "params": params})
+    for key in defaults:
+        if key not in declared:
+            raise ConfigError(f"method_defaults.{key}", _unknown_key(str(key), declared))
+    return result
+
+
+# ---- step 3: cross-field checks and defaults
+
+
+def _resolve(scenario: Scenario) -> Scenario:
+    check_output_name(scenario.name, "name")
+    cluster = _resolved_cluster(scenario)
+    methods = [_resolved_method(scenario, cluster, m, i) for i, m in enumerate(scenario.methods)]
+    _check_unique_keys(methods)
+    return scenario.model_copy(update={"cluster": cluster, "methods": methods})
+
+
+def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
     cluster, n = scenario.cluster, scenario.cluster.n
     oracle_horizon = getattr(scenario.oracle, "horizon", None)
     if cluster.horizon is not None and oracle_horizon not in (None, cluster.horizon):
@@ -359,11 +606,13 @@ def _check_cluster(scenario: Scenario) -> None:
             "cluster.horizon",
             f"must equal oracle.horizon ({oracle_horizon}) or be omitted, got {cluster.horizon}",
         )
-    dim = getattr(scenario.oracle, "dim", 1)
-    build_time_model(cluster.compute, n, "cluster.compute", "compute")
-    build_time_model(cluster.uplink, n, "cluster.uplink", "communication", dim)
-    if cluster.downlink is not None:
-        build_time_model(cluster.downlink, n, "cluster.downlink", "communication", dim)
+    resolved = cluster.model_copy(
+        update={
+            "horizon": cluster.horizon or oracle_horizon or 1,
+            "downlink": cluster.downlink or cluster.uplink,
+        }
+    )
+    resolved.time_models(getattr(scenario.oracle, "dim", 1))  # validates every per-agent value
     for index, outage in enumerate(cluster.outages):
         if outage.agent > n:
             raise ConfigError(
@@ -372,11 +621,26 @@ def _check_cluster(scenario: Scenario) -> None:
     agents = getattr(scenario.oracle, "agents", None)
     if agents is not None and len(agents) != n:
         raise ConfigError("oracle.agents", f"list has {len(agents)} entries but n = {n}")
+    return resolved
 
 
-def _check_methods(scenario: Scenario) -> None:
+def _resolved_method(
+    scenario: Scenario, cluster: ClusterConfig, method: MethodConfig, index: int
+) -> MethodConfig:
+    if method.spec.protocol_spec.server_only and cluster.topology != "server":
+        raise ConfigError(
+            "cluster.topology",
+            f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
+        )
+    context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]")
+    return method.model_copy(update={"params": method.params.resolve(context)})
+
+
+def _check_unique_keys(methods: list[MethodConfig]) -> None:
+    """Every method's key names its own directory of the run directory."""
     seen: dict[str, int] = {}
-    for index, method in enumerate(scenario.methods):
+    for index, method in enumerate(methods):
+        check_method_key(method.key, f"methods[{index}].{'label' if method.label else 'name'}")
         if method.key in seen:
             raise ConfigError(
                 f"methods[{index}]",
@@ -384,6 +648,9 @@ def _check_methods(scenario: Scenario) -> None:
                 "give one of them a distinct label",
             )
         seen[method.key] = index
+
+
+# ---- errors
 
 
 _MESSAGES = {
@@ -397,20 +664,16 @@ _MESSAGES = {
 }
 
 
-def _to_config_error(exc: ValidationError) -> ConfigError:
+def _to_config_error(
+    exc: ValidationError, field_names: Iterable[str], prefix: str = ""
+) -> ConfigError:
     error = _most_specific(exc.errors())
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
-    path = _format_path(loc)
+    path = _format_path([*([prefix] if prefix else []), *loc])
     kind, ctx = error["type"], error.get("ctx", {})
     value = error.get("input")
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(str(loc[-1]), _all_field_names(), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return ConfigError(path, f"unknown key{hint}")
-    if kind == "union_tag_invalid":
-        return ConfigError(
-            f"{path}.kind", f"unknown kind {ctx.get('tag')!r}; valid: {ctx.get('expected_tags')}"
-        )
+        return ConfigError(path, _unknown_key(str(loc[-1]), field_names))
     if kind == "literal_error":
         return ConfigError(path, f"must be one of {ctx.get('expected')}, got {value!r}")
     if kind == "missing":
@@ -420,6 +683,11 @@ def _to_config_error(exc: ValidationError) -> ConfigError:
     if kind == "value_error" and ", got " in message:  # the validator already named the value
         return ConfigError(path, message)
     return ConfigError(path, f"{message}, got {value!r}")
+
+
+def _unknown_key(key: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(valid), n=1)
+    return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def _most_specific(errors: list[Any]) -> Any:
@@ -438,10 +706,7 @@ def _most_specific(errors: list[Any]) -> Any:
 
 
 def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and (
-        part in {"quadratic", "nonconvex", "policy_gradient"}
-        or part.startswith(("function-", "int", "float", "str", "list["))
-    )
+    return isinstance(part, str) and part.startswith(("function-", "int", "float", "str", "list["))
 
 
 def _format_path(loc: list[object]) -> str:
@@ -451,10 +716,59 @@ def _format_path(loc: list[object]) -> str:
     return path or "scenario"
 
 
-def _all_field_names() -> list[str]:
-    models: list[type[BaseModel]] = [
-        Scenario, TimeModelConfig, QuadraticOracleConfig, NonconvexOracleConfig,
-        PolicyGradientOracleConfig, PolicyConfig, AgentEnvConfig, OutageConfig, ClusterConfig,
-        MethodDefaults, MethodConfig, BudgetConfig, EvaluationConfig, OutputConfig,
-    ]  # fmt: skip
-    return sorted({name for model in models for name in model.model_fields})
+def _field_names(model: type[BaseModel]) -> set[str]:
+    """Field names of ``model`` and of the models nested in it (for "did you mean")."""
+    names = set(model.model_fields)
+    for info in model.model_fields.values():
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel) and nested is not Params:
+            names |= _field_names(nested)
+    return names
+
+
+def _static_field_names() -> set[str]:
+    return _field_names(Scenario) | _field_names(BudgetConfig) | _field_names(OutageConfig)
+
+
+# ---------------------------------------------------------------- JSON schema
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file: the static fields, and for the oracle, the time
+    models and the methods every registered alternative with its own parameters."""
+    schema = Scenario.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+
+    def one_of(models: dict[str, type[BaseModel]]) -> dict[str, Any]:
+        alternatives = []
+        for name, model in models.items():
+            sub = model.model_json_schema(ref_template="#/$defs/{model}")
+            defs.update(sub.pop("$defs", {}))
+            defs[name] = sub
+            alternatives.append({"$ref": f"#/$defs/{name}"})
+        return {"oneOf": alternatives}
+
+    oracles = one_of({f"oracle_{k}": s.config for k, s in ORACLES.items()})
+    times = one_of({f"time_model_{k}": s.config for k, s in TIME_MODELS.items()})
+    methods = one_of(
+        {f"method_{name}": _method_schema_model(spec) for name, spec in METHODS.items()}
+    )
+    properties = schema["properties"]
+    properties["oracle"] = oracles
+    properties["methods"] = {"type": "array", "minItems": 1, "items": methods}
+    cluster = defs["ClusterConfig"]["properties"]
+    for role in _ROLES:
+        cluster[role] = times
+    return schema
+
+
+def _method_schema_model(spec: MethodSpec) -> type[BaseModel]:
+    """The flat YAML form of a method: name, label and its parameters."""
+    from pydantic import create_model
+
+    return create_model(
+        f"method_{spec.name}",
+        __base__=spec.params,
+        name=(Literal[(spec.name, *METHODS.aliases_of(spec.name))], ...),  # type: ignore[valid-type]
+        label=(str | None, None),
+    )

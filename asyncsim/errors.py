@@ -1,15 +1,72 @@
-"""Exception types: every user-facing error is an AsyncSimError with a one-line message."""
+"""Exception types: every user-facing error is an AsyncSimError with a one-line message.
+
+Messages quote the offending value, and a value can be huge (a 5 MB string in a scenario file):
+:func:`quote` shows at most :data:`QUOTE_LIMIT` characters of a value, and every AsyncSimError
+shortens its own text to :data:`MESSAGE_LIMIT` characters as a last resort, keeping the start
+(the field path) and the end of the message.
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["AsyncSimError", "ConfigError", "UnknownNameError"]
+__all__ = [
+    "MESSAGE_LIMIT",
+    "QUOTE_LIMIT",
+    "AsyncSimError",
+    "ConfigError",
+    "UnknownNameError",
+    "clip",
+    "quote",
+]
+
+QUOTE_LIMIT = 200
+"""Most characters of an offending value that a message quotes."""
+
+MESSAGE_LIMIT = 400
+"""Longest message an AsyncSimError shows; longer ones lose their middle."""
+
+_LISTED_NAMES = 20
+"""Most valid names an UnknownNameError lists (Gymnasium registers hundreds of environments)."""
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` if it has at most ``limit`` characters, else its first ``limit`` characters
+    followed by ``… (N characters)``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` shortened by :func:`clip`, for quoting a value in an error message.
+
+    A long value is never converted whole: a string is cut before ``repr``, so quoting a 5 MB
+    value costs as much as quoting its first ``limit`` characters.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value)} characters)"
+    return clip(repr(value), limit)
+
+
+def _shorten(message: str) -> str:
+    """``message`` cut to :data:`MESSAGE_LIMIT` characters by dropping its middle."""
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    head, tail = MESSAGE_LIMIT * 3 // 5, MESSAGE_LIMIT // 5
+    omitted = len(message) - head - tail
+    return f"{message[:head]} … [{omitted} characters omitted] … {message[-tail:]}"
 
 
 class AsyncSimError(Exception):
-    """Base class of the errors asyncsim raises for bad input or unusable results."""
+    """Base class of the errors asyncsim raises for bad input or unusable results.
+
+    ``str()`` of one is at most about :data:`MESSAGE_LIMIT` characters long.
+    """
+
+    def __str__(self) -> str:
+        return _shorten(super().__str__())
 
 
 class ConfigError(AsyncSimError, ValueError):
@@ -24,12 +81,16 @@ class ConfigError(AsyncSimError, ValueError):
 
 
 class UnknownNameError(ConfigError):
-    """A name (method, oracle, time model, environment) is not registered; lists the valid ones."""
+    """A name (method, oracle, time model, environment) is not registered; lists the valid ones
+    (the first :data:`_LISTED_NAMES` of them when there are more)."""
 
     def __init__(self, field: str, name: str, valid: Iterable[str], what: str = "name") -> None:
         valid = sorted(valid)
-        close = difflib.get_close_matches(str(name), valid, n=3)
+        close = difflib.get_close_matches(clip(str(name)), valid, n=3)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        super().__init__(field, f"unknown {what} {name!r}{hint}; valid: {', '.join(valid)}")
+        listed = ", ".join(valid[:_LISTED_NAMES])
+        if len(valid) > _LISTED_NAMES:
+            listed += f", … ({len(valid)} in all; `asyncsim list` prints them)"
+        super().__init__(field, f"unknown {what} {quote(name)}{hint}; valid: {listed}")
         self.name = name
         self.valid = valid

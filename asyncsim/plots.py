@@ -3,16 +3,17 @@
 Every ``plot_*`` figure function builds a matplotlib :class:`~matplotlib.figure.Figure` without
 pyplot (no global state, no display backend needed) and returns it; given ``out`` it also saves
 it as ``out.png`` and ``out.pdf``. ``plot_run`` and ``plot_sweep`` write the standard figure sets
-of a run directory and a sweep directory. Theory lines come from :mod:`asyncsim.theory`, with
-τ_i = h_i·H from the mean of the scenario's compute model (SPEC §5).
+of a run directory and a sweep directory. What a method's protocol offers (rounds, a bound, a
+complexity shape) comes from its registry record through :mod:`asyncsim.bounds`, with
+τ_i = h_i·H from the mean of the scenario's compute model; a method without a shape gets no
+theory line.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from asyncsim import theory
-from asyncsim.config import Scenario
-from asyncsim.methods.registry import METHODS
-from asyncsim.runner import MethodResult, RunResult, build_cluster, vector_dimension
+from asyncsim import bounds, fitting
+from asyncsim.config import MethodConfig, Scenario
+from asyncsim.runner import RunResult
 
 __all__ = [
-    "gradient_times",
     "plot_progress",
     "plot_round_bounds",
     "plot_run",
@@ -42,15 +41,9 @@ _METRIC_LABELS = {
     "return_mean": "average return (training batch)",
     "eval_return": "average return (evaluation)",
 }
-#: ε-complexity shape (theory.COMPLEXITY_SHAPES) of each aggregation protocol
-_SHAPE_OF_PROTOCOL = {
-    "rennala": "rennala_nigt",
-    "malenia": "malenia_nigt",
-    "synchronized": "synchronized_nigt",
-    "asynchronous": "afedpg",
-}
 _MARKERS = "os^Dv<>PX*"
 _KIND_COLORS = {
+    "downlink": "tab:purple",
     "compute": "tab:green",
     "upload": "tab:blue",
     "discarded": "tab:orange",
@@ -58,7 +51,12 @@ _KIND_COLORS = {
     "idle": "0.85",
 }
 #: trace event that ends a computation → timeline kind of that computation
-_COMPUTE_OUTCOMES = {"compute_end": "compute", "discarded": "discarded", "lost": "lost"}
+_COMPUTE_OUTCOMES = {
+    "compute_end": "compute",
+    "discarded": "discarded",
+    "abandoned": "discarded",
+    "lost": "lost",
+}
 _NOT_FINISHED = {"failed", "error", "pending", "running"}
 _INDEX_COLUMNS = ("hash", "status", "error")
 
@@ -68,29 +66,9 @@ Spans = dict[int, dict[str, list[tuple[float, float]]]]
 # ---------------------------------------------------------------- scenario quantities
 
 
-def gradient_times(scenario: Scenario) -> np.ndarray:
-    """τ_i = h_i·H: the mean per-gradient compute time of each agent (SPEC §4)."""
-    return _means(scenario)["compute"] * scenario.horizon
-
-
-def _means(scenario: Scenario) -> dict[str, np.ndarray]:
-    """Per-agent mean durations of the ``compute`` (h_i), ``uplink`` and ``downlink`` models."""
-    seed = np.random.SeedSequence(scenario.seed)
-    cluster = build_cluster(scenario, vector_dimension(scenario), seed)
-    return {role: model.means(scenario.cluster.n) for role, model in cluster.models.items()}
-
-
-def _protocol(scenario: Scenario, key: str) -> str:
-    """Aggregation protocol (registry) of the method whose output key is ``key``."""
-    method = next(m for m in scenario.methods if m.key == key)
-    return METHODS[method.name].protocol
-
-
-def _batches(scenario: Scenario, key: str) -> tuple[int, int]:
-    """(M_init, M) of a method, defaulted as the runner does (M = n, M_init = M)."""
-    method = next(m for m in scenario.methods if m.key == key)
-    batch = method.batch or scenario.cluster.n
-    return method.initial_batch or batch, batch
+def _method(scenario: Scenario, key: str) -> MethodConfig:
+    """The method of ``scenario`` whose output key is ``key``."""
+    return next(m for m in scenario.methods if m.key == key)
 
 
 def _method_keys(runs: Iterable[RunResult]) -> list[str]:
@@ -106,6 +84,7 @@ def plot_progress(
     metric: str = "auto",
     band: str = "minmax",
     out: str | Path | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Metric versus simulated time, one line per method: the mean over seeds and a band.
 
@@ -115,6 +94,7 @@ def plot_progress(
             else ``grad_norm`` (synthetic, log y axis).
         band: ``"minmax"`` (min–max over seeds) or ``"std"`` (mean ± one standard deviation).
         out: Save as ``out.png`` and ``out.pdf`` when given.
+        title: The figure's title (default: the scenario's name); the number of seeds follows.
 
     Seeds are interpolated linearly on 200 times spanning the interval all of them cover.
     """
@@ -134,10 +114,17 @@ def plot_progress(
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     if metric == "grad_norm":
         ax.set_yscale("log")
-    ax.set_title(f"{runs[0].scenario.name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
+    seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
+    ax.set_title(f"{title or runs[0].scenario.name} ({seeds})")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+    _legend_outside(fig, ax)
     return _saved(fig, out)
+
+
+def _legend_outside(fig: Figure, ax: Any, **options: Any) -> None:
+    """The legend of ``ax`` beside the axes (right of them), so that it never covers data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", frameon=False, **options)
 
 
 def _auto_metric(runs: Sequence[RunResult]) -> str:
@@ -178,44 +165,62 @@ def _mean_band(
 def plot_scaling(
     points: Sequence[tuple[float, RunResult]],
     parameter: str,
-    theory_h: Callable[[Scenario], np.ndarray] = gradient_times,
     eps: float | None = None,
     constants: Mapping[str, float] | None = None,
     out: str | Path | None = None,
 ) -> Figure:
-    """Measured time-to-target versus a swept parameter, with the theory's shapes fitted.
+    """Measured time to target versus a swept parameter, with each method's shape fitted.
 
-    Each method's measurement is its summary's ``time_to_target`` (``total_time`` when the
-    target was not reached). Its shape (``theory.COMPLEXITY_SHAPES`` of its protocol) is
-    evaluated per point with h = ``theory_h(scenario)`` (default τ_i = h_i·H) and κ = max_i of
-    the mean uplink times, then scaled by one constant per method fitted by least squares in
-    log space, c = exp(mean(log measured − log shape)), which the legend shows.
+    A method's measurement is :func:`asyncsim.fitting.time_to_target`; a run that missed its
+    target is drawn as a hollow marker at the end of its budget (censored) and left out of the
+    fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape,
+    evaluated per point at τ_i = h_i·H and κ = max_i κ_i (:func:`asyncsim.bounds.shape_value`)
+    and scaled by one constant fitted by least squares in log space over the reached runs,
+    c = exp(mean(log measured − log shape)), which the legend shows; others get no line.
 
     Args:
         points: (parameter value, run) pairs; several seeds may share a value.
         parameter: x-axis label (``"n"``, ``"α"``, ...).
-        theory_h: The per-agent times passed to the shapes as h.
         eps: ε of the shapes (default: the first run's ``budget.target_grad_norm``, else 1).
         constants: ``L_g``, ``L_h``, ``sigma2``, ``delta`` for the shapes (default all 1).
         out: Save as ``out.png`` and ``out.pdf`` when given.
 
     The y axis is logarithmic; so is the x axis when every parameter value is positive.
     """
-    eps = eps or points[0][1].scenario.budget.target_grad_norm or 1.0
+    eps = eps or bounds.epsilon(points[0][1].scenario)
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     for index, key in enumerate(_method_keys(run for _, run in points)):
         chosen = [(x, run) for x, run in points if key in run.methods]
         x = np.array([value for value, _ in chosen], dtype=float)
-        measured = np.array([_time_to_target(run.methods[key]) for _, run in chosen])
+        reached = np.array([fitting.time_to_target(run, key) is not None for _, run in chosen])
+        measured = np.array([fitting.time_to_target(run, key, "budget") for _, run in chosen])
         color, marker = f"C{index}", _MARKERS[index % len(_MARKERS)]
-        ax.plot(x, measured, marker=marker, linestyle="none", color=color, label=key)
-        shape_name = _SHAPE_OF_PROTOCOL[_protocol(chosen[0][1].scenario, key)]
-        shape = np.array([_shape(shape_name, run.scenario, theory_h, eps, constants)
-                          for _, run in chosen])  # fmt: skip
-        scale = float(np.exp(np.mean(np.log(measured) - np.log(shape))))
+        ax.plot(
+            x[reached], measured[reached], marker=marker, linestyle="none", color=color, label=key
+        )
+        if not reached.all():
+            ax.plot(
+                x[~reached],
+                measured[~reached],
+                marker=marker,
+                linestyle="none",
+                markerfacecolor="none",
+                color=color,
+                label=f"{key}: target not reached",
+            )
+        method = _method(chosen[0][1].scenario, key)
+        if method.spec.shape is None or not reached.any():
+            continue
+        shape = np.array(
+            [
+                bounds.shape_value(run.scenario, _method(run.scenario, key), eps, constants or {})
+                for _, run in chosen
+            ]
+        )
+        scale = fitting.fit_constant(measured[reached], shape[reached])
         order = np.argsort(x, kind="stable")
-        label = f"{shape_name} theory ×{scale:.1e}"
+        label = f"{method.spec.shape} theory ×{scale:.1e}"
         ax.plot(x[order], scale * shape[order], color=color, linestyle="--", label=label)
     ax.set_xlabel(parameter)
     ax.set_ylabel("time to target (s)")
@@ -227,73 +232,45 @@ def plot_scaling(
         ax.set_xticks(values, labels=[f"{v:g}" for v in values])
         ax.xaxis.set_minor_locator(NullLocator())
     ax.grid(alpha=0.3, which="both")
-    ax.legend(frameon=False, fontsize="small")
+    _legend_outside(fig, ax, fontsize="small")
     return _saved(fig, out)
-
-
-def _time_to_target(result: MethodResult) -> float:
-    """The summary's time_to_target, or total_time when the target was not reached."""
-    reached = result.summary.get("time_to_target")
-    return float(result.summary["total_time"] if reached is None else reached)
-
-
-def _shape(
-    name: str,
-    scenario: Scenario,
-    theory_h: Callable[[Scenario], np.ndarray],
-    eps: float,
-    constants: Mapping[str, float] | None,
-) -> float:
-    """One ε-complexity shape at a scenario's times (κ = max mean uplink)."""
-    kappa = float(_means(scenario)["uplink"].max())
-    return theory.COMPLEXITY_SHAPES[name](theory_h(scenario), kappa, eps, **(constants or {}))
 
 
 # ---------------------------------------------------------------- (c) round bounds
 
 
 def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
-    """Every round's measured duration against its Lemma C.1 / C.2 bound (y = x dashed).
+    """Every round's measured duration against its protocol's bound (y = x dashed).
 
-    Rennala rounds use ``theory.rennala_collection_bound`` with that round's batch (M_init for
-    iteration 0), Malenia rounds ``malenia_collection_bound`` and synchronized rounds
-    ``synchronized_collection_bound``; τ_i = mean h_i·H and κ = max of the mean uplink and
-    downlink times. For fixed times every point lies on or below y = x. Asynchronous methods
-    have no rounds and are skipped.
+    Each round uses the method's ``round_bound`` (Lemma C.1 for Rennala, C.2 for Malenia,
+    max τ + 2κ for synchronized rounds ...) with that round's batch (M_init for iteration 0),
+    τ_i = mean h_i·H and κ = max of the mean uplink and downlink times; the x label says
+    "bound at mean times" when times are random. For fixed times every point lies on or below
+    y = x. Methods whose protocol has no round bound are skipped.
     """
     scenario = run.scenario
-    means = _means(scenario)
-    tau = means["compute"] * scenario.horizon
-    kappa = float(max(means["uplink"].max(), means["downlink"].max()))
+    times = bounds.mean_times(scenario)
+    random = isinstance(bounds.fixed_times(scenario), str)
     fig = Figure(figsize=(5.2, 4.8), layout="constrained")
     ax = fig.subplots()
     largest = 0.0
     for index, (key, result) in enumerate(run.methods.items()):
-        protocol = _protocol(scenario, key)
-        if protocol == "asynchronous":
+        method = _method(scenario, key)
+        bound = method.spec.protocol_spec.round_bound
+        if bound is None:
             continue
-        initial, batch = _batches(scenario, key)
-        bounds = [_round_bound(protocol, tau, kappa, initial if row["iteration"] == 0 else batch)
-                  for row in result.rows]  # fmt: skip
+        bounds_ = [bound(times, method.params, row["iteration"]) for row in result.rows]
         measured = [row["time_end"] - row["time_start"] for row in result.rows]
-        ax.scatter(bounds, measured, s=14, color=f"C{index}", label=key)
-        largest = max(largest, *bounds, *measured)
+        ax.scatter(bounds_, measured, s=14, color=f"C{index}", label=key)
+        largest = max(largest, *bounds_, *measured)
     ax.plot([0.0, largest], [0.0, largest], "k--", linewidth=1, label="y = x")
-    ax.set_xlabel("Lemma C.1 / C.2 bound on the round time (s)")
+    which = "bound at mean times" if random else "bound"
+    ax.set_xlabel(f"round-time {which} (s)")
     ax.set_ylabel("measured round time (s)")
     ax.set_title(scenario.name)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+    _legend_outside(fig, ax)
     return _saved(fig, out)
-
-
-def _round_bound(protocol: str, tau: np.ndarray, kappa: float, batch: int) -> float:
-    """The collection-time bound of one round of ``protocol``."""
-    if protocol == "rennala":
-        return theory.rennala_collection_bound(tau, kappa, batch)
-    if protocol == "malenia":
-        return theory.malenia_collection_bound(tau, kappa, batch)
-    return theory.synchronized_collection_bound(tau, kappa)
 
 
 # ---------------------------------------------------------------- (d) timeline, (e) utilization
@@ -304,17 +281,19 @@ def plot_timeline(
 ) -> Figure:
     """Per-agent timeline of the first ``rounds`` rounds of one method, from its trace.
 
-    Bars: compute (compute_start → compute_end), upload (upload_start → upload_end), discarded
-    and lost work (compute_start → discarded / lost) and idle (every gap, including waiting for
-    the broadcast); thin white edges separate consecutive gradients. An asynchronous method
-    has no rounds: there a "round" is n updates.
+    Bars: downlink (the point on its way: from the update that made it, or the end of the
+    agent's previous work if later, to broadcast_received), compute (compute_start →
+    compute_end), upload (upload_start → upload_end), discarded, abandoned and lost work
+    (compute_start → discarded / abandoned / lost) and idle (every other gap); thin white edges
+    separate consecutive gradients. An asynchronous method has no rounds: there a "round" is n
+    updates.
     Each bar collection has the gid ``"<kind>:<agent>"``.
     """
     result = run.methods[method]
     if not result.trace:
         raise ValueError(f"method {method!r} has no trace (output.trace was off)")
     n = run.scenario.cluster.n
-    asynchronous = _protocol(run.scenario, method) == "asynchronous"
+    asynchronous = not _method(run.scenario, method).spec.protocol_spec.round_based
     updates = rounds * n if asynchronous else rounds
     end = result.rows[min(updates, len(result.rows)) - 1]["time_end"]
     spans = _with_idle(_spans(result.trace, end), n, end)
@@ -323,8 +302,14 @@ def plot_timeline(
     for agent, kinds in spans.items():
         for kind, bars in kinds.items():
             widths = [(start, stop - start) for start, stop in bars]
-            ax.broken_barh(widths, (agent - 0.4, 0.8), facecolors=_KIND_COLORS[kind],
-                           edgecolors="white", linewidth=0.5, gid=f"{kind}:{agent}")  # fmt: skip
+            ax.broken_barh(
+                widths,
+                (agent - 0.4, 0.8),
+                facecolors=_KIND_COLORS[kind],
+                edgecolors="white",
+                linewidth=0.5,
+                gid=f"{kind}:{agent}",
+            )
     shown = [kind for kind in _KIND_COLORS if any(kind in kinds for kinds in spans.values())]
     handles = [Patch(color=_KIND_COLORS[kind], label=kind) for kind in shown]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(shown), frameon=False)
@@ -355,32 +340,56 @@ def plot_utilization(run: RunResult, out: str | Path | None = None) -> Figure:
         total = result.rows[-1]["time_end"]
         used, wasted = _utilization(_spans(result.trace, total), n, total)
         ax.bar(agents, used, color=_KIND_COLORS["compute"], label="computing, used")
-        ax.bar(agents, wasted, bottom=used, color=_KIND_COLORS["discarded"],
-               label="computing, wasted (discarded / lost)")  # fmt: skip
+        ax.bar(
+            agents,
+            wasted,
+            bottom=used,
+            color=_KIND_COLORS["discarded"],
+            label="computing, wasted (discarded / lost)",
+        )
         ax.set_title(key)
         ax.set_xlabel("agent")
         ax.set_xticks(agents)
         ax.set_ylim(0.0, 1.0)
     axes[0].set_ylabel("fraction of simulated time")
-    axes[0].legend(frameon=False, fontsize="small", loc="upper left")
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
+        fontsize="small",
+    )
     return _saved(fig, out)
 
 
 def _spans(trace: Sequence[tuple[float, int, str, int, int]], end: float) -> Spans:
-    """Busy intervals per agent and kind, clipped to [0, end] (the server, agent 0, is left out)."""
+    """Busy intervals per agent and kind, clipped to [0, end] (the server, agent 0, is left out).
+
+    A downlink starts when the point it brings was made (the server's update to that version,
+    0 for version 0), or when the agent finished its previous work if that is later."""
     spans: Spans = {}
     opened: dict[tuple[int, str], float] = {}
-    for time, agent, event, _, _ in trace:
-        if agent == 0 or (time > end and event in ("compute_start", "upload_start")):
+    made = {0: 0.0}  # version → time of the update that made it
+    free: dict[int, float] = {}  # agent → end of its latest work
+    for time, agent, event, _, version in trace:
+        if agent == 0:
+            made.setdefault(version, time)
+            continue
+        if time > end and event in ("compute_start", "upload_start", "broadcast_received"):
             continue
         if event in ("compute_start", "upload_start"):
             opened[agent, event.split("_")[0]] = time
+            continue
+        if event == "broadcast_received":
+            kind, start = "downlink", max(made.get(version, time), free.get(agent, 0.0))
         elif event in _COMPUTE_OUTCOMES or event == "upload_end":
             kind = _COMPUTE_OUTCOMES.get(event, "upload")
             start = opened.pop((agent, "upload" if kind == "upload" else "compute"), None)
-            if start is not None:
-                kinds = spans.setdefault(agent, {})
-                kinds.setdefault(kind, []).append((start, min(time, end)))
+        else:
+            continue
+        free[agent] = max(free.get(agent, 0.0), time)
+        if start is not None and time > start:
+            spans.setdefault(agent, {}).setdefault(kind, []).append((start, min(time, end)))
     return spans
 
 
@@ -421,9 +430,9 @@ def _utilization(spans: Spans, n: int, total: float) -> tuple[np.ndarray, np.nda
 def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
     """Write a run's figures (PNG + PDF) into ``out_dir`` and return their paths.
 
-    ``progress``, ``round_bounds`` (if a method is round-based), ``timeline_<method>`` for each
-    round-based method and the first asynchronous one, and ``utilization`` (timelines and
-    utilization only for methods whose trace was recorded).
+    ``progress``, ``round_bounds`` (if a method's protocol has a round bound),
+    ``timeline_<method>`` for every method and ``utilization`` (timelines and utilization only
+    for methods whose trace was recorded).
     """
     if not isinstance(run, RunResult):
         from asyncsim.results import load_run
@@ -431,15 +440,13 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
         run = load_run(run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    protocols = {key: _protocol(run.scenario, key) for key in run.methods}
+    protocols = {key: _method(run.scenario, key).spec.protocol_spec for key in run.methods}
     paths = _save(plot_progress([run]), out / "progress")
-    if any(p != "asynchronous" for p in protocols.values()):
+    if any(p.round_bound is not None for p in protocols.values()):
         paths += _save(plot_round_bounds(run), out / "round_bounds")
     traced = [key for key in run.methods if run.methods[key].trace]
-    first_async = [key for key in traced if protocols[key] == "asynchronous"][:1]
     for key in traced:
-        if protocols[key] != "asynchronous" or key in first_async:
-            paths += _save(plot_timeline(run, key), out / f"timeline_{_slug(key)}")
+        paths += _save(plot_timeline(run, key), out / f"timeline_{_slug(key)}")
     if traced:
         paths += _save(plot_utilization(run), out / "utilization")
     return paths
@@ -469,16 +476,18 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     if len(groups) <= max_progress:
         for values, members in groups.items():
             name = "_".join(["progress", _assignments(fields, values)]).rstrip("_")
-            paths += _save(plot_progress([run for _, run in members]), out / name)
+            title = ", ".join(f"{f} = {v}" for f, v in zip(fields, values, strict=True))
+            runs = [run for _, run in members]
+            paths += _save(plot_progress(runs, title=title or None), out / name)
     for field in fields:
-        values = [_parameter_value(field, record[field]) for record, _ in loaded]
+        values = [fitting.axis_value(field, record[field]) for record, _ in loaded]
         if not values or None in values:
             continue
         others = [f for f in fields if f != field]
         for rest, members in _group(loaded, others).items():
-            points = [(_parameter_value(field, r[field]), run) for r, run in members]
+            points = [(fitting.axis_value(field, r[field]), run) for r, run in members]
             name = "_".join(["scaling", _slug(field), _assignments(others, rest)]).rstrip("_")
-            paths += _save(plot_scaling(points, _parameter_label(field)), out / name)
+            paths += _save(plot_scaling(points, fitting.axis_label(field)), out / name)
     return paths
 
 
@@ -503,27 +512,6 @@ def _group(
     for record, run in loaded:
         groups.setdefault(tuple(record[f] for f in fields), []).append((record, run))
     return groups
-
-
-_POWER = re.compile(r"^i\s*\*\*\s*\(?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)?$")
-
-
-def _parameter_value(field: str, text: str) -> float | None:
-    """The numeric value of a swept field; α for ``cluster.compute.h`` = i**α; None otherwise."""
-    text = text.strip()
-    if field == "cluster.compute.h":
-        match = _POWER.match(text)
-        return {"sqrt(i)": 0.5, "i": 1.0}.get(text, float(match[1]) if match else None)
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _parameter_label(field: str) -> str:
-    """x-axis label of a swept field."""
-    return "heterogeneity exponent α (h_i = i^α)" if field == "cluster.compute.h" else field
 
 
 # ---------------------------------------------------------------- saving

@@ -9,6 +9,12 @@ Layout of a run directory (the output contract; scripts outside asyncsim read it
     DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner._summary)
     DIR/COMPLETE                 written last: a directory without it is an unfinished run
 
+metadata.json is written first and names the method directories: it is what marks a directory
+as asyncsim's. Rewriting a run directory removes only files asyncsim recognises as its own (the
+earlier run's COMPLETE, its temporary files, the method files of a method dropped since);
+writing into a non-empty directory that holds no asyncsim run is refused unless ``overwrite``
+is given, and even then no other file is removed.
+
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
 file. Floats are written with ``repr`` (shortest round-trip form): the same seed gives
@@ -18,6 +24,7 @@ fsynced: the guarantee is against a killed process, not against power loss.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -25,7 +32,6 @@ import io
 import json
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import time
@@ -40,8 +46,9 @@ import orjson
 
 from asyncsim import __version__
 from asyncsim.config import Scenario, validate_scenario
-from asyncsim.engine.recorder import COLUMNS
-from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.errors import AsyncSimError, ConfigError, quote
+from asyncsim.files import check_method_key
+from asyncsim.recorder import COLUMNS
 from asyncsim.runner import MethodResult, RunResult
 from asyncsim.scenario import dump_yaml, load_yaml
 
@@ -49,6 +56,7 @@ __all__ = [
     "COMPLETE",
     "TRACE_COLUMNS",
     "atomic_write",
+    "check_run_dir",
     "is_complete",
     "load_run",
     "method_dir_name",
@@ -63,6 +71,12 @@ COMPLETE = "COMPLETE"
 
 TRACE_COLUMNS = ("time", "agent", "event", "iteration", "version")
 
+_RUN_FILES = ("metadata.json", "scenario.yaml", COMPLETE)
+_METHOD_FILES = ("iterations.csv", "trace.csv", "summary.json")
+_LEFTOVERS = ("error.txt",)
+"""Files that do not make a directory foreign: the sweep's error file of a failed point."""
+_MAX_METADATA_BYTES = 2**20
+
 
 # ---------------------------------------------------------------- atomic files and tables
 
@@ -76,6 +90,11 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
         with open(temp, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
         os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        if exc.filename is None:  # a full disk on write(): name the file, not nothing
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -233,9 +252,9 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def method_dir_name(key: str, field: str = "methods") -> str:
-    """``key`` if it can name a directory, else a ConfigError (labels become directory names)."""
-    if not key or key in (".", "..") or "/" in key or "\\" in key or "\0" in key:
-        raise ConfigError(field, f"method key {key!r} cannot be used as a directory name")
+    """``key`` if it can name a method directory (see files.check_method_key), else a
+    ConfigError (labels become directory names)."""
+    check_method_key(key, field)
     return key
 
 
@@ -259,7 +278,9 @@ def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
-def _metadata(scenario: Scenario, started: float, finished: float) -> dict[str, Any]:
+def _metadata(
+    scenario: Scenario, methods: Iterable[str], started: float, finished: float
+) -> dict[str, Any]:
     commit, dirty = _git_state()
     return {
         "asyncsim_version": __version__,
@@ -274,6 +295,7 @@ def _metadata(scenario: Scenario, started: float, finished: float) -> dict[str, 
         "started": _timestamp(started),
         "finished": _timestamp(finished),
         "real_seconds": round(finished - started, 6),
+        "methods": list(methods),
     }
 
 
@@ -285,58 +307,168 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / COMPLETE).is_file()
 
 
+def check_run_dir(out_dir: str | Path, overwrite: bool = False) -> bool:
+    """Whether ``out_dir`` holds an earlier asyncsim run, which :func:`write_run` replaces.
+
+    Call it before a long simulation to refuse an unusable directory at once.
+
+    Args:
+        out_dir: the run directory to be written.
+        overwrite: accept a non-empty directory that holds no asyncsim run (its files are kept,
+            files of the names asyncsim writes are replaced).
+
+    Returns:
+        True if ``out_dir`` is a run directory (its metadata.json is asyncsim's); False if it
+        is missing, empty (but for asyncsim's temporary files), or foreign with ``overwrite``.
+
+    Raises:
+        AsyncSimError: ``out_dir`` is not a directory, or holds other files and ``overwrite``
+            is False.
+    """
+    return _earlier_run(Path(out_dir), overwrite) is not None
+
+
+def _earlier_run(out: Path, overwrite: bool) -> list[str] | None:
+    """The method directories of the run in ``out``, None where there is none (see
+    :func:`check_run_dir`, which raises as this does)."""
+    if "\0" in str(out):  # os.stat raises ValueError on it
+        raise AsyncSimError(f"{quote(str(out))}: not a usable path (it holds a NUL byte)")
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise AsyncSimError(f"{out}: exists and is not a directory; choose another output")
+    methods = _run_methods(out)
+    if methods is not None:
+        return methods
+    foreign = sorted(path.name for path in out.iterdir() if not _is_leftover(path.name))
+    if foreign and not overwrite:
+        raise AsyncSimError(
+            f"{out}: refusing to write into a non-empty directory that holds no asyncsim run "
+            f"(it holds {', '.join(quote(name, 60) for name in foreign[:3])}"
+            f"{', …' if len(foreign) > 3 else ''}); "
+            "choose another output directory, or give --overwrite to write into it "
+            "(other files are kept)"
+        )
+    return None
+
+
+def _run_methods(out: Path) -> list[str] | None:
+    """Method directories named by ``out/metadata.json``, or None if that file is not an
+    asyncsim run's metadata ([] for a run written before metadata named its methods)."""
+    try:
+        with open(out / "metadata.json", "rb") as handle:
+            data = json.loads(handle.read(_MAX_METADATA_BYTES))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "asyncsim_version" not in data:
+        return None
+    methods = data.get("methods", [])
+    return [key for key in methods if isinstance(key, str) and _is_method_key(key)]
+
+
+def _is_method_key(key: str) -> bool:
+    try:
+        check_method_key(key, "methods")
+    except ConfigError:
+        return False
+    return True
+
+
+def _is_leftover(name: str) -> bool:
+    """Whether a directory entry is asyncsim's own temporary file or the sweep's error file."""
+    return name in _LEFTOVERS or _is_temporary(name, (*_RUN_FILES, *_LEFTOVERS))
+
+
+def _is_temporary(name: str, targets: Iterable[str]) -> bool:
+    """Whether ``name`` is an :func:`atomic_write` temporary file of one of ``targets``."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    target, _, pid = name[1 : -len(".tmp")].rpartition(".")
+    return pid.isdigit() and target in targets
+
+
 def write_run(
     result: RunResult,
     out_dir: str | Path,
     started: float | None = None,
     finished: float | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``result`` as a run directory; the completion marker is written last.
+    """Write ``result`` as a run directory: metadata.json first, the completion marker last.
+
+    An earlier run in ``out_dir`` is replaced: its marker is removed first, then its temporary
+    files and the files of its methods that this run does not have (a method directory is
+    removed only once empty). Nothing else is removed.
 
     Args:
         result: the run to write.
-        out_dir: the run directory (created; an earlier run there is replaced).
+        out_dir: the run directory: missing, empty, holding an earlier run (a sweep's point
+            directory is always one of these), or any directory with ``overwrite``.
         started: Unix time the run started (default: ``finished`` minus the methods' real time).
         finished: Unix time the run ended (default: now).
+        overwrite: write into a non-empty directory that holds no asyncsim run.
 
     Returns:
         The run directory.
+
+    Raises:
+        AsyncSimError: ``out_dir`` is unusable (see :func:`check_run_dir`).
     """
     out = Path(out_dir)
-    earlier = out.is_dir()
-    if earlier:  # unfinished from now on; drop what a killed writer left
+    earlier = _earlier_run(out, overwrite)
+    keys = [method_dir_name(key) for key in result.methods]
+    if earlier is not None:  # unfinished from now on; its metadata.json still names its methods
         (out / COMPLETE).unlink(missing_ok=True)
-        for stray in out.glob("**/.*.tmp"):
-            stray.unlink(missing_ok=True)
+        for key in set(earlier) - set(keys):
+            _remove_method(out / key)
+    if out.is_dir():  # drop what a killed writer left
+        _remove_temporary(out, _RUN_FILES)
     else:
         out.mkdir(parents=True)
     finished = time.time() if finished is None else finished
     if started is None:
         real = sum(method.summary.get("real_seconds", 0.0) for method in result.methods.values())
         started = finished - real
+    metadata = _metadata(result.scenario, keys, started, finished)
+    atomic_write(out / "metadata.json", _json(metadata))
     atomic_write(out / "scenario.yaml", dump_yaml(result.scenario.model_dump(mode="json")))
-    for key, method in result.methods.items():
-        _write_method(out / method_dir_name(key), method)
-    if earlier:
-        _remove_stale_methods(out, result.methods)
-    atomic_write(out / "metadata.json", _json(_metadata(result.scenario, started, finished)))
+    for key, method in zip(keys, result.methods.values(), strict=True):
+        _write_method(out / key, method)
     atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
     return out
 
 
 def _write_method(directory: Path, method: MethodResult) -> None:
-    directory.mkdir(exist_ok=True)
+    if directory.is_symlink():  # it could lead out of the run directory
+        raise AsyncSimError(f"{directory}: is a symbolic link; a method directory must not be")
+    if directory.is_dir():  # a fresh run directory skips the look for an earlier writer's files
+        _remove_temporary(directory, _METHOD_FILES)
+    else:
+        directory.mkdir()
     atomic_write(directory / "iterations.csv", _table_csv(*_iteration_table(method.rows)))
     atomic_write(directory / "trace.csv", _trace_csv(method.trace_flat()))
     atomic_write(directory / "summary.json", _json(method.summary))
 
 
-def _remove_stale_methods(out: Path, keep: Iterable[str]) -> None:
-    """Drop method directories of an earlier run in ``out`` that this run does not have."""
-    keep = set(keep)
-    for summary in out.glob("*/summary.json"):
-        if summary.parent.name not in keep:
-            shutil.rmtree(summary.parent)
+def _remove_temporary(directory: Path, targets: Iterable[str]) -> None:
+    """Remove the temporary files a killed :func:`atomic_write` of ``targets`` left."""
+    targets = tuple(targets)
+    for path in directory.glob(".*.tmp"):
+        if _is_temporary(path.name, targets):
+            path.unlink(missing_ok=True)
+
+
+def _remove_method(directory: Path) -> None:
+    """Remove an earlier run's method files from ``directory``, and the directory if that
+    leaves it empty (another file in it is not asyncsim's and stays)."""
+    if directory.is_symlink() or not directory.is_dir():
+        return
+    for name in _METHOD_FILES:
+        (directory / name).unlink(missing_ok=True)
+    _remove_temporary(directory, _METHOD_FILES)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def load_run(path: str | Path) -> RunResult:

@@ -6,6 +6,7 @@ so they share θ_0, per-agent time draws and oracle randomness (common random nu
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -16,16 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.config import MethodConfig, Scenario, build_time_model, validate_scenario
+from asyncsim.config import MethodConfig, Scenario, validate_scenario
 from asyncsim.engine.cluster import ClusterRuntime
-from asyncsim.engine.recorder import IterationRecorder
 from asyncsim.engine.simulation import Simulation
 from asyncsim.engine.trace import Trace
-from asyncsim.methods.asynchronous import train_asynchronously
-from asyncsim.methods.optimizers import make_optimizer
-from asyncsim.methods.registry import PROTOCOLS, lookup_method
-from asyncsim.methods.rounds import train_in_rounds
+from asyncsim.methods.protocol import Training
 from asyncsim.oracles import build_oracle
+from asyncsim.recorder import IterationRecorder
 from asyncsim.timing import Outage
 
 __all__ = [
@@ -84,6 +82,13 @@ class RunResult:
         """One summary dict per method, in scenario order."""
         return [result.summary for result in self.methods.values()]
 
+    def to_pandas(self, table: str = "summary") -> Any:
+        """The run as a pandas DataFrame: ``summary`` (one row per method), ``iterations`` or
+        ``trace`` (see :mod:`asyncsim.tables`)."""
+        from asyncsim.tables import run_frame
+
+        return run_frame(self, table)
+
 
 def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     """The run's (timing, oracle) seed sequences; identical for every method of a scenario."""
@@ -92,16 +97,14 @@ def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
 
 
 def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) -> ClusterRuntime:
-    """The cluster runtime of ``scenario`` (time models validated with their field paths)."""
+    """The cluster runtime of ``scenario`` (d = ``dim`` for communication models that use it)."""
     c = scenario.cluster
-    downlink = c.downlink and build_time_model(
-        c.downlink, c.n, "cluster.downlink", "communication", dim
-    )
+    models = c.time_models(dim)
     return ClusterRuntime(
         c.n,
-        build_time_model(c.compute, c.n, "cluster.compute", "compute"),
-        build_time_model(c.uplink, c.n, "cluster.uplink", "communication", dim),
-        downlink or None,
+        models["compute"],
+        models["uplink"],
+        models["downlink"],
         seed,
         topology=c.topology,
         allreduce=c.allreduce,
@@ -113,9 +116,10 @@ def vector_dimension(scenario: Scenario) -> int:
     """d, the number of parameters, where a communication model needs it (bandwidth models and
     expressions in ``d``); an RL oracle (its policy) is built only then, else 1 is returned."""
     dim = getattr(scenario.oracle, "dim", None)
-    links = [link for link in (scenario.cluster.uplink, scenario.cluster.downlink) if link]
+    links = [scenario.cluster.uplink, scenario.cluster.downlink]
     uses_d = any(
-        link.kind == "bandwidth" or re.search(r"\bd\b", str(link.time or "")) for link in links
+        link.kind == "bandwidth" or re.search(r"\bd\b", str(getattr(link, "time", None) or ""))
+        for link in links
     )
     if dim is not None or not uses_d:
         return dim or 1
@@ -129,7 +133,7 @@ def vector_dimension(scenario: Scenario) -> int:
 def run_method(scenario: Scenario, index: int) -> MethodResult:
     """Simulate ``scenario.methods[index]`` and return its tables."""
     method = scenario.methods[index]
-    spec = lookup_method(method.name, f"methods[{index}].name")
+    spec = method.spec
     timing_seed, oracle_seed = seeds(scenario.seed)
     oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
     if oracle.horizon != scenario.horizon:
@@ -141,24 +145,31 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
         per_step = scenario.cluster.timing == "per_step"
         sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
-        recorder = IterationRecorder(sim, scenario.budget, scenario.evaluation)
-        _run_until_budget(sim, _training_process(sim, spec.protocol, spec.optimizer, method,
-                                                 recorder), scenario.budget.time)  # fmt: skip
+        recorder = _recorder(sim, scenario)
+        optimizer = spec.optimizer_spec.build(method.params)
+        training = Training(sim, optimizer, method.params, recorder)
+        _run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
     finally:
         oracle.close()
-    summary = _summary(method, spec.protocol, spec.optimizer, recorder, scenario.seed)
+    summary = _summary(method, recorder, scenario.seed)
     summary["real_seconds"] = time.perf_counter() - real_start
     return MethodResult(method.key, recorder.rows, sim.trace, summary)
 
 
-def _training_process(sim: Simulation, protocol: str, optimizer_name: str,
-                      method: MethodConfig, recorder: IterationRecorder) -> Any:  # fmt: skip
-    optimizer = make_optimizer(optimizer_name, method.lr, method.momentum)
-    rule = PROTOCOLS[protocol]
-    if rule is None:
-        return train_asynchronously(sim, optimizer, recorder)
-    batch = method.batch or sim.cluster.n
-    return train_in_rounds(sim, rule, optimizer, batch, method.initial_batch or batch, recorder)
+def _recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
+    """The iteration table with the oracle's evaluation as its hook: columns ``eval_return`` (the
+    mean return of the model θ) and ``eval_return_agent_<i>``, which a return target reads."""
+    episodes = scenario.evaluation.episodes
+    if not episodes:
+        return IterationRecorder(sim, scenario.budget, scenario.evaluation)
+
+    def evaluate(model: np.ndarray) -> dict[str, Any]:
+        stats = sim.oracle.evaluate(model, episodes)
+        columns = {"eval_return": stats["return_mean"]} if "return_mean" in stats else {}
+        columns.update({f"eval_{k}": v for k, v in stats.items() if k.startswith("return_agent_")})
+        return columns
+
+    return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
 
 
 def _run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
@@ -169,15 +180,14 @@ def _run_until_budget(sim: Simulation, training: Any, time_budget: float | None)
     sim.env.run(until=until)
 
 
-def _summary(method: MethodConfig, protocol: str, optimizer: str,
-             recorder: IterationRecorder, seed: int) -> dict[str, Any]:  # fmt: skip
+def _summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
     rows = recorder.rows
     last = rows[-1] if rows else {}
-    return {
+    summary = {
         "method": method.key,
         "name": method.name,
-        "protocol": protocol,
-        "optimizer": optimizer,
+        "protocol": method.spec.protocol,
+        "optimizer": method.spec.optimizer,
         "seed": seed,
         "total_time": last.get("time_end", 0.0),
         "iterations": len(rows) - 1 if rows else 0,
@@ -189,6 +199,10 @@ def _summary(method: MethodConfig, protocol: str, optimizer: str,
         "time_to_target": recorder.time_to_target,
         "final_grad_norm": last.get("grad_norm"),
         "final_return": last.get("eval_return", last.get("return_mean")),
+    }
+    # JSON has no NaN or infinity: a diverged run reports null
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in summary.items()
     }
 
 
@@ -203,8 +217,6 @@ def simulate(
         scenario = load_scenario(scenario)
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
-    for index, method in enumerate(scenario.methods):  # fail before running any method
-        lookup_method(method.name, f"methods[{index}].name")
     result = RunResult(scenario)
     for index in range(len(scenario.methods)):
         method_result = run_method(scenario, index)

@@ -6,6 +6,11 @@ last, fastest-varying axis of the ``sweep:`` block).
 
 PyYAML follows YAML 1.1, where ``1e-3`` is a string; the loader here resolves such scientific
 notation as floats, as a researcher writing a learning rate expects.
+
+Reading is defensive: a scenario file is read whole up to MAX_SCENARIO_BYTES and must be UTF-8
+text; its YAML node graph is checked before anything is built (no recursive alias, at most
+MAX_YAML_VALUES values once aliases are expanded, at most MAX_YAML_DEPTH levels, no duplicate
+key), so that every bad file gives one line naming the field.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 import yaml
 
 from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import ConfigError
+from asyncsim.errors import ConfigError, clip
+from asyncsim.files import read_text_file
 
 __all__ = [
     "apply_overrides",
@@ -37,6 +43,17 @@ _FLOAT = re.compile(
 )
 
 
+MAX_SCENARIO_BYTES = 16 * 2**20
+"""Largest scenario file read (a list of 10^6 per-agent values takes about 10 MB)."""
+
+MAX_YAML_VALUES = 2_000_000
+"""Most values (mappings, lists, scalars) a YAML document may expand to, counting an aliased
+node at every use: a 639-byte file of 9 nested aliases expands to a billion."""
+
+MAX_YAML_DEPTH = 100
+"""Deepest nesting of a YAML document (a scenario nests about 5 deep)."""
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-3`` as a float."""
 
@@ -49,14 +66,131 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 
 def load_yaml(text: str, source: str = "scenario") -> Any:
-    """Parse YAML text; a syntax error becomes a one-line ConfigError naming the line."""
+    """Parse YAML text into plain data, or raise a one-line ConfigError.
+
+    The document's node graph is checked (:func:`_check_nodes`) before any value is built: a
+    recursive alias, an alias bomb, nesting deeper than MAX_YAML_DEPTH or a duplicate key is
+    refused, naming the field path; a syntax error names the line.
+    """
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, source)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(source, f"malformed YAML{where}: {problem}") from None
+    except RecursionError:  # the composer recurses once per level, before _check_nodes runs
+        raise ConfigError(source, f"YAML nested more than {MAX_YAML_DEPTH} levels deep") from None
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as exc:  # PyYAML cannot build it: 2001-13-01, 10**5000
+        problem = str(exc).split(";")[0]  # drops Python's advice on sys.set_int_max_str_digits
+        raise ConfigError(source, f"malformed YAML value: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Refuse a YAML node graph that cannot be plain scenario data, before it is built.
+
+    An iterative depth-first walk over the mappings and sequences (the graph may be deeper than
+    the recursion limit): one met again while it is still open on the current path is a
+    recursive alias; the expanded size of one is 1 + the sizes of its children (a scalar counts
+    1), each aliased node counted at every use but computed once, so the walk is linear in the
+    file; the keys of one mapping must differ. Field paths are only spelled out for an error.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, _Trail, bool]] = [(root, None, False)]
+    while stack:
+        node, trail, closing = stack.pop()
+        if closing:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for _, child in _children(node))
+            if sizes[id(node)] > MAX_YAML_VALUES:
+                where = _path(trail) or source
+                raise ConfigError(
+                    where, f"YAML aliases expand to more than {MAX_YAML_VALUES} values"
+                )
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_nodes:
+            raise ConfigError(
+                _path(trail) or source, "recursive YAML alias (a value contains itself)"
+            )
+        if _depth(trail) >= MAX_YAML_DEPTH:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                source, f"YAML nested more than {MAX_YAML_DEPTH} levels deep (line {line})"
+            )
+        if isinstance(node, yaml.MappingNode):
+            _check_duplicate_keys(node, trail, source)
+        open_nodes.add(id(node))
+        stack.append((node, trail, True))
+        depth = _depth(trail) + 1
+        stack.extend(
+            (
+                (child, (trail, step, depth), False)
+                for step, child in _children(node)
+                if not isinstance(child, yaml.ScalarNode)
+            )
+        )
+
+
+_Trail = tuple | None
+"""The way to a node: (the parent's trail, the step from the parent, depth), None at the root.
+A step is a list index or a mapping's key node."""
+
+
+def _depth(trail: _Trail) -> int:
+    return 0 if trail is None else trail[2]
+
+
+def _children(node: yaml.Node) -> list[tuple[int | yaml.Node, yaml.Node]]:
+    """(step, node) of the keys and values of a mapping or the items of a sequence."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(enumerate(node.value))
+    if isinstance(node, yaml.MappingNode):
+        return [(key, child) for key, value in node.value for child in (key, value)]
+    return []
+
+
+def _path(trail: _Trail) -> str:
+    """The field path of a trail: ``cluster.compute.h[3]`` (keys cut to 80 characters)."""
+    steps = []
+    while trail is not None:
+        trail, step, _ = trail
+        steps.append(step)
+    path = ""
+    for step in reversed(steps):
+        if isinstance(step, int):
+            path += f"[{step}]"
+        else:
+            name = clip(step.value, 80) if isinstance(step, yaml.ScalarNode) else "?"
+            path += f".{name}" if path else name
+    return path
+
+
+def _check_duplicate_keys(node: yaml.MappingNode, trail: _Trail, source: str) -> None:
+    """Raise if two scalar keys of ``node`` read the same (PyYAML keeps the last silently)."""
+    lines: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        first = lines.get((key.tag, key.value))
+        if first is not None:
+            raise ConfigError(
+                _path((trail, key, _depth(trail) + 1)),
+                f"duplicate key (lines {first} and {line} of {source})",
+            )
+        lines[(key.tag, key.value)] = line
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter is ~4x faster
@@ -143,14 +277,20 @@ def expand_shorthands(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_scenario_data(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> dict:
     """Read a scenario file, apply overrides and expand shorthands; not yet validated."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read scenario file: {exc.strerror}") from None
+    text = read_text_file(path, str(path), "scenario file", MAX_SCENARIO_BYTES)
     data = load_yaml(text, str(path))
     if not isinstance(data, Mapping):
         raise ConfigError(str(path), "a scenario file must hold a mapping of fields")
-    return expand_shorthands(apply_overrides(data, overrides))
+    return expand_shorthands(apply_overrides(_plugins_beside(data, Path(path)), overrides))
+
+
+def _plugins_beside(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
+    """``plugins:`` paths are relative to the scenario file: made absolute here."""
+    plugins = data.get("plugins")
+    if not isinstance(plugins, list):
+        return data  # absent, or validation reports it
+    here = path.resolve().parent
+    return {**data, "plugins": [str(here / p) if isinstance(p, str) else p for p in plugins]}
 
 
 def load_scenario(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Scenario:

@@ -14,6 +14,8 @@ front (a bad value fails the whole sweep before anything runs). Layout of a swee
 
     SWEEP_DIR/sweep.yaml              the sweep as given (after --set and shorthands)
     SWEEP_DIR/index.csv               hash, one column per axis, status, error
+    SWEEP_DIR/results.csv             one row per finished point × method: the swept values,
+                                      hash, then the method's summary (asyncsim.tables)
     SWEEP_DIR/points/<hash>/          a run directory (asyncsim.results), or error.txt
 
 ``<hash>`` is :func:`asyncsim.results.scenario_hash` of the resolved point, so a point that was
@@ -21,37 +23,57 @@ finished by any earlier sweep (its completion marker exists) is never run again,
 interrupted in any way resumes where it stopped. A point that raises is recorded as failed
 (index.csv and ``error.txt``) and the sweep goes on; a re-run retries it.
 
-Executors: ``local`` (a process pool that is started once and reused, so no process start-up per
-point; one worker runs in-process) and ``ray`` (one remote task per point on a local Ray instance
-or the cluster at ``address``; results come back to the driver, which writes them, so the
-cluster needs no shared file system but must have asyncsim installed).
+Faults: a sweep holds ``SWEEP_DIR/.lock`` (flock) while it runs, so a second sweep on the
+directory refuses (or waits); pool workers exit when the driver dies, even by SIGKILL
+(:mod:`asyncsim.lifeline`); a worker that dies fails only the point it was running; results
+that cannot be written (a full disk) stop the sweep with one line naming the file, every
+finished point kept.
+
+Executors: ``local`` (a pool of worker processes that is started once and reused, so no process
+start-up per point; one worker runs in-process) and ``ray`` (one remote task per point on a
+local Ray instance or the cluster at ``address``; results come back to the driver, which writes
+them, so the cluster needs no shared file system but must have asyncsim installed). When several
+points run at once, a policy-gradient point whose ``oracle.workers`` is unset rolls out with the
+cores left to it (:func:`rollout_workers`) instead of a pool over all cores per point.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import itertools
 import json
+import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
+import re
 import signal
+import socket
+import sys
+import tempfile
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
-from asyncsim.methods.registry import lookup_method
+from asyncsim.lifeline import exit_with_parent, parent_lifeline
 from asyncsim.progress import Progress
 from asyncsim.results import (
     atomic_write,
     is_complete,
     load_run,
-    method_dir_name,
     scenario_hash,
     table_text,
     write_run,
@@ -61,13 +83,14 @@ from asyncsim.scenario import apply_overrides, dump_yaml
 
 __all__ = [
     "PointOutcome",
+    "StorageError",
     "SweepIndex",
     "SweepPoint",
-    "check_scenario",
     "default_workers",
     "expand_sweep",
     "finished_runs",
     "read_index",
+    "rollout_workers",
     "run_point",
     "run_sweep",
     "sweep_axes",
@@ -77,13 +100,6 @@ Executor = Literal["local", "ray"]
 
 
 # ---------------------------------------------------------------- expansion
-
-
-def check_scenario(scenario: Scenario) -> None:
-    """Checks that need the method registry: known method names, usable output names."""
-    for index, method in enumerate(scenario.methods):
-        lookup_method(method.name, f"methods[{index}].name")
-        method_dir_name(method.key, f"methods[{index}].label")
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,6 @@ def expand_sweep(data: Mapping[str, Any]) -> list[SweepPoint]:
         values = dict(zip(axes, combination, strict=True))
         try:
             scenario = validate_scenario(apply_overrides(base, values.items()))
-            check_scenario(scenario)
         except ConfigError as exc:
             if not values:
                 raise
@@ -139,7 +154,11 @@ def expand_sweep(data: Mapping[str, Any]) -> list[SweepPoint]:
 
 @dataclass
 class PointOutcome:
-    """What running one point produced; ``result`` only when the caller writes it."""
+    """What running one point produced; ``result`` only when the caller writes it.
+
+    ``error`` is the point's own failure (recorded; the sweep goes on); ``unwritable`` says that
+    its results could not be stored (a full disk: the sweep stops).
+    """
 
     started: float
     finished: float
@@ -148,6 +167,12 @@ class PointOutcome:
     error: str | None = None
     details: str | None = None
     result: RunResult | None = None
+    unwritable: str | None = None
+
+
+class StorageError(AsyncSimError):
+    """The sweep's results cannot be written (a full disk, a read-only file system): it stops,
+    keeping every finished point, and resumes when re-run."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -155,16 +180,38 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def run_point(scenario: Scenario, point_dir: str | None) -> PointOutcome:
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
+    """Turn an OSError of writing ``path`` into a :class:`StorageError` naming the file (the
+    error's own file name if it has one: a failed write(2) names none)."""
+    try:
+        yield
+    except OSError as exc:
+        remedy = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix this"
+        raise StorageError(
+            f"cannot write {exc.filename or path}: [Errno {exc.errno}] {exc.strerror}; the "
+            f"sweep stopped and kept its finished points: {remedy} and re-run it to resume"
+        ) from exc
+
+
+def run_point(
+    scenario: Scenario, point_dir: str | None, rollout_workers: int | None = None
+) -> PointOutcome:
     """Simulate one point; write its run directory there, or return the result if None.
 
-    Never raises for a failing simulation: the error is returned in the outcome.
+    ``rollout_workers`` sets ``oracle.workers`` of a policy-gradient point that leaves it unset
+    (see :func:`rollout_workers`); the point's results and its recorded scenario do not depend
+    on it. Never raises for a failing simulation: the error is returned in the outcome.
     """
     started = time.time()
     try:
-        result = simulate(scenario)
+        result = simulate(_with_rollout_workers(scenario, rollout_workers))
+        result.scenario = scenario  # the point as given: its hash names the directory
         if point_dir is not None:
-            write_run(result, point_dir, started, time.time())
+            with _writing(point_dir):
+                write_run(result, point_dir, started, time.time())
+    except StorageError as exc:
+        return PointOutcome(started, time.time(), unwritable=str(exc))
     except Exception as exc:
         return PointOutcome(started, time.time(), error=_one_line(exc), details=_traceback(exc))
     summaries = [method.summary for method in result.methods.values()]
@@ -175,6 +222,27 @@ def run_point(scenario: Scenario, point_dir: str | None) -> PointOutcome:
         iterations=sum(s["iterations"] for s in summaries),
         result=None if point_dir is not None else result,
     )
+
+
+def rollout_workers(parallel: int) -> int | None:
+    """Rollout processes of a policy-gradient point (``oracle.workers`` left unset) when
+    ``parallel`` points run at once: the cores left to each, at least 1 (in-process); None,
+    the oracle's own default of all cores, for one point at a time.
+
+    A rollout pool per point on top of a point per core oversubscribes the machine: the
+    reduced Fig. 3 Reacher sweep (3 points, ``--workers 2``, 2 cores) took 74-83 s with a pool
+    of 2 rollout processes per point and 11-18 s with rollouts in-process, for the same results.
+    """
+    return None if parallel <= 1 else max(1, default_workers() // parallel)
+
+
+def _with_rollout_workers(scenario: Scenario, workers: int | None) -> Scenario:
+    """``scenario`` with ``oracle.workers = workers`` if it is a policy-gradient scenario that
+    leaves it unset (the user's choice, in the file or a sweep axis, is kept)."""
+    oracle = scenario.oracle
+    if workers is None or "workers" not in type(oracle).model_fields or oracle.workers is not None:
+        return scenario
+    return scenario.model_copy(update={"oracle": oracle.model_copy(update={"workers": workers})})
 
 
 def _traceback(exc: BaseException) -> str:
@@ -265,7 +333,9 @@ class SweepIndex:
             return
         columns = ["hash", *self.axes, "status", "error"]
         rows = [self._row(point) for point in self.points]
-        atomic_write(self.out_dir / "index.csv", table_text(columns, rows))
+        path = self.out_dir / "index.csv"
+        with _writing(path):
+            atomic_write(path, table_text(columns, rows))
         self._last_write = time.perf_counter()
         self._write_cost = self._last_write - now
 
@@ -297,32 +367,144 @@ def _run_in_process(index: SweepIndex, points: list[SweepPoint], on_done: OnDone
         on_done(point, run_point(point.scenario, str(index.point_dir(point))))
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the driver, which lets running points finish."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _run_pool(index: SweepIndex, points: list[SweepPoint], on_done: OnDone, workers: int) -> None:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["asyncsim.sweep"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    """Run ``points`` on ``workers`` processes. Ctrl-C lets the running points finish (they
+    write their own directories); any other exception stops the workers at once."""
+    pool = _Pool(workers)
+    rollout = rollout_workers(workers)
     try:
-        futures = {
-            pool.submit(run_point, point.scenario, str(index.point_dir(point))): point
-            for point in points
-        }
-        for future in as_completed(futures):
-            on_done(futures[future], _pool_outcome(future))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.run(points, lambda p: (p.scenario, str(index.point_dir(p)), rollout), on_done)
+    except BaseException as exc:
+        pool.close(wait=isinstance(exc, KeyboardInterrupt))
+        raise
+    pool.close(wait=True)
 
 
-def _pool_outcome(future: Future) -> PointOutcome:
-    try:
-        return future.result()
-    except Exception as exc:  # the pool broke (a worker was killed); the point did not run
+@dataclass
+class _Worker:
+    """A pool process, its end of the task pipe and the point it runs (None: idle)."""
+
+    process: BaseProcess
+    conn: Connection
+    point: SweepPoint | None = None
+
+
+class _Pool:
+    """``size`` worker processes that run one point at a time each, started with
+    'forkserver' (asyncsim is imported once, in the fork server; a worker is a fork of it).
+
+    Unlike :class:`concurrent.futures.ProcessPoolExecutor`, which fails every pending point
+    (BrokenProcessPool) when one worker dies and cannot tell which point it was running, a
+    worker that dies here fails only its own point, and a fresh process takes its place.
+    Every worker exits when the driver dies (:func:`asyncsim.lifeline.exit_with_parent`).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["asyncsim.sweep"])
+        self._lifeline = parent_lifeline()
+        self._workers: list[_Worker] = []
+
+    def run(
+        self,
+        points: Sequence[SweepPoint],
+        job: Callable[[SweepPoint], tuple[Any, ...]],
+        on_done: OnDone,
+    ) -> None:
+        """Run :func:`run_point` with the arguments ``job(point)`` for every point; call
+        ``on_done`` in the driver as each one ends."""
+        todo = deque(points)
+        while todo or self._busy():
+            while todo and (worker := self._idle_worker()) is not None:
+                try:
+                    worker.conn.send(job(todo[0]))
+                except OSError:  # it died while idle: the point goes to another worker
+                    self._drop(worker)
+                    continue
+                worker.point = todo.popleft()
+            for worker, outcome in self._wait():
+                point, worker.point = worker.point, None
+                on_done(point, outcome)
+
+    def _busy(self) -> list[_Worker]:
+        return [worker for worker in self._workers if worker.point is not None]
+
+    def _idle_worker(self) -> _Worker | None:
+        """A live idle worker, started if fewer than ``size`` run; None if all are busy."""
+        for worker in [w for w in self._workers if w.point is None]:
+            if worker.process.is_alive():
+                return worker
+            self._drop(worker)
+        if len(self._workers) == self.size:
+            return None
+        here, there = self._context.Pipe()
+        # not a daemon: a point may start processes of its own (a rollout pool)
+        process = self._context.Process(
+            target=_serve, args=(there, self._lifeline), name="asyncsim-sweep"
+        )
+        process.start()
+        there.close()
+        self._workers.append(_Worker(process, here))
+        return self._workers[-1]
+
+    def _wait(self) -> list[tuple[_Worker, PointOutcome]]:
+        """Block until a busy worker sends its outcome or dies; the outcomes of all such."""
+        busy = self._busy()
+        waited = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+        ready = set(multiprocessing.connection.wait(waited))
+        return [
+            (worker, self._outcome(worker))
+            for worker in busy
+            if worker.conn in ready or worker.process.sentinel in ready
+        ]
+
+    def _outcome(self, worker: _Worker) -> PointOutcome:
+        """The outcome a worker sent, or, if it died first, a failure of its point (and the
+        worker is dropped, to be replaced by a fresh process)."""
+        with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
+            if worker.conn.poll():
+                return worker.conn.recv()
+        self._drop(worker)
         now = time.time()
-        return PointOutcome(now, now, error=_one_line(exc), details=_traceback(exc))
+        error = f"the worker process running this point died ({_death(worker.process.exitcode)})"
+        return PointOutcome(now, now, error=error)
+
+    def _drop(self, worker: _Worker) -> None:
+        """Forget a dead worker (a fresh process takes its place when one is needed)."""
+        worker.process.join()
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def close(self, wait: bool) -> None:
+        """Stop every worker: after its running point (``wait``), or at once."""
+        for worker in self._workers:
+            if wait:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+            else:
+                worker.process.kill()
+        for worker in self._workers:
+            worker.process.join()
+            worker.conn.close()
+        self._workers.clear()
+
+
+def _serve(conn: Connection, lifeline: Connection) -> None:
+    """A pool worker: run the points the driver sends until it sends None."""
+    exit_with_parent(lifeline)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's (see _run_pool)
+    with contextlib.suppress(EOFError):
+        while (job := conn.recv()) is not None:
+            conn.send(run_point(*job))
+
+
+def _death(exitcode: int | None) -> str:
+    """How a process ended, from its exit code (-N: killed by signal N)."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        return f"killed by {name}" + (", e.g. out of memory" if name == "SIGKILL" else "")
+    return f"exit code {exitcode}"
 
 
 def _run_ray(
@@ -341,7 +523,8 @@ def _run_ray(
         _init_ray(ray, workers, address)
     on_ready()
     task = ray.remote(num_cpus=1)(run_point)
-    refs = {task.remote(point.scenario, None): point for point in points}
+    # each task holds one CPU, so its rollouts run in-process (rollout_workers(many) = 1)
+    refs = {task.remote(point.scenario, None, 1): point for point in points}
     remaining = list(refs)
     try:
         while remaining:
@@ -355,13 +538,88 @@ def _run_ray(
 
 
 def _init_ray(ray: Any, workers: int, address: str | None) -> None:
-    import logging
-
     options = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if address:
-        ray.init(address=address, **options)
-    else:
+    if not address:
         ray.init(num_cpus=workers, include_dashboard=False, **options)
+        return
+    _check_reachable(address)
+    _send_token_if_any()
+    with tempfile.TemporaryFile() as log:
+        try:
+            with _stderr_to(log):  # Ray's C++ client logs every failed attempt (20 in 20 s)
+                ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+            reason = _last_log_line(log) or " ".join(str(exc).split())
+            raise AsyncSimError(
+                f"--address {address}: Ray could not connect ({reason[:200]}); the cluster must "
+                f"run Ray {ray.__version__}, as here, and if it uses token authentication this "
+                "machine needs its token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+                "~/.ray/auth_token) with RAY_AUTH_MODE unset or 'token'"
+            ) from None
+        log.seek(0)  # connected: what Ray said is shown as it would have been
+        sys.stderr.write(log.read().decode(errors="replace"))
+
+
+@contextmanager
+def _stderr_to(file: BinaryIO) -> Iterator[None]:
+    """Send what this process writes to its standard error (C++ code included) to ``file``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _last_log_line(log: BinaryIO) -> str:
+    """The last line of a Ray log without its ``[time level pid tid] file.cc:N:`` prefix."""
+    log.seek(0)
+    lines = log.read().decode(errors="replace").strip().splitlines()
+    return re.sub(r"^\[[^]]*\]\s*[\w.]+:\d+:\s*", "", lines[-1]) if lines else ""
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, saying what to do, when nothing listens at ``address`` (HOST:PORT): Ray
+    itself would retry for minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise AsyncSimError(f"--address: expected HOST:PORT of a Ray cluster, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise AsyncSimError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
+            f"one on that machine with `ray start --head --port={port}`, or leave out --address "
+            "to start a local Ray instance"
+        ) from None
+
+
+def _send_token_if_any() -> None:
+    """Use token authentication if this machine has a Ray token and RAY_AUTH_MODE is unset.
+
+    From Ray 2.59 on, ``ray start`` turns token authentication on when the head node has a
+    token (``~/.ray/auth_token`` is written by any local ``ray.init()``), but a driver given
+    an explicit address never turns it on by itself: the cluster answers InvalidAuthToken for
+    20 s and ray.init fails with "Failed to connect". A cluster without token authentication
+    accepts a driver that sends one. This is what Ray does itself for ``address="auto"``.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # before 2.59, Ray never turns token authentication on by itself
+        return
+    # its warning ("Token authentication is enabled for this Ray cluster") is about a head
+    logger = logging.getLogger(maybe_enable_token_auth_if_token_available.__module__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        logger.setLevel(level)
 
 
 def _ray_outcome(ray: Any, ref: Any) -> PointOutcome:
@@ -382,6 +640,7 @@ def run_sweep(
     workers: int | None = None,
     address: str | None = None,
     progress: Callable[[int], Progress] | None = None,
+    wait: bool = False,
 ) -> SweepIndex:
     """Run every unfinished point of the sweep in ``data`` and write the sweep directory.
 
@@ -394,33 +653,124 @@ def run_sweep(
         out_dir: the sweep directory (created; finished points there are kept and skipped).
         executor: ``"local"`` (process pool) or ``"ray"``.
         workers: parallel points (default: all cores; 1 runs in this process).
-        address: Ray cluster address (default: start a local instance).
+        address: Ray cluster address HOST:PORT (default: start a local instance).
         progress: makes the display of a given number of points to run (advanced per point).
+        wait: if another sweep is using ``out_dir``, wait for it to end instead of refusing.
 
     Returns:
         The final index (statuses of all points).
+
+    Raises:
+        AsyncSimError: another sweep is using ``out_dir`` (without ``wait``).
+        StorageError: results could not be written (the finished points are kept).
     """
     points = expand_sweep(data)
     out = Path(out_dir)
-    (out / "points").mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "sweep.yaml", dump_yaml(dict(data)))
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    with _locked(out, wait):
+        return _run_locked(data, points, out, executor, workers, address, progress)
+
+
+def _run_locked(
+    data: Mapping[str, Any],
+    points: list[SweepPoint],
+    out: Path,
+    executor: Executor,
+    workers: int | None,
+    address: str | None,
+    progress: Callable[[int], Progress] | None,
+) -> SweepIndex:
+    """:func:`run_sweep` once the sweep directory is locked."""
+    with _writing(out / "sweep.yaml"):
+        (out / "points").mkdir(exist_ok=True)
+        atomic_write(out / "sweep.yaml", dump_yaml(dict(data)))
     index = SweepIndex(out, points)
     pending = index.unique_pending()
     workers = max(1, min(workers or default_workers(), len(pending) or 1))
-    for point in pending:
-        (index.point_dir(point) / "error.txt").unlink(missing_ok=True)
+    _remove_leftovers(index, pending)
     index.write()
     display = progress(len(pending)) if progress is not None else None
-    on_done = _recorder(index, display)
     try:
         ready = display.restart if display is not None else lambda: None
-        _execute(index, pending, on_done, executor, workers, address, ready)
-    finally:
+        _execute(index, pending, _recorder(index, display), executor, workers, address, ready)
+    except BaseException:
         index.refresh()
-        index.write()
+        with contextlib.suppress(StorageError):  # the markers say what is done; a resume
+            index.write()  # rewrites the index
+        raise
+    finally:
         if display is not None:
             display.close()
+    index.refresh()
+    index.write()
+    _write_results(out)
     return index
+
+
+def _write_results(out: Path) -> None:
+    """``results.csv``: every finished point × method, its swept values and summary fields
+    (:func:`asyncsim.tables.load_sweep`)."""
+    from asyncsim.tables import load_sweep
+
+    frame = load_sweep(out)
+    with _writing(out / "results.csv"):
+        atomic_write(out / "results.csv", frame.to_csv(index=False, lineterminator="\n"))
+
+
+@contextmanager
+def _locked(out: Path, wait: bool) -> Iterator[None]:
+    """Hold the lock of the sweep directory ``out`` while the block runs.
+
+    An flock(2) on ``out/.lock`` rather than a lock file's mere existence: the kernel releases
+    it when the holder ends in any way, SIGKILL included, so a lock is never stale, and a
+    waiter blocks in the kernel without polling. (The filelock package would add Windows, where
+    the 'forkserver' pool cannot run anyway.) The file holds the holder's pid, for the message
+    of a refused sweep; it is never removed, as removing it would race with a waiter that holds
+    it open.
+    """
+    path = out / ".lock"
+    with _writing(path):
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while the block runs)
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(path)
+            if not wait:
+                raise AsyncSimError(
+                    f"{out}: another sweep{holder} is using this directory; re-run when it has "
+                    "finished, or with --wait to wait for it"
+                ) from None
+            print(f"waiting for the other sweep{holder} using {out} to finish", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _lock_holder(path: Path) -> str:
+    """`` (pid N)`` naming the process that holds the lock, if it has written its pid."""
+    with contextlib.suppress(OSError):
+        pid = path.read_text(encoding="utf-8").strip()
+        if pid.isdigit():
+            return f" (pid {pid})"
+    return ""
+
+
+def _remove_leftovers(index: SweepIndex, pending: Sequence[SweepPoint]) -> None:
+    """Remove what an earlier, killed sweep left: temporary files of the index and sweep.yaml,
+    and the error file of every point to run again (another sweep cannot be writing them:
+    the directory is locked)."""
+    for name in ("index.csv", "sweep.yaml"):
+        for temporary in index.out_dir.glob(f".{name}.*.tmp"):
+            temporary.unlink(missing_ok=True)
+    for point in pending:
+        directory = index.point_dir(point)
+        (directory / "error.txt").unlink(missing_ok=True)
+        for temporary in directory.glob(".error.txt.*.tmp"):
+            temporary.unlink(missing_ok=True)
 
 
 def _execute(
@@ -444,18 +794,25 @@ def _execute(
 
 
 def _recorder(index: SweepIndex, progress: Progress | None) -> OnDone:
-    """The callback that stores a finished point (result, error.txt) and updates the index."""
+    """The callback that stores a finished point (result, error.txt) and updates the index;
+    it raises :class:`StorageError` when the point's results could not be written."""
 
     def on_done(point: SweepPoint, outcome: PointOutcome) -> None:
         directory = index.point_dir(point)
+        if outcome.unwritable:
+            raise StorageError(outcome.unwritable)
         if outcome.result is not None:
             try:
-                write_run(outcome.result, directory, outcome.started, outcome.finished)
-            except (OSError, AsyncSimError) as exc:
+                with _writing(directory):
+                    write_run(outcome.result, directory, outcome.started, outcome.finished)
+            except StorageError:
+                raise
+            except AsyncSimError as exc:
                 outcome.error, outcome.details = _one_line(exc), _traceback(exc)
         if outcome.error:
-            directory.mkdir(parents=True, exist_ok=True)
-            atomic_write(directory / "error.txt", outcome.details or outcome.error)
+            with _writing(directory / "error.txt"):
+                directory.mkdir(parents=True, exist_ok=True)
+                atomic_write(directory / "error.txt", outcome.details or outcome.error)
         index.record(point, outcome.error)
         if progress is not None:
             progress.advance(outcome.simulated, outcome.iterations, failed=bool(outcome.error))

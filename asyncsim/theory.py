@@ -1,4 +1,5 @@
-"""Closed forms of the theory (SPEC §5): collection times, round times and ε-complexity shapes.
+"""Closed forms of the theory (docs/algorithms.md §5): collection times, round times and
+ε-complexity shapes.
 
 Everything here is pure arithmetic on NumPy arrays; importing this module never imports simpy,
 torch or gymnasium. Conventions (all times relative to the start of a round):
@@ -12,7 +13,8 @@ torch or gymnasium. Conventions (all times relative to the start of a round):
 The *exact* functions reproduce what the discrete-event simulator does for fixed times: agent i's
 k-th completion time is accumulated as ``t = b_i; t = t + τ_i; ...`` (the simulator's
 ``now + τ``), and completions at the same instant are processed in increasing agent index
-(SPEC §3, "Event order"). The *bound* functions are the lemmas of Tyurin, Spiridonov, Rudenko
+(docs/algorithms.md §3, "Event order"). The *bound* functions are the lemmas of Tyurin,
+Spiridonov, Rudenko
 (arXiv 2509.24305). The ε-complexities are shapes: logs dropped, O-constants set to 1, and
 ḣ_i = h_i/(1-γ).
 """
@@ -28,20 +30,30 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "COMPLEXITY_SHAPES",
+    "AgentTimes",
     "Collection",
     "afedpg_complexity",
+    "asynchronous_gradient_cost",
+    "asynchronous_sgd_complexity",
     "lower_bound_complexity",
+    "m_synchronous_collection_exact",
+    "m_synchronous_sgd_complexity",
     "malenia_collection_bound",
     "malenia_collection_exact",
     "malenia_nigt_complexity",
+    "malenia_sgd_complexity",
     "malenia_stop_reached",
+    "minibatch_sgd_complexity",
     "reduce_time",
     "rennala_collection_bound",
     "rennala_collection_exact",
     "rennala_nigt_complexity",
     "rennala_optimal_m",
+    "rennala_sgd_complexity",
     "rennala_time_varying_bound",
+    "senders",
     "synchronized_collection_bound",
+    "synchronized_collection_exact",
     "synchronized_nigt_complexity",
     "synchronized_round_time",
     "total_time",
@@ -70,21 +82,23 @@ def _check_names(topology: str, allreduce: str) -> None:
 
 
 def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "max") -> float:
-    """Time from the stop of a collection until the aggregate is held (SPEC §4, "Topologies").
+    """Time from the stop of a collection until the aggregate is held (docs/algorithms.md §4).
 
-    ``uplink`` holds the κ_i of the *participating* agents only. With p participants:
+    ``uplink`` holds the κ_i of the agents that send (:func:`senders`): the participants on a
+    server, all n agents under allreduce (one collective, in which an agent without a gradient
+    takes part with a zero vector). With p of them:
 
     * ``server`` (star reduce, ends when the last vector arrives): max_i κ_i;
     * ``allreduce`` with ``allreduce="max"``: max_i κ_i;
     * ``allreduce`` with ``allreduce="ring"``: 2(p-1)/p · max_i κ_i.
 
     Args:
-        uplink: Uplink times κ_i of the participants.
+        uplink: Uplink times κ_i of the agents that send.
         topology: ``"server"`` or ``"allreduce"``.
         allreduce: Collective model for the allreduce topology, ``"max"`` or ``"ring"``.
 
     Returns:
-        The reduce time; 0.0 when there are no participants.
+        The reduce time; 0.0 when nobody sends.
 
     Raises:
         ValueError: For an unknown topology or collective model.
@@ -98,6 +112,13 @@ def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "m
         p = kappa.size
         return 2.0 * (p - 1) / p * longest
     return longest
+
+
+def senders(counts: ArrayLike, topology: str) -> np.ndarray:
+    """Which agents send in a reduce: those with B_i > 0 on a server (an agent without a
+    gradient sends nothing), every agent under allreduce (a collective of all n)."""
+    counts = np.asarray(counts)
+    return counts > 0 if topology == "server" else np.ones(counts.size, dtype=bool)
 
 
 def malenia_stop_reached(n: int, batch: int, inverse_sum: float, missing: int) -> bool:
@@ -140,6 +161,36 @@ class Collection:
     round_time: float
 
 
+@dataclass(frozen=True)
+class AgentTimes:
+    """Per-agent times of a scenario as the closed forms take them (agents 0-based).
+
+    Attributes:
+        tau: τ_i = h_i·H, seconds per gradient.
+        uplink: κ_i, seconds to send one vector.
+        offsets: b_i, when the broadcast point reaches agent i (its downlink time; zeros under
+            allreduce, where the collective leaves the aggregate on every node).
+        topology: ``"server"`` or ``"allreduce"``.
+        allreduce: ``"max"`` or ``"ring"``.
+    """
+
+    tau: np.ndarray
+    uplink: np.ndarray
+    offsets: np.ndarray
+    topology: str = "server"
+    allreduce: str = "max"
+
+    @property
+    def kappa(self) -> float:
+        """κ = max_i κ_i (uplink), the κ of the complexity shapes."""
+        return float(np.max(self.uplink))
+
+    @property
+    def kappa_round(self) -> float:
+        """κ of the round bounds: the slower of uplink and broadcast, so that 2κ covers both."""
+        return max(self.kappa, float(np.max(self.offsets)))
+
+
 def _first_events(
     tau: ArrayLike, offsets: ArrayLike | None
 ) -> tuple[list[float], list[tuple[float, int]]]:
@@ -158,10 +209,9 @@ def _finish(
     topology: str,
     allreduce: str,
 ) -> Collection:
-    """Build a :class:`Collection`, reducing over the agents with B_i > 0."""
-    participants = _vector(uplink, len(counts))[np.asarray(counts) > 0]
-    reduce = reduce_time(participants, topology, allreduce)
-    return Collection(stop, tuple(counts), stop + reduce)
+    """Build a :class:`Collection`: the round ends when the reduce of :func:`senders` does."""
+    kappa = _vector(uplink, len(counts))[senders(counts, topology)]
+    return Collection(stop, tuple(counts), stop + reduce_time(kappa, topology, allreduce))
 
 
 def rennala_collection_exact(
@@ -172,7 +222,7 @@ def rennala_collection_exact(
     topology: str = "server",
     allreduce: str = "max",
 ) -> Collection:
-    """Exact AggregateRennala round for fixed times (SPEC §5, exact form of Lemma C.1).
+    """Exact AggregateRennala round for fixed times (docs/algorithms.md §5, Lemma C.1 exact).
 
     The stop time is the M-th smallest element of the multiset {b_i + k·τ_i : k ≥ 1, i ∈ [n]},
     events ordered by (time, agent index); B_i counts agent i's completions up to and including
@@ -207,7 +257,7 @@ def malenia_collection_exact(
     topology: str = "server",
     allreduce: str = "max",
 ) -> Collection:
-    """Exact AggregateMalenia round for fixed times (SPEC §5, exact form of Lemma C.2).
+    """Exact AggregateMalenia round for fixed times (docs/algorithms.md §5, Lemma C.2 exact).
 
     The stop time is the first event, in (time, agent index) order, after which
     :func:`malenia_stop_reached` holds: all B_i ≥ 1 and (1/n Σ 1/B_i)^{-1} ≥ M/n. Σ 1/B_i is
@@ -253,7 +303,7 @@ def synchronized_round_time(
     topology: str = "server",
     allreduce: str = "max",
 ) -> float:
-    """Exact synchronized round time for fixed times (SPEC §3, "Synchronized aggregation").
+    """Exact synchronized round time for fixed times (docs/algorithms.md §3).
 
     * ``server``: max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
     * ``allreduce``: max_i (b_i + τ_i) + :func:`reduce_time` of all uplinks.
@@ -275,6 +325,63 @@ def synchronized_round_time(
     if topology == "server":
         return float((ready + kappa).max())
     return float(ready.max()) + reduce_time(kappa, topology, allreduce)
+
+
+def synchronized_collection_exact(
+    tau: ArrayLike,
+    offsets: ArrayLike | None = None,
+    uplink: ArrayLike | None = None,
+    topology: str = "server",
+    allreduce: str = "max",
+) -> Collection:
+    """The synchronized round as a :class:`Collection`: it stops when the last of the n
+    gradients is computed (max_i (b_i + τ_i)), every B_i = 1, and ends at
+    :func:`synchronized_round_time`."""
+    times = _vector(tau)
+    ready = _vector(offsets, times.size) + times
+    end = synchronized_round_time(times, offsets, uplink, topology, allreduce)
+    return Collection(float(ready.max()), (1,) * times.size, end)
+
+
+def m_synchronous_collection_exact(
+    tau: ArrayLike,
+    m: int,
+    offsets: ArrayLike | None = None,
+    uplink: ArrayLike | None = None,
+    topology: str = "server",
+    allreduce: str = "max",
+) -> Collection:
+    """The m-Synchronous round for fixed times: the first m agents to finish their gradient
+    (ordered by (b_i + τ_i, i)) take part, the others' computations are discarded.
+
+    Server: each participant sends as soon as it is done, the round ends at
+    max_{i ∈ S} (b_i + τ_i + κ_i); allreduce: at the m-th completion plus the collective of all
+    n agents (:func:`reduce_time`). With m = n it is :func:`synchronized_collection_exact`.
+    """
+    _check_names(topology, allreduce)
+    times = _vector(tau)
+    ready = _vector(offsets, times.size) + times
+    kappa = _vector(uplink, times.size)
+    first = sorted(range(times.size), key=lambda i: (ready[i], i))[:m]
+    counts = [int(i in first) for i in range(times.size)]
+    stop = float(ready[first[-1]])
+    if topology == "server":
+        return Collection(stop, tuple(counts), float(max(ready[i] + kappa[i] for i in first)))
+    return _finish(stop, counts, kappa, topology, allreduce)
+
+
+def asynchronous_gradient_cost(
+    tau: ArrayLike, offsets: ArrayLike | None = None, uplink: ArrayLike | None = None
+) -> float:
+    """Steady-state seconds per gradient of the asynchronous server for fixed times.
+
+    Agent i receives a point (b_i), computes (τ_i) and sends (κ_i), then receives the next
+    point: one gradient every c_i = b_i + τ_i + κ_i seconds, so the server gets
+    Σ_i 1/c_i gradients per second and a gradient costs (Σ_i 1/c_i)^{-1}.
+    """
+    times = _vector(tau)
+    cycle = _vector(offsets, times.size) + times + _vector(uplink, times.size)
+    return float(1.0 / np.sum(1.0 / cycle))
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +449,7 @@ def malenia_collection_bound(tau: ArrayLike, kappa: float, batch: int) -> float:
 
 
 def synchronized_collection_bound(tau: ArrayLike, kappa: float) -> float:
-    """Synchronized round (SPEC §5): max_i τ_i + 2κ.
+    """Synchronized round (docs/algorithms.md §5): max_i τ_i + 2κ.
 
     Args:
         tau: Per-gradient compute times τ_i.
@@ -378,7 +485,7 @@ def rennala_time_varying_bound(
 
 
 def total_time(initial_round: float, round_time: float, iterations: int) -> float:
-    """Total time (SPEC §5): t(M_init) + T·t(M).
+    """Total time (docs/algorithms.md §5): t(M_init) + T·t(M).
 
     Args:
         initial_round: Time of the initial round t(M_init).
@@ -462,7 +569,7 @@ def synchronized_nigt_complexity(
     delta: float = 1.0,
     discount: float = 0.0,
 ) -> float:
-    """Synchronized NIGT time complexity shape (SPEC §5).
+    """Synchronized NIGT time complexity shape (docs/algorithms.md §5).
 
     (max_i ḣ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
 
@@ -524,11 +631,134 @@ def lower_bound_complexity(
     return float(compute + kappa * L_g ** (3 / 7) * L_h ** (2 / 7) * delta / eps ** (12 / 7))
 
 
+def _sgd_terms(eps: float, L_g: float, sigma2: float, delta: float) -> tuple[float, float]:
+    """(LΔ/ε', σ²LΔ/ε'²) with ε' = ε²: the SGD papers bound E||∇f||² <= ε', the shapes here
+    take ε as the target of ||∇f|| like the NIGT ones."""
+    target = eps**2
+    return L_g * delta / target, sigma2 * L_g * delta / target**2
+
+
+def rennala_sgd_complexity(
+    h: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    discount: float = 0.0,
+) -> float:
+    """Rennala SGD (Tyurin & Richtárik, NeurIPS 2023) and Ringmaster ASGD (Maranjyan, Tyurin,
+    Richtárik, ICML 2025), optimal in the fixed computation model:
+
+    min_m [(1/m Σ_{i≤m} 1/τ_i)^{-1} (LΔ/ε + σ²LΔ/(mε²))].
+
+    That model has no communication time: ``kappa`` (like L_h) is accepted for a uniform
+    signature and ignored. Arguments as in :func:`rennala_nigt_complexity`.
+    """
+    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    return _best_prefix(_effective(h, discount), deterministic, noise)[0]
+
+
+def malenia_sgd_complexity(
+    h: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    discount: float = 0.0,
+) -> float:
+    """Malenia SGD (Tyurin & Richtárik, NeurIPS 2023), optimal for heterogeneous functions:
+
+    τ_n LΔ/ε + (1/n Σ_i τ_i) σ²LΔ/(nε²), with τ_n = max_i τ_i.
+
+    ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
+    """
+    times = _effective(h, discount)
+    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    return float(times[-1] * deterministic + times.mean() * noise / times.size)
+
+
+def minibatch_sgd_complexity(
+    h: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    discount: float = 0.0,
+) -> float:
+    """Minibatch SGD (one gradient per worker per step):
+
+    τ_n (LΔ/ε + σ²LΔ/(nε²)).
+
+    ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
+    """
+    times = _effective(h, discount)
+    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    return float(times[-1] * (deterministic + noise / times.size))
+
+
+def asynchronous_sgd_complexity(
+    h: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    discount: float = 0.0,
+) -> float:
+    """Asynchronous SGD with delay-adaptive steps (Koloskova et al.; Mishchenko et al.,
+    NeurIPS 2022), as stated in the fixed computation model:
+
+    (1/n Σ_i 1/τ_i)^{-1} (LΔ/ε + σ²LΔ/(nε²)).
+
+    ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
+    """
+    times = _effective(h, discount)
+    n = times.size
+    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    return float(n / np.sum(1.0 / times) * (deterministic + noise / n))
+
+
+def m_synchronous_sgd_complexity(
+    h: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    discount: float = 0.0,
+    m: int | None = None,
+) -> float:
+    """m-Synchronous SGD (Begunov & Tyurin 2026): Minibatch SGD on the m fastest agents,
+
+    τ_(m) (LΔ/ε + σ²LΔ/(mε²)), τ_(m) the m-th smallest τ_i (m = n: Minibatch SGD).
+
+    Our reading of a round that waits for the first m gradients; ``kappa`` and L_h are ignored
+    (see :func:`rennala_sgd_complexity`).
+    """
+    times = _effective(h, discount)
+    m = times.size if m is None else m
+    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    return float(times[m - 1] * (deterministic + noise / m))
+
+
 COMPLEXITY_SHAPES: dict[str, Callable[..., float]] = {
     "rennala_nigt": rennala_nigt_complexity,
     "malenia_nigt": malenia_nigt_complexity,
     "synchronized_nigt": synchronized_nigt_complexity,
     "afedpg": afedpg_complexity,
+    "rennala_sgd": rennala_sgd_complexity,
+    "malenia_sgd": malenia_sgd_complexity,
+    "minibatch_sgd": minibatch_sgd_complexity,
+    "asynchronous_sgd": asynchronous_sgd_complexity,
+    "m_synchronous_sgd": m_synchronous_sgd_complexity,
     "lower_bound": lower_bound_complexity,
 }
 """The ε-complexity shapes by name; all share the signature of

@@ -1,4 +1,5 @@
-"""Time models (SPEC §4): how long agent i needs for one unit of work at iteration k.
+"""Time models: how long agent i needs for one unit of work at iteration k
+(docs/algorithms.md, "Time model").
 
 A time model is frozen and stateless: ``sample(agent, k, rng)`` draws one duration from the
 caller's random stream (one stream per agent and role gives common random numbers across
@@ -10,6 +11,7 @@ Agents are 0-based here; formulas see the 1-based index ``i`` of the paper.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -18,16 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.errors import AsyncSimError, ConfigError, clip, quote
 from asyncsim.expressions import parse_expression
+from asyncsim.files import read_text_file
 
 __all__ = [
-    "DISTRIBUTIONS",
+    "ExponentialTimes",
     "FixedTimes",
+    "GammaTimes",
+    "LogNormalTimes",
     "Outage",
-    "RandomTimes",
     "TimeModel",
     "TraceTimes",
+    "TruncatedNormalTimes",
+    "UniformTimes",
     "VaryingTimes",
     "bandwidth_times",
     "check_time",
@@ -124,61 +130,83 @@ def bandwidth_times(latency: np.ndarray, bandwidth: np.ndarray, dim: int) -> Fix
     return FixedTimes(latency + 4.0 * dim / bandwidth)
 
 
-def _truncated_normal_mean(mu: float, sigma: float) -> float:
-    """Mean of N(μ, σ²) conditioned on >= 0: μ + σ φ(a)/(1 − Φ(a)), a = −μ/σ."""
-    if sigma == 0.0:
-        return max(mu, 0.0)
-    a = -mu / sigma
-    pdf = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
-    tail = 0.5 * math.erfc(a / math.sqrt(2))
-    return mu + sigma * pdf / tail
+@dataclass(frozen=True)
+class _ScaledRandomTimes(TimeModel):
+    """Independent random durations with per-agent ``scale`` (the mean, unless said otherwise);
+    each agent draws from its own stream."""
 
+    scale: np.ndarray
 
-def _draw_truncated_normal(rng: np.random.Generator, mu: float, sigma: float) -> float:
-    while True:  # rejection: the acceptance probability is >= 1/2 since μ >= 0
-        x = rng.normal(mu, sigma)
-        if x >= 0.0:
-            return x
-
-
-DISTRIBUTIONS: dict[str, str] = {
-    "exponential": "Exp with mean = scale",
-    "lognormal": "LogNormal with mean = scale and log-std `sigma` (default 0.5)",
-    "uniform": "U[scale·(1-spread), scale·(1+spread)], spread in [0, 1] (default 0.5)",
-    "truncated_normal": "N(scale, (cv·scale)²) truncated at 0, cv default 0.5",
-    "gamma": "Gamma(shape, scale/shape), mean = scale, shape default 2",
-}
+    def mean(self, agent: int) -> float:
+        return float(self.scale[agent])
 
 
 @dataclass(frozen=True)
-class RandomTimes(TimeModel):
-    """Independent random durations per agent with per-agent ``scale`` (see DISTRIBUTIONS)."""
+class ExponentialTimes(_ScaledRandomTimes):
+    """Exp with mean ``scale``."""
 
-    distribution: str
-    scale: np.ndarray
-    shape: float = 0.5
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        return float(rng.exponential(float(self.scale[agent])))
+
+
+@dataclass(frozen=True)
+class LogNormalTimes(_ScaledRandomTimes):
+    """LogNormal with mean ``scale`` and log-standard-deviation ``sigma``:
+    exp(N(log s − σ²/2, σ²)), whose mean is s."""
+
+    sigma: float = 0.5
 
     def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
         s = float(self.scale[agent])
-        match self.distribution:
-            case "exponential":
-                return float(rng.exponential(s))
-            case "lognormal":
-                if s == 0.0:
-                    return 0.0
-                return float(rng.lognormal(math.log(s) - 0.5 * self.shape**2, self.shape))
-            case "uniform":
-                return float(rng.uniform(s * (1 - self.shape), s * (1 + self.shape)))
-            case "truncated_normal":
-                return float(_draw_truncated_normal(rng, s, self.shape * s))
-            case _:  # gamma
-                return float(rng.gamma(self.shape, s / self.shape))
+        if s == 0.0:
+            return 0.0
+        return float(rng.lognormal(math.log(s) - 0.5 * self.sigma**2, self.sigma))
+
+
+@dataclass(frozen=True)
+class UniformTimes(_ScaledRandomTimes):
+    """U[s(1 − spread), s(1 + spread)], mean s."""
+
+    spread: float = 0.5
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        s = float(self.scale[agent])
+        return float(rng.uniform(s * (1 - self.spread), s * (1 + self.spread)))
+
+
+@dataclass(frozen=True)
+class TruncatedNormalTimes(_ScaledRandomTimes):
+    """N(s, (cv·s)²) conditioned on >= 0 (drawn by rejection, accepted with probability >= 1/2
+    since s >= 0); its mean is μ + σ φ(a)/(1 − Φ(a)) with a = −μ/σ."""
+
+    cv: float = 0.5
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        s = float(self.scale[agent])
+        while True:
+            x = rng.normal(s, self.cv * s)
+            if x >= 0.0:
+                return float(x)
 
     def mean(self, agent: int) -> float:
-        s = float(self.scale[agent])
-        if self.distribution == "truncated_normal":
-            return _truncated_normal_mean(s, self.shape * s)
-        return s
+        mu = float(self.scale[agent])
+        sigma = self.cv * mu
+        if sigma == 0.0:
+            return max(mu, 0.0)
+        a = -mu / sigma
+        pdf = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+        tail = 0.5 * math.erfc(a / math.sqrt(2))
+        return mu + sigma * pdf / tail
+
+
+@dataclass(frozen=True)
+class GammaTimes(_ScaledRandomTimes):
+    """Gamma(shape, s/shape), mean s."""
+
+    shape: float = 2.0
+
+    def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
+        return float(rng.gamma(self.shape, float(self.scale[agent]) / self.shape))
 
 
 @dataclass(frozen=True)
@@ -225,24 +253,38 @@ class TraceTimes(TimeModel):
         return float(np.mean(self.durations[agent]))
 
 
-def read_trace(path: str | Path, n: int, field: str) -> TraceTimes:
-    """Load a CSV with columns ``agent, k, duration`` (agents 1..n); every agent needs a row."""
-    rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+def read_trace(
+    path: str | Path, n: int, field: str, max_bytes: int = 256 * 2**20
+) -> TraceTimes:
+    """Load a CSV with columns ``agent, k, duration`` (agents 1..n); every agent needs a row and
+    has at most one row per k. The file must be UTF-8 text of at most ``max_bytes`` bytes
+    (256 MiB: about 10^7 rows)."""
+    name = f"trace file {quote(str(path))}"
+    text = read_text_file(path, field, name, max_bytes)
+    rows: list[list[tuple[int, int, float]]] = [[] for _ in range(n)]  # (k, line, duration)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        with open(path, newline="") as handle:
-            for line, record in enumerate(csv.DictReader(handle), start=2):
-                agent, k, duration = _trace_row(record, n, f"{field} ({path}:{line})")
-                rows[agent].append((k, duration))
-    except OSError as exc:
-        raise ConfigError(field, f"cannot read trace file {str(path)!r}: {exc.strerror}") from None
+        for record in reader:
+            where = f"{field} ({clip(str(path))}:{reader.line_num})"
+            agent, k, duration = _trace_row(record, n, where)
+            rows[agent].append((k, reader.line_num, duration))
+    except csv.Error as exc:
+        raise ConfigError(field, f"{name} is not CSV (line {reader.line_num}: {exc})") from None
     missing = [a + 1 for a, r in enumerate(rows) if not r]
     if missing:
-        raise ConfigError(field, f"trace file {str(path)!r} has no rows for agents {missing}")
+        raise ConfigError(field, f"{name} has no rows for agents {quote(missing)}")
     ordered = [sorted(r) for r in rows]
-    return TraceTimes(
-        tuple(np.array([k for k, _ in r]) for r in ordered),
-        tuple(np.array([d for _, d in r]) for r in ordered),
-    )
+    iterations = tuple(np.array([k for k, _, _ in r]) for r in ordered)
+    for agent, ks in enumerate(iterations):
+        repeated = np.flatnonzero(np.diff(ks) == 0)  # sorted, so a repeated k is adjacent
+        if repeated.size:
+            (k, first, _), (_, second, _) = ordered[agent][repeated[0] : repeated[0] + 2]
+            raise ConfigError(
+                field,
+                f"{name} has two rows for agent {agent + 1} at k = {k} "
+                f"(lines {first} and {second}); give each (agent, k) once",
+            )
+    return TraceTimes(iterations, tuple(np.array([d for _, _, d in r]) for r in ordered))
 
 
 def _trace_row(record: dict[str, str], n: int, where: str) -> tuple[int, int, float]:
@@ -250,7 +292,7 @@ def _trace_row(record: dict[str, str], n: int, where: str) -> tuple[int, int, fl
         agent, k, duration = int(record["agent"]), int(record["k"]), float(record["duration"])
     except (KeyError, TypeError, ValueError):
         raise ConfigError(
-            where, f"expected columns agent, k, duration with numbers, got {record}"
+            where, f"expected columns agent, k, duration with numbers, got {quote(record)}"
         ) from None
     if not 1 <= agent <= n:
         raise ConfigError(where, f"agent must be in 1..{n}, got {agent}")

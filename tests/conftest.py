@@ -96,3 +96,25 @@ def compute_ends(trace: list[tuple], iteration: int, n: int) -> list[int]:
 def round_counts() -> Callable[[list[tuple], int, int], list[int]]:
     """``round_counts(trace, iteration, n)`` → per-agent gradients finished in that round."""
     return compute_ends
+
+
+@pytest.fixture
+def restore_registries():
+    """Plug-ins loaded by a test leave the registries (and the loaded files) as they were, so
+    that other tests in this process see only the built-in entries."""
+    from asyncsim import plugins, registry
+
+    tables = [
+        registry.PROTOCOLS,
+        registry.OPTIMIZERS,
+        registry.METHODS,
+        registry.ORACLES,
+        registry.TIME_MODELS,
+    ]
+    saved = [(dict(t._entries), dict(t._aliases)) for t in tables]
+    loaded = dict(plugins._loaded)
+    yield
+    for table, (entries, aliases) in zip(tables, saved, strict=True):
+        table._entries, table._aliases = entries, aliases
+    plugins._loaded.clear()
+    plugins._loaded.update(loaded)

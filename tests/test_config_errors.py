@@ -11,7 +11,7 @@ from conftest import TINY, deep_merge
 
 from asyncsim.config import validate_scenario
 from asyncsim.errors import ConfigError, UnknownNameError
-from asyncsim.methods.registry import METHODS
+from asyncsim.registry import METHODS
 from asyncsim.runner import simulate
 from asyncsim.scenario import load_scenario
 
@@ -250,10 +250,10 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "value"), [("1e-3", 1e-3), ("2.5E-2", 0.025), ("1e+0", 1.0)])
 def test_scientific_notation_loads_as_a_float(tmp_path: Path, text: str, value: float) -> None:
     scenario = load_scenario(_yaml_file(tmp_path, lr=text))
-    lr = scenario.methods[0].lr
+    lr = scenario.methods[0].params.lr
     assert isinstance(lr, float) and lr == value
 
 
 def test_the_good_yaml_loads(tmp_path: Path) -> None:
     scenario = load_scenario(_yaml_file(tmp_path))
-    assert scenario.cluster.n == 4 and scenario.methods[0].batch == 4
+    assert scenario.cluster.n == 4 and scenario.methods[0].params.batch == 4

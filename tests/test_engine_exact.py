@@ -1,4 +1,5 @@
-"""Fixed times: every simulated round equals the closed form of asyncsim.theory (SPEC §3, §5).
+"""Fixed times: every simulated round equals the closed form of asyncsim.theory
+(docs/algorithms.md §3, §5).
 
 Round times are compared two ways:
 
@@ -7,7 +8,7 @@ Round times are compared two ways:
 * against the same exact form fed the *absolute* broadcast arrival times ``time_start + b_i``.
   That repeats the engine's float arithmetic (``now + delay``) operation for operation, so the
   per-agent counts B_i must match exactly, even where two agents finish at the same instant
-  (ties are broken by agent index, SPEC §3 "Event order").
+  (ties are broken by agent index, docs/algorithms.md §3 "Event order").
 
 AFedPG is checked against an independent event-by-event simulation written here.
 """
@@ -38,27 +39,24 @@ def _per_agent(value: Any, n: int) -> np.ndarray:
     return np.asarray(value, dtype=float) * np.ones(n)
 
 
-def _times(scenario: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """τ_i = h_i·H, uplinks κ_i and broadcast offsets b_i (zero under AllReduce)."""
+def _times(scenario: dict[str, Any]) -> theory.AgentTimes:
+    """τ_i = h_i·H, uplinks κ_i and broadcast offsets b_i (zero under AllReduce), computed here
+    from the scenario dict (not by asyncsim's time models)."""
     cluster = scenario["cluster"]
     n = cluster["n"]
     tau = _per_agent(cluster["compute"]["h"], n) * cluster.get("horizon", 1)
     uplink = _per_agent(cluster["uplink"]["time"], n)
     downlink = _per_agent(cluster.get("downlink", cluster["uplink"])["time"], n)
-    if cluster.get("topology", "server") == "allreduce":
+    topology = cluster.get("topology", "server")
+    if topology == "allreduce":
         downlink = np.zeros(n)
-    return tau, uplink, downlink
+    return theory.AgentTimes(tau, uplink, downlink, topology, cluster.get("allreduce", "max"))
 
 
-def _exact(name: str, tau, batch, offsets, uplink, topology, allreduce) -> theory.Collection:
-    """The closed form of one round of method ``name`` as a Collection."""
-    if name.startswith("rennala"):
-        return theory.rennala_collection_exact(tau, batch, offsets, uplink, topology, allreduce)
-    if name.startswith("malenia"):
-        return theory.malenia_collection_exact(tau, batch, offsets, uplink, topology, allreduce)
-    ready = np.asarray(offsets) + tau
-    round_time = theory.synchronized_round_time(tau, offsets, uplink, topology, allreduce)
-    return theory.Collection(float(ready.max()), (1,) * len(tau), round_time)
+def _exact(run: Any, key: str, times: theory.AgentTimes, t: int, start: float) -> Any:
+    """Round ``t`` of method ``key``, starting at ``start``, by its protocol's exact form."""
+    method = next(m for m in run.scenario.methods if m.key == key)
+    return method.spec.protocol_spec.exact_round(times, method.params, t, start)
 
 
 def _scenario(**overrides: Any) -> dict[str, Any]:
@@ -114,10 +112,8 @@ def test_every_round_equals_the_exact_form(runs, key: str, method: str) -> None:
     scenario = SCENARIOS[key]
     result = runs[key].methods[method]
     config = next(m for m in scenario["methods"] if m["name"] == method)
-    cluster = scenario["cluster"]
-    n, topology = cluster["n"], cluster.get("topology", "server")
-    allreduce = cluster.get("allreduce", "max")
-    tau, uplink, offsets = _times(scenario)
+    n, server = scenario["cluster"]["n"], scenario["cluster"].get("topology") != "allreduce"
+    times = _times(scenario)
     rows = result.rows
     assert len(rows) == scenario["budget"]["iterations"] + 1
     previous_end = 0.0
@@ -127,11 +123,11 @@ def test_every_round_equals_the_exact_form(runs, key: str, method: str) -> None:
         assert start == previous_end
         previous_end = end
 
-        relative = _exact(method, tau, batch, offsets, uplink, topology, allreduce)
+        relative = _exact(runs[key], method, times, t, 0.0)
         assert end - start == pytest.approx(relative.round_time, rel=REL)
         assert row["stop_time"] - start == pytest.approx(relative.stop_time, rel=REL)
 
-        absolute = _exact(method, tau, batch, start + offsets, uplink, topology, allreduce)
+        absolute = _exact(runs[key], method, times, t, start)
         counts = compute_ends(result.trace, t, n)
         assert counts == list(absolute.counts)
         assert end == pytest.approx(absolute.round_time, rel=1e-12)
@@ -140,7 +136,8 @@ def test_every_round_equals_the_exact_form(runs, key: str, method: str) -> None:
         participants = sum(c > 0 for c in counts)
         assert row["gradients_used"] == sum(counts)
         assert row["participants"] == participants
-        assert row["uploads"] == participants
+        # on a server only participants send; an AllReduce is a collective of all n
+        assert row["uploads"] == (participants if server else n)
         if method.startswith("rennala"):
             assert sum(counts) == batch
         if method.startswith("synchronized"):
@@ -149,10 +146,9 @@ def test_every_round_equals_the_exact_form(runs, key: str, method: str) -> None:
 
 @pytest.mark.parametrize("method", ["rennala_nigt", "malenia_nigt"])
 def test_total_time_is_initial_plus_T_rounds(runs, method: str) -> None:
-    scenario = SCENARIOS["horizon-downlink"]
-    tau, uplink, offsets = _times(scenario)
-    first = _exact(method, tau, 40, offsets, uplink, "server", "max").round_time
-    later = _exact(method, tau, 16, offsets, uplink, "server", "max").round_time
+    times = _times(SCENARIOS["horizon-downlink"])
+    first = _exact(runs["horizon-downlink"], method, times, 0, 0.0).round_time
+    later = _exact(runs["horizon-downlink"], method, times, 1, 0.0).round_time
     summary = runs["horizon-downlink"].methods[method].summary
     expected = theory.total_time(first, later, 20)
     assert summary["total_time"] == pytest.approx(expected, rel=REL)
@@ -197,7 +193,7 @@ def test_hand_computed_synchronized_sends_each_vector_when_ready() -> None:
 def afedpg_reference(
     tau: list[float], uplink: list[float], downlink: list[float], updates: int
 ) -> list[tuple[float, float, int, int]]:
-    """Event-by-event AFedPG timing (SPEC §3), independent of the engine.
+    """Event-by-event AFedPG timing (docs/algorithms.md §3), independent of the engine.
 
     Every agent gets θ_0 at time 0 (downlink), computes τ_j, uploads κ_j; the server applies
     arrivals in (time, agent) order and sends the new point to that agent only. Returns

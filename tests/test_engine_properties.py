@@ -27,8 +27,10 @@ from hypothesis import strategies as st
 
 from asyncsim import theory
 from asyncsim.methods.malenia import MaleniaRule
+from asyncsim.methods.protocol import BatchParams
 from asyncsim.methods.rennala import RennalaRule
 from asyncsim.methods.synchronized import SynchronizedRule
+from asyncsim.registry import Params
 from asyncsim.runner import simulate
 
 SETTINGS = settings(
@@ -71,11 +73,9 @@ def fixed_clusters(draw: st.DrawFn, dyadic: bool) -> dict[str, Any]:
     }
 
 
-def _run(case: dict[str, Any]) -> dict[str, Any]:
+def _run(case: dict[str, Any]) -> Any:
     topology, allreduce = case["topology"]
-    methods = [
-        {"name": name, "batch": case["batch"], "initial_batch": case["initial"]} for name in METHODS
-    ]
+    methods = [{"name": name} for name in METHODS]
     scenario = deep_merge(
         TINY,
         {
@@ -87,56 +87,43 @@ def _run(case: dict[str, Any]) -> dict[str, Any]:
                 "topology": topology,
                 "allreduce": allreduce,
             },
+            "method_defaults": {"batch": case["batch"], "initial_batch": case["initial"]},
             "methods": methods,
             "budget": {"iterations": ITERATIONS},
         },
     )
-    return simulate(scenario).methods
+    return simulate(scenario)
 
 
-def _exact(name: str, case: dict[str, Any], batch: int, offsets: np.ndarray) -> theory.Collection:
-    tau, up = np.asarray(case["tau"]), np.asarray(case["up"])
+def _times(case: dict[str, Any]) -> theory.AgentTimes:
     topology, allreduce = case["topology"]
-    if name == "rennala_nigt":
-        return theory.rennala_collection_exact(tau, batch, offsets, up, topology, allreduce)
-    if name == "malenia_nigt":
-        return theory.malenia_collection_exact(tau, batch, offsets, up, topology, allreduce)
-    round_time = theory.synchronized_round_time(tau, offsets, up, topology, allreduce)
-    return theory.Collection(float((offsets + tau).max()), (1,) * len(tau), round_time)
-
-
-def _bound(name: str, case: dict[str, Any], batch: int) -> float:
-    kappa = max(case["down"] + case["up"])
-    if name == "rennala_nigt":
-        return theory.rennala_collection_bound(case["tau"], kappa, batch)
-    if name == "malenia_nigt":
-        return theory.malenia_collection_bound(case["tau"], kappa, batch)
-    return theory.synchronized_collection_bound(case["tau"], kappa)
-
-
-def _offsets(case: dict[str, Any]) -> np.ndarray:
-    return np.asarray(case["down"]) * (case["topology"][0] == "server")
+    offsets = np.asarray(case["down"]) * (topology == "server")
+    return theory.AgentTimes(
+        np.asarray(case["tau"]), np.asarray(case["up"]), offsets, topology, allreduce
+    )
 
 
 def _check(case: dict[str, Any], relative_every_round: bool) -> None:
-    results = _run(case)
-    n = len(case["tau"])
-    for name in METHODS:
-        result = results[name]
+    """Each method's rounds against its protocol's exact round (at the absolute start, and
+    relative to 0) and its round bound (κ = the largest downlink or uplink)."""
+    run = _run(case)
+    n, times = len(case["tau"]), _times(case)
+    for method in run.scenario.methods:
+        protocol, params, result = method.spec.protocol_spec, method.params, run.methods[method.key]
         assert len(result.rows) == ITERATIONS + 1
         for t, row in enumerate(result.rows):
-            batch = case["initial"] if t == 0 else case["batch"]
             start, end = row["time_start"], row["time_end"]
             duration = end - start
-            absolute = _exact(name, case, batch, start + _offsets(case))
-            assert compute_ends(result.trace, t, n) == list(absolute.counts), (name, t)
-            assert end == pytest.approx(absolute.round_time, rel=1e-12), (name, t)
-            assert row["stop_time"] == pytest.approx(absolute.stop_time, rel=1e-12), (name, t)
+            absolute = protocol.exact_round(times, params, t, start)
+            assert compute_ends(result.trace, t, n) == list(absolute.counts), (method.key, t)
+            assert end == pytest.approx(absolute.round_time, rel=1e-12), (method.key, t)
+            assert row["stop_time"] == pytest.approx(absolute.stop_time, rel=1e-12), (method.key, t)
             if relative_every_round or t == 0:
-                relative = _exact(name, case, batch, _offsets(case))
-                assert duration == pytest.approx(relative.round_time, rel=1e-9), (name, t)
-                assert list(relative.counts) == compute_ends(result.trace, t, n), (name, t)
-            assert duration <= _bound(name, case, batch) * (1 + 1e-9), (name, t)
+                relative = protocol.exact_round(times, params, t, 0.0)
+                assert duration == pytest.approx(relative.round_time, rel=1e-9), (method.key, t)
+                assert list(relative.counts) == compute_ends(result.trace, t, n), (method.key, t)
+            bound = protocol.round_bound(times, params, t)
+            assert duration <= bound * (1 + 1e-9), (method.key, t)
 
 
 @SETTINGS
@@ -224,7 +211,8 @@ def test_stop_rules_match_their_definitions(n: int, batch: int, order: list[int]
     """Feeding completions one by one: Rennala stops at the M-th, Malenia exactly when the
     Algorithm 3 condition first holds (checked with fractions), synchronized at the n-th."""
     order = [agent % n for agent in order]
-    rules = {"rennala": RennalaRule(n, batch), "malenia": MaleniaRule(n, batch)}
+    params = BatchParams(batch=batch, initial_batch=batch)
+    rules = {"rennala": RennalaRule(n, params, 1), "malenia": MaleniaRule(n, params, 1)}
     counts = [0] * n
     for step, agent in enumerate(order, start=1):
         counts[agent] += 1
@@ -234,6 +222,5 @@ def test_stop_rules_match_their_definitions(n: int, batch: int, order: list[int]
         if count:
             assert rules["rennala"].weight(agent, count) == 1 / batch
             assert rules["malenia"].weight(agent, count) == pytest.approx(1 / (n * count))
-    synchronized = SynchronizedRule(n)
+    synchronized = SynchronizedRule(n, Params(), 1)
     assert [synchronized.on_gradient(a) for a in range(n)] == [False] * (n - 1) + [True]
-    assert not SynchronizedRule.keeps_computing

@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from matplotlib.collections import PathCollection, PolyCollection
 
 from asyncsim import plots
 from asyncsim import theory as th
+from asyncsim.results import load_run
 from asyncsim.runner import MethodResult, RunResult, simulate
 
 #: Fixed heterogeneous times τ_i = √i (H = 1); uplink κ_i = 0.2, downlink 0.3.
@@ -77,7 +79,7 @@ def test_progress_single_run_draws_the_rows(run: RunResult) -> None:
     assert ax.get_xlabel() == "simulated time (s)"
     assert "nabla" in ax.get_ylabel()
     assert ax.get_yscale() == "log"
-    assert legend_texts(ax.get_legend()) == KEYS
+    assert legend_texts(ax.figure.legends[0]) == KEYS
     assert not [c for c in ax.collections if isinstance(c, PolyCollection)]  # no band, one seed
     for line, key in zip(ax.get_lines(), KEYS, strict=True):
         rows = run.methods[key].rows
@@ -109,8 +111,10 @@ def test_progress_seeds_mean_and_band(band: str) -> None:
 
 def test_progress_auto_metric_prefers_evaluation_return(run: RunResult) -> None:
     result = run.methods["rennala_nigt"]
-    rows = [{**r, "return_mean": -r["iteration"], "eval_return": 2.0 * r["iteration"]}
-            for r in result.rows]  # fmt: skip
+    rows = [
+        {**r, "return_mean": -r["iteration"], "eval_return": 2.0 * r["iteration"]}
+        for r in result.rows
+    ]
     rl = RunResult(run.scenario, {"rennala_nigt": MethodResult("rennala_nigt", rows, [], {})})
     ax = plots.plot_progress([rl]).axes[0]
     assert ax.get_yscale() == "linear" and "evaluation" in ax.get_ylabel()
@@ -133,7 +137,7 @@ def test_scaling_fits_one_constant_per_method_in_log_space() -> None:
     ax = plots.plot_scaling(points, "n").axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("n", "time to target (s)")
-    texts = legend_texts(ax.get_legend())
+    texts = legend_texts(ax.figure.legends[0])
     lines = ax.get_lines()
     assert len(lines) == 4  # markers + theory line per method
     reached = 0
@@ -167,7 +171,7 @@ def test_scaling_in_alpha_has_linear_x_when_alpha_reaches_zero() -> None:
     shapes = [th.synchronized_nigt_complexity(np.arange(1, 5) ** a, KAPPA, 0.5) for a, _ in points]
     ratio = np.asarray(theory.get_ydata()) / shapes
     np.testing.assert_allclose(ratio, ratio[0])
-    assert legend_texts(ax.get_legend())[3].startswith("synchronized_nigt theory ×")
+    assert legend_texts(ax.figure.legends[0])[3].startswith("synchronized_nigt theory ×")
 
 
 # ---------------------------------------------------------------- (c) round bounds
@@ -176,7 +180,7 @@ def test_scaling_in_alpha_has_linear_x_when_alpha_reaches_zero() -> None:
 def test_round_bounds_match_the_lemmas_and_lie_below_the_diagonal(run: RunResult) -> None:
     ax = plots.plot_round_bounds(run).axes[0]
     scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert legend_texts(ax.get_legend()) == [*KEYS[:3], "y = x"]  # asynchronous skipped
+    assert legend_texts(ax.figure.legends[0]) == [*KEYS[:3], "y = x"]  # asynchronous skipped
     assert "bound" in ax.get_xlabel() and "measured" in ax.get_ylabel()
     t = tau(4)
     expected = {
@@ -231,14 +235,20 @@ def test_timeline_follows_the_trace_with_lost_discarded_and_idle() -> None:
     assert ax.get_xlim() == (0.0, end)
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("simulated time (s)", "agent")
     assert list(ax.get_yticks()) == [1, 2, 3, 4]
-    assert legend_texts(fig.legends[0]) == ["compute", "upload", "discarded", "lost", "idle"]
+    kinds = ["downlink", "compute", "upload", "discarded", "lost", "idle"]
+    assert legend_texts(fig.legends[0]) == kinds
+    starts = [0.0, *(row["time_end"] for row in run.methods["rennala_nigt"].rows)]
     for agent in range(1, 5):
         computes = pairs(trace, agent, "compute_start", {"compute_end"}, end)
         uploads = pairs(trace, agent, "upload_start", {"upload_end"}, end)
         np.testing.assert_allclose(found[f"compute:{agent}"], computes)
         np.testing.assert_allclose(found[f"upload:{agent}"], uploads)
-        covered = sum(b - a for gid, spans in found.items() if gid.endswith(f":{agent}")
-                      for a, b in spans)  # fmt: skip
+        received = [(t, it) for t, a, e, it, _ in trace if a == agent and e == "broadcast_received"]
+        downlinks = [(starts[it], t) for t, it in received if t <= end and t > starts[it]]
+        np.testing.assert_allclose(found[f"downlink:{agent}"], downlinks)
+        covered = sum(
+            b - a for gid, spans in found.items() if gid.endswith(f":{agent}") for a, b in spans
+        )
         assert covered == pytest.approx(end)  # busy and idle tile [0, end]
     assert found["lost:2"] == [
         pytest.approx((0.3, 1.0))
@@ -249,7 +259,7 @@ def test_timeline_follows_the_trace_with_lost_discarded_and_idle() -> None:
 def test_timeline_of_an_asynchronous_method_spans_n_updates_per_round(run: RunResult) -> None:
     ax = plots.plot_timeline(run, "afedpg", rounds=2).axes[0]
     assert ax.get_xlim() == (0.0, run.methods["afedpg"].rows[2 * 4 - 1]["time_end"])
-    assert {gid.split(":")[0] for gid in bars(ax)} == {"compute", "upload", "idle"}
+    assert {gid.split(":")[0] for gid in bars(ax)} == {"downlink", "compute", "upload", "idle"}
 
 
 def test_utilization_stacks_used_and_wasted_computation(run: RunResult) -> None:
@@ -266,7 +276,7 @@ def test_utilization_stacks_used_and_wasted_computation(run: RunResult) -> None:
             rounds = len(result.rows)
             np.testing.assert_allclose(used, rounds * tau(4) / result.rows[-1]["time_end"])
             np.testing.assert_array_equal(wasted, 0.0)
-    assert legend_texts(axes[0].get_legend()) == [
+    assert legend_texts(axes[0].figure.legends[0]) == [
         "computing, used",
         "computing, wasted (discarded / lost)",
     ]
@@ -290,7 +300,8 @@ def test_plot_run_writes_png_and_pdf(tmp_path: Path) -> None:
     ]
     run = simulate(scenario(methods=methods, budget={"iterations": 4}))
     paths = plots.plot_run(run, tmp_path)
-    names = ["progress", "round_bounds", "timeline_rennala_nigt", "timeline_afedpg", "utilization"]
+    timelines = ["timeline_rennala_nigt", "timeline_afedpg", "timeline_asynchronous_pg"]
+    names = ["progress", "round_bounds", *timelines, "utilization"]
     assert paths == [tmp_path / f"{name}.{ext}" for name in names for ext in ("png", "pdf")]
     for name in names:
         assert is_png_and_pdf([tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"])
@@ -312,12 +323,20 @@ def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list]:
             compute = {"kind": "exponential", "h": alpha}
             runs[key] = simulate(scenario(seed=seed, cluster_compute=compute, methods=methods))
             (tmp_path / "points" / key).mkdir(parents=True)
-            rows.append({"hash": key, "seed": seed, "cluster.compute.h": alpha,
-                         "status": "done", "error": ""})  # fmt: skip
+            rows.append(
+                {
+                    "hash": key,
+                    "seed": seed,
+                    "cluster.compute.h": alpha,
+                    "status": "done",
+                    "error": "",
+                }
+            )
     for bad, status, error in (("failed", "failed", "boom"), ("pending", "pending", "")):
         (tmp_path / "points" / bad).mkdir()  # unfinished points are skipped, dir or not
-        rows.append({"hash": bad, "seed": 0, "cluster.compute.h": "i", "status": status,
-                     "error": error})  # fmt: skip
+        rows.append(
+            {"hash": bad, "seed": 0, "cluster.compute.h": "i", "status": status, "error": error}
+        )
     with open(tmp_path / "index.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -348,3 +367,72 @@ def test_plot_sweep_groups_seeds_and_scales_in_alpha(sweep: tuple[Path, list]) -
     (points,) = calls  # unfinished points are left out; two seeds per α
     assert [x for x, _ in points] == [0.5, 0.5, 2.0, 2.0]
     assert [run.scenario.seed for _, run in points] == [0, 1, 0, 1]
+
+
+# ---------------------------------------------------------------- figures a reader can trust
+
+
+def overlaps(fig: Any) -> list[tuple[float, float]]:
+    """Display coordinates of the data points (line vertices and scatter offsets) that fall
+    inside a legend's box once the figure is drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    boxes = [legend.get_window_extent() for legend in fig.legends]
+    inside = []
+    for ax in fig.axes:
+        points = [line.get_xydata() for line in ax.get_lines()]
+        points += [collection.get_offsets() for collection in ax.collections]
+        for xy in points:
+            if len(xy) == 0:
+                continue
+            for x, y in ax.transData.transform(np.asarray(xy, dtype=float)):
+                if any(box.contains(x, y) for box in boxes):
+                    inside.append((x, y))
+    return inside
+
+
+def test_legends_never_cover_data(run: RunResult) -> None:
+    points = [
+        (n, simulate(scenario(cluster_n=n, cluster_compute={"kind": "fixed", "h": "sqrt(i)"})))
+        for n in (2, 4, 8)
+    ]
+    for fig in (
+        plots.plot_progress([run]),
+        plots.plot_round_bounds(run),
+        plots.plot_scaling(points, "n"),
+        plots.plot_utilization(run),
+    ):
+        assert fig.legends, fig
+        assert overlaps(fig) == []
+
+
+@pytest.mark.usefixtures("restore_registries")
+def test_no_theory_line_for_a_method_without_a_shape(tmp_path: Path) -> None:
+    from asyncsim.plugins import load_plugin
+
+    load_plugin(Path(__file__).resolve().parents[1] / "examples" / "plugins" / "fedbuff.py")
+    methods = [{"name": "fedbuff", "buffer": 2}, {"name": "rennala_pg", "batch": 4}]
+    points = [(n, simulate(scenario(cluster_n=n, methods=methods))) for n in (2, 4, 8)]
+    ax = plots.plot_scaling(points, "n").axes[0]
+    theory = [line.get_label() for line in ax.get_lines() if "theory" in line.get_label()]
+    assert len(theory) == 1 and theory[0].startswith("rennala_sgd theory ×")  # not NIGT's
+
+
+def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> None:
+    import yaml
+
+    from asyncsim.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**scenario(), "sweep": {"cluster.n": [2, 3]}}))
+    CliRunner().invoke(
+        main, ["sweep", str(path), "--out", str(tmp_path / "sw"), "-q", "--workers", "1"]
+    )
+    fig = plots.plot_progress(
+        [load_run(p.parent) for p in sorted((tmp_path / "sw").glob("points/*/COMPLETE"))][:1],
+        title="cluster.n = 2",
+    )
+    assert fig.axes[0].get_title() == "cluster.n = 2 (1 seed)"
+    written = plots.plot_sweep(tmp_path / "sw", tmp_path / "figures")
+    assert any(p.name == "progress_cluster.n=2.png" for p in written)

@@ -153,8 +153,11 @@ def test_scenario_hash_is_content_based(run: RunResult) -> None:
 
 def test_method_labels_must_be_directory_names() -> None:
     assert method_dir_name("rennala (M=4)") == "rennala (M=4)"
-    with pytest.raises(ConfigError, match=r"methods\[1\]\.label: method key 'a/b'"):
+    with pytest.raises(ConfigError, match=r"methods\[1\]\.label: must not contain '/'.*'a/b'"):
         method_dir_name("a/b", "methods[1].label")
+    for reserved in ("plots", "metadata.json", "COMPLETE"):  # a run directory's own entries
+        with pytest.raises(ConfigError, match=r"methods\[1\]\.label: .*run directory's own"):
+            method_dir_name(reserved, "methods[1].label")
 
 
 def test_trace_rows_are_built_on_first_read_and_survive_pickling():
@@ -236,7 +239,7 @@ def test_a_trace_time_that_is_not_finite_is_still_written() -> None:
 
 
 def test_iteration_table_orders_columns_and_blanks_missing_keys() -> None:
-    from asyncsim.engine.recorder import COLUMNS
+    from asyncsim.recorder import COLUMNS
     from asyncsim.results import _iteration_table
 
     full = [{name: k for name in reversed(COLUMNS)} for k in range(2)]  # any key order

@@ -9,8 +9,8 @@ import pytest
 
 from asyncsim import simulate
 from asyncsim.config import validate_scenario
-from asyncsim.methods.registry import METHODS
 from asyncsim.oracles import build_oracle
+from asyncsim.registry import METHODS
 from asyncsim.results import write_run
 from asyncsim.runner import seeds
 
@@ -21,7 +21,7 @@ HOPPER = {
     "seed": 3,
     "oracle": {"kind": "policy_gradient", "env": "Hopper-v5", "horizon": 50, "workers": 1},
     "cluster": {"n": 3, "compute": {"h": "sqrt(i)"}, "uplink": {"time": 0.5}},
-    "method_defaults": {"batch": 4, "lr": 0.01},
+    "method_defaults": {"batch": 4, "lr": 0.01, "max_delay": 2},  # R: the RL oracle has no σ²
     "methods": [{"name": name} for name in METHODS],
     "budget": {"iterations": 3},
 }

@@ -1,4 +1,5 @@
-"""Scaling in n (SPEC §5): time to an ε-stationary point on the nonconvex synthetic oracle.
+"""Scaling in n (docs/algorithms.md §5): time to an ε-stationary point on the nonconvex
+synthetic oracle.
 
 With h_i = √i and κ = 0, Rennala NIGT's round time with a fixed batch M is the Lemma C.1
 harmonic-mean term: it falls as agents join and saturates once the extra agents are too slow to

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,14 @@ from asyncsim.errors import ConfigError
 from asyncsim.progress import Progress
 from asyncsim.results import COMPLETE, is_complete, load_run, scenario_hash
 from asyncsim.scenario import expand_shorthands, load_scenario_data
-from asyncsim.sweep import expand_sweep, finished_runs, read_index, run_sweep
+from asyncsim.sweep import (
+    default_workers,
+    expand_sweep,
+    finished_runs,
+    read_index,
+    rollout_workers,
+    run_sweep,
+)
 
 ASYNCSIM = str(Path(sys.executable).with_name("asyncsim"))
 
@@ -191,20 +197,30 @@ def scenario_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_driver_killed_with_sigkill_leaves_no_process_and_resumes_exactly(
     tmp_path: Path, scenario_file: Path
 ) -> None:
     out = tmp_path / "killed"
     process = start_sweep(scenario_file, out)
     wait_until(lambda: len(finished_points(out)) >= 3, process)
-    os.killpg(process.pid, signal.SIGKILL)
+    assert len(_session(process.pid)) >= 4  # driver, fork server, 2 workers (+ resource tracker)
+    process.kill()  # the driver alone: its workers must notice by themselves
+    deadline = time.monotonic() + 5
+    while _session(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _session(process.pid)
     process.communicate()
     before = {point: stamps(point) for point in finished_points(out)}
     assert 3 <= len(before) < 12
+    stale = [out / ".index.csv.4194305.tmp", out / ".sweep.yaml.4194305.tmp"]
+    for path in stale:  # as a driver killed while writing them leaves them
+        path.write_text("partial")
     result = CliRunner().invoke(main, ["sweep", str(scenario_file), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert f"12 points: 12 done ({len(before)} already finished before), 0 failed" in result.stdout
     assert {point: stamps(point) for point in before} == before
+    assert not list(out.glob(".*.tmp"))
     reference = tmp_path / "reference"
     run_sweep(load_scenario_data(scenario_file), reference, workers=1)
     assert (out / "index.csv").read_bytes() == (reference / "index.csv").read_bytes()
@@ -258,6 +274,19 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _session(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (from /proc), zombies excluded."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -290,3 +319,37 @@ def test_finished_runs_yields_only_complete_points(tmp_path: Path) -> None:
     runs = list(finished_runs(out))
     assert [row["seed"] for row, _ in runs] == [1, 2]
     assert all(run.scenario.seed == row["seed"] for row, run in runs)
+
+
+# ---------------------------------------------------------------- rollout processes per point
+
+
+POLICY_GRADIENT = {
+    "name": "rollouts",
+    "oracle": {"kind": "policy_gradient", "env": "Pendulum-v1", "horizon": 10},
+    "cluster": {"n": 2, "compute": {"kind": "fixed", "h": 1}},
+    "methods": [{"name": "rennala_nigt", "batch": 4, "initial_batch": 4}],
+    "budget": {"iterations": 3},
+    "sweep": {"seed": [0, 1]},
+}
+
+
+@pytest.mark.slow
+def test_parallel_points_roll_out_in_their_share_of_the_cores(tmp_path: Path) -> None:
+    """Points run two at a time with oracle.workers unset (rollout_workers(2) rollout
+    processes each: in-process on 2 cores) give what points with rollout pools of their own,
+    started inside the pool's workers, give; they record the scenario as given."""
+    default = run_sweep(POLICY_GRADIENT, tmp_path / "default", workers=2)
+    pooled = {**POLICY_GRADIENT, "oracle": {**POLICY_GRADIENT["oracle"], "workers": 2}}
+    explicit = run_sweep(pooled, tmp_path / "explicit", workers=2)
+    assert default.count("done") == explicit.count("done") == 2
+    assert rollout_workers(1) is None
+    assert rollout_workers(2) == max(1, default_workers() // 2)
+    for ours, theirs in zip(default.points, explicit.points, strict=True):
+        run = load_run(tmp_path / "default" / "points" / ours.key)
+        assert run.scenario.oracle.workers is None
+        assert scenario_hash(run.scenario) == ours.key
+        for table in ["rennala_nigt/iterations.csv", "rennala_nigt/trace.csv"]:
+            mine = tmp_path / "default" / "points" / ours.key / table
+            other = tmp_path / "explicit" / "points" / theirs.key / table
+            assert mine.read_bytes() == other.read_bytes(), table

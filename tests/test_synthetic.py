@@ -9,8 +9,8 @@ from asyncsim.oracles.base import GradientJob, GradientRequest
 from asyncsim.oracles.synthetic import NonconvexOracle, QuadraticOracle
 
 
-def _mean_gradient(oracle, point, agent, count):
-    request = GradientRequest(point, (GradientJob(agent, 0, count, 1.0 / count),))
+def _mean_gradient(oracle, point, agent, count, first=0):
+    request = GradientRequest(point, (GradientJob(agent, first, count, 1.0 / count),))
     return oracle.compute([request])[0].vector
 
 
@@ -31,7 +31,7 @@ def test_noise_has_zero_mean_and_variance_sigma_squared(distribution):
         5, 1, np.random.SeedSequence(1), noise=2.0, noise_distribution=distribution, df=5.0
     )
     point = np.zeros(5)  # ∇f(0) = 0, so the estimates are pure noise
-    draws = np.array([_mean_gradient(oracle, point, 0, 1) for _ in range(20000)])
+    draws = np.array([_mean_gradient(oracle, point, 0, 1, first=k) for k in range(20000)])
     assert np.abs(draws.mean(axis=0)).max() < 0.05
     assert np.mean(np.sum(draws**2, axis=1)) == pytest.approx(4.0, rel=0.05)
 

@@ -79,15 +79,16 @@ def test_import_is_pure():
     assert out.stdout.strip() == "[]"
 
 
-def test_complexity_shapes_registry():
-    assert set(th.COMPLEXITY_SHAPES) == {
-        "rennala_nigt",
-        "malenia_nigt",
-        "synchronized_nigt",
-        "afedpg",
-        "lower_bound",
-    }
-    assert th.COMPLEXITY_SHAPES["lower_bound"] is th.lower_bound_complexity
+def test_every_shape_a_protocol_names_exists_with_the_shared_signature():
+    from asyncsim.registry import METHODS
+
+    named = {spec.shape for _, spec in METHODS.items() if spec.shape is not None}
+    assert named <= set(th.COMPLEXITY_SHAPES), named - set(th.COMPLEXITY_SHAPES)
+    for name in named | {"lower_bound"}:
+        value = th.COMPLEXITY_SHAPES[name](
+            [1.0, 2.0], 0.5, 0.1, L_g=2.0, L_h=1.0, sigma2=3.0, delta=4.0, discount=0.5
+        )
+        assert math.isfinite(value) and value > 0, name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,14 +148,15 @@ def test_rennala_exact_offsets_shift():
     assert (got.stop_time, got.counts) == (1.5, (1, 0))
 
 
-def test_rennala_exact_reduces_over_participants_only():
-    # The slow agent 2 never finishes before the stop; its large uplink must not count.
+def test_rennala_exact_reduces_over_participants_on_a_server_and_all_agents_in_allreduce():
+    # The slow agent 2 never finishes before the stop: on a server it sends nothing, so its
+    # large uplink does not count; an AllReduce is a collective of all n, agent 2 included.
     got = th.rennala_collection_exact([1.0, 1.0, 100.0], 4, uplink=[0.5, 0.25, 50.0])
     assert got == th.Collection(2.0, (2, 2, 0), 2.5)
     ring = th.rennala_collection_exact(
         [1.0, 1.0, 100.0], 4, uplink=[0.5, 0.25, 50.0], topology="allreduce", allreduce="ring"
     )
-    assert ring.round_time == pytest.approx(2.0 + 2 * (2 - 1) / 2 * 0.5)
+    assert ring.round_time == pytest.approx(2.0 + 2 * (3 - 1) / 3 * 50.0)
 
 
 def test_rennala_exact_accumulates_like_a_simulator():
@@ -264,7 +266,7 @@ def test_rennala_can_be_slower_than_synchronized_server_with_unequal_uplinks():
     assert th.synchronized_round_time(tau, uplink=uplink) == 11.0
 
 
-def test_rennala_exact_large_inputs_fast():
+def test_rennala_exact_on_10000_agents_uses_m_gradients_within_the_bound():
     rng = np.random.default_rng(0)
     tau = rng.uniform(1.0, 100.0, size=10_000)
     got = th.rennala_collection_exact(tau, 100_000)
@@ -341,6 +343,36 @@ def test_complexities_hand_computed():
     assert th.lower_bound_complexity(h, kappa, 1.0) == pytest.approx(2.0)
     # Discount scales the compute terms by 1/(1-γ).
     assert th.lower_bound_complexity(h, kappa, 1.0, discount=0.5) == pytest.approx(3.5)
+
+
+def test_sgd_complexities_hand_computed():
+    # L = σ² = Δ = 1, ε = 1 (so ε' = ε² = 1): LΔ/ε' = σ²LΔ/ε'² = 1.
+    h = [1.0, 3.0]
+    # Rennala SGD: min_m (m/Σ_{i≤m} 1/τ_i)(1 + 1/m) = min(2, 1.5·1.5) = 2.
+    assert th.rennala_sgd_complexity(h, 0.0, 1.0) == pytest.approx(2.0)
+    assert th.rennala_sgd_complexity([1.0, 1.0], 0.0, 1.0) == pytest.approx(1.5)
+    # Malenia SGD: τ_n + mean(τ)/n = 3 + 1.
+    assert th.malenia_sgd_complexity(h, 0.0, 1.0) == pytest.approx(4.0)
+    # Minibatch SGD: τ_n (1 + 1/n) = 4.5.
+    assert th.minibatch_sgd_complexity(h, 0.0, 1.0) == pytest.approx(4.5)
+    # Asynchronous SGD: (n/Σ 1/τ_i)(1 + 1/n) = 1.5 · 1.5.
+    assert th.asynchronous_sgd_complexity(h, 0.0, 1.0) == pytest.approx(2.25)
+    # ε is the target of ||∇f||: the papers' ε' = ε² = 1/4 gives 4 and 16.
+    assert th.minibatch_sgd_complexity([1.0], 0.0, 0.5) == pytest.approx(4.0 + 16.0)
+    # Communication is not part of the fixed computation model.
+    assert th.rennala_sgd_complexity(h, 5.0, 1.0) == th.rennala_sgd_complexity(h, 0.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shape_h, st.lists(positive, min_size=1, max_size=4), shape_eps)
+def test_sgd_shapes_order_as_the_papers_state(h, extra, eps):
+    """Rennala SGD ≤ Asynchronous SGD ≤ Minibatch SGD (the optimal form is a min over m that
+    includes m = n), and Rennala SGD only improves when agents are added."""
+    rennala = th.rennala_sgd_complexity(h, 0.0, eps)
+    asynchronous = th.asynchronous_sgd_complexity(h, 0.0, eps)
+    assert rennala <= asynchronous * (1 + REL)
+    assert asynchronous <= th.minibatch_sgd_complexity(h, 0.0, eps) * (1 + REL)
+    assert th.rennala_sgd_complexity(h + extra, 0.0, eps) <= rennala * (1 + REL)
 
 
 def test_complexities_use_constants():

@@ -1,5 +1,6 @@
-"""Time models (SPEC §4): expressions, distributions, iteration-varying and trace-file times,
-outages, per-step timing and the bandwidth model, alone and through the engine."""
+"""Time models (docs/algorithms.md §4): expressions, distributions, iteration-varying and
+trace-file times, outages, per-step timing and the bandwidth model, alone and through the
+engine."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncsim import theory
-from asyncsim.config import TimeModelConfig, build_time_model, validate_scenario
+from asyncsim.config import FixedTimeConfig, validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.runner import simulate
 from asyncsim.timing import (
-    DISTRIBUTIONS,
+    ExponentialTimes,
     FixedTimes,
-    RandomTimes,
+    GammaTimes,
+    LogNormalTimes,
+    TimeModel,
     TraceTimes,
+    TruncatedNormalTimes,
+    UniformTimes,
     VaryingTimes,
     bandwidth_times,
     per_agent_values,
@@ -73,20 +78,30 @@ def test_fixed_expressions_may_not_use_k() -> None:
 # ------------------------------------------------------------------ distributions
 
 
-def _model(distribution: str, scale: list[float], shape: float | None = None) -> RandomTimes:
+#: the random kinds: their model class and the name of their shape parameter (None: no shape)
+RANDOM_KINDS = {
+    "exponential": (ExponentialTimes, None),
+    "lognormal": (LogNormalTimes, "sigma"),
+    "uniform": (UniformTimes, "spread"),
+    "truncated_normal": (TruncatedNormalTimes, "cv"),
+    "gamma": (GammaTimes, "shape"),
+}
+
+
+def _model(distribution: str, scale: list[float], shape: float | None = None) -> TimeModel:
     block: dict[str, Any] = {"kind": distribution, "h": scale}
-    parameter = {
-        "lognormal": "sigma",
-        "uniform": "spread",
-        "truncated_normal": "cv",
-        "gamma": "shape",
-    }.get(distribution)
+    cls, parameter = RANDOM_KINDS[distribution]
     if shape is not None and parameter is not None:
         block[parameter] = shape
     config = validate_scenario(deep_merge(TINY, {"cluster": {"n": len(scale), "compute": block}}))
-    model = build_time_model(config.cluster.compute, len(scale), "cluster.compute", "compute")
-    assert isinstance(model, RandomTimes)
+    model = config.cluster.compute.build(len(scale), "cluster.compute", "compute")
+    assert type(model) is cls
     return model
+
+
+def _shape(model: TimeModel, distribution: str) -> float | None:
+    parameter = RANDOM_KINDS[distribution][1]
+    return None if parameter is None else getattr(model, parameter)
 
 
 def _truncated_normal_mean_numeric(mu: float, sigma: float) -> float:
@@ -122,12 +137,12 @@ ANALYTIC_MEANS = {
 def test_empirical_mean_matches_the_analytic_mean(distribution: str, shape: float | None) -> None:
     scale = [0.5, 2.0]
     model = _model(distribution, scale, shape)
-    assert set(ANALYTIC_MEANS) == set(DISTRIBUTIONS)
+    assert set(ANALYTIC_MEANS) == set(RANDOM_KINDS)
     rng = np.random.default_rng(20240501)
     for agent, s in enumerate(scale):
         draws = np.array([model.sample(agent, k, rng) for k in range(40_000)])
         assert np.isfinite(draws).all() and (draws >= 0).all()
-        analytic = ANALYTIC_MEANS[distribution](s, model.shape)
+        analytic = ANALYTIC_MEANS[distribution](s, _shape(model, distribution))
         assert model.mean(agent) == pytest.approx(analytic, rel=1e-6)
         standard_error = draws.std() / math.sqrt(draws.size)
         assert abs(draws.mean() - analytic) < 5 * standard_error, (distribution, agent)
@@ -135,9 +150,9 @@ def test_empirical_mean_matches_the_analytic_mean(distribution: str, shape: floa
 
 
 def test_shape_parameters_reach_the_model() -> None:
-    assert _model("lognormal", [1.0], 0.3).shape == 0.3
+    assert _model("lognormal", [1.0], 0.3).sigma == 0.3
     assert _model("gamma", [1.0]).shape == 2.0  # documented default
-    assert _model("uniform", [1.0]).shape == 0.5
+    assert _model("uniform", [1.0]).spread == 0.5
     draws = [
         _model("uniform", [2.0], 0.25).sample(0, 0, np.random.default_rng(s)) for s in range(200)
     ]
@@ -146,13 +161,14 @@ def test_shape_parameters_reach_the_model() -> None:
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(
-    distribution=st.sampled_from(sorted(DISTRIBUTIONS)),
+    distribution=st.sampled_from(sorted(RANDOM_KINDS)),
     scale=st.floats(0.0, 50.0, allow_nan=False),
     shape=st.floats(0.05, 1.0),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_samples_are_finite_nonnegative_and_centred(distribution, scale, shape, seed) -> None:
-    model = RandomTimes(distribution, np.array([scale]), shape)
+    cls, parameter = RANDOM_KINDS[distribution]
+    model = cls(np.array([scale]), **({parameter: shape} if parameter else {}))
     rng = np.random.default_rng(seed)
     draws = np.array([model.sample(0, k, rng) for k in range(3000)])
     assert np.isfinite(draws).all() and (draws >= 0).all()
@@ -253,7 +269,11 @@ def test_trace_file_times(tmp_path: Path) -> None:
     assert [model.sample(1, k, rng) for k in range(5)] == [2.0, 0.5, 0.5, 0.5, 0.5]
     assert model.mean(0) == 2.0
     rows = _run(
-        cluster={"n": 2, "compute": {"kind": "trace", "path": str(path)}, "uplink": {"time": 0.0}},
+        cluster={
+            "n": 2,
+            "compute": {"kind": "trace", "path": str(path), "h": None},
+            "uplink": {"time": 0.0},
+        },
         methods=[{"name": "synchronized_nigt"}],
         budget={"iterations": 3},
     )["synchronized_nigt"].rows
@@ -272,7 +292,7 @@ def test_trace_file_times(tmp_path: Path) -> None:
 def test_bad_trace_files(tmp_path: Path, text: str, fragment: str) -> None:
     path = _write_trace(tmp_path, text)
     scenario = deep_merge(
-        TINY, {"cluster": {"n": 2, "compute": {"kind": "trace", "path": str(path)}}}
+        TINY, {"cluster": {"n": 2, "compute": {"kind": "trace", "path": str(path), "h": None}}}
     )
     with pytest.raises(ConfigError) as info:
         validate_scenario(scenario)
@@ -281,7 +301,8 @@ def test_bad_trace_files(tmp_path: Path, text: str, fragment: str) -> None:
 
 def test_missing_trace_file(tmp_path: Path) -> None:
     scenario = deep_merge(
-        TINY, {"cluster": {"compute": {"kind": "trace", "path": str(tmp_path / "nope.csv")}}}
+        TINY,
+        {"cluster": {"compute": {"kind": "trace", "path": str(tmp_path / "nope.csv"), "h": None}}},
     )
     with pytest.raises(ConfigError, match="cannot read trace file"):
         validate_scenario(scenario)
@@ -404,7 +425,12 @@ def test_bandwidth_model_through_the_engine() -> None:
         cluster={
             "n": 3,
             "compute": {"h": h},
-            "uplink": {"kind": "bandwidth", "latency": latency, "bandwidth": bandwidth},
+            "uplink": {
+                "kind": "bandwidth",
+                "latency": latency,
+                "bandwidth": bandwidth,
+                "time": None,
+            },
         },
         methods=[{"name": "synchronized_nigt"}, {"name": "rennala_nigt", "batch": 4}],
     )
@@ -418,7 +444,12 @@ def test_bandwidth_model_through_the_engine() -> None:
 
 def test_bandwidth_must_be_positive() -> None:
     scenario = deep_merge(
-        TINY, {"cluster": {"uplink": {"kind": "bandwidth", "bandwidth": [1.0, 0.0, 1.0, 1.0]}}}
+        TINY,
+        {
+            "cluster": {
+                "uplink": {"kind": "bandwidth", "bandwidth": [1.0, 0.0, 1.0, 1.0], "time": None}
+            }
+        },
     )
     with pytest.raises(ConfigError, match=r"cluster\.uplink\.bandwidth: must be > 0"):
         validate_scenario(scenario)
@@ -426,9 +457,9 @@ def test_bandwidth_must_be_positive() -> None:
 
 def test_communication_expressions_may_use_the_vector_dimension():
     """κ_i = √i · d^{1/4} (the paper's Fig. 1c) with d the number of parameters."""
-    model = build_time_model(
-        TimeModelConfig(time="sqrt(i) * d**0.25"), 4, "cluster.uplink", "communication", 81
+    model = FixedTimeConfig(time="sqrt(i) * d**0.25").build(
+        4, "cluster.uplink", "communication", 81
     )
     assert np.allclose(model.fixed_values(), np.sqrt([1, 2, 3, 4]) * 3.0)
     with pytest.raises(ConfigError, match=r"cluster.compute.h: .*'d' is not allowed"):
-        build_time_model(TimeModelConfig(h="d * i"), 4, "cluster.compute", "compute", 81)
+        FixedTimeConfig(h="d * i").build(4, "cluster.compute", "compute", 81)

@@ -1,4 +1,4 @@
-"""SimPy timeouts ordered by agent index at equal times (SPEC §3, "Event order").
+"""SimPy timeouts ordered by agent index at equal times (docs/algorithms.md §3, "Event order").
 
 SimPy processes events at the same instant by (priority, insertion order). Giving agent i's
 events priority ``AGENT_PRIORITY + i`` makes completions at one instant run in increasing agent

@@ -1,4 +1,5 @@
-"""The simulated cluster: per-agent durations, outages and the topology's reduce (SPEC §4).
+"""The simulated cluster: per-agent durations, outages and the topology's reduce
+(docs/algorithms.md §4).
 
 Every agent has one random stream per role (compute, uplink, downlink), spawned from the run's
 timing seed. The j-th draw of agent i is therefore the same in every method of a scenario
@@ -21,7 +22,7 @@ __all__ = ["ClusterRuntime", "Reduce"]
 
 @dataclass(frozen=True)
 class Reduce:
-    """The upload phase of a round: each participant's uplink time and the total duration."""
+    """The upload phase of a round: each sender's uplink time and the total duration."""
 
     uplinks: dict[int, float]
     duration: float
@@ -98,8 +99,13 @@ class ClusterRuntime:
         return 0.0 if self.topology == "allreduce" else self._downlink.sample(agent, k)
 
     def reduce(self, participants: Sequence[int], k: int) -> Reduce:
-        """Uplinks of the participants and the reduce duration (theory.reduce_time)."""
-        uplinks = {agent: self.uplink_time(agent, k) for agent in participants}
+        """Uplinks of the agents that send and the reduce duration (theory.reduce_time): the
+        participants on a server, every agent under allreduce (theory.senders)."""
+        counts = [0] * self.n
+        for agent in participants:
+            counts[agent] = 1
+        sending = np.flatnonzero(theory.senders(counts, self.topology))
+        uplinks = {int(agent): self.uplink_time(int(agent), k) for agent in sending}
         duration = theory.reduce_time(list(uplinks.values()), self.topology, self.allreduce)
         return Reduce(uplinks, duration)
 

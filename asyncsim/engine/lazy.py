@@ -31,8 +31,9 @@ class LazyGradients:
         return handle
 
     def cancel(self, handle: int) -> None:
-        """Drop a request whose computation was discarded (it is never computed)."""
+        """Drop a request whose gradient is not used (never computed, or forgotten)."""
         self._pending.pop(handle, None)
+        self._done.pop(handle, None)
 
     def value(self, handle: int) -> GradientResult:
         """The request's result, evaluating all pending requests in one batch if needed."""

@@ -1,11 +1,11 @@
 """SimPy glue: agents as processes, broadcasts, rounds, uploads, outages (no optimization math).
 
-Two building blocks serve every protocol of SPEC §3:
+Two building blocks serve every protocol (docs/algorithms.md, "Aggregation procedures"):
 
 * ``collect(point, version, rule)`` — one synchronous aggregation round: the server sends the
-  point, every agent (a SimPy process) computes gradients at it until the protocol's
-  :class:`CollectionRule` says stop, running computations are discarded, the participants upload
-  and the weighted sum of the gradients used is returned.
+  point, every agent (a SimPy process) computes gradients at it until the protocol's collection
+  rule (:class:`asyncsim.methods.protocol.CollectionRule`) says stop, running computations are
+  discarded, the participants upload and the weighted sum of the gradients used is returned.
 * ``dispatch(agent, point, version)`` + ``next_arrival()`` — the asynchronous server: one agent
   receives a point, computes one gradient, uploads it, and the arrival is queued for the server.
 
@@ -15,11 +15,10 @@ depends on gradient values under per-trajectory timing.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -30,24 +29,12 @@ from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.trace import SERVER, Trace
 from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 
-__all__ = ["Arrival", "CollectionRule", "Counters", "RoundOutcome", "Simulation"]
+if TYPE_CHECKING:
+    from asyncsim.methods.protocol import CollectionRule
+
+__all__ = ["Arrival", "Counters", "RoundOutcome", "Simulation"]
 
 Process = Generator[simpy.Event, Any, Any]
-
-
-class CollectionRule(ABC):
-    """The protocol-specific part of a round: when to stop and how to weight gradients."""
-
-    #: whether an agent starts another gradient after finishing one in the same round
-    keeps_computing: bool = True
-
-    @abstractmethod
-    def on_gradient(self, agent: int) -> bool:
-        """Record a finished gradient of ``agent``; return True when the round must stop."""
-
-    @abstractmethod
-    def weight(self, agent: int, count: int) -> float:
-        """Weight of each of the ``count`` gradients of ``agent`` in the aggregate."""
 
 
 @dataclass
@@ -80,8 +67,18 @@ class Arrival:
     simulation: Simulation
 
     def gradient(self) -> GradientResult:
-        """Its value (computed lazily, together with every gradient still in flight)."""
+        """Its value (computed lazily, together with every gradient still in flight); the
+        gradient counts as used."""
+        self.simulation.counters.used += 1
         return self.simulation.lazy.value(self.handle)
+
+    def ignore(self) -> None:
+        """The server drops this gradient unused (it is never computed): counted as discarded
+        and traced as ``ignored``."""
+        sim = self.simulation
+        sim.lazy.cancel(self.handle)
+        sim.counters.discarded += 1
+        sim.trace.record(sim.now, self.agent, "ignored", self.version, self.version)
 
 
 @dataclass
@@ -115,6 +112,8 @@ class Simulation:
         self.counters = Counters()
         self._next_index = [0] * cluster.n
         self._arrivals = simpy.Store(self.env)
+        self._workers: list[simpy.Process | None] = [None] * cluster.n
+        self._stoppable = [False] * cluster.n
         self._outages = cluster.has_outages
         fixed_h = cluster.models["compute"].fixed_values()
         per_trajectory = fixed_h is not None and not per_step_timing
@@ -126,18 +125,22 @@ class Simulation:
 
     # ------------------------------------------------------------------ one gradient
 
-    def _begin(self, agent: int, point: np.ndarray, version: int) -> tuple[float, int, bool]:
-        """Start the agent's next step now: ``(seconds until it ends, index, completes)``.
+    def _begin(
+        self, agent: int, point: np.ndarray, version: int, patience: float | None = None
+    ) -> tuple[float, int, str | None]:
+        """Start the agent's next step now: ``(seconds until it ends, index, its end event)``.
 
-        An agent in an outage waits for its end (index -1). Otherwise a computation with a fresh
-        index starts; it ``completes`` unless an outage begins first, which loses it then.
+        An agent in an outage waits for its end (index -1, no end event). Otherwise a
+        computation with a fresh index starts; it ends with ``compute_end``, or is ``lost`` when
+        an outage begins first, or is ``abandoned`` when it would run past ``patience`` seconds
+        (then it ends after exactly ``patience``).
         """
         now = self.env.now
         if self._outages:
             resume = self.cluster.available_from(agent, now)
             if resume > now:
                 self.trace.add((now, agent + 1, "outage_wait", version, version))
-                return resume - now, -1, False
+                return resume - now, -1, None
         index = self._next_index[agent]
         self._next_index[agent] = index + 1
         self.counters.started += 1
@@ -148,18 +151,22 @@ class Simulation:
             duration = self._compute_time(agent, version, point, index)
         self.trace.add((now, agent + 1, "compute_start", version, version))
         lost_at = self._outages and self.cluster.outage_between(agent, now, now + duration)
+        lost_first = lost_at and patience is not None and lost_at < now + patience
+        if patience is not None and duration > patience and not lost_first:
+            return patience, index, "abandoned"
         if lost_at:
-            return lost_at - now, index, False
-        return duration, index, True
+            return lost_at - now, index, "lost"
+        return duration, index, "compute_end"
 
-    def _end(self, agent: int, index: int, completes: bool, version: int) -> bool:
+    def _end(self, agent: int, index: int, ending: str | None, version: int) -> bool:
         """Close the step begun by ``_begin`` at its end; True when a gradient was completed."""
-        if completes:
-            self.trace.add((self.env.now, agent + 1, "compute_end", version, version))
-        elif index >= 0:
+        if ending is not None:
+            self.trace.add((self.env.now, agent + 1, ending, version, version))
+        if ending == "lost":
             self.counters.lost += 1
-            self.trace.add((self.env.now, agent + 1, "lost", version, version))
-        return completes
+        elif ending == "abandoned":
+            self.counters.discarded += 1
+        return ending == "compute_end"
 
     def _compute_time(self, agent: int, version: int, point: np.ndarray, index: int) -> float:
         """τ = h_{i,k} · transitions: H under per-trajectory timing, the trajectory's length
@@ -190,15 +197,18 @@ class Simulation:
         self._discard_running(round_, stop_time)
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
         reduce = self.cluster.reduce(list(counts), version)
-        if self.cluster.topology == "server" and not rule.keeps_computing:
-            # An agent that computes one gradient per round holds its final contribution as soon
-            # as it finishes, so it sends it at once: round = max_i (b_i + τ_i + κ_i) (SPEC §3).
-            starts = {agent: round_.finished[agent] for agent in reduce.uplinks}
-            end = max((starts[a] + d for a, d in reduce.uplinks.items()), default=stop_time)
+        if self.cluster.topology == "allreduce":  # one collective of all n, ending for all
+            uploads = {a: (stop_time, stop_time + reduce.duration) for a in reduce.uplinks}
+        elif rule.keeps_computing:
+            uploads = {a: (stop_time, stop_time + d) for a, d in reduce.uplinks.items()}
         else:
-            starts = dict.fromkeys(reduce.uplinks, stop_time)
-            end = stop_time + reduce.duration
-        self._record_uploads(reduce.uplinks, starts, version)
+            # An agent that computes one gradient per round holds its final contribution as soon
+            # as it finishes, so it sends it at once: round = max_i (b_i + τ_i + κ_i)
+            # (docs/algorithms.md §3).
+            uploads = {a: (round_.finished[a], round_.finished[a] + d)
+                       for a, d in reduce.uplinks.items()}  # fmt: skip
+        self._record_uploads(uploads, version)
+        end = max((upload_end for _, upload_end in uploads.values()), default=stop_time)
         if end > stop_time:
             yield self.env.timeout(end - stop_time)
         request = GradientRequest(point, tuple(self._jobs(round_)))
@@ -216,11 +226,13 @@ class Simulation:
         running, point, rule, counters = round_.running, round_.point, round_.rule, self.counters
         add, next_index, keeps_computing = self.trace.add, self._next_index, rule.keeps_computing
         number = agent + 1  # as the trace writes it
-        fixed_tau = None if self._outages or self._fixed_tau is None else self._fixed_tau[agent]
+        patience = rule.patience(agent)
+        fast = not self._outages and self._fixed_tau is not None and patience is None
+        fixed_tau = self._fixed_tau[agent] if fast else None
         mine: list[int] = []  # indices of this agent's gradients used in the round
         while True:
-            if fixed_tau is not None:  # the hot path (fixed per-trajectory times, no outages):
-                index = next_index[agent]  # _begin and _end inlined
+            if fixed_tau is not None:  # the hot path (fixed per-trajectory times, no outages,
+                index = next_index[agent]  # no patience): _begin and _end inlined
                 next_index[agent] = index + 1
                 counters.started += 1
                 add((env.now, number, "compute_start", version, version))
@@ -231,14 +243,14 @@ class Simulation:
                 del running[agent]
                 add((env.now, number, "compute_end", version, version))
             else:
-                delay, index, completes = self._begin(agent, point, version)
+                delay, index, ending = self._begin(agent, point, version, patience)
                 if index >= 0:
                     running[agent] = index
                 yield AgentTimeout(env, delay, agent)
                 if round_.done:
                     return
                 running.pop(agent, None)
-                if not self._end(agent, index, completes, version):
+                if not self._end(agent, index, ending, version):
                     continue
             if not mine:
                 round_.used[agent] = mine
@@ -259,17 +271,16 @@ class Simulation:
             self.trace.record(time, agent, "discarded", round_.version, round_.version)
         round_.running.clear()
 
-    def _record_uploads(
-        self, uplinks: dict[int, float], starts: dict[int, float], version: int
-    ) -> None:
-        """Trace the uploads of a reduce (scheduled now, so recorded ahead), in time order."""
+    def _record_uploads(self, uploads: dict[int, tuple[float, float]], version: int) -> None:
+        """Trace the uploads (agent → (start, end)) of a reduce, scheduled now and so recorded
+        ahead, in time order."""
         rows = []
-        for agent, duration in sorted(uplinks.items()):
-            rows.append((starts[agent], agent + 1, "upload_start", version, version))
-            rows.append((starts[agent] + duration, agent + 1, "upload_end", version, version))
+        for agent, (start, end) in sorted(uploads.items()):
+            rows.append((start, agent + 1, "upload_start", version, version))
+            rows.append((end, agent + 1, "upload_end", version, version))
         for row in sorted(rows, key=_row_time):
             self.trace.add(row)
-        self.counters.uploads += len(uplinks)
+        self.counters.uploads += len(uploads)
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:
         """One job per run of consecutive indices of each agent (an outage can split a run)."""
@@ -285,31 +296,51 @@ class Simulation:
     def dispatch(self, agent: int, point: np.ndarray, version: int) -> None:
         """Send ``point`` (server version ``version``) to one agent, which computes one gradient
         there and uploads it; the arrival is then queued for ``next_arrival``."""
-        self.env.process(self._async_agent(agent, point, version))
+        self._workers[agent] = self.env.process(self._async_agent(agent, point, version))
+
+    def restart(self, agent: int, point: np.ndarray, version: int) -> bool:
+        """Stop the agent's work for an earlier point (a running computation is discarded, a
+        point still on its way is dropped) and :meth:`dispatch` ``point`` to it. An agent whose
+        gradient is being uploaded is left alone: returns False then, True otherwise."""
+        if not self._stoppable[agent]:
+            return False
+        self._workers[agent].interrupt()
+        self.dispatch(agent, point, version)
+        return True
 
     def _async_agent(self, agent: int, point: np.ndarray, version: int) -> Process:
         env, lazy = self.env, self.lazy
-        delay = self.cluster.broadcast_delay(agent, version)
-        if delay > 0:
-            yield AgentTimeout(env, delay, agent)
-        self.trace.record(env.now, agent, "broadcast_received", version, version)
-        while True:  # the request is submitted at the start, so in-flight gradients batch
-            delay, index, completes = self._begin(agent, point, version)
-            if index >= 0:
-                job = GradientJob(agent, index, 1, 1.0)
-                handle = lazy.submit(GradientRequest(point, (job,)))
-            yield AgentTimeout(env, delay, agent)
-            if self._end(agent, index, completes, version):
-                break
-            if index >= 0:
+        self._stoppable[agent] = True
+        handle = None  # the running computation's request
+        try:
+            delay = self.cluster.broadcast_delay(agent, version)
+            if delay > 0:
+                yield AgentTimeout(env, delay, agent)
+            self.trace.record(env.now, agent, "broadcast_received", version, version)
+            while True:  # the request is submitted at the start, so in-flight gradients batch
+                delay, index, ending = self._begin(agent, point, version)
+                if index >= 0:
+                    job = GradientJob(agent, index, 1, 1.0)
+                    handle = lazy.submit(GradientRequest(point, (job,)))
+                yield AgentTimeout(env, delay, agent)
+                if self._end(agent, index, ending, version):
+                    break
+                if handle is not None:
+                    lazy.cancel(handle)
+                    handle = None
+        except simpy.Interrupt:  # restart(): the work is for a stale point
+            if handle is not None:
                 lazy.cancel(handle)
+                self.counters.discarded += 1
+                self.trace.record(env.now, agent, "discarded", version, version)
+            return
+        self._stoppable[agent] = False
         uplink = self.cluster.uplink_time(agent, version)
         self.trace.record(env.now, agent, "upload_start", version, version)
         if uplink > 0:
             yield AgentTimeout(env, uplink, agent)
         self.trace.record(env.now, agent, "upload_end", version, version)
         self.counters.uploads += 1
-        self.counters.used += 1
         yield self._arrivals.put(Arrival(agent, version, handle, self))
 
     def next_arrival(self) -> simpy.Event:

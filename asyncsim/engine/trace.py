@@ -19,12 +19,14 @@ EVENTS = (
     "broadcast_received",  # the agent holds the new point
     "compute_start",
     "compute_end",
-    "discarded",  # running computation dropped because the round stopped
+    "discarded",  # running computation dropped (the round stopped, or its point became stale)
     "lost",  # running computation lost to an outage
+    "abandoned",  # computation given up after the agent's patience (MindFlayer SGD)
     "outage_wait",  # the agent waits for the end of an outage before computing
     "upload_start",
     "upload_end",
     "update",  # the server (or every node, under AllReduce) applies an update
+    "ignored",  # the server drops an arrived gradient unused (Ringmaster ASGD)
 )
 
 Row = tuple[float, int, str, int, int]

@@ -1,4 +1,4 @@
-"""Algorithm 3 — AggregateMalenia(θ, M), heterogeneous environments.
+"""Algorithm 3 — AggregateMalenia(θ, M), heterogeneous environments (docs/algorithms.md).
 
     same loop as Algorithm 2, but stop only when every B_i >= 1 and
         (1/n Σ_i 1/B_i)^{-1} >= M/n
@@ -11,10 +11,11 @@ Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
 
 from __future__ import annotations
 
-from asyncsim.engine.simulation import CollectionRule
-from asyncsim.theory import malenia_stop_reached
+from asyncsim import theory
+from asyncsim.methods.protocol import BatchParams, CollectionRule, rounds
+from asyncsim.registry import ProtocolSpec
 
-__all__ = ["MaleniaRule"]
+__all__ = ["PROTOCOL", "MaleniaRule"]
 
 
 class MaleniaRule(CollectionRule):
@@ -22,9 +23,9 @@ class MaleniaRule(CollectionRule):
 
     keeps_computing = True
 
-    def __init__(self, n: int, batch: int) -> None:
+    def __init__(self, n: int, params: BatchParams, iteration: int) -> None:
         self.n = n
-        self.batch = batch
+        self.batch = params.batch_of(iteration)
         self.counts = [0] * n
         self.missing = n
         self.inverse_sum = 0.0
@@ -36,7 +37,39 @@ class MaleniaRule(CollectionRule):
             self.inverse_sum += 1.0
         else:
             self.inverse_sum += 1.0 / count - 1.0 / (count - 1)
-        return malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
+        return theory.malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
 
     def weight(self, agent: int, count: int) -> float:
         return 1.0 / (self.n * count)
+
+
+def exact_round(
+    times: theory.AgentTimes, params: BatchParams, iteration: int, start: float = 0.0
+) -> theory.Collection:
+    """The round that starts at absolute time ``start``, for fixed times."""
+    return theory.malenia_collection_exact(
+        times.tau,
+        params.batch_of(iteration),
+        start + times.offsets,
+        times.uplink,
+        times.topology,
+        times.allreduce,
+    )
+
+
+def round_bound(times: theory.AgentTimes, params: BatchParams, iteration: int) -> float:
+    """Lemma C.2 with that round's batch (κ covers uplink and broadcast)."""
+    return theory.malenia_collection_bound(times.tau, times.kappa_round, params.batch_of(iteration))
+
+
+PROTOCOL = ProtocolSpec(
+    name="malenia",
+    description="Alg. 3: all B_i >= 1 and (1/n Σ 1/B_i)^-1 >= M/n; per-agent means",
+    train=rounds(MaleniaRule),
+    params=BatchParams,
+    family="Malenia",
+    exact_round=exact_round,
+    round_bound=round_bound,
+    shapes={"nigt": "malenia_nigt", "sgd": "malenia_sgd"},
+    scaling="mean-like",
+)

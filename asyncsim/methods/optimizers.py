@@ -1,76 +1,167 @@
-"""Pure update rules applied to an aggregated gradient (SPEC §2), in the style of optax.
+"""Update rules applied to an aggregated gradient, as factories in the style of optax.
 
-A state holds the model θ and the *query point* where the next gradient is taken. Methods
-ascend (they maximise returns J). Both rules are pure functions of (state, gradient).
+``nigt(lr, momentum)`` and ``sgd(lr)`` return an :class:`Optimizer`: a pair of pure functions
+``init(θ_0) -> state`` and ``update(state, g, delay) -> state``. A state holds the model θ and
+the *query point* where the next gradient is taken. Methods ascend (they maximise returns J;
+synthetic oracles hand back −∇f). ``delay`` is the number of updates the server applied since
+the gradient's point was sent (0 for synchronous rounds); only delay-adaptive rules read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
+from pydantic import Field
 
-__all__ = ["OPTIMIZERS", "Optimizer", "OptimizerState", "make_optimizer", "nigt_update",
-           "vanilla_update"]  # fmt: skip
+from asyncsim.linalg import norm
+from asyncsim.registry import Context, Params
+
+__all__ = [
+    "DelayAdaptiveParams",
+    "NIGTParams",
+    "NIGTState",
+    "Optimizer",
+    "SGDParams",
+    "SGDState",
+    "delay_adaptive_sgd",
+    "nigt",
+    "sgd",
+]
+
+StepSize = Annotated[float, Field(gt=0, description="step size α")]
+
+
+class Optimizer(NamedTuple):
+    """An update rule with its hyper-parameters bound: ``init`` and ``update``."""
+
+    init: Callable[[np.ndarray], Any]
+    update: Callable[..., Any]
+
+
+# ---------------------------------------------------------------- NIGT (Algorithm 1)
 
 
 @dataclass(frozen=True)
-class OptimizerState:
-    """θ_t, the query point where the next gradient is taken, and the NIGT momentum d_t."""
+class NIGTState:
+    """θ_t, the query point θ̃ where the next gradient is taken, and the momentum d_t
+    (None before the first aggregate)."""
 
     theta: np.ndarray
     query: np.ndarray
     direction: np.ndarray | None = None
 
 
-def initial_state(theta0: np.ndarray) -> OptimizerState:
-    """Gradients are first taken at θ_0 itself (d_0 = Aggregate(θ_0, M_init))."""
-    return OptimizerState(theta0, theta0, None)
+class NIGTParams(Params):
+    """Step size α and momentum η of NIGT."""
+
+    lr: StepSize = 0.01
+    momentum: Annotated[float, Field(gt=0, le=1, description="momentum η")] = 0.1
 
 
-def nigt_update(state: OptimizerState, g: np.ndarray, lr: float, momentum: float) -> OptimizerState:
+def nigt(lr: float, momentum: float) -> Optimizer:
     """Algorithm 1 (normalized ascent with implicit gradient transport), one iteration:
 
-    d_t     = (1-η) d_{t-1} + η g_t        (d_0 = g_0, the initial aggregate)
-    θ_{t+1} = θ_t + α · d_t / ||d_t||      (no step while d_t = 0)
-    θ̃_{t+1} = θ_{t+1} + ((1-η)/η) · (θ_{t+1} − θ_t)   ← the next query point
+        d_t     = (1-η) d_{t-1} + η g_t        (d_0 = g_0, the initial aggregate)
+        θ_{t+1} = θ_t + α · d_t / ||d_t||      (no step while d_t = 0)
+        θ̃_{t+1} = θ_{t+1} + ((1-η)/η) · (θ_{t+1} − θ_t)   ← the next query point
+
+    Gradients are first taken at θ_0 itself (d_0 = Aggregate(θ_0, M_init)).
     """
-    d = g if state.direction is None else (1.0 - momentum) * state.direction + momentum * g
-    norm = float(np.linalg.norm(d))
-    theta = state.theta + (lr / norm) * d if norm > 0 else state.theta
-    query = theta + ((1.0 - momentum) / momentum) * (theta - state.theta)
-    return OptimizerState(theta, query, d)
+
+    def init(theta0: np.ndarray) -> NIGTState:
+        return NIGTState(theta0, theta0, None)
+
+    def update(state: NIGTState, g: np.ndarray, delay: int = 0) -> NIGTState:
+        d = g if state.direction is None else (1.0 - momentum) * state.direction + momentum * g
+        length = norm(d)
+        theta = state.theta + (lr / length) * d if length > 0 else state.theta
+        query = theta + ((1.0 - momentum) / momentum) * (theta - state.theta)
+        return NIGTState(theta, query, d)
+
+    return Optimizer(init, update)
 
 
-def vanilla_update(
-    state: OptimizerState, g: np.ndarray, lr: float, momentum: float
-) -> OptimizerState:
-    """Vanilla policy-gradient ascent θ_{t+1} = θ_t + α g_t; the next gradient is at θ_{t+1}.
-    ``momentum`` is unused (kept so that both rules share one signature)."""
-    theta = state.theta + lr * g
-    return OptimizerState(theta, theta, None)
-
-
-OPTIMIZERS: dict[str, Callable[..., OptimizerState]] = {
-    "nigt": nigt_update,
-    "vanilla": vanilla_update,
-}
+# ---------------------------------------------------------------- plain (stochastic) gradient step
 
 
 @dataclass(frozen=True)
-class Optimizer:
-    """An update rule with its hyper-parameters bound."""
+class SGDState:
+    """θ_t; the next gradient is taken at θ_t itself."""
 
-    name: str
-    update: Callable[[OptimizerState, np.ndarray], OptimizerState]
+    theta: np.ndarray
 
-    @staticmethod
-    def init(theta0: np.ndarray) -> OptimizerState:
-        return initial_state(theta0)
+    @property
+    def query(self) -> np.ndarray:
+        return self.theta
 
 
-def make_optimizer(name: str, lr: float, momentum: float) -> Optimizer:
-    """Bind α and η to the update rule ``name`` ("nigt" or "vanilla")."""
-    return Optimizer(name, partial(OPTIMIZERS[name], lr=lr, momentum=momentum))
+class SGDParams(Params):
+    """Step size α of the plain gradient step."""
+
+    lr: StepSize = 0.01
+
+
+def sgd(lr: float) -> Optimizer:
+    """The plain step θ_{t+1} = θ_t + α g_t (SGD on −f; vanilla policy-gradient ascent on J)."""
+
+    def init(theta0: np.ndarray) -> SGDState:
+        return SGDState(theta0)
+
+    def update(state: SGDState, g: np.ndarray, delay: int = 0) -> SGDState:
+        return SGDState(state.theta + lr * g)
+
+    return Optimizer(init, update)
+
+
+# ---------------------------------------------------------------- delay-adaptive step sizes
+
+
+class DelayAdaptiveParams(Params):
+    """Step size α, the delay rule and the concurrency τ_C of delay-adaptive asynchronous SGD."""
+
+    lr: StepSize = 0.01
+    rule: Literal["mishchenko", "koloskova"] = Field(
+        "mishchenko",
+        description="mishchenko: α·min{1, τ_C/δ}; koloskova: α if δ <= τ_C, else α/δ",
+    )
+    concurrency: int | None = Field(
+        None, ge=1, description="τ_C, gradients in flight (default n, every agent busy)"
+    )
+
+    def resolve(self, context: Context) -> DelayAdaptiveParams:
+        params = super().resolve(context)
+        return params.model_copy(update={"concurrency": params.concurrency or context.n})
+
+
+_LARGE_DELAY_STEP = {
+    "mishchenko": lambda lr, concurrency, delay: lr * concurrency / delay,
+    "koloskova": lambda lr, concurrency, delay: lr / delay,
+}
+"""The step size of a gradient whose delay exceeds the concurrency, by rule."""
+
+
+def delay_adaptive_sgd(lr: float, rule: str, concurrency: int) -> Optimizer:
+    """The plain step with a step size that shrinks with the gradient's delay δ (Asynchronous SGD
+    with delay-adaptive step sizes):
+
+    - Mishchenko, Bach, Even, Woodworth (NeurIPS 2022): α_k = α · min{1, τ_C/δ_k} (their code:
+      α·n/max(n, δ_k));
+    - Koloskova, Stich, Jaggi (NeurIPS 2022, Theorem 8 and the remark after it): α_k = α when
+      δ_k <= τ_C, else α/δ_k.
+    """
+
+    large_delay = _LARGE_DELAY_STEP[rule]
+
+    def step_size(delay: int) -> float:
+        return lr if delay <= concurrency else large_delay(lr, concurrency, delay)
+
+    def init(theta0: np.ndarray) -> SGDState:
+        return SGDState(theta0)
+
+    def update(state: SGDState, g: np.ndarray, delay: int = 0) -> SGDState:
+        return SGDState(state.theta + step_size(delay) * g)
+
+    return Optimizer(init, update)

@@ -1,50 +1,104 @@
-"""Method registry: a method is (aggregation protocol) × (optimizer); YAML names it here."""
+"""The built-in methods: each protocol's record, the optimizers, and the methods as
+(protocol × optimizer).
+
+The one place that names them. A protocol's record (:class:`~asyncsim.registry.ProtocolSpec`)
+lives in its own module beside the code that runs it; this module registers the records and the
+methods built from them. ``asyncsim list`` prints them; plug-ins add theirs with the same
+functions (:mod:`asyncsim.registry`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from asyncsim.methods import (
+    asynchronous,
+    m_synchronous,
+    malenia,
+    mindflayer,
+    rennala,
+    ringmaster,
+    synchronized,
+)
+from asyncsim.methods.optimizers import (
+    DelayAdaptiveParams,
+    NIGTParams,
+    SGDParams,
+    delay_adaptive_sgd,
+    nigt,
+    sgd,
+)
+from asyncsim.registry import (
+    PROTOCOLS,
+    register_method,
+    register_optimizer,
+)
 
-from asyncsim.engine.simulation import CollectionRule
-from asyncsim.errors import UnknownNameError
-from asyncsim.methods.malenia import MaleniaRule
-from asyncsim.methods.rennala import RennalaRule
-from asyncsim.methods.synchronized import SynchronizedRule
+__all__: list[str] = []
 
-__all__ = ["METHODS", "PROTOCOLS", "MethodSpec", "lookup_method"]
+_PROTOCOL_MODULES = (
+    rennala,
+    malenia,
+    synchronized,
+    asynchronous,
+    ringmaster,
+    mindflayer,
+    m_synchronous,
+)
+for _module in _PROTOCOL_MODULES:
+    PROTOCOLS.add(_module.PROTOCOL.name, _module.PROTOCOL)
 
-#: round-based protocols and their collection rules; "asynchronous" is the AFedPG server
-PROTOCOLS: dict[str, Callable[[int, int], CollectionRule] | None] = {
-    "rennala": RennalaRule,
-    "malenia": MaleniaRule,
-    "synchronized": SynchronizedRule,
-    "asynchronous": None,
-}
+register_optimizer(
+    "nigt",
+    lambda p: nigt(p.lr, p.momentum),
+    NIGTParams,
+    "Alg. 1: normalized step with implicit gradient transport (α, η)",
+)
+register_optimizer(
+    "sgd", lambda p: sgd(p.lr), SGDParams, "plain step θ + α g (SGD; vanilla policy gradient)"
+)
+register_optimizer(
+    "delay_adaptive_sgd",
+    lambda p: delay_adaptive_sgd(p.lr, p.rule, p.concurrency),
+    DelayAdaptiveParams,
+    "plain step with α shrinking with the gradient's delay (Mishchenko et al.; Koloskova et al.)",
+)
 
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A registered method: its protocol, optimizer and a one-line description."""
-
-    protocol: str
-    optimizer: str
-    description: str
-
-
-METHODS: dict[str, MethodSpec] = {
-    "rennala_nigt": MethodSpec("rennala", "nigt", "Rennala NIGT (Alg. 1 + Alg. 2)"),
-    "malenia_nigt": MethodSpec("malenia", "nigt", "Malenia NIGT (Alg. 1 + Alg. 3)"),
-    "synchronized_nigt": MethodSpec("synchronized", "nigt", "Synchronized NIGT"),
-    "afedpg": MethodSpec("asynchronous", "nigt", "AFedPG, asynchronous greedy server"),
-    "rennala_pg": MethodSpec("rennala", "vanilla", "Rennala PG (vanilla step)"),
-    "malenia_pg": MethodSpec("malenia", "vanilla", "Malenia PG (vanilla step)"),
-    "synchronized_pg": MethodSpec("synchronized", "vanilla", "Synchronized vanilla PG"),
-    "asynchronous_pg": MethodSpec("asynchronous", "vanilla", "Asynchronous PG"),
-}
-
-
-def lookup_method(name: str, field: str) -> MethodSpec:
-    """The spec of method ``name``, or an UnknownNameError listing the valid names."""
-    if name not in METHODS:
-        raise UnknownNameError(field, name, METHODS, what="method")
-    return METHODS[name]
+register_method("rennala_nigt", "rennala", "nigt", "Alg. 1 + Alg. 2", "Rennala NIGT")
+register_method("malenia_nigt", "malenia", "nigt", "Alg. 1 + Alg. 3", "Malenia NIGT")
+register_method("synchronized_nigt", "synchronized", "nigt", "Alg. 1, one gradient per agent",
+                "Synchronized NIGT")  # fmt: skip
+register_method(
+    "afedpg", "asynchronous", "nigt", "asynchronous greedy server (Lan et al. 2025)", "AFedPG"
+)
+register_method(
+    "rennala_pg", "rennala", "sgd", "Alg. 2 with the plain step; Tyurin & Richtárik, NeurIPS 2023",
+    "Rennala PG", {"rennala_sgd": "Rennala SGD"},
+)  # fmt: skip
+register_method(
+    "malenia_pg", "malenia", "sgd", "Alg. 3 with the plain step; Tyurin & Richtárik, NeurIPS 2023",
+    "Malenia PG", {"malenia_sgd": "Malenia SGD"},
+)  # fmt: skip
+register_method(
+    "synchronized_pg", "synchronized", "sgd", "one gradient per agent, plain step",
+    "Synchronized vanilla PG", {"minibatch_sgd": "Minibatch SGD"},
+)  # fmt: skip
+register_method(
+    "asynchronous_pg", "asynchronous", "sgd", "one step per arriving gradient, plain step",
+    "Asynchronous PG", {"asynchronous_sgd": "Asynchronous SGD"},
+)  # fmt: skip
+register_method(
+    "delay_adaptive_asgd", "asynchronous", "delay_adaptive_sgd",
+    "Koloskova, Stich, Jaggi; Mishchenko, Bach, Even, Woodworth; NeurIPS 2022",
+    "Delay-adaptive ASGD",
+)  # fmt: skip
+register_method(
+    "ringmaster_asgd", "ringmaster", "sgd", "Maranjyan, Tyurin, Richtárik, ICML 2025",
+    "Ringmaster ASGD",
+)  # fmt: skip
+register_method(
+    "mindflayer_sgd", "mindflayer", "sgd", "Maranjyan, Omar, Richtárik, arXiv 2410.04285",
+    "MindFlayer SGD",
+)  # fmt: skip
+register_method(
+    "m_synchronous_sgd", "m_synchronous", "sgd", "Begunov & Tyurin, arXiv 2602.03802",
+    "m-Synchronous SGD",
+)  # fmt: skip

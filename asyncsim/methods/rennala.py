@@ -1,18 +1,21 @@
-"""Algorithm 2 — AggregateRennala(θ, M), homogeneous agents.
+"""Algorithm 2 — AggregateRennala(θ, M), homogeneous agents (docs/algorithms.md).
 
     broadcast θ; every agent i: g_i = 0, B_i = 0, and starts computing g(τ, θ)
     whenever agent j finishes one:  g_j += g(τ, θ);  B_j += 1;  m += 1;  j starts another
     when m = M: stop (running computations are discarded); ĝ = (1/M) Σ_i g_i
     agents with B_i = 0 send nothing
 
-Time: Lemma C.1, t_R(M) = 2κ + min_m (M + m) / Σ_{i≤m} 1/τ_i (``theory.rennala_collection_bound``).
+Time: Lemma C.1, t_R(M) = 2κ + min_m (M + m) / Σ_{i≤m} 1/τ_i (``theory.rennala_collection_bound``);
+exactly, the M-th smallest of {b_i + k·τ_i} plus the reduce (``theory.rennala_collection_exact``).
 """
 
 from __future__ import annotations
 
-from asyncsim.engine.simulation import CollectionRule
+from asyncsim import theory
+from asyncsim.methods.protocol import BatchParams, CollectionRule, rounds
+from asyncsim.registry import ProtocolSpec
 
-__all__ = ["RennalaRule"]
+__all__ = ["PROTOCOL", "RennalaRule"]
 
 
 class RennalaRule(CollectionRule):
@@ -20,8 +23,8 @@ class RennalaRule(CollectionRule):
 
     keeps_computing = True
 
-    def __init__(self, n: int, batch: int) -> None:
-        self.batch = batch
+    def __init__(self, n: int, params: BatchParams, iteration: int) -> None:
+        self.batch = params.batch_of(iteration)
         self.collected = 0
 
     def on_gradient(self, agent: int) -> bool:
@@ -30,3 +33,35 @@ class RennalaRule(CollectionRule):
 
     def weight(self, agent: int, count: int) -> float:
         return 1.0 / self.batch
+
+
+def exact_round(
+    times: theory.AgentTimes, params: BatchParams, iteration: int, start: float = 0.0
+) -> theory.Collection:
+    """The round that starts at absolute time ``start``, for fixed times."""
+    return theory.rennala_collection_exact(
+        times.tau,
+        params.batch_of(iteration),
+        start + times.offsets,
+        times.uplink,
+        times.topology,
+        times.allreduce,
+    )
+
+
+def round_bound(times: theory.AgentTimes, params: BatchParams, iteration: int) -> float:
+    """Lemma C.1 with that round's batch (κ covers uplink and broadcast)."""
+    return theory.rennala_collection_bound(times.tau, times.kappa_round, params.batch_of(iteration))
+
+
+PROTOCOL = ProtocolSpec(
+    name="rennala",
+    description="Alg. 2: every agent computes at the point until M gradients are in",
+    train=rounds(RennalaRule),
+    params=BatchParams,
+    family="Rennala",
+    exact_round=exact_round,
+    round_bound=round_bound,
+    shapes={"nigt": "rennala_nigt", "sgd": "rennala_sgd"},
+    scaling="harmonic-like",
+)

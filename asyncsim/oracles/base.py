@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GradientJob", "GradientOracle", "GradientRequest", "GradientResult"]
+__all__ = ["GradientJob", "GradientOracle", "GradientRequest", "GradientResult", "average"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +56,25 @@ class GradientResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
+def average(results: Sequence[GradientResult]) -> GradientResult:
+    """The mean of several results (e.g. a server step on a buffer of gradients): the mean
+    vector; ``transitions`` summed and the other statistics averaged."""
+    stats: dict[str, float] = {}
+    for key in [k for k in results[0].stats if all(k in r.stats for r in results)]:
+        values = [r.stats[key] for r in results]
+        stats[key] = float(sum(values)) if key == "transitions" else float(np.mean(values))
+    return GradientResult(np.mean([r.vector for r in results], axis=0), stats)
+
+
 class GradientOracle(ABC):
     """Computes stochastic gradients of the objective (ascent direction for RL).
 
-    Subclasses set ``dim`` and ``horizon`` (transitions per gradient under per-trajectory timing).
+    Subclasses set ``dim``, ``n_agents`` and ``horizon`` (transitions per gradient under
+    per-trajectory timing). :func:`asyncsim.checks.check_oracle` checks the contract.
     """
 
     dim: int
+    n_agents: int
     horizon: int = 1
 
     @abstractmethod

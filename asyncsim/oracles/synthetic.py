@@ -3,8 +3,9 @@
 Methods *ascend* (they are written for returns J), so a synthetic oracle for a function f to be
 minimised returns stochastic estimates of ∇J = −∇f. ``gradient_norm`` gives ||∇f|| exactly.
 Noise ξ has E ξ = 0 and E||ξ||² = σ² (``noise`` = σ), Gaussian or Student-t (heavy-tailed,
-rescaled to the same variance). Each agent draws its noise from its own stream, in the
-deterministic order in which the engine asks for gradients.
+rescaled to the same variance). The noise of gradient (agent i, index k) is a function of
+(seed, i, k) alone (:class:`GradientNoise`), so a gradient is the same in any request order or
+batch split, as the oracle contract asks (:func:`asyncsim.oracles.check.check_oracle`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,36 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asyncsim.linalg import norm
 from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
 
-__all__ = ["NonconvexOracle", "QuadraticOracle", "SyntheticOracle"]
+__all__ = ["GradientNoise", "NonconvexOracle", "QuadraticOracle", "SyntheticOracle"]
+
+
+class GradientNoise:
+    """Standard normal (or Student-t) draws of gradient (agent, index), keyed by both.
+
+    Agent i owns a Philox counter-based generator keyed by its child of the seed; gradient k
+    reads the substream whose counter starts at (0, k, 0, 0) (2^64 draws apart from its
+    neighbours). Re-seating the counter of the agent's one generator costs 1.7 µs a gradient,
+    against 6.8 µs for a new Philox generator and 9.6 µs for one from a SeedSequence (d = 10).
+    """
+
+    def __init__(self, seed: np.random.SeedSequence, n_agents: int) -> None:
+        self._generators = [
+            np.random.Generator(np.random.Philox(key=child.generate_state(2, np.uint64)))
+            for child in seed.spawn(n_agents)
+        ]
+
+    def at(self, agent: int, index: int) -> np.random.Generator:
+        """The generator of agent ``agent`` positioned at gradient ``index``'s substream."""
+        generator = self._generators[agent]
+        state = generator.bit_generator.state
+        state["state"]["counter"][:] = (0, index, 0, 0)
+        state["buffer_pos"] = 4  # the buffer of drawn words is empty
+        state["has_uint32"] = 0
+        generator.bit_generator.state = state
+        return generator
 
 
 class SyntheticOracle(GradientOracle):
@@ -33,10 +61,11 @@ class SyntheticOracle(GradientOracle):
     ) -> None:
         self.dim = dim
         self.horizon = 1
+        self.n_agents = n_agents
         self.noise = noise
         self.noise_distribution = noise_distribution
         self.df = df
-        self._streams = [np.random.default_rng(s) for s in seed.spawn(n_agents)]
+        self._noise = GradientNoise(seed, n_agents)
 
     def agent_gradient(self, point: np.ndarray, agent: int) -> np.ndarray:
         """Exact ∇J_i(point) = −∇f_i(point) of agent ``agent``'s objective."""
@@ -55,20 +84,24 @@ class SyntheticOracle(GradientOracle):
         shared = self.agent_gradient(point, 0) if self.homogeneous else None
         for job in request.jobs:
             gradient = self.agent_gradient(point, job.agent) if shared is None else shared
-            total += job.weight * (job.count * gradient + self._noise_sum(job.agent, job.count))
+            noise = self._noise_sum(job.agent, job.first_index, job.count)
+            total += job.weight * (job.count * gradient + noise)
         return GradientResult(total)
 
-    def _noise_sum(self, agent: int, count: int) -> np.ndarray:
-        """Σ of ``count`` independent noise vectors with E||ξ||² = σ² each."""
+    def _noise_sum(self, agent: int, first: int, count: int) -> np.ndarray:
+        """Σ_{k<count} ξ_{agent, first+k}, each with E||ξ||² = σ²."""
         if self.noise == 0.0:
             return np.zeros(self.dim)
-        rng = self._streams[agent]
-        per_coordinate = self.noise / math.sqrt(self.dim)
-        if self.noise_distribution == "gaussian":  # a sum of Gaussians is one Gaussian
-            return rng.normal(0.0, per_coordinate * math.sqrt(count), self.dim)
-        unit_variance = math.sqrt((self.df - 2.0) / self.df)
-        draws = rng.standard_t(self.df, size=(count, self.dim))
-        return per_coordinate * unit_variance * draws.sum(axis=0)
+        total = np.zeros(self.dim)
+        for index in range(first, first + count):
+            total += self._unit_noise(self._noise.at(agent, index))
+        return (self.noise / math.sqrt(self.dim)) * total
+
+    def _unit_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw with unit variance per coordinate."""
+        if self.noise_distribution == "gaussian":
+            return rng.standard_normal(self.dim)
+        return math.sqrt((self.df - 2.0) / self.df) * rng.standard_t(self.df, self.dim)
 
 
 class QuadraticOracle(SyntheticOracle):
@@ -108,12 +141,12 @@ class QuadraticOracle(SyntheticOracle):
         return -self.eigenvalues * (point - self.centres[agent])
 
     def gradient_norm(self, point: np.ndarray) -> float:
-        return float(np.linalg.norm(self.eigenvalues * point))
+        return norm(self.eigenvalues * point)
 
     @property
     def constants(self) -> dict[str, float]:
-        """L_g, L_h, σ², Δ of SPEC §5 for this instance; the centres shift f and f* alike, so
-        Δ = f(x_0) − f* = ½ x_0ᵀ A x_0."""
+        """L_g, L_h, σ², Δ (docs/algorithms.md) for this instance; the centres shift f and f*
+        alike, so Δ = f(x_0) − f* = ½ x_0ᵀ A x_0."""
         x0 = self.initial_point()
         return {
             "L_g": float(self.eigenvalues.max()),
@@ -168,11 +201,11 @@ class NonconvexOracle(SyntheticOracle):
         return -self._grad_f(point)
 
     def gradient_norm(self, point: np.ndarray) -> float:
-        return float(np.linalg.norm(self._grad_f(point)))
+        return norm(self._grad_f(point))
 
     @property
     def constants(self) -> dict[str, float]:
-        """L_g, L_h, σ², Δ of SPEC §5 for this instance."""
+        """L_g, L_h, σ², Δ of docs/algorithms.md for this instance."""
         x0 = self.initial_point()
         delta = float(np.sum(0.5 * self.curvature * x0**2 + self.ripple * np.sin(x0) ** 2))
         return {

@@ -2,9 +2,9 @@
 
 Row columns (the output contract of ``iterations.csv``; extend, never rename):
 ``iteration, time_start, time_end, gradients_used, gradients_computed, uploads, grad_norm`` then
-``gradients_discarded, gradients_lost, estimate_norm, transitions`` and, where available,
-``return_mean, discounted_return_mean, episode_length_mean, eval_return`` (and
-``eval_return_agent_<i>`` per agent when the agents' environments differ) and protocol extras
+``gradients_discarded, gradients_lost, estimate_norm, transitions``, the statistics the oracle
+reports with a gradient (``return_mean, discounted_return_mean, episode_length_mean`` for
+policy gradients), the columns of the evaluation hook (``eval_return`` ...) and protocol extras
 (``stop_time, participants`` for rounds; ``agent, delay`` for asynchronous updates).
 
 ``gradients_computed`` counts computations *started* during the row's interval (used, discarded
@@ -15,14 +15,18 @@ else the norm of the aggregated estimate ĝ.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncsim.config import BudgetConfig, EvaluationConfig
-from asyncsim.engine.simulation import Counters, Simulation
-from asyncsim.oracles.base import GradientResult
+from asyncsim.linalg import norm
+
+if TYPE_CHECKING:
+    from asyncsim.config import BudgetConfig, EvaluationConfig
+    from asyncsim.engine.simulation import Simulation
+    from asyncsim.oracles.base import GradientResult
 
 __all__ = ["COLUMNS", "IterationRecorder"]
 
@@ -40,18 +44,39 @@ COLUMNS = (
     "transitions",
 )
 
+Evaluate = Callable[[np.ndarray], dict[str, Any]]
+"""The evaluation hook: columns of a row for the model θ (e.g. ``eval_return``)."""
+
 
 class IterationRecorder:
-    """Appends one row per update and decides when the budget is spent."""
+    """Appends one row per update and decides when the budget is spent.
 
-    def __init__(self, sim: Simulation, budget: BudgetConfig, evaluation: EvaluationConfig) -> None:
+    Args:
+        sim: the run's engine (clock, counters, oracle).
+        budget: the limits; ``target_return`` is compared with column ``target_column``.
+        evaluation: when to call ``evaluate`` (every ``every`` iterations, or at the first
+            update after each multiple of ``period`` simulated seconds).
+        evaluate: the evaluation hook, or None.
+        target_column: the row column a return target reads.
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        budget: BudgetConfig,
+        evaluation: EvaluationConfig,
+        evaluate: Evaluate | None = None,
+        target_column: str = "return_mean",
+    ) -> None:
         self.sim = sim
         self.budget = budget
         self.evaluation = evaluation
+        self.evaluate = evaluate
+        self.target_column = target_column
         self.rows: list[dict[str, Any]] = []
         self.stop_reason = "time"
         self.time_to_target: float | None = None
-        self._previous = Counters()
+        self._previous = replace(sim.counters)
         self._gradients = 0
         self._transitions = 0
         self._next_evaluation = 0.0
@@ -76,7 +101,7 @@ class IterationRecorder:
         counters = self.sim.counters
         delta = {k: getattr(counters, k) - getattr(self._previous, k) for k in vars(counters)}
         self._previous = replace(counters)
-        estimate_norm = float(np.linalg.norm(gradient.vector))
+        estimate_norm = norm(gradient.vector)
         true_norm = self.sim.oracle.gradient_norm(model)
         transitions = int(
             gradient.stats.get("transitions", delta["used"] * self.sim.oracle.horizon)
@@ -95,21 +120,14 @@ class IterationRecorder:
             "transitions": transitions,
         }
         row.update({k: v for k, v in gradient.stats.items() if k != "transitions"})
-        if self._evaluation_due(iteration):
-            evaluated = self.sim.oracle.evaluate(model, self.evaluation.episodes)
-            if "return_mean" in evaluated:
-                row["eval_return"] = evaluated["return_mean"]
-            row.update(
-                {f"eval_{k}": v for k, v in evaluated.items() if k.startswith("return_agent_")}
-            )
+        if self.evaluate is not None and self._evaluation_due(iteration):
+            row.update(self.evaluate(model))
         self._gradients += delta["used"]
         self._transitions += transitions
         return row
 
     def _evaluation_due(self, iteration: int) -> bool:
         evaluation = self.evaluation
-        if not evaluation.episodes:
-            return False
         if evaluation.period is None:
             return iteration % evaluation.every == 0
         if self.sim.now < self._next_evaluation:
@@ -119,6 +137,10 @@ class IterationRecorder:
 
     def _spent(self, row: dict[str, Any]) -> bool:
         budget = self.budget
+        if not (math.isfinite(row["estimate_norm"]) and math.isfinite(row["grad_norm"])):
+            # a non-finite gradient (or ||∇f|| at a non-finite iterate) only propagates
+            self.stop_reason = "diverged"
+            return True
         if self._target_reached(row):
             self.time_to_target = row["time_end"]
             self.stop_reason = "target"
@@ -141,7 +163,4 @@ class IterationRecorder:
             return True
         if budget.target_return is None:
             return False
-        # with evaluation on, only the model's own return counts (NIGT's return_mean is measured
-        # at the extrapolated query point θ̃, not at θ)
-        key = "eval_return" if self.evaluation.episodes else "return_mean"
-        return row.get(key, -math.inf) >= budget.target_return
+        return row.get(self.target_column, -math.inf) >= budget.target_return

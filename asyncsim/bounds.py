@@ -1,0 +1,297 @@
+"""Closed forms of a scenario: per-agent times → exact and bound round times, per-gradient
+costs, ε-complexity shapes, and the check of measured rounds against the exact forms.
+
+The formulas are in :mod:`asyncsim.theory`; which one applies to a method is its protocol's
+record (:class:`~asyncsim.registry.ProtocolSpec`): a protocol without a closed form simply gets
+``None`` here, and nothing downstream assumes one. Used by ``asyncsim bounds``, the figures and
+the theory check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from asyncsim import theory
+from asyncsim.config import MethodConfig, Scenario
+from asyncsim.runner import RunResult, build_cluster, vector_dimension
+
+__all__ = [
+    "CONSTANTS_MODES",
+    "ROUND_TOLERANCE",
+    "Constants",
+    "MethodBounds",
+    "RoundCheck",
+    "Skip",
+    "check_rounds",
+    "epsilon",
+    "fixed_times",
+    "gradient_times",
+    "mean_times",
+    "method_bounds",
+    "shape_constants",
+    "shape_value",
+]
+
+ROUND_TOLERANCE = 1e-9
+"""Relative error above which a round time counts as a mismatch. The closed form is evaluated
+with the same float operations as the simulator, so agreement is to a few ulps (≈1e-15); 1e-9
+leaves room for any reordering of additions while still catching a wrong event or a wrong
+agent (which change a round by at least the smallest τ_i or κ_i)."""
+
+
+# ---------------------------------------------------------------- per-agent times
+
+
+def _time_models(scenario: Scenario) -> dict[str, Any]:
+    return build_cluster(scenario, vector_dimension(scenario), np.random.SeedSequence(0)).models
+
+
+def mean_times(scenario: Scenario) -> theory.AgentTimes:
+    """τ_i = mean h_i·H, mean κ_i and mean broadcast offsets b_i (0 under allreduce)."""
+    cluster, n = scenario.cluster, scenario.cluster.n
+    models = _time_models(scenario)
+    offsets = np.zeros(n) if cluster.topology == "allreduce" else models["downlink"].means(n)
+    return theory.AgentTimes(
+        models["compute"].means(n) * scenario.horizon,
+        models["uplink"].means(n),
+        offsets,
+        cluster.topology,
+        cluster.allreduce,
+    )
+
+
+def fixed_times(scenario: Scenario) -> theory.AgentTimes | str:
+    """The scenario's times if every one of them is fixed, else why rounds have no fixed
+    closed form (random, time-varying or traced times, outages, per-step timing)."""
+    cluster = scenario.cluster
+    if cluster.timing == "per_step" and scenario.oracle.kind == "policy_gradient":
+        return "per-step timing (τ depends on the episode length)"
+    if cluster.outages:
+        return "outages"
+    for role, model in _time_models(scenario).items():
+        if model.fixed_values() is None:
+            return f"{getattr(cluster, role).kind} {role} times (not fixed)"
+    return mean_times(scenario)
+
+
+def gradient_times(scenario: Scenario) -> np.ndarray:
+    """τ_i = h_i·H: the mean per-gradient compute time of each agent."""
+    return mean_times(scenario).tau
+
+
+# ---------------------------------------------------------------- per method
+
+
+@dataclass(frozen=True)
+class MethodBounds:
+    """The closed forms of one method of a scenario (None where its protocol has none).
+
+    Attributes:
+        round_bound: bound on one round after the first (Lemma C.1 / C.2 ...), mean times.
+        first_round, round_time: exact t(M_init) and t(M) for fixed times.
+        total: t(M_init) + T·t(M) when the budget is T iterations.
+        gradient_cost: seconds per gradient: exact for fixed times (a round's time over its
+            gradients, or the asynchronous steady state), else at the mean times.
+    """
+
+    round_bound: float | None
+    first_round: float | None
+    round_time: float | None
+    total: float | None
+    gradient_cost: float | None
+
+
+def method_bounds(scenario: Scenario, method: MethodConfig) -> MethodBounds:
+    """The closed forms of ``method`` in ``scenario``."""
+    protocol, params = method.spec.protocol_spec, method.params
+    fixed = fixed_times(scenario)
+    times = fixed if isinstance(fixed, theory.AgentTimes) else mean_times(scenario)
+    bound = protocol.round_bound(times, params, 1) if protocol.round_bound else None
+    first = later = total = None
+    if protocol.exact_round is not None:
+        first_round = protocol.exact_round(times, params, 0, 0.0)
+        later_round = protocol.exact_round(times, params, 1, 0.0)
+        cost = later_round.round_time / sum(later_round.counts)
+        if isinstance(fixed, theory.AgentTimes):
+            first, later = first_round.round_time, later_round.round_time
+            iterations = _iterations_only(scenario)
+            if iterations is not None:
+                total = theory.total_time(first, later, iterations)
+    elif protocol.gradient_cost is not None:
+        cost = protocol.gradient_cost(times, params)
+    else:
+        cost = None
+    return MethodBounds(bound, first, later, total, cost)
+
+
+def _iterations_only(scenario: Scenario) -> int | None:
+    """T when the budget is a pure iteration count (then total time = t(M_init) + T·t(M))."""
+    budget = scenario.budget.model_dump(exclude_none=True)
+    return scenario.budget.iterations if set(budget) == {"iterations"} else None
+
+
+# ---------------------------------------------------------------- measured rounds vs exact
+
+
+@dataclass(frozen=True)
+class RoundCheck:
+    """Measured versus closed-form round times of one method at one point."""
+
+    source: str
+    point: str
+    values: Mapping[str, Any]
+    method: str
+    protocol: str
+    rounds: int
+    max_rel_error: float
+    mismatches: int
+    count_mismatches: int
+    worst_iteration: int | None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A (point, method) whose rounds were not checked, and why."""
+
+    source: str
+    point: str
+    method: str
+    reason: str
+
+
+def _relative(measured: float, exact: float) -> float:
+    """|measured − exact| / |exact| (the absolute error when exact is 0)."""
+    error = abs(measured - exact)
+    return error / abs(exact) if exact != 0 else error
+
+
+def check_rounds(
+    run: RunResult,
+    tolerance: float = ROUND_TOLERANCE,
+    source: str = "",
+    point: str = "",
+    values: Mapping[str, Any] | None = None,
+) -> tuple[list[RoundCheck], list[Skip]]:
+    """Compare every round of every method of ``run`` whose protocol has an exact round with it.
+
+    Each round's closed form is evaluated at the round's *absolute* start (the broadcast
+    reaches agent i at ``time_start + b_i``), so it repeats the simulator's float additions and
+    its ties. A round is a mismatch when the relative error of its duration
+    (``time_end − time_start``) or of its stop time exceeds ``tolerance``; a count mismatch
+    when ``gradients_used`` ≠ Σ_i B_i or ``participants`` ≠ #{i : B_i > 0}.
+
+    Returns:
+        One RoundCheck per checked method, and one Skip per method that was not checked.
+    """
+    scenario = run.scenario
+    times = fixed_times(scenario)
+    checks, skips = [], []
+    for method in scenario.methods:
+        protocol = method.spec.protocol_spec
+        if protocol.exact_round is None:
+            skips.append(Skip(source, point, method.key, f"{protocol.name}: no exact round"))
+            continue
+        if isinstance(times, str):
+            skips.append(Skip(source, point, method.key, times))
+            continue
+        rows = run.methods[method.key].rows
+        worst, worst_iteration, mismatches, counts_off = 0.0, None, 0, 0
+        for row in rows:
+            start = float(row["time_start"])
+            exact = protocol.exact_round(times, method.params, row["iteration"], start)
+            errors = [_relative(row["time_end"] - start, exact.round_time - start)]
+            if row.get("stop_time") is not None:
+                errors.append(_relative(row["stop_time"] - start, exact.stop_time - start))
+            error = max(errors)
+            if error > worst or worst_iteration is None:
+                worst, worst_iteration = max(error, worst), row["iteration"]
+            mismatches += error > tolerance
+            participants = sum(count > 0 for count in exact.counts)
+            counts_off += row.get("gradients_used") != sum(exact.counts) or (
+                row.get("participants") is not None and row["participants"] != participants
+            )
+        checks.append(
+            RoundCheck(
+                source,
+                point,
+                dict(values or {}),
+                method.key,
+                protocol.name,
+                len(rows),
+                worst,
+                mismatches,
+                counts_off,
+                worst_iteration,
+            )
+        )
+    return checks, skips
+
+
+# ---------------------------------------------------------------- ε-complexity shapes
+
+Constants = Mapping[str, float] | Literal["oracle", "batch", "unit"]
+CONSTANTS_MODES = {
+    "oracle": "the synthetic oracle's own L_g, L_h, σ², Δ (NonconvexOracle.constants); "
+    "'batch' for oracles that do not know theirs (RL)",
+    "batch": "L_g = Δ = 1, L_h = 0, σ² = M·ε²: the regime in which the scenario's batch M is "
+    "the theory's best one",
+    "unit": "all 1",
+}
+"""How the shapes' constants are chosen (a mapping gives them explicitly)."""
+
+
+def epsilon(scenario: Scenario) -> float:
+    """ε of the shapes: the target gradient norm, else 1 (return targets have no ε)."""
+    return scenario.budget.target_grad_norm or 1.0
+
+
+def shape_value(
+    scenario: Scenario, method: MethodConfig, eps: float, constants: Mapping[str, float]
+) -> float | None:
+    """The method's ε-complexity shape (None without one) at the scenario's mean times:
+    h = τ_i = h_i·H and κ = max_i κ_i."""
+    name, protocol = method.spec.shape, method.spec.protocol_spec
+    if name is None:
+        return None
+    times = mean_times(scenario)
+    extra = protocol.shape_arguments(method.params) if protocol.shape_arguments else {}
+    return theory.COMPLEXITY_SHAPES[name](times.tau, times.kappa, eps, **constants, **extra)
+
+
+def shape_constants(scenario: Scenario, constants: Constants, cache: dict) -> dict[str, float]:
+    """L_g, L_h, σ², Δ for the shapes (see :data:`CONSTANTS_MODES`); ``cache`` keeps the
+    oracles' constants across scenarios."""
+    if not isinstance(constants, str):
+        return dict(constants)
+    if constants not in CONSTANTS_MODES:
+        raise ValueError(
+            f"constants must be one of {list(CONSTANTS_MODES)} or a mapping, got {constants!r}"
+        )
+    if constants == "unit":
+        return {}
+    if constants == "batch" or getattr(scenario.oracle, "sigma2", None) is None:
+        return _batch_constants(scenario)  # an oracle that does not know its constants (RL)
+    key = json.dumps(scenario.oracle.model_dump(mode="json"), sort_keys=True)
+    if key not in cache:
+        oracle = scenario.oracle.build(scenario.cluster.n, np.random.SeedSequence(0))
+        try:
+            cache[key] = dict(getattr(oracle, "constants", {}) or {})
+        finally:
+            oracle.close()
+    return cache[key] or _batch_constants(scenario)
+
+
+def _batch_constants(scenario: Scenario) -> dict[str, float]:
+    """L_g = Δ = 1, L_h = 0 and σ² = M·ε²: the shapes of a problem for which the scenario's
+    batch M (of its first method with a batch, else n) is the theory's best one (the Rennala
+    shape's minimizing m is then ≈ M)."""
+    batch = next(
+        (m.params.batch for m in scenario.methods if getattr(m.params, "batch", None)),
+        scenario.cluster.n,
+    )
+    return {"L_g": 1.0, "L_h": 0.0, "sigma2": batch * epsilon(scenario) ** 2, "delta": 1.0}

@@ -1,0 +1,76 @@
+"""Processes given a lifeline exit when the process that started them is killed with SIGKILL,
+down a whole tree; a process without one survives (the control that shows the test can fail)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = """
+import multiprocessing, sys, time
+from asyncsim.lifeline import exit_with_parent, parent_lifeline
+
+def grandchild(lifeline):
+    exit_with_parent(lifeline)
+    time.sleep(600)
+
+def child(lifeline, pids):
+    exit_with_parent(lifeline)
+    process = multiprocessing.get_context("spawn").Process(
+        target=grandchild, args=(parent_lifeline(),)
+    )
+    process.start()
+    pids.put(process.pid)
+    time.sleep(600)
+
+def unprotected():
+    time.sleep(600)
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    pids = context.Queue()
+    protected = context.Process(target=child, args=(parent_lifeline(), pids))
+    control = context.Process(target=unprotected)
+    protected.start()
+    control.start()
+    print(protected.pid, pids.get(), control.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_tree_with_lifelines_dies_with_its_root(tmp_path: Path, method: str) -> None:
+    script = tmp_path / "tree.py"
+    script.write_text(SCRIPT)
+    root = subprocess.Popen(
+        [sys.executable, str(script), method], stdout=subprocess.PIPE, text=True
+    )
+    child, grandchild, control = map(int, root.stdout.readline().split())
+    try:
+        assert all(map(_alive, (child, grandchild, control)))
+        root.kill()
+        root.wait()
+        deadline = time.monotonic() + 5
+        while (_alive(child) or _alive(grandchild)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child)
+        assert not _alive(grandchild)
+        assert _alive(control)
+    finally:
+        for pid in (child, grandchild, control):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
