@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MUJOCO", "SWEEPS_DIR", "SYNTHETIC", "main", "quick_sweep", "run_sweeps"]
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
-SYNTHETIC = ("n_agents_synthetic", "heterogeneity_synthetic")
+SYNTHETIC = ("n_agents_synthetic", "heterogeneity_synthetic", "async_sgd_baselines")
 MUJOCO = ("n_agents_mujoco", "heterogeneity_mujoco")
 
 

@@ -31,6 +31,7 @@ _API = {
     "CollectionRule": "asyncsim.methods.protocol",
     "BatchParams": "asyncsim.methods.protocol",
     "rounds": "asyncsim.methods.protocol",
+    "batch_exact_round": "asyncsim.methods.protocol",
     "Optimizer": "asyncsim.methods.optimizers",
     "nigt": "asyncsim.methods.optimizers",
     "sgd": "asyncsim.methods.optimizers",

@@ -185,16 +185,20 @@ def plot_scaling(
         constants: ``L_g``, ``L_h``, ``sigma2``, ``delta`` for the shapes (default all 1).
         out: Save as ``out.png`` and ``out.pdf`` when given.
 
-    The y axis is logarithmic; so is the x axis when every parameter value is positive.
+    The y axis is logarithmic; so is the x axis when every parameter value is positive. The y
+    range is the measurements' (a factor 2 around them): a fitted shape extrapolated past them
+    leaves the axes rather than squeezing the data.
     """
     eps = eps or bounds.epsilon(points[0][1].scenario)
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
+    drawn: list[float] = []
     for index, key in enumerate(_method_keys(run for _, run in points)):
         chosen = [(x, run) for x, run in points if key in run.methods]
         x = np.array([value for value, _ in chosen], dtype=float)
         reached = np.array([fitting.time_to_target(run, key) is not None for _, run in chosen])
         measured = np.array([fitting.time_to_target(run, key, "budget") for _, run in chosen])
+        drawn += measured.tolist()
         color, marker = f"C{index}", _MARKERS[index % len(_MARKERS)]
         ax.plot(
             x[reached], measured[reached], marker=marker, linestyle="none", color=color, label=key
@@ -225,12 +229,15 @@ def plot_scaling(
     ax.set_xlabel(parameter)
     ax.set_ylabel("time to target (s)")
     ax.set_yscale("log")
+    ax.set_ylim(min(drawn) / 2, max(drawn) * 2)
     if all(x > 0 for x, _ in points):
         ax.set_xscale("log")
     values = sorted({float(x) for x, _ in points})
     if len(values) <= 12:
         ax.set_xticks(values, labels=[f"{v:g}" for v in values])
         ax.xaxis.set_minor_locator(NullLocator())
+        if len(values) > 8:
+            ax.tick_params(axis="x", labelrotation=45)
     ax.grid(alpha=0.3, which="both")
     _legend_outside(fig, ax, fontsize="small")
     return _saved(fig, out)

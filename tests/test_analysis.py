@@ -69,13 +69,17 @@ def test_quick_grids_are_the_reduced_ones(results: Path) -> None:
 
 
 def test_zero_round_time_mismatches(report: TheoryReport) -> None:
-    # 3 round methods at each of the 10 points
-    assert len(report.round_checks) == 3 * 10
+    # 3 round methods at each of the 10 NIGT points, 3 (Rennala, Minibatch, m-Synchronous SGD)
+    # at each of the 5 points of the SGD baselines
+    assert len(report.round_checks) == 3 * 10 + 3 * 5
     assert report.rounds_checked > 500
     assert report.mismatches == 0
     assert report.count_mismatches == 0
     assert max(check.max_rel_error for check in report.round_checks) <= 1e-12
-    assert {skip.reason for skip in report.skips} == {"asynchronous: no exact round"}
+    assert {skip.reason for skip in report.skips} == {
+        "asynchronous: no exact round",
+        "ringmaster: no exact round",
+    }
     assert "**0 mismatches** above 1e-09" in report.markdown
 
 
@@ -117,10 +121,29 @@ def test_heterogeneity_shapes(report: TheoryReport) -> None:
     assert 500 < growth["synchronized_nigt"] < 2000
 
 
+def test_sgd_baselines_scale_as_their_shapes_in_n(report: TheoryReport) -> None:
+    """Tyurin & Richtárik's figure from asyncsim's own runs: Rennala SGD and Ringmaster ASGD
+    fall, then saturate (harmonic-like), Minibatch SGD grows (max-like) once slow agents join."""
+    fits = {
+        m: report.fit(m, "cluster.n", "async_sgd_baselines")
+        for m in ("rennala_sgd", "ringmaster_asgd", "minibatch_sgd", "m_synchronous_sgd")
+    }
+    for method in ("rennala_sgd", "ringmaster_asgd"):
+        fit = fits[method]
+        assert fit.trend_measured == fit.trend_theory == "decreases, then saturates", method
+        assert fit.trend_ok and fit.rank_correlation > 0.8, method
+    minibatch = fits["minibatch_sgd"]
+    assert minibatch.trend_measured.endswith("grows") and minibatch.trend_ok
+    largest = {m: f.measured[-1] for m, f in fits.items()}
+    assert largest["rennala_sgd"] < largest["minibatch_sgd"] / 5  # n = 256: saturated vs √n
+    assert fits["ringmaster_asgd"].verdict is True
+    assert fits["m_synchronous_sgd"].trend_measured == "flat"  # m = 1: the fastest agent only
+
+
 def test_report_and_figures_are_written(results: Path, report: TheoryReport) -> None:
     text = (results / "theory_check" / "report.md").read_text()
     assert text == report.markdown
-    assert len(report.figures) == 2
+    assert len(report.figures) == 3
     for figure in report.figures:
         assert figure.is_file() and figure.with_suffix(".pdf").is_file()
         assert f"]({figure.name})" in text

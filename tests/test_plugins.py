@@ -241,7 +241,7 @@ from asyncsim.methods import rennala
 from asyncsim.registry import register_method, register_protocol
 
 def late(times, params, iteration, start=0.0):  # claims every round ends 1e-6 later
-    exact = rennala.exact_round(times, params, iteration, start)
+    exact = rennala.PROTOCOL.exact_round(times, params, iteration, start)
     return type(exact)(exact.stop_time, exact.counts, exact.round_time + 1e-6)
 
 spec = rennala.PROTOCOL

@@ -21,8 +21,9 @@ BASE = {
     "name": "data",
     "oracle": {"kind": "nonconvex", "dim": 4, "noise": 1.0, "init_scale": 1.0},
     "cluster": {"n": 3, "compute": {"kind": "fixed", "h": "i**0.5"}, "uplink": {"time": 0.1}},
+    "method_defaults": {"batch": 3},  # a tuning point holding asynchronous_sgd alone ignores it
     "methods": [
-        {"name": "rennala_sgd", "batch": 3, "lr": 0.1},
+        {"name": "rennala_sgd", "lr": 0.1},
         {"name": "asynchronous_sgd", "lr": 0.05},
     ],
     "budget": {"iterations": 300, "target_grad_norm": 1.0},

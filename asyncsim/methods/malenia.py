@@ -12,7 +12,13 @@ Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
 from __future__ import annotations
 
 from asyncsim import theory
-from asyncsim.methods.protocol import BatchParams, CollectionRule, rounds
+from asyncsim.methods.protocol import (
+    BatchParams,
+    CollectionRule,
+    batch_bound,
+    batch_exact_round,
+    rounds,
+)
 from asyncsim.registry import ProtocolSpec
 
 __all__ = ["PROTOCOL", "MaleniaRule"]
@@ -43,33 +49,14 @@ class MaleniaRule(CollectionRule):
         return 1.0 / (self.n * count)
 
 
-def exact_round(
-    times: theory.AgentTimes, params: BatchParams, iteration: int, start: float = 0.0
-) -> theory.Collection:
-    """The round that starts at absolute time ``start``, for fixed times."""
-    return theory.malenia_collection_exact(
-        times.tau,
-        params.batch_of(iteration),
-        start + times.offsets,
-        times.uplink,
-        times.topology,
-        times.allreduce,
-    )
-
-
-def round_bound(times: theory.AgentTimes, params: BatchParams, iteration: int) -> float:
-    """Lemma C.2 with that round's batch (κ covers uplink and broadcast)."""
-    return theory.malenia_collection_bound(times.tau, times.kappa_round, params.batch_of(iteration))
-
-
 PROTOCOL = ProtocolSpec(
     name="malenia",
     description="Alg. 3: all B_i >= 1 and (1/n Σ 1/B_i)^-1 >= M/n; per-agent means",
     train=rounds(MaleniaRule),
     params=BatchParams,
     family="Malenia",
-    exact_round=exact_round,
-    round_bound=round_bound,
+    exact_round=batch_exact_round(theory.malenia_collection_exact),
+    round_bound=batch_bound(theory.malenia_collection_bound),
     shapes={"nigt": "malenia_nigt", "sgd": "malenia_sgd"},
     scaling="mean-like",
 )

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from asyncsim.oracles.base import GradientResult
     from asyncsim.recorder import IterationRecorder
 
-__all__ = ["BatchParams", "CollectionRule", "Training", "rounds", "train_in_rounds"]
+__all__ = [
+    "BatchParams",
+    "CollectionRule",
+    "Training",
+    "batch_bound",
+    "batch_exact_round",
+    "rounds",
+    "train_in_rounds",
+]
 
 
 @dataclass
@@ -109,6 +117,34 @@ class BatchParams(Params):
     def batch_of(self, iteration: int) -> int:
         """M_init for round 0, M afterwards."""
         return self.initial_batch if iteration == 0 else self.batch
+
+
+def batch_exact_round(exact: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``exact_round`` of a protocol collecting M gradients a round (M_init in round 0)
+    whose closed form is ``exact(tau, batch, offsets, uplink, topology, allreduce)`` (e.g.
+    ``theory.rennala_collection_exact``), for a round starting at absolute time ``start``."""
+
+    def exact_round(times: Any, params: BatchParams, iteration: int, start: float = 0.0) -> Any:
+        return exact(
+            times.tau,
+            params.batch_of(iteration),
+            start + times.offsets,
+            times.uplink,
+            times.topology,
+            times.allreduce,
+        )
+
+    return exact_round
+
+
+def batch_bound(bound: Callable[..., float]) -> Callable[..., float]:
+    """The ``round_bound`` of such a protocol from ``bound(tau, kappa, batch)`` (e.g. Lemma C.1,
+    ``theory.rennala_collection_bound``), κ covering the uplink and the broadcast."""
+
+    def round_bound(times: Any, params: BatchParams, iteration: int) -> float:
+        return bound(times.tau, times.kappa_round, params.batch_of(iteration))
+
+    return round_bound
 
 
 def train_in_rounds(

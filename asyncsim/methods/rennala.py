@@ -12,7 +12,13 @@ exactly, the M-th smallest of {b_i + k·τ_i} plus the reduce (``theory.rennala_
 from __future__ import annotations
 
 from asyncsim import theory
-from asyncsim.methods.protocol import BatchParams, CollectionRule, rounds
+from asyncsim.methods.protocol import (
+    BatchParams,
+    CollectionRule,
+    batch_bound,
+    batch_exact_round,
+    rounds,
+)
 from asyncsim.registry import ProtocolSpec
 
 __all__ = ["PROTOCOL", "RennalaRule"]
@@ -35,33 +41,14 @@ class RennalaRule(CollectionRule):
         return 1.0 / self.batch
 
 
-def exact_round(
-    times: theory.AgentTimes, params: BatchParams, iteration: int, start: float = 0.0
-) -> theory.Collection:
-    """The round that starts at absolute time ``start``, for fixed times."""
-    return theory.rennala_collection_exact(
-        times.tau,
-        params.batch_of(iteration),
-        start + times.offsets,
-        times.uplink,
-        times.topology,
-        times.allreduce,
-    )
-
-
-def round_bound(times: theory.AgentTimes, params: BatchParams, iteration: int) -> float:
-    """Lemma C.1 with that round's batch (κ covers uplink and broadcast)."""
-    return theory.rennala_collection_bound(times.tau, times.kappa_round, params.batch_of(iteration))
-
-
 PROTOCOL = ProtocolSpec(
     name="rennala",
     description="Alg. 2: every agent computes at the point until M gradients are in",
     train=rounds(RennalaRule),
     params=BatchParams,
     family="Rennala",
-    exact_round=exact_round,
-    round_bound=round_bound,
+    exact_round=batch_exact_round(theory.rennala_collection_exact),
+    round_bound=batch_bound(theory.rennala_collection_bound),
     shapes={"nigt": "rennala_nigt", "sgd": "rennala_sgd"},
     scaling="harmonic-like",
 )

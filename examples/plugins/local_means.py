@@ -29,25 +29,13 @@ class LocalMeansRule(asyncsim.CollectionRule):
         return 1.0 / (len(self.counts) * count)
 
 
-def exact_round(times, params, iteration, start=0.0):
-    """Rennala's round: the M-th smallest of {b_i + k·τ_i}, plus the reduce."""
-    return theory.rennala_collection_exact(
-        times.tau,
-        params.batch_of(iteration),
-        start + times.offsets,
-        times.uplink,
-        times.topology,
-        times.allreduce,
-    )
-
-
 asyncsim.register_protocol(
     "local_means",
     asyncsim.rounds(LocalMeansRule),
     description="Alg. 2's stop rule with each participant's local mean weighing the same",
     params=asyncsim.BatchParams,
     family="Rennala",
-    exact_round=exact_round,
+    exact_round=asyncsim.batch_exact_round(theory.rennala_collection_exact),
 )
 asyncsim.register_method(
     "local_means_nigt", "local_means", "nigt", "NIGT on Rennala rounds, per-agent means",
