@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The quickstart: 3 methods x 2 communication regimes x 3 seeds, its table and its figures
 run: $(STAMP)
-	$(BIN)/asyncsim run scenarios/quickstart.yaml --out results/quickstart
+	$(BIN)/asyncsim sweep scenarios/quickstart.yaml --out results/quickstart -q
+	$(BIN)/asyncsim report results/quickstart
+	$(BIN)/asyncsim plot results/quickstart > /dev/null
+	@echo "figures: results/quickstart/plots/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

@@ -1,5 +1,5 @@
-"""The ``asyncsim`` command (the composition root): run, sweep, plot, bounds, validate, list,
-schema.
+"""The ``asyncsim`` command (the composition root): run, sweep, tune, report, plot, emulate,
+bounds, validate, list, schema.
 
 User errors (:class:`~asyncsim.errors.AsyncSimError`, unusable paths) print one line
 ``error: <message>`` on stderr and exit with status 2; an interrupted command exits with 130.
@@ -8,31 +8,34 @@ Progress goes to stderr, tables and result locations to stdout.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from asyncsim import __version__, bounds, theory
-from asyncsim.config import Scenario, scenario_json_schema, validate_scenario
-from asyncsim.errors import AsyncSimError
+from asyncsim import __version__, bounds, guards, theory
+from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
+from asyncsim.errors import AsyncSimError, quote
 from asyncsim.plugins import load_plugin
-from asyncsim.progress import Progress
+from asyncsim.progress import Progress, format_duration
+from asyncsim.recorder import IterationRecorder, watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.report import format_table, report_text
 from asyncsim.results import atomic_write, check_run_dir, is_complete, table_text, write_run
 from asyncsim.runner import MethodResult, simulate
 from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
-from asyncsim.sweep import expand_sweep, run_sweep
+from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep, sweep_axes
 from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
 
 __all__ = ["main"]
@@ -73,6 +76,12 @@ _overrides = click.option(
 )
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
 _out = click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output dir.")
+_force = click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a scenario even if its estimated memory or time says it cannot finish on "
+    "this machine.",
+)
 
 
 def _load_plugins(ctx: click.Context, param: click.Parameter, paths: Sequence[str]) -> None:
@@ -99,9 +108,93 @@ def _load(path: str, overrides: Sequence[str]) -> dict[str, Any]:
     return data
 
 
-def _base_scenario(data: dict[str, Any]) -> Scenario:
-    """The scenario without its sweep block, validated."""
-    return validate_scenario({key: value for key, value in data.items() if key != "sweep"})
+def _base_scenario(data: dict[str, Any], force: bool = True) -> Scenario:
+    """The scenario without its sweep block, validated. Unless ``force``, one that cannot
+    finish on this machine is refused first (the number of agents before validating:
+    validation itself builds arrays of n values)."""
+    if not force:
+        for value in _raw_agents(data)[:1]:
+            guards.check_agents(value)
+    scenario = validate_scenario({key: value for key, value in data.items() if key != "sweep"})
+    if not force:
+        guards.check(scenario)
+    return scenario
+
+
+# ---------------------------------------------------------------- resource guards
+
+
+def _raw_agents(data: Mapping[str, Any]) -> list[Any]:
+    """The values ``cluster.n`` takes in the data and its sweep, as written (not validated)."""
+    cluster = data.get("cluster")
+    values = [cluster.get("n")] if isinstance(cluster, Mapping) else []
+    axes = data.get("sweep")
+    if isinstance(axes, Mapping):
+        values += axes.get("cluster.n") or []
+        values += [c.get("n") for c in axes.get("cluster") or [] if isinstance(c, Mapping)]
+    return values
+
+
+def _guarded_points(data: dict[str, Any], force: bool) -> list[SweepPoint]:
+    """Every point of the sweep, validated and, unless ``force``, checked: the number of points
+    before they are expanded, then each distinct point."""
+    if not force:
+        guards.check_sweep_size(sweep_axes(data))
+        for value in _raw_agents(data):
+            guards.check_agents(value)
+    points = expand_sweep(data)
+    if not force:
+        checked: set[str] = set()
+        for point in points:
+            if point.key not in checked:
+                checked.add(point.key)
+                where = ", ".join(f"{path}={quote(value)}" for path, value in point.values.items())
+                guards.check(point.scenario, f"sweep point {where}" if where else "")
+    return points
+
+
+class _UpdateLine:
+    """Progress within the method being simulated, from its updates: at most one line a second
+    on stderr (on a terminal, one redrawn line), the first after a second, so that only long
+    runs show it (with n >= 10^5 agents a round takes seconds)."""
+
+    def __init__(self, keys: Sequence[str], interval: float = 1.0) -> None:
+        self.keys = keys
+        self.index = 0
+        self.interval = interval
+        self._tty = sys.stderr.isatty()
+        self._start = self._last = time.perf_counter()
+
+    def next_method(self) -> None:
+        """The next method starts."""
+        self.index += 1
+        self._start = self._last = time.perf_counter()
+
+    def __call__(self, recorder: IterationRecorder) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        fraction, elapsed = recorder.progress(), now - self._start
+        eta = format_duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        line = (
+            f"{self.keys[min(self.index, len(self.keys) - 1)]}: iteration "
+            f"{len(recorder.rows) - 1} | simulated {recorder.sim.now:.4g} s | {fraction:.0%} of "
+            f"the budget | real {format_duration(elapsed)} | ETA {eta}"
+        )
+        sys.stderr.write(f"\r\033[K{line}" if self._tty else f"{line}\n")
+        sys.stderr.flush()
+
+
+def _warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:
+    for summary in summaries:
+        if summary["stop_reason"] == "diverged":
+            click.echo(
+                f"warning: {summary['method']} diverged at iteration {summary['iterations']} "
+                "(its gradient estimate, iterate or ||∇f|| stopped being finite); its tables "
+                "end there",
+                err=True,
+            )
 
 
 # ---------------------------------------------------------------- tables
@@ -131,6 +224,7 @@ _RUN_COLUMNS = {
     is_flag=True,
     help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
 )
+@_force
 def run(
     scenario_path: str,
     overrides: Sequence[str],
@@ -138,14 +232,17 @@ def run(
     quiet: bool,
     no_plots: bool,
     overwrite: bool,
+    force: bool,
 ) -> None:
     """Simulate every method of SCENARIO.
 
     Prints a summary table and writes a run directory (default: results/<name>) with its
-    figures in DIRECTORY/plots.
+    figures in DIRECTORY/plots. A scenario whose memory or time (lower bounds estimated from
+    its fields) cannot fit this machine is refused unless --force is given. A method whose
+    iterates diverge stops there, with a warning.
     """
     data = _load(scenario_path, overrides)
-    scenario = _base_scenario(data)
+    scenario = _base_scenario(data, force)
     directory = out or Path("results") / scenario.name
     check_run_dir(directory, overwrite)  # refuse an unusable directory before simulating
     if data.get("sweep"):
@@ -153,13 +250,20 @@ def run(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
         )
     display = Progress(len(scenario.methods), "methods", quiet=quiet)
+    updates = _UpdateLine([method.key for method in scenario.methods])
 
     def advance(key: str, method: MethodResult) -> None:
         display.advance(method.summary["total_time"], method.summary["iterations"])
+        updates.next_method()
 
     started = time.time()
-    result = simulate(scenario, progress=advance)
+    if quiet:
+        result = simulate(scenario, progress=advance)
+    else:
+        with watching(updates):
+            result = simulate(scenario, progress=advance)
     display.close()
+    _warn_diverged(result.summary_table())
     directory = write_run(result, directory, started, overwrite=overwrite)
     rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())] for s in result.summary_table()]
     click.echo(format_table(["method", *_RUN_COLUMNS], rows))
@@ -195,6 +299,7 @@ def _sweep_options(command: Any) -> Any:
             "--wait", is_flag=True, help="If another sweep uses the output directory, wait for it."
         ),
         _quiet,
+        _force,
     ]
     for option in reversed(options):
         command = option(command)
@@ -202,7 +307,11 @@ def _sweep_options(command: Any) -> Any:
 
 
 def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None:
-    """Run a sweep with the command's options; print its outcome; exit 1 if a point failed."""
+    """Run a sweep with the command's options; print its outcome; exit 1 if a point failed.
+    Without --force, a sweep with too many points or a point that cannot finish here is
+    refused first (this expands the points once more: 0.1-0.3 ms each)."""
+    if not options["force"]:
+        _guarded_points(data, force=False)
     display = None if options["quiet"] else (lambda total: Progress(total, "points"))
     index = run_sweep(
         data,
@@ -320,6 +429,101 @@ def tune(
     if write is not None:
         atomic_write(write, dump_yaml(tuned_scenario(data, chosen)))
         click.echo(f"scenario with the picked steps written to {write}")
+
+
+# ---------------------------------------------------------------- emulate
+
+#: table column of `asyncsim emulate` → key of a method's report in emulation.json
+_EMULATE_COLUMNS = {
+    "simulated time": "simulated_total_time",
+    "emulated time": "emulated_total_time",
+    "total error": "total_time_error",
+    "same order": "same_order",
+    "same participants": "same_counts",
+}
+
+
+@main.command()
+@_plugin
+@click.argument("scenario_path", metavar="SCENARIO")
+@_overrides
+@_out
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="S: real seconds per modelled second.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="A process per agent, or a Ray actor per agent.",
+)
+@click.option(
+    "--address", metavar="HOST:PORT", help="Ray cluster [default: start a local Ray instance]."
+)
+@_quiet
+@click.option("--no-plots", is_flag=True, help="Do not write the figures.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
+)
+def emulate(
+    scenario_path: str,
+    overrides: Sequence[str],
+    out: Path | None,
+    time_scale: float,
+    executor: str,
+    address: str | None,
+    quiet: bool,
+    no_plots: bool,
+    overwrite: bool,
+) -> None:
+    """Run every method of SCENARIO on real asynchronous workers and measure the simulator's
+    error.
+
+    The server runs here with the method's own protocol code; each agent is a process (or a
+    Ray actor) that computes real gradients and waits out its modelled times × S. Writes a run
+    directory (default: results/<name>-emulated; times are real seconds ÷ S) with
+    emulation.json, the comparison with the simulation of the same scenario, and prints it.
+    """
+    from asyncsim.emulation import emulate as run_emulation
+
+    scenario = _base_scenario(_load(scenario_path, overrides))
+    directory = out or Path("results") / f"{scenario.name}-emulated"
+    check_run_dir(directory, overwrite)
+
+    def announce(key: str, seconds: float) -> None:
+        if not quiet:
+            click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)
+
+    started = time.time()
+    result = run_emulation(scenario, time_scale, executor, address, progress=announce)
+    directory = write_run(result.emulated, directory, started, overwrite=overwrite)
+    atomic_write(directory / "emulation.json", json.dumps(result.report, indent=2) + "\n")
+    methods = result.report["methods"]
+    rows = [
+        [key, *(report[k] for k in _EMULATE_COLUMNS.values())] for key, report in methods.items()
+    ]
+    click.echo(format_table(["method", *_EMULATE_COLUMNS], rows))
+    for key, report in methods.items():
+        if report["divergence"] is not None:
+            event = report["divergence"]
+            click.echo(
+                f"{key}: the order diverged at event {event['event']} (simulated time "
+                f"{event['simulated_time']:.6g}): agent {event['simulated']['agent']} in the "
+                f"simulation, agent {event['emulated']['agent']} here"
+            )
+    click.echo(f"results written to {directory} (comparison: {directory / 'emulation.json'})")
+    if not no_plots:
+        from asyncsim import plots
+
+        plots.plot_run(directory, directory / "plots")
+        click.echo(f"figures written to {directory / 'plots'}")
 
 
 # ---------------------------------------------------------------- plot
@@ -453,27 +657,44 @@ def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) 
 @_plugin
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
-def validate(scenario_path: str, overrides: Sequence[str]) -> None:
-    """Check SCENARIO and every point of its sweep."""
+@_force
+def validate(scenario_path: str, overrides: Sequence[str], force: bool) -> None:
+    """Check SCENARIO and every point of its sweep, and that each can finish on this machine
+    (memory and time estimated from the fields; --force skips that check)."""
     data = _load(scenario_path, overrides)
     if data.get("sweep"):
-        points = expand_sweep(data)
+        points = _guarded_points(data, force)
         distinct = len({point.key for point in points})
         what = f"sweep of {len(points)} points ({distinct} distinct)"
-        name = points[0].scenario.name
+        scenario = points[0].scenario
     else:
-        scenario = _base_scenario(data)
+        scenario = _base_scenario(data, force)
         what = f"{len(scenario.methods)} method(s), n = {scenario.cluster.n}"
-        name = scenario.name
-    click.echo(f"OK: {scenario_path}: scenario {name!r} is valid; {what}")
+    for warning in scenario_warnings(scenario):  # valid, but probably not what was meant
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"OK: {scenario_path}: scenario {scenario.name!r} is valid; {what}")
 
 
-def _environment_ids() -> list[str] | None:
+def _environments() -> str:
+    """The Gymnasium ids the policy-gradient oracle can use here, then the others grouped by
+    why not (a missing dependency, a discrete space)."""
     try:
-        import gymnasium
-    except ImportError:
-        return None
-    return sorted(gymnasium.envs.registry.keys())
+        from asyncsim.rl.envs import buildable_env_ids
+    except ImportError as exc:
+        return f"environments: none ({exc})"
+    usable, unusable = buildable_env_ids()
+    width = max(40, shutil.get_terminal_size().columns - 2)
+    fill = functools.partial(textwrap.fill, width=width, subsequent_indent="    ")
+    lines = [f"environments (Gymnasium ids for oracle.env, {len(usable)}):",
+             fill(", ".join(usable), initial_indent="  ")]  # fmt: skip
+    reasons: dict[str, list[str]] = {}
+    for env_id, reason in unusable.items():
+        reasons.setdefault(re.sub(r"Discrete\(\d+\)", "Discrete", reason), []).append(env_id)
+    lines.append(f"not usable here ({len(unusable)}):")
+    lines += [
+        fill(f"{', '.join(ids)}: {reason}", initial_indent="  ") for reason, ids in reasons.items()
+    ]
+    return "\n".join(lines)
 
 
 def _entries(entries: dict[str, str]) -> str:
@@ -500,13 +721,7 @@ def list_() -> None:
     click.echo(
         "oracles (oracle.kind):\n" + _entries({k: s.description for k, s in ORACLES.items()})
     )
-    ids = _environment_ids()
-    if ids is None:
-        click.echo("environments: gymnasium is not installed")
-        return
-    width = max(40, shutil.get_terminal_size().columns - 2)
-    wrapped = textwrap.fill(", ".join(ids), width, initial_indent="  ", subsequent_indent="  ")
-    click.echo(f"environments (Gymnasium ids for oracle.env, {len(ids)}):\n{wrapped}")
+    click.echo(_environments())
 
 
 @main.command()

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from asyncsim.errors import ConfigError
+from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
 from asyncsim.registry import (
     METHODS,
@@ -66,6 +66,7 @@ __all__ = [
     "ScaledTimeConfig",
     "Scenario",
     "scenario_json_schema",
+    "scenario_warnings",
     "validate_scenario",
 ]
 
@@ -319,6 +320,28 @@ class PolicyGradientOracleConfig(Params):
     sigma2: ClassVar[None] = None
     """The variance bound of a policy gradient is not known in closed form."""
 
+    def resolve(self, context: Context) -> PolicyGradientOracleConfig:
+        """Check, once per process and environment, that every agent's environment can be built
+        here with its kwargs and that the Gaussian policy can act in it (1-D Box spaces)."""
+        from asyncsim.rl.envs import agent_env_specs
+
+        agents = (
+            None if self.agents is None else [a.model_dump(exclude_none=True) for a in self.agents]
+        )
+        arguments = (
+            context.n,
+            self.env,
+            self.env_kwargs,
+            self.heterogeneity,
+            agents,
+            context.field,
+            "agents",
+        )
+        if repr(arguments) not in _CHECKED_ENVS:  # a sweep validates every point
+            agent_env_specs(*arguments)
+            _CHECKED_ENVS.add(repr(arguments))
+        return self
+
     def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
         from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 
@@ -340,6 +363,10 @@ class PolicyGradientOracleConfig(Params):
             else [a.model_dump(exclude_none=True) for a in agents],
             workers=self.workers,
         )
+
+
+_CHECKED_ENVS: set[str] = set()
+"""The environment checks already passed in this process (building one takes up to a second)."""
 
 
 register_oracle(
@@ -521,12 +548,16 @@ def validate_scenario(data: Mapping[str, Any]) -> Scenario:
         raise ConfigError("scenario", f"must be a mapping of fields, got {type(data).__name__}")
     from asyncsim.plugins import load_plugins
 
-    load_plugins(data.get("plugins") or (), "plugins")
+    plugins = data.get("plugins") or []
+    if not isinstance(plugins, list):  # a string would be loaded character by character
+        raise ConfigError("plugins", f"must be a list of plug-in files, got {quote(plugins)}")
+    load_plugins(plugins, "plugins")
     data = _registered_blocks(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _to_config_error(exc, _static_field_names()) from None
+    _reject_booleans(data, scenario, [])
     return _resolve(scenario)
 
 
@@ -559,16 +590,36 @@ def _by_kind(registry: Any, block: Mapping[str, Any], field: str, default: str |
 
 def _validated(model: type[Params], data: Mapping[str, Any], field: str) -> Params:
     try:
-        return model.model_validate(data)
+        params = model.model_validate(data)
     except ValidationError as exc:
         raise _to_config_error(exc, _field_names(model), prefix=field) from None
+    _reject_booleans(data, params, [field])
+    return params
+
+
+def _reject_booleans(raw: Any, value: Any, loc: list[Any]) -> None:
+    """Raise where a boolean of the input became a number: pydantic's lax mode reads ``true``
+    as 1 in a number field (``h: true``, ``batch: true``). Walks the input beside what it
+    was validated into (blocks validated earlier are models in the input, and are skipped)."""
+    if isinstance(raw, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(_format_path(loc), f"must be a number, not a boolean, got {raw}")
+    elif isinstance(raw, Mapping):
+        for key, item in raw.items():
+            if isinstance(value, BaseModel) and key in type(value).model_fields:
+                _reject_booleans(item, getattr(value, key), [*loc, key])
+            elif isinstance(value, dict) and key in value:
+                _reject_booleans(item, value[key], [*loc, key])
+    elif isinstance(raw, list) and isinstance(value, list | tuple) and len(raw) == len(value):
+        for index, (item, result) in enumerate(zip(raw, value, strict=True)):
+            _reject_booleans(item, result, [*loc, index])
 
 
 def _methods(methods: list[Any], defaults: Any) -> list[Any]:
     """Each method's parameters validated by its own model; ``method_defaults`` fill the
-    fields a method declares and does not set itself."""
+    fields a method declares and does not set itself. A default no registered method declares
+    is a typo: an error."""
     defaults = dict(defaults) if isinstance(defaults, Mapping) else {}
-    declared: set[str] = set()
     result: list[Any] = []
     for index, raw in enumerate(methods):
         if not isinstance(raw, Mapping) or "name" not in raw:
@@ -576,11 +627,11 @@ def _methods(methods: list[Any], defaults: Any) -> list[Any]:
             continue
         field = f"methods[{index}]"
         model = METHODS.get(raw["name"], f"{field}.name").params
-        declared |= set(model.model_fields)
         given = {k: v for k, v in defaults.items() if k in model.model_fields and v is not None}
         own = {k: v for k, v in raw.items() if k not in ("name", "label")}
         params = _validated(model, {**given, **own}, field)
         result.append({"name": raw["name"], "label": raw.get("label"), "params": params})
+    declared = {name for _, spec in METHODS.items() for name in spec.params.model_fields}
     for key in defaults:
         if key not in declared:
             raise ConfigError(f"method_defaults.{key}", _unknown_key(str(key), declared))
@@ -593,9 +644,10 @@ def _methods(methods: list[Any], defaults: Any) -> list[Any]:
 def _resolve(scenario: Scenario) -> Scenario:
     check_output_name(scenario.name, "name")
     cluster = _resolved_cluster(scenario)
+    oracle = scenario.oracle.resolve(Context(cluster.n, scenario.oracle, scenario.budget, "oracle"))
     methods = [_resolved_method(scenario, cluster, m, i) for i, m in enumerate(scenario.methods)]
     _check_unique_keys(methods)
-    return scenario.model_copy(update={"cluster": cluster, "methods": methods})
+    return scenario.model_copy(update={"cluster": cluster, "oracle": oracle, "methods": methods})
 
 
 def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
@@ -675,14 +727,14 @@ def _to_config_error(
     if kind == "extra_forbidden":
         return ConfigError(path, _unknown_key(str(loc[-1]), field_names))
     if kind == "literal_error":
-        return ConfigError(path, f"must be one of {ctx.get('expected')}, got {value!r}")
+        return ConfigError(path, f"must be one of {ctx.get('expected')}, got {quote(value)}")
     if kind == "missing":
         return ConfigError(path, _MESSAGES["missing"])
     template = _MESSAGES.get(kind)
     message = template.format(**ctx) if template else error["msg"].removeprefix("Value error, ")
     if kind == "value_error" and ", got " in message:  # the validator already named the value
         return ConfigError(path, message)
-    return ConfigError(path, f"{message}, got {value!r}")
+    return ConfigError(path, f"{message}, got {quote(value)}")
 
 
 def _unknown_key(key: str, valid: Iterable[str]) -> str:
@@ -728,6 +780,19 @@ def _field_names(model: type[BaseModel]) -> set[str]:
 
 def _static_field_names() -> set[str]:
     return _field_names(Scenario) | _field_names(BudgetConfig) | _field_names(OutageConfig)
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """What is valid but probably not what the user meant, one sentence each."""
+    budget = scenario.budget.model_dump(exclude_none=True)
+    kinds = {m.spec.protocol_spec.round_based for m in scenario.methods}
+    if set(budget) == {"iterations"} and kinds == {True, False}:
+        return [
+            "budget.iterations counts rounds of the round-based methods but single updates of "
+            "the asynchronous ones, so their runs are not comparable: give budget.time or a "
+            "target to compare them"
+        ]
+    return []
 
 
 # ---------------------------------------------------------------- JSON schema

@@ -33,6 +33,7 @@ stays under, so that nothing reasonable is refused; ``--force`` runs a refused s
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import re
@@ -41,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncsim.config import MethodConfig, Scenario
+from asyncsim.config import MethodConfig, QuadraticOracleConfig, Scenario
 from asyncsim.errors import ConfigError
 from asyncsim.methods.m_synchronous import MSynchronousParams
 from asyncsim.methods.protocol import BatchParams, train_in_rounds
@@ -62,15 +63,17 @@ __all__ = [
     "ResourceError",
     "available_memory",
     "check",
+    "check_agents",
     "check_sweep_size",
     "estimate",
     "policy_parameters",
 ]
 
 AGENT_BYTES = 3000
-"""Memory per agent: 3.8-4.9 kB resident were measured per agent over the eight built-in
-protocols (n = 10^5, synthetic oracle, no trace): three random-stream seeds (1.1 kB), a SimPy
-process per agent (0.7 kB), the oracle's noise generator (0.6 kB), lists and allocator overhead."""
+"""Memory per agent: 3.8-4.9 kB resident were measured per agent over eight built-in methods
+(every protocol; n = 10^5, synthetic oracle, no trace). Python's own allocations of it: three
+random-stream seeds (1.1 kB), a SimPy process (0.7 kB), the oracle's noise generator (0.6 kB),
+lists; the rest is the allocator's overhead."""
 
 VECTOR_COPIES = 4
 """d-vectors every method holds at least: θ, the query point (or momentum), the aggregated
@@ -99,14 +102,14 @@ TRANSITION_SECONDS = 1e-6
 64 trajectories per batch); 1 µs allows for much faster environments and machines."""
 
 TIME_LIMIT = 7 * 86400.0
-"""Refuse when the run provably needs more than a week. The bounds are 10-25 times below the
+"""Refuse when the run provably needs more than a week. The bounds are 14-26 times below the
 measured costs, so such a run would take months."""
 
 SWEEP_POINTS_LIMIT = 100_000
 """Most points of a sweep. Expansion validates and keeps every point before the first one runs
-(0.1 ms and 6.7 kB per point measured: 10^6 points take minutes and 7 GB before anything
+(0.1-0.3 ms and 6.7 kB per point measured: 10^6 points take minutes and 7 GB before anything
 happens) and every point writes its own directory of at least six files; the largest shipped
-sweep has 160 points."""
+sweep has 33 points."""
 
 _FLOAT64 = 8
 _INDEX_BYTES = 8  # a list slot per gradient a round uses
@@ -118,38 +121,36 @@ class ResourceError(ConfigError):
 
 @dataclass(frozen=True)
 class Part:
-    """One named part of an estimate.
-
-    Attributes:
-        field: the scenario field that drives it (``cluster.n``).
-        amount: bytes or seconds (a lower bound).
-        what: how it arises, in words, for the refusal.
-        persistent: memory kept after its method ends (results are written at the end of the
-            run), so it adds up over methods; transient memory is the most of any method.
-    """
+    """One named part of an estimate: ``amount`` bytes or seconds (a lower bound), driven by the
+    scenario field ``field``, arising as ``what`` says (for the refusal)."""
 
     field: str
     amount: float
     what: str
-    persistent: bool = False
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Lower bounds of a scenario's memory (bytes) and real time (seconds), by part."""
+    """Lower bounds of a scenario's memory and real time, by part.
 
-    memory: tuple[Part, ...]
+    Attributes:
+        transient: the memory of one update of the method that needs the most (agents,
+            vectors, a round's lists, rollout buffers, an evaluation): methods run one at a time.
+        persistent: the iteration tables and traces of all methods, kept until the run is
+            written, added up by field.
+        time: real seconds of all methods, added up by field.
+    """
+
+    transient: tuple[Part, ...]
+    persistent: tuple[Part, ...]
     time: tuple[Part, ...]
 
     @property
     def bytes(self) -> float:
-        """Σ persistent parts of every method + the largest transient part set of one method
-        (methods run one after the other); :func:`_memory_parts` has folded that already."""
-        return sum(part.amount for part in self.memory)
+        return sum(part.amount for part in (*self.transient, *self.persistent))
 
     @property
     def seconds(self) -> float:
-        """Σ of every part: methods run one after the other."""
         return sum(part.amount for part in self.time)
 
 
@@ -204,23 +205,26 @@ def policy_parameters(policy: Any) -> int:
     An MLP [1, h_1, ..., h_k] has Σ_j (h_{j-1}·h_j + h_j) trunk weights and biases, a mean head
     and a standard-deviation head of h_k + 1 each; a linear policy has W, b and log σ (3).
     """
-    hidden = [int(h) for h in getattr(policy, "hidden", ())] if policy.kind != "linear" else []
-    widths = [1, *hidden]
-    trunk = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
-    mean_head = widths[-1] + 1
-    std_head = widths[-1] + 1 if hidden else 1
-    return trunk + mean_head + std_head
+    mlp = policy.kind != "linear"
+    widths = [1, *(int(h) for h in getattr(policy, "hidden", ()))] if mlp else [1]
+    trunk = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return trunk + (widths[-1] + 1) + (widths[-1] + 1 if mlp else 1)
 
 
 def _dimension(scenario: Scenario) -> tuple[int, str, str]:
-    """(d or a lower bound of it, its field, how it is known)."""
+    """(d or a lower bound of it, its field, how it is known, in words)."""
     oracle = scenario.oracle
     policy = getattr(oracle, "policy", None)
     if policy is not None and getattr(oracle, "dim", None) is None:
-        hidden = getattr(policy, "hidden", [])
-        what = f"a policy with hidden widths {hidden} has at least"
-        return policy_parameters(policy), "oracle.policy.hidden", what
-    return int(getattr(oracle, "dim", 1) or 1), "oracle.dim", "d ="
+        hidden = list(getattr(policy, "hidden", []))
+        dim = policy_parameters(policy)
+        return (
+            dim,
+            "oracle.policy.hidden",
+            f"the >= {dim} parameters of a policy of widths {hidden}",
+        )
+    dim = int(getattr(oracle, "dim", 1) or 1)
+    return dim, "oracle.dim", f"d = {dim} coordinates"
 
 
 def _rollouts(scenario: Scenario) -> bool:
@@ -229,69 +233,98 @@ def _rollouts(scenario: Scenario) -> bool:
 
 
 @dataclass(frozen=True)
+class _Update:
+    """Lower bounds of one update of a method: gradients of the first and later updates, the
+    field that sets them, and whether every agent is started each round."""
+
+    first: int
+    later: int
+    field: str
+    collects: bool
+
+    @property
+    def most(self) -> int:
+        return max(self.first, self.later)
+
+
+def _update(method: MethodConfig, index: int) -> _Update:
+    params, field = method.params, f"methods[{index}]"
+    # a round-based protocol built with asyncsim.rounds starts every agent each round
+    train = method.spec.protocol_spec.train
+    collects = isinstance(train, functools.partial) and train.func is train_in_rounds
+    if isinstance(params, BatchParams):
+        first, later = params.batch_of(0), params.batch_of(1)
+        name = "initial_batch" if first > later else "batch"
+        return _Update(first, later, f"{field}.{name}", collects)
+    if isinstance(params, MSynchronousParams):
+        return _Update(params.m, params.m, f"{field}.m", collects)
+    return _Update(1, 1, f"{field}.name", collects)
+
+
+@dataclass(frozen=True)
 class _Work:
-    """Lower bounds of one method's run until its budget ends, and the field that limits it."""
+    """Lower bounds of one method's run until its budget ends: the budget field that limits
+    it, how (in words, and how its events arise), and the updates, gradient computations,
+    events and trace rows."""
 
     field: str
+    what: str
+    events_what: str
     updates: float
     gradients: float
     events: float
     trace_rows: float
 
 
-def _per_update(method: MethodConfig, n: int, index: int) -> tuple[int, int, str, bool]:
-    """(gradients of the first update, of later ones, the field that sets them, whether every
-    agent is started each round), lower bounds from the method's parameters."""
-    params, field = method.params, f"methods[{index}]"
-    collects = _collects(method)
-    if isinstance(params, BatchParams):
-        first, later = params.batch_of(0), params.batch_of(1)
-        name = "initial_batch" if first > later else "batch"
-        return first, later, f"{field}.{name}", collects
-    if isinstance(params, MSynchronousParams):
-        return params.m, params.m, f"{field}.m", collects
-    return 1, 1, f"{field}.name", collects
-
-
-def _collects(method: MethodConfig) -> bool:
-    """A round-based protocol built with ``asyncsim.rounds`` starts every agent each round."""
-    train = method.spec.protocol_spec.train
-    return isinstance(train, functools.partial) and train.func is train_in_rounds
-
-
-def _work(scenario: Scenario, method: MethodConfig, index: int, cycle: float | None) -> _Work:
+def _work(scenario: Scenario, update: _Update, cycle: float | None) -> _Work:
     """The least work over the budget's limits (the run ends at the first one reached)."""
     budget, n, horizon = scenario.budget, scenario.cluster.n, scenario.horizon
-    first, later, _, collects = _per_update(method, n, index)
-    started = n if collects else 0
     limits: list[_Work] = []
     if budget.iterations is not None:
         updates = budget.iterations + 1.0
-        gradients = first + budget.iterations * float(later)
-        events = gradients + updates * started
-        trace_rows = 2 * gradients + updates
-        limits.append(_Work("budget.iterations", updates, gradients, events, trace_rows))
-    for field, gradients in (
-        ("budget.gradients", budget.gradients),
-        ("budget.transitions", None if budget.transitions is None else budget.transitions / horizon),
-        ("budget.time", _timed_gradients(scenario, cycle)),
-    ):
-        if gradients is not None:  # each gradient is a computation: a start and an end
-            limits.append(_Work(field, 1.0, float(gradients), float(gradients), 2.0 * gradients))
+        gradients = update.first + budget.iterations * float(update.later)
+        started = n * updates if update.collects else 0.0
+        what = f"{updates:.3g} updates of {update.later} gradient(s)"
+        what += f" ({update.field})" if update.later > 1 else ""
+        starting = f"{what}, each starting all {n} agents" if update.collects else what
+        limits.append(
+            _Work("budget.iterations", what, starting, updates, gradients, gradients + started,
+                  2 * gradients + updates)
+        )  # fmt: skip
+    for field, gradients, what in _gradient_limits(scenario, cycle, horizon):
+        # each gradient is at least one computation: an event, a start row and an end row
+        limits.append(_Work(field, what, what, 1.0, gradients, gradients, 2.0 * gradients))
     return min(limits, key=lambda work: work.events)
 
 
-def _timed_gradients(scenario: Scenario, cycle: float | None) -> float | None:
-    """Gradients computed before ``budget.time``: one per slowest-agent cycle at least."""
+def _gradient_limits(
+    scenario: Scenario, cycle: float | None, horizon: int
+) -> list[tuple[str, float, str]]:
+    """(field, gradients, how) of the limits that count gradients rather than updates."""
+    budget, limits = scenario.budget, []
+    if budget.gradients is not None:
+        limits.append(
+            ("budget.gradients", float(budget.gradients), f"{budget.gradients} gradients")
+        )
+    if budget.transitions is not None:
+        gradients = budget.transitions / horizon
+        what = f"{budget.transitions} transitions of H = {horizon}: {gradients:.3g} gradients"
+        limits.append(("budget.transitions", gradients, what))
+    if budget.time is not None:
+        limits.append(("budget.time", *_timed_gradients(scenario, cycle)))
+    return limits
+
+
+def _timed_gradients(scenario: Scenario, cycle: float | None) -> tuple[float, str]:
+    """Gradients computed before ``budget.time``: one per cycle of the slowest agent at least,
+    outside the longest total outage of an agent."""
     budget = scenario.budget.time
-    if budget is None:
-        return None
-    if cycle is None:
-        return 1.0
     span = max(0.0, budget - _longest_outage(scenario, budget))
-    if span == 0.0:
-        return 1.0
-    return math.inf if cycle == 0.0 else span / cycle
+    if cycle is None or span == 0.0:
+        return 1.0, f"{budget:g} simulated s"
+    gradients = math.inf if cycle == 0.0 else span / cycle
+    what = f"{budget:g} simulated s at {cycle:.3g} s per cycle of the slowest agent"
+    return gradients, f"{what}: {gradients:.3g} gradients"
 
 
 def _longest_outage(scenario: Scenario, until: float) -> float:
@@ -306,15 +339,17 @@ def _longest_outage(scenario: Scenario, until: float) -> float:
 def _slowest_cycle(scenario: Scenario) -> float | None:
     """max_i (b_i + τ_i + κ_i) at the mean times (b_i = 0 under AllReduce), τ_i = h_i·H an
     upper bound of a gradient's compute time; None when it cannot be known without building
-    the oracle (communication times depending on a policy's parameter count)."""
+    the oracle (communication times that depend on a policy's parameter count)."""
     cluster = scenario.cluster
-    links = [cluster.uplink, cluster.downlink]
+    links = (cluster.uplink, cluster.downlink)
     if _rollouts(scenario) and any(_uses_dimension(link) for link in links):
         return None
-    models = cluster.time_models(_dimension(scenario)[0])
     n = cluster.n
-    means = {role: _means(model, n) for role, model in models.items()}
-    broadcast = 0.0 * means["downlink"] if cluster.topology == "allreduce" else means["downlink"]
+    means = {
+        role: _means(model, n)
+        for role, model in cluster.time_models(_dimension(scenario)[0]).items()
+    }
+    broadcast = 0.0 if cluster.topology == "allreduce" else means["downlink"]
     return float((broadcast + means["compute"] * scenario.horizon + means["uplink"]).max())
 
 
@@ -332,54 +367,49 @@ def _uses_dimension(link: Any) -> bool:
 def estimate(scenario: Scenario) -> Estimate:
     """Lower bounds of the memory and real time of every method of ``scenario`` (see the module
     docstring for each part)."""
-    _check_agents(scenario)  # the rest builds per-agent arrays: refuse absurd n first
-    cycle = _slowest_cycle(scenario) if scenario.budget.time is not None else None
-    memory: list[Part] = []
+    return _estimate(scenario, _cycle(scenario))
+
+
+def _cycle(scenario: Scenario) -> float | None:
+    """The slowest agent's cycle where a time budget needs it (it costs O(n) to compute)."""
+    return _slowest_cycle(scenario) if scenario.budget.time is not None else None
+
+
+def _estimate(scenario: Scenario, cycle: float | None) -> Estimate:
+    transient: list[tuple[Part, ...]] = []
+    persistent: list[Part] = []
     time: list[Part] = []
     for index, method in enumerate(scenario.methods):
-        work = _work(scenario, method, index, cycle)
-        memory += _memory_parts(scenario, method, index, work)
-        time += _time_parts(scenario, method, index, work)
-    return Estimate(_fold_memory(memory), _fold(time))
+        update = _update(method, index)
+        work = _work(scenario, update, cycle)
+        transient.append(_transient_parts(scenario, update))
+        persistent += _persistent_parts(scenario, work)
+        time += _time_parts(scenario, work)
+    largest = max(transient, key=lambda parts: sum(part.amount for part in parts))
+    return Estimate(largest, _fold(persistent), _fold(time))
 
 
-def _check_agents(scenario: Scenario) -> None:
-    """Refuse on the agents' memory alone, before anything of size n is computed."""
-    n = scenario.cluster.n
-    part = Part("cluster.n", float(n) * AGENT_BYTES, f"{n} agents need {AGENT_BYTES} B each")
-    _refuse_memory(part, part.amount)
+def _agents_part(n: int) -> Part:
+    return Part("cluster.n", float(n) * AGENT_BYTES, f"{n} agents at {AGENT_BYTES} B each")
 
 
-def _memory_parts(
-    scenario: Scenario, method: MethodConfig, index: int, work: _Work
-) -> list[Part]:
+def _transient_parts(scenario: Scenario, update: _Update) -> tuple[Part, ...]:
     n = scenario.cluster.n
     dim, dim_field, dim_what = _dimension(scenario)
-    per_agent = n if hasattr(scenario.oracle, "heterogeneity") and hasattr(
-        scenario.oracle, "min_curvature"
-    ) else 0  # the quadratic oracle keeps one centre c_i per agent
-    copies = VECTOR_COPIES + per_agent
-    first, later, batch_field, _ = _per_update(method, n, index)
+    # the quadratic oracle keeps one centre c_i per agent
+    copies = VECTOR_COPIES + (n if isinstance(scenario.oracle, QuadraticOracleConfig) else 0)
     parts = [
-        Part("cluster.n", float(n) * AGENT_BYTES, f"{n} agents need {AGENT_BYTES} B each"),
-        Part(dim_field, _FLOAT64 * dim * float(copies),
-             f"{dim_what} {dim} parameters, {copies} float64 vectors of them"),
-        Part(batch_field, _INDEX_BYTES * float(max(first, later)),
-             f"a round lists its {max(first, later)} gradients"),
-        Part(_budget_field(work), ROW_BYTES * work.updates,
-             f"{work.updates:.3g} updates add a {ROW_BYTES}-byte row each", persistent=True),
+        _agents_part(n),
+        Part(dim_field, _FLOAT64 * float(dim) * copies,
+             f"{copies} float64 vectors of {dim_what}"),
+        Part(update.field, _INDEX_BYTES * float(update.most),
+             f"a round lists its {update.most} gradients"),
     ]  # fmt: skip
-    if scenario.output.trace:
-        parts.append(
-            Part("output.trace", TRACE_ROW_BYTES * work.trace_rows,
-                 f"the trace holds {work.trace_rows:.3g} rows at least "
-                 f"({TRACE_ROW_BYTES} B each; output.trace: false drops it)", persistent=True)
-        )  # fmt: skip
     if _rollouts(scenario):
         horizon = scenario.horizon
         parts.append(
-            Part(_horizon_field(scenario), ROLLOUT_BYTES * (horizon + 1.0) * max(first, later),
-                 f"{max(first, later)} trajectories of an update allocate {horizon} steps each")
+            Part(_horizon_field(scenario), ROLLOUT_BYTES * (horizon + 1.0) * update.most,
+                 f"{update.most} trajectories of an update allocate {horizon} steps each")
         )  # fmt: skip
         episodes = scenario.evaluation.episodes
         if episodes:
@@ -388,33 +418,45 @@ def _memory_parts(
                 Part("evaluation.episodes", episodes * per_episode,
                      f"an evaluation holds its {episodes} episodes at once")
             )  # fmt: skip
+    return tuple(parts)
+
+
+def _persistent_parts(scenario: Scenario, work: _Work) -> list[Part]:
+    parts = [
+        Part(work.field, ROW_BYTES * work.updates,
+             f"{work.what} make iteration-table rows of {ROW_BYTES} B")
+    ]  # fmt: skip
+    if scenario.output.trace:
+        parts.append(
+            Part(work.field, TRACE_ROW_BYTES * work.trace_rows,
+                 f"{work.what} trace at least {work.trace_rows:.3g} rows of {TRACE_ROW_BYTES} B "
+                 "(output.trace: false drops them)")
+        )  # fmt: skip
     return parts
 
 
-def _time_parts(scenario: Scenario, method: MethodConfig, index: int, work: _Work) -> list[Part]:
-    field = _budget_field(work)
+def _time_parts(scenario: Scenario, work: _Work) -> list[Part]:
     parts = [
-        Part(field, work.events * EVENT_SECONDS,
-             f"{work.events:.3g} simulation events at least (method {method.key})")
+        Part(work.field, work.events * EVENT_SECONDS,
+             f"{work.events_what}: {work.events:.3g} simulation events at least")
     ]  # fmt: skip
-    if _rollouts(scenario):
+    if _rollouts(scenario):  # at least one transition per trajectory (episodes may end early)
         parts.append(
-            Part(field, work.gradients * TRANSITION_SECONDS,
-                 f"{work.gradients:.3g} trajectories to roll out at least")
+            Part(work.field, work.gradients * TRANSITION_SECONDS,
+                 f"{work.what}: {work.gradients:.3g} trajectories at least")
         )  # fmt: skip
         evaluation = scenario.evaluation
         if evaluation.episodes:
-            every = 1 if evaluation.period is not None else evaluation.every
-            evaluations = 1 + (work.updates - 1) // every
+            # every `every` updates from the first; with a period, at least the first one
+            evaluations = 1.0
+            if evaluation.period is None:
+                evaluations += (work.updates - 1) // evaluation.every
             parts.append(
-                Part("evaluation.episodes", evaluations * evaluation.episodes * TRANSITION_SECONDS,
+                Part("evaluation.episodes",
+                     evaluations * evaluation.episodes * TRANSITION_SECONDS,
                      f"{evaluations:.3g} evaluations of {evaluation.episodes} episodes")
             )  # fmt: skip
     return parts
-
-
-def _budget_field(work: _Work) -> str:
-    return work.field
 
 
 def _horizon_field(scenario: Scenario) -> str:
@@ -422,25 +464,18 @@ def _horizon_field(scenario: Scenario) -> str:
 
 
 def _fold(parts: Iterable[Part]) -> tuple[Part, ...]:
-    """Parts of the same field added up (the first one's words kept)."""
-    by_field: dict[str, Part] = {}
+    """The parts of each field added up, described by the largest of them."""
+    by_field: dict[str, list[Part]] = {}
     for part in parts:
-        seen = by_field.get(part.field)
-        by_field[part.field] = (
-            part if seen is None else Part(seen.field, seen.amount + part.amount, seen.what)
-        )
-    return tuple(by_field.values())
+        by_field.setdefault(part.field, []).append(part)
+    return tuple(
+        Part(field, sum(p.amount for p in group), max(group, key=_amount).what)
+        for field, group in by_field.items()
+    )
 
 
-def _fold_memory(parts: list[Part]) -> tuple[Part, ...]:
-    """Persistent parts add up over methods; of transient ones, each field's largest counts."""
-    persistent = _fold(p for p in parts if p.persistent)
-    transient: dict[str, Part] = {}
-    for part in parts:
-        if not part.persistent and part.amount > transient.get(part.field, part).amount - 0:
-            transient[part.field] = part
-        transient.setdefault(part.field, part) if not part.persistent else None
-    return (*persistent, *transient.values())
+def _amount(part: Part) -> float:
+    return part.amount
 
 
 # ---------------------------------------------------------------- the refusals
@@ -449,35 +484,57 @@ def _fold_memory(parts: list[Part]) -> tuple[Part, ...]:
 def check(scenario: Scenario, where: str = "") -> Estimate:
     """Refuse ``scenario`` if it cannot finish here; return its estimate otherwise.
 
+    In order: the agents' memory (before anything of size n is computed), a clock that cannot
+    advance, one update's memory (so that e.g. a huge batch is named, not the trace it would
+    make), all the memory, the real time.
+
     Args:
         scenario: a validated scenario.
-        where: prefix of the message (``sweep point cluster.n=8: ``).
+        where: what to name before the field (``sweep point cluster.n=8``).
 
     Raises:
         ResourceError: one line naming the field of the largest part, the part and the total.
     """
     try:
-        _check_clock(scenario)
-        result = estimate(scenario)
-        _refuse_memory(max(result.memory, key=_amount), result.bytes)
+        check_agents(scenario.cluster.n)
+        cycle = _cycle(scenario)
+        _check_clock(scenario, cycle)
+        result = _estimate(scenario, cycle)
+        transient = sum(part.amount for part in result.transient)
+        _refuse_memory(max(result.transient, key=_amount), transient)
+        _refuse_memory(max((*result.transient, *result.persistent), key=_amount), result.bytes)
         _refuse_time(max(result.time, key=_amount), result.seconds)
     except ResourceError as exc:
         if not where:
             raise
-        raise ResourceError(where.rstrip(": "), str(exc)) from None
+        raise ResourceError(where, str(exc)) from None
     return result
 
 
-def _amount(part: Part) -> float:
-    return part.amount
+def check_agents(n: object) -> None:
+    """Refuse n agents whose state alone cannot fit in memory. Validation builds per-agent
+    arrays (n = 10^7 takes seconds, n = 10^9 more memory than there is), so the command line
+    calls this with the raw ``cluster.n`` before validating; a value that is not a number is
+    left to validation."""
+    if isinstance(n, bool) or not isinstance(n, int | float | str):
+        return
+    try:
+        count = float(n)
+    except ValueError:
+        return
+    if math.isfinite(count) and count >= 1:
+        part = _agents_part(int(count))
+        _refuse_memory(part, part.amount)
 
 
-def _check_clock(scenario: Scenario) -> None:
-    """A budget bounded only by simulated time that the clock can never reach."""
+def _check_clock(scenario: Scenario, cycle: float | None) -> None:
+    """A budget bounded only by simulated time that the clock can never reach: every agent's
+    cycle takes no time (a single agent's zero cycle is left to the recorder, which stops a run
+    whose clock is stuck: a synchronized round still waits for the slowest agent)."""
     budget = scenario.budget
     if any(v is not None for v in (budget.iterations, budget.gradients, budget.transitions)):
         return
-    if budget.time is None or _slowest_cycle(scenario) != 0.0:
+    if cycle != 0.0:
         return
     raise ResourceError(
         "budget.time",

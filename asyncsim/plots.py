@@ -12,6 +12,7 @@ theory line.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from asyncsim.config import MethodConfig, Scenario
 from asyncsim.runner import RunResult
 
 __all__ = [
+    "plot_emulation",
     "plot_progress",
     "plot_round_bounds",
     "plot_run",
@@ -96,7 +98,9 @@ def plot_progress(
         out: Save as ``out.png`` and ``out.pdf`` when given.
         title: The figure's title (default: the scenario's name); the number of seeds follows.
 
-    Seeds are interpolated linearly on 200 times spanning the interval all of them cover.
+    Seeds are interpolated linearly on 200 times up to the end of the longest run; a run that
+    stopped earlier (at its target) keeps its last value, as its model does. A return target
+    is drawn as a dashed line.
     """
     metric = _auto_metric(runs) if metric == "auto" else metric
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
@@ -110,6 +114,9 @@ def plot_progress(
         ax.plot(times, mean, color=f"C{index}", label=key)
         if len(curves) > 1:
             ax.fill_between(times, low, high, color=f"C{index}", alpha=0.2, linewidth=0)
+    target = runs[0].scenario.budget.target_return
+    if target is not None and metric in ("eval_return", "return_mean"):
+        ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label="target return")
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     if metric == "grad_norm":
@@ -142,12 +149,13 @@ def _curve(rows: Sequence[Mapping[str, Any]], metric: str) -> tuple[np.ndarray, 
 def _mean_band(
     curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(times, mean, low, high) of the curves on a common time grid."""
+    """(times, mean, low, high) of the curves on a common time grid up to the last end (a
+    curve that ended earlier keeps its last value)."""
     if len(curves) == 1:
         times, values = curves[0]
         return times, values, values, values
     start = max(times[0] for times, _ in curves)
-    stop = max(start, min(times[-1] for times, _ in curves))
+    stop = max(start, max(times[-1] for times, _ in curves))
     grid = np.linspace(start, stop, 200)
     values = np.array([np.interp(grid, times, ys) for times, ys in curves])
     mean = values.mean(axis=0)
@@ -431,6 +439,41 @@ def _utilization(spans: Spans, n: int, total: float) -> tuple[np.ndarray, np.nda
     return used, np.array([fraction(a, ("discarded", "lost")) for a in agents])
 
 
+# ---------------------------------------------------------------- emulated against simulated
+
+
+def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | None = None) -> Figure:
+    """Emulated against simulated times of every row (a round, or an asynchronous update) of
+    every method, from ``asyncsim emulate``'s report (emulation.json or its contents): the rows'
+    durations (left) and end times (right), y = x dashed. A point above the line is a row the
+    real system took longer for; times are modelled seconds (real seconds ÷ S)."""
+    if not isinstance(report, Mapping):
+        report = json.loads(Path(report).read_text())
+    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    largest = [0.0, 0.0]
+    for index, (key, method) in enumerate(report["methods"].items()):
+        simulated, emulated = method["times"]["simulated"], method["times"]["emulated"]
+        rows = min(len(simulated["time_end"]), len(emulated["time_end"]))
+        ends = [np.asarray(t["time_end"][:rows], dtype=float) for t in (simulated, emulated)]
+        starts = [np.asarray(t["time_start"][:rows], dtype=float) for t in (simulated, emulated)]
+        durations = [end - start for end, start in zip(ends, starts, strict=True)]
+        for panel, (x, y) in enumerate((durations, ends)):
+            marker = _MARKERS[index % len(_MARKERS)]
+            axes[panel].scatter(x, y, s=14, marker=marker, color=f"C{index}", label=key)
+            largest[panel] = max(largest[panel], *x, *y, 0.0)
+    for ax, top, what in zip(axes, largest, ("duration", "end time"), strict=True):
+        ax.plot([0.0, top], [0.0, top], "k--", linewidth=1, label="y = x")
+        ax.set_xlabel(f"simulated {what} (s)")
+        ax.set_ylabel(f"emulated {what} (real s ÷ S)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("per round (update)")
+    axes[1].set_title("cumulative")
+    axes[1].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"emulated on {report['executor']}, S = {report['time_scale']:g}")
+    return _saved(fig, out)
+
+
 # ---------------------------------------------------------------- run and sweep directories
 
 
@@ -439,12 +482,14 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
 
     ``progress``, ``round_bounds`` (if a method's protocol has a round bound),
     ``timeline_<method>`` for every method and ``utilization`` (timelines and utilization only
-    for methods whose trace was recorded).
+    for methods whose trace was recorded); ``emulation`` for a directory written by ``asyncsim
+    emulate``.
     """
-    if not isinstance(run, RunResult):
+    source = None if isinstance(run, RunResult) else Path(run)
+    if source is not None:
         from asyncsim.results import load_run
 
-        run = load_run(run)
+        run = load_run(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     protocols = {key: _method(run.scenario, key).spec.protocol_spec for key in run.methods}
@@ -456,6 +501,8 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
         paths += _save(plot_timeline(run, key), out / f"timeline_{_slug(key)}")
     if traced:
         paths += _save(plot_utilization(run), out / "utilization")
+    if source is not None and (source / "emulation.json").is_file():
+        paths += _save(plot_emulation(source / "emulation.json"), out / "emulation")
     return paths
 
 

@@ -10,17 +10,24 @@ policy gradients), the columns of the evaluation hook (``eval_return`` ...) and 
 ``gradients_computed`` counts computations *started* during the row's interval (used, discarded
 or lost); ``grad_norm`` is ||∇f(θ)|| at the updated model where the oracle knows it (synthetic),
 else the norm of the aggregated estimate ĝ.
+
+Two safeguards live here because every protocol reports its updates here: a budget bounded only
+by simulated time ends with an AsyncSimError when the clock is stuck (:data:`STUCK_MARGIN`), and
+a progress callback installed with :func:`watching` sees every update.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asyncsim.errors import AsyncSimError
 from asyncsim.linalg import norm
 
 if TYPE_CHECKING:
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     from asyncsim.engine.simulation import Simulation
     from asyncsim.oracles.base import GradientResult
 
-__all__ = ["COLUMNS", "IterationRecorder"]
+__all__ = ["COLUMNS", "STUCK_MARGIN", "IterationRecorder", "watching"]
 
 COLUMNS = (
     "iteration",
@@ -46,6 +53,30 @@ COLUMNS = (
 
 Evaluate = Callable[[np.ndarray], dict[str, Any]]
 """The evaluation hook: columns of a row for the model θ (e.g. ``eval_return``)."""
+
+STUCK_MARGIN = 100
+"""Updates that take no simulated time, in a row, beyond which the clock is stuck. In a healthy
+run an asynchronous server can apply up to n such updates (n agents arriving at one instant,
+each once: its next arrival takes its positive cycle), and a round takes no time only if every
+gradient, broadcast and upload of it took none, which a fixed-time round then repeats forever;
+random time models draw exactly 0 with probability 0 and a trace may hold a few zeros. So more
+than n + 100 updates (100 rounds) in a row without the clock moving means it never will: times
+of 0, or too small to advance a clock this large (1e300 + 1 == 1e300)."""
+
+_WATCHER: ContextVar[Callable[[IterationRecorder], None] | None] = ContextVar(
+    "asyncsim_update_watcher", default=None
+)
+
+
+@contextmanager
+def watching(callback: Callable[[IterationRecorder], None]) -> Iterator[None]:
+    """Call ``callback(recorder)`` after every update of the runs started inside the block (in
+    this thread or task); it must be cheap (throttle in it): it runs once per update."""
+    token = _WATCHER.set(callback)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)
 
 
 class IterationRecorder:
@@ -80,6 +111,13 @@ class IterationRecorder:
         self._gradients = 0
         self._transitions = 0
         self._next_evaluation = 0.0
+        self._watch = _WATCHER.get()
+        # only a budget bounded by simulated time alone (and targets) can wait forever
+        self._timed_only = all(
+            limit is None for limit in (budget.iterations, budget.gradients, budget.transitions)
+        )
+        self._stuck = 0
+        self._finite_model = True
 
     def record(
         self,
@@ -93,7 +131,43 @@ class IterationRecorder:
         row = self._row(iteration, time_start, gradient, model)
         row.update(extra)
         self.rows.append(row)
+        if self._timed_only:
+            self._check_clock(row)
+        if self._watch is not None:
+            self._watch(self)
         return self._spent(row)
+
+    def progress(self) -> float:
+        """The fraction of the budget spent, in [0, 1]: the largest over its limits."""
+        if not self.rows:
+            return 0.0
+        budget = self.budget
+        spent = [
+            (len(self.rows) - 1, budget.iterations),
+            (self.sim.now, budget.time),
+            (self._gradients, budget.gradients),
+            (self._transitions, budget.transitions),
+        ]
+        fractions = [used / limit for used, limit in spent if limit]
+        return min(1.0, max(fractions, default=0.0))
+
+    def _check_clock(self, row: dict[str, Any]) -> None:
+        """Raise when more than STUCK_MARGIN (+ n for single updates) updates in a row took no
+        simulated time: the time budget would never be reached."""
+        if row["time_end"] > row["time_start"]:
+            self._stuck = 0
+            return
+        self._stuck += 1
+        # a row with participants is a round; ties of single updates allow n more
+        limit = STUCK_MARGIN + (0 if "participants" in row else self.sim.cluster.n)
+        if self._stuck > limit:
+            raise AsyncSimError(
+                f"budget.time: the simulated clock is stuck at {self.sim.now:g} s "
+                f"({self._stuck} updates in a row took no simulated time), so the budget of "
+                f"{self.budget.time:g} s would never be reached: compute and communication "
+                "times of 0, or too small to advance a clock this large; give longer times or "
+                "set budget.iterations"
+            )
 
     def _row(
         self, iteration: int, time_start: float, gradient: GradientResult, model: np.ndarray
@@ -103,6 +177,8 @@ class IterationRecorder:
         self._previous = replace(counters)
         estimate_norm = norm(gradient.vector)
         true_norm = self.sim.oracle.gradient_norm(model)
+        # a known ||∇f(θ)|| is not finite at a non-finite θ; otherwise θ itself is checked
+        self._finite_model = true_norm is not None or bool(np.isfinite(model).all())
         transitions = int(
             gradient.stats.get("transitions", delta["used"] * self.sim.oracle.horizon)
         )
@@ -137,8 +213,9 @@ class IterationRecorder:
 
     def _spent(self, row: dict[str, Any]) -> bool:
         budget = self.budget
-        if not (math.isfinite(row["estimate_norm"]) and math.isfinite(row["grad_norm"])):
-            # a non-finite gradient (or ||∇f|| at a non-finite iterate) only propagates
+        finite = math.isfinite(row["estimate_norm"]) and math.isfinite(row["grad_norm"])
+        if not (finite and self._finite_model):
+            # a non-finite gradient, iterate or ||∇f|| only propagates
             self.stop_reason = "diverged"
             return True
         if self._target_reached(row):

@@ -23,7 +23,15 @@ from asyncsim.config import validate_scenario
 from asyncsim.scenario import load_yaml
 from asyncsim.tables import load_run, load_sweep
 
-__all__ = ["ReportRow", "agreement", "format_table", "format_time", "report_rows", "report_text"]
+__all__ = [
+    "ReportRow",
+    "agreement",
+    "format_number",
+    "format_table",
+    "format_time",
+    "report_rows",
+    "report_text",
+]
 
 _SUMMARY_COLUMNS = ("name", "protocol", "optimizer", "seed")
 
@@ -110,9 +118,14 @@ def _gradient_cost(run_dir: Path, key: str) -> float | None:
     return bounds.method_bounds(scenario, method).gradient_cost
 
 
+def format_number(value: float) -> str:
+    """A reader's number: whole from 100 on (``3454``), else 3 significant digits (``0.505``)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def format_time(row: ReportRow) -> str:
     """``420 ± 118``, or ``≥ 804 ± 200 (1/3 missed)`` when some runs missed the target."""
-    text = f"{row.mean:.4g} ± {row.standard_error:.2g}"
+    text = f"{format_number(row.mean)} ± {format_number(row.standard_error)}"
     return f"≥ {text} ({row.missed}/{row.runs} missed)" if row.missed else text
 
 
@@ -150,7 +163,17 @@ def report_text(path: str | Path) -> str:
         title = ", ".join(f"{k} = {v}" for k, v in group)
         table = format_table(
             headers,
-            [[r.method, format_time(r), r.cost, r.gradients, r.uploads, r.runs] for r in members],
+            [
+                [
+                    r.method,
+                    format_time(r),
+                    None if r.cost is None else format_number(r.cost),
+                    format_number(r.gradients),
+                    format_number(r.uploads),
+                    r.runs,
+                ]
+                for r in members
+            ],
         )
         sentence = "Closed forms: " + agreement(members)
         parts.append("\n".join(filter(None, [title, table, sentence])))

@@ -6,7 +6,7 @@ Layout of a run directory (the output contract; scripts outside asyncsim read it
     DIR/metadata.json            asyncsim version, git commit, seed, host, python, start/end
     DIR/<method>/iterations.csv  recorder.COLUMNS first, then other keys in first-appearance order
     DIR/<method>/trace.csv       time, agent, event, iteration, version
-    DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner._summary)
+    DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner.method_summary)
     DIR/COMPLETE                 written last: a directory without it is an unfinished run
 
 metadata.json is written first and names the method directories: it is what marks a directory
@@ -17,8 +17,9 @@ is given, and even then no other file is removed.
 
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
-file. Floats are written with ``repr`` (shortest round-trip form): the same seed gives
-byte-identical tables, and :func:`load_run` parses them back to the same numbers. Files are not
+file. Every CSV table goes through one path (:func:`table_text`) with one float format,
+orjson's shortest round-trip decimals (:func:`_float_text`): the same seed gives byte-identical
+tables, and :func:`load_run` parses them back to the same numbers. Files are not
 fsynced: the guarantee is against a killed process, not against power loss.
 """
 
@@ -30,6 +31,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import socket
@@ -100,6 +102,12 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
         raise
 
 
+def _float_text(value: float) -> str:
+    """A float as every table writes it: orjson's shortest round-trip decimal (the fast path's
+    spelling, e.g. ``1e-5``), or ``nan`` / ``inf`` / ``-inf`` where JSON has none."""
+    return orjson.dumps(value).decode() if math.isfinite(value) else repr(value)
+
+
 def _slow_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -108,15 +116,16 @@ def _slow_cell(value: Any) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        return repr(float(value))
+        return _float_text(float(value))
     return str(value)
 
 
-_FAST_CELLS = {float: float.__repr__, int: int.__repr__, str: str, bool: str}
+_FAST_CELLS = {float: _float_text, int: int.__repr__, str: str, bool: str}
 
 
 def _cell(value: Any) -> str:
-    """CSV text of one value: repr for floats, '' for None, str otherwise (NumPy scalars too)."""
+    """CSV text of one value: floats by :func:`_float_text`, '' for None, str otherwise (NumPy
+    scalars too)."""
     fast = _FAST_CELLS.get(type(value))
     return fast(value) if fast is not None else _slow_cell(value)
 
@@ -137,7 +146,6 @@ def _parse(text: str) -> Any:
     return text
 
 
-_NATIVE = {float, int, str, bool, type(None)}
 _NUMBERS = {float, int, type(None)}
 
 
@@ -161,9 +169,7 @@ def _table_csv(names: Sequence[str], flat: list[Any]) -> bytes | bytearray:
         if _NULL not in text:
             return text
     width = len(names)
-    rows = [flat[i : i + width] for i in range(0, len(flat), width)]
-    if not types <= _NATIVE:
-        rows = [[_cell(v) for v in row] for row in rows]
+    rows = [[_cell(v) for v in flat[i : i + width]] for i in range(0, len(flat), width)]
     return _csv_text([names, *rows]).encode()
 
 
@@ -183,9 +189,7 @@ def _flat_csv(flat: list[Any], width: int, header: Sequence[str]) -> bytearray:
     orjson writes ``flat`` as one JSON array; as no value holds a comma, every ``width``-th
     comma ends a row and becomes a newline (found with NumPy), and deleting the brackets and the
     quotes leaves CSV. A flat list instead of one tuple per row spares the garbage collector a
-    pass over every row. orjson's floats are shortest round-trip decimals like ``repr``, spelled
-    differently only in exponent ranges (0.00001 for 1e-05, 1e-7 for 1e-07): every value reads
-    back to the same float.
+    pass over every row. Floats come out as :func:`_float_text` writes them.
     """
     head = ",".join(header).encode() + b"\n"
     if not flat:

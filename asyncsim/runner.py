@@ -30,7 +30,11 @@ __all__ = [
     "MethodResult",
     "RunResult",
     "build_cluster",
+    "iteration_recorder",
+    "method_summary",
     "run_method",
+    "run_until_budget",
+    "seeds",
     "simulate",
     "vector_dimension",
 ]
@@ -145,18 +149,18 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
         per_step = scenario.cluster.timing == "per_step"
         sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
-        recorder = _recorder(sim, scenario)
+        recorder = iteration_recorder(sim, scenario)
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
-        _run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
+        run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
     finally:
         oracle.close()
-    summary = _summary(method, recorder, scenario.seed)
+    summary = method_summary(method, recorder, scenario.seed)
     summary["real_seconds"] = time.perf_counter() - real_start
     return MethodResult(method.key, recorder.rows, sim.trace, summary)
 
 
-def _recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
+def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
     """The iteration table with the oracle's evaluation as its hook: columns ``eval_return`` (the
     mean return of the model θ) and ``eval_return_agent_<i>``, which a return target reads."""
     episodes = scenario.evaluation.episodes
@@ -172,7 +176,7 @@ def _recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
     return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
 
 
-def _run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
+def run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
     process = sim.env.process(training)
     until = (
         process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
@@ -180,7 +184,7 @@ def _run_until_budget(sim: Simulation, training: Any, time_budget: float | None)
     sim.env.run(until=until)
 
 
-def _summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
+def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
     rows = recorder.rows
     last = rows[-1] if rows else {}
     summary = {

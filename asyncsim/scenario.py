@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import ConfigError, clip
+from asyncsim.errors import ConfigError, clip, quote
 from asyncsim.files import read_text_file
 
 __all__ = [
@@ -244,18 +244,30 @@ def _set_path(data: dict, path: str, value: Any) -> None:
     node: Any = data
     for depth, part in enumerate(parts[:-1]):
         nxt = parts[depth + 1]
+        _check_step(node, part, parts[:depth], path)
         if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                raise ConfigError(path, f"index {part} out of range")
             node = node[part]
             continue
         if not isinstance(node.get(part), dict | list):
             node[part] = [] if isinstance(nxt, int) else {}
         node = node[part]
-    last = parts[-1]
-    if isinstance(last, int) and (not isinstance(node, list) or last >= len(node)):
-        raise ConfigError(path, f"index {last} out of range")
-    node[last] = value
+    _check_step(node, parts[-1], parts[:-1], path)
+    node[parts[-1]] = value
+
+
+def _check_step(node: Any, part: str | int, before: list[str | int], path: str) -> None:
+    """Raise unless ``part`` can index ``node``: a list takes an index in range (``a[2]``), a
+    mapping a key (``a.b``)."""
+    if isinstance(part, int):
+        if not isinstance(node, list) or part >= len(node):
+            raise ConfigError(path, f"index {part} out of range")
+        return
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in before).lstrip(".")
+    if isinstance(node, list):
+        example = f"{where}[{part}]" if part.isdigit() else f"{where}[0].{part}"
+        raise ConfigError(path, f"{where} is a list of {len(node)} items: index it, e.g. {example}")
+    if not isinstance(node, dict):
+        raise ConfigError(path, f"{where} is {quote(node)}, not a mapping of fields")
 
 
 def expand_shorthands(data: Mapping[str, Any]) -> dict[str, Any]:

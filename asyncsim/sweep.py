@@ -89,6 +89,7 @@ __all__ = [
     "default_workers",
     "expand_sweep",
     "finished_runs",
+    "init_ray",
     "read_index",
     "rollout_workers",
     "run_point",
@@ -520,7 +521,7 @@ def _run_ray(
         raise AsyncSimError("--executor ray needs Ray: pip install 'asyncsim[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        _init_ray(ray, workers, address)
+        init_ray(ray, workers, address)
     on_ready()
     task = ray.remote(num_cpus=1)(run_point)
     # each task holds one CPU, so its rollouts run in-process (rollout_workers(many) = 1)
@@ -537,7 +538,9 @@ def _run_ray(
             ray.shutdown()
 
 
-def _init_ray(ray: Any, workers: int, address: str | None) -> None:
+def init_ray(ray: Any, workers: int, address: str | None) -> None:
+    """Start a local Ray instance of ``workers`` CPUs, or connect to the cluster at ``address``
+    (reachable first, this machine's token sent); a failure is one AsyncSimError line."""
     options = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
         ray.init(num_cpus=workers, include_dashboard=False, **options)

@@ -78,10 +78,11 @@ def per_agent_values(
         values = np.asarray(list(value), dtype=float)
         if values.shape != (n,):
             raise ConfigError(field, f"list has {len(values)} values but n = {n}")
-    for index, v in enumerate(values):
-        if not (0.0 <= v < math.inf):
-            where = field if isinstance(value, int | float) else f"{field}[{index}]"
-            raise ConfigError(where, f"must be finite and >= 0, got {_show(value, index, v)}")
+    bad = np.flatnonzero(~((values >= 0.0) & (values < math.inf)))  # NaN fails both
+    if bad.size:
+        index, v = int(bad[0]), float(values[bad[0]])
+        where = field if isinstance(value, int | float) else f"{field}[{index}]"
+        raise ConfigError(where, f"must be finite and >= 0, got {_show(value, index, v)}")
     return values
 
 
@@ -253,9 +254,7 @@ class TraceTimes(TimeModel):
         return float(np.mean(self.durations[agent]))
 
 
-def read_trace(
-    path: str | Path, n: int, field: str, max_bytes: int = 256 * 2**20
-) -> TraceTimes:
+def read_trace(path: str | Path, n: int, field: str, max_bytes: int = 256 * 2**20) -> TraceTimes:
     """Load a CSV with columns ``agent, k, duration`` (agents 1..n); every agent needs a row and
     has at most one row per k. The file must be UTF-8 text of at most ``max_bytes`` bytes
     (256 MiB: about 10^7 rows)."""

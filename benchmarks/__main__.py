@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark (or those named: `python -m benchmarks engine rl sweep`).
+"""`make bench`: run every benchmark (or those named: `python -m benchmarks engine rl workloads`).
 
 Each benchmark prints what it measured as ratios against a baseline run in the same process.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("engine", "rl", "sweep")
+BENCHMARKS = ("engine", "rl", "workloads", "sweep", "emulation")
 
 
 def main(names: list[str]) -> None:

@@ -12,6 +12,8 @@ Measured in one run, per environment (Hopper-v5, Humanoid-v5):
   each computation as it starts, which per-step timing makes the engine ask for), in seconds
   per gradient the protocol uses.
 
+The oracle steps both environments on the MuJoCo fast path (its default; the paper's own
+workloads, both rollout paths and short episodes are measured by ``bench_workloads``).
 Episodes run the full H = 1000 transitions (``terminate_when_unhealthy: false``): an untrained
 policy falls within ~30 steps, which would measure start-up costs rather than transitions. The
 oracles are built, their worker pools started and every environment made before timing

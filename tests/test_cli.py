@@ -180,6 +180,9 @@ def test_list_names_everything() -> None:
     text = ok("list").stdout
     for name in [*METHODS, *TIME_MODELS, *ORACLES, "Pendulum-v1"]:
         assert name in text
+    usable, unusable = text.split("environments (")[1].split("not usable here")
+    assert "Hopper-v5" in usable and "CartPole-v1" not in usable  # discrete actions
+    assert "CartPole-v1" in unusable and "Discrete" in unusable
 
 
 def test_schema_is_the_scenario_json_schema() -> None:
@@ -290,3 +293,13 @@ def test_an_override_under_sweep_names_a_whole_field_path():
 
     data = apply_overrides({"sweep": {"cluster.n": [1, 2]}}, [("sweep.cluster.n", [4, 8])])
     assert data == {"sweep": {"cluster.n": [4, 8]}}
+
+
+def test_validate_warns_when_an_iteration_budget_mixes_rounds_and_updates(tiny: Path) -> None:
+    mixed = invoke("validate", tiny)  # rennala, malenia, synchronized and afedpg, iterations
+    assert mixed.exit_code == 0
+    assert mixed.stderr.startswith("warning: budget.iterations counts rounds")
+    timed = invoke("validate", tiny, "--set", "budget={time: 50}")
+    assert timed.exit_code == 0 and timed.stderr == ""
+    rounds_only = invoke("validate", tiny, "--set", "methods=[{name: rennala_nigt}]")
+    assert rounds_only.stderr == ""

@@ -74,3 +74,39 @@ def test_a_tree_with_lifelines_dies_with_its_root(tmp_path: Path, method: str) -
         for pid in (child, grandchild, control):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+POOL_SCRIPT = """
+import time
+import numpy as np
+from asyncsim.oracles.base import GradientJob, GradientRequest
+from asyncsim.oracles.policy_gradient import PolicyGradientOracle
+
+if __name__ == "__main__":
+    oracle = PolicyGradientOracle(
+        n_agents=2, env="Pendulum-v1", horizon=5, hidden=[4], seed=0, workers=2, threads=False
+    )
+    point = oracle.initial_point()
+    oracle.compute([GradientRequest(point, (GradientJob(0, 0, 2, 1.0), GradientJob(1, 0, 2, 1.0)))])
+    print(*(p.pid for p in oracle._pool._executor._processes.values()), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_rollout_workers_die_with_their_oracle(tmp_path: Path) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    root = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = list(map(int, root.stdout.readline().split()))
+    try:
+        assert len(workers) == 2 and all(map(_alive, workers))
+        root.kill()
+        root.wait()
+        deadline = time.monotonic() + 5
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not any(map(_alive, workers))
+    finally:
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)

@@ -97,7 +97,7 @@ def test_progress_seeds_mean_and_band(band: str) -> None:
     for line, key in zip(ax.get_lines(), KEYS, strict=True):
         curves = [column_pair(run.methods[key].rows, "time_end", "grad_norm") for run in runs]
         x = np.asarray(line.get_xdata())
-        assert x[0] == max(c[0][0] for c in curves) and x[-1] == min(c[0][-1] for c in curves)
+        assert x[0] == max(c[0][0] for c in curves) and x[-1] == max(c[0][-1] for c in curves)
         values = np.array([np.interp(x, times, ys) for times, ys in curves])
         mean = values.mean(axis=0)
         np.testing.assert_allclose(line.get_ydata(), mean)

@@ -271,6 +271,18 @@ def test_check_oracle_passes_on_the_synthetic_oracles(kind: str) -> None:
     check_oracle(scenario.oracle.build(3, np.random.SeedSequence(5)), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "env", ["Pendulum-v1", pytest.param("Hopper-v5", marks=pytest.mark.mujoco)]
+)
+def test_check_oracle_passes_on_the_policy_gradient_oracle(env: str) -> None:
+    """Rollouts are keyed by (seed, agent, index) and batch independent; the float32 backward
+    sums batches of different shapes, hence the tolerance."""
+    from asyncsim.oracles.policy_gradient import PolicyGradientOracle
+
+    with PolicyGradientOracle(env, 2, np.random.SeedSequence(2), horizon=30, workers=1) as oracle:
+        check_oracle(oracle, rtol=1e-5)
+
+
 def test_check_oracle_passes_on_the_plugin_oracle() -> None:
     load_plugin(EXAMPLES / "sphere_oracle.py")
     scenario = validate_scenario(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import warnings
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from asyncsim.errors import ConfigError, UnknownNameError
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
-from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, apply_observation, resolve_env_id
+from asyncsim.rl.envs import (
+    AgentEnvSpec,
+    agent_env_specs,
+    apply_observation,
+    buildable_env_ids,
+    check_env_spec,
+    resolve_env_id,
+)
 from asyncsim.rl.rollout import BatchRoller
 
 
@@ -101,3 +109,44 @@ def test_unbuildable_mujoco_version_maps_to_v5_with_warning():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("error", UserWarning)
         assert resolve_env_id("Hopper-v4", "oracle.env") == "Hopper-v4"
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "expected"),
+    [
+        ("CartPole-v1", {}, r"^oracle\.env: CartPole-v1 has a Discrete\(2\) action space"),
+        ("FrozenLake-v1", {}, r"^oracle\.env: FrozenLake-v1 has a Discrete\(4\) action space"),
+        ("Taxi-v4", {}, r"^oracle\.env: Taxi-v4 has a Discrete\(6\) action space"),
+        ("Pendulum-v1", {"bogus": 1}, r"^oracle\.env_kwargs: Pendulum-v1 does not accept \{'bogus"),
+        ("Pendulum-v1", {"g": "x"}, r"^oracle\.env_kwargs: Pendulum-v1 does not accept \{'g': 'x'"),
+    ],
+)
+def test_check_env_spec_refuses_discrete_spaces_and_bad_kwargs(env_id, kwargs, expected):
+    with pytest.raises(ConfigError, match=expected) as info:
+        check_env_spec(env_id, kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_check_env_spec_names_the_agent_field_and_runs_at_oracle_construction():
+    assert check_env_spec("Pendulum-v1", {"g": 3.0}) == "Pendulum-v1"
+    with pytest.raises(ConfigError, match=r"^oracle\.agent_overrides\[1\]\.env: CartPole-v1 has"):
+        agent_env_specs(2, "Pendulum-v1", overrides=[None, {"env": "CartPole-v1"}])
+    with pytest.raises(ConfigError, match=r"^oracle\.env_kwargs: Pendulum-v1 does not accept"):
+        PolicyGradientOracle("Pendulum-v1", 1, 0, env_kwargs={"bogus": 1})
+
+
+def test_buildable_env_ids_leave_out_what_cannot_run_here_with_the_reason():
+    usable, unusable = buildable_env_ids()
+    assert {"Pendulum-v1", "MountainCarContinuous-v0"} <= set(usable)
+    assert "CartPole-v1" not in usable and "Discrete" in unusable["CartPole-v1"]
+    assert set(usable).isdisjoint(unusable)
+    assert set(usable) | set(unusable) == set(gym.registry)
+    for env_id, reason in unusable.items():
+        assert reason and "\n" not in reason, env_id
+
+
+@pytest.mark.mujoco
+def test_buildable_env_ids_have_the_mujoco_v5_tasks_and_not_v2_v3():
+    usable, unusable = buildable_env_ids()
+    assert {"Hopper-v5", "Humanoid-v5"} <= set(usable)
+    assert unusable["Hopper-v3"].startswith("cannot be built here:")

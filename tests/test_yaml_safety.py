@@ -93,7 +93,7 @@ CASES: dict[str, tuple[bytes | str, bytes | str | None, str | None, str]] = {
         BASE_TEXT + "description: [" + "x" * 5_200_000 + "]\n",
         None,
         "description",
-        "characters omitted",
+        "characters)",
     ),
 }
 

@@ -20,8 +20,10 @@ rollout forward is batch independent, so batching and worker count never change 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -33,6 +35,7 @@ from asyncsim.errors import ConfigError, UnknownNameError
 from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
 from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, make_env
 from asyncsim.rl.estimator import Trajectory, weighted_gradients
+from asyncsim.rl.mujoco_batch import fast_path_reason, is_mujoco_env
 from asyncsim.rl.policy import POLICIES
 from asyncsim.rl.rollout import (
     EVALUATION_STREAM,
@@ -58,7 +61,8 @@ def _default_workers() -> int:
 
 
 class PolicyGradientOracle(GradientOracle):
-    """GPOMDP gradients of J_H(θ) = E[Σ_{t<H} γ^t r_t] for a Gaussian policy (SPEC §1).
+    """GPOMDP gradients of J_H(θ) = E[Σ_{t<H} γ^t r_t] for a Gaussian policy
+    (docs/algorithms.md §1).
 
     Args:
         env: Gymnasium id (e.g. ``"Hopper-v5"``; a v4 id unusable here maps to v5 with a warning).
@@ -74,7 +78,14 @@ class PolicyGradientOracle(GradientOracle):
         env_kwargs: ``gymnasium.make`` kwargs shared by all agents.
         heterogeneity: ``"none"`` or ``"inverted_observation"`` (App. H.3).
         agent_overrides: per-agent ``env`` / ``env_kwargs`` / ``observation`` overrides.
-        workers: rollout processes (default: the CPUs available); 1 runs in-process.
+        workers: rollout parallelism (default: the CPUs available); 1 runs in-process.
+        fast_path: step the environments the MuJoCo fast path covers
+            (:mod:`asyncsim.rl.mujoco_batch`) in MuJoCo's batch API; a MuJoCo environment it
+            does not cover runs through Gymnasium with a warning naming the reason. The
+            trajectories are the same either way.
+        threads: run ``workers`` > 1 as MuJoCo threads of one in-process roller (True) or as
+            worker processes (False); None: threads when every environment is on the fast
+            path (:class:`RolloutPool` has the figures). Results do not depend on it.
     """
 
     def __init__(
@@ -93,11 +104,13 @@ class PolicyGradientOracle(GradientOracle):
         heterogeneity: str = "none",
         agent_overrides: Sequence[Mapping[str, Any] | None] | None = None,
         workers: int | None = None,
+        fast_path: bool = True,
+        threads: bool | None = None,
     ) -> None:
         workers = _default_workers() if workers is None else workers
         _check_arguments(n_agents, horizon, discount, policy, hidden, action_scale, workers)
         self.n_agents, self.horizon, self.discount = n_agents, horizon, discount
-        self.baseline, self.workers = baseline, workers
+        self.baseline, self.workers, self.threads = baseline, workers, threads
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         specs = agent_env_specs(
             n_agents, env, env_kwargs, heterogeneity, agent_overrides, field="oracle"
@@ -116,7 +129,10 @@ class PolicyGradientOracle(GradientOracle):
             hidden=tuple(hidden),
             action_scale=scale,
             seed=root,
+            fast_path=fast_path,
         )
+        if fast_path:
+            _warn_uncovered(specs)
         init = int(stream(root, INIT_STREAM).generate_state(1, np.uint64)[0])
         generator = torch.Generator().manual_seed(init)
         self.policy = self.config.build_policy(generator)
@@ -125,6 +141,26 @@ class PolicyGradientOracle(GradientOracle):
         self._pool: RolloutPool | None = None
         self._cache: OrderedDict[tuple[bytes, int, int], Trajectory] = OrderedDict()
         self._cache_bytes = 0
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether covered environments step on the MuJoCo fast path (settable; the rollout
+        workers restart on the next computation)."""
+        return self.config.fast_path
+
+    @fast_path.setter
+    def fast_path(self, on: bool) -> None:
+        self.close()
+        self.config = dataclasses.replace(self.config, fast_path=bool(on))
+
+    def environment_paths(self) -> dict[str, str]:
+        """How each agent environment is stepped: ``"mujoco-batch"`` or ``"gymnasium"``, by
+        env id (with its env_kwargs when agents differ in them)."""
+        paths = {}
+        for spec in self.config.specs:
+            name = spec.env_id + (f" {dict(spec.env_kwargs)}" if spec.env_kwargs else "")
+            paths[name] = "mujoco-batch" if self.config.uses_fast_path(spec) else "gymnasium"
+        return paths
 
     # ------------------------------------------------------------------------ contract
     def initial_point(self) -> np.ndarray:
@@ -226,7 +262,7 @@ class PolicyGradientOracle(GradientOracle):
 
     def _pool_rollout(self, points: np.ndarray, items: list) -> list[Trajectory]:
         if self._pool is None:
-            self._pool = RolloutPool(self.config, self.workers)
+            self._pool = RolloutPool(self.config, self.workers, self.threads)
         return self._pool.rollout(points, items)
 
     def _rollout(self, points: np.ndarray, wanted: list[tuple[int, int, int]]) -> list[Trajectory]:
@@ -239,6 +275,12 @@ class PolicyGradientOracle(GradientOracle):
 
     def _take(self, points: np.ndarray, wanted: list[tuple[int, int, int]]) -> list[Trajectory]:
         """Trajectories for (slot, agent, index): cached ones are consumed, the rest rolled out."""
+        if not self._cache:
+            # Nothing was rolled out ahead (per-trajectory timing): no point keys are needed.
+            # Hashing the 28,706 parameters of a Humanoid point took ~0.1 ms per request.
+            todo = list(dict.fromkeys(wanted))
+            found = dict(zip(todo, self._rollout(points, todo), strict=True))
+            return [found[w] for w in wanted]
         keys = [_point_key(p) for p in points]
         found = {}
         for s, a, i in wanted:
@@ -267,14 +309,27 @@ class PolicyGradientOracle(GradientOracle):
         if not trajectories:
             return {"transitions": 0.0}
         discounts = self.discount ** np.arange(self.horizon)
+        # Σ_t γ^t r_t as a NumPy pairwise sum, not a BLAS dot, whose kernel (and last bit)
+        # depends on the CPU
+        discounted = [np.sum(tr.rewards * discounts[: tr.length]) for tr in trajectories]
         return {
             "return_mean": float(np.mean([tr.rewards.sum() for tr in trajectories])),
-            "discounted_return_mean": float(
-                np.mean([tr.rewards @ discounts[: tr.length] for tr in trajectories])
-            ),
+            "discounted_return_mean": float(np.mean(discounted)),
             "episode_length_mean": float(np.mean([tr.length for tr in trajectories])),
             "transitions": float(sum(tr.length for tr in trajectories)),
         }
+
+
+def _warn_uncovered(specs: Sequence[AgentEnvSpec]) -> None:
+    """Warn once per environment that is MuJoCo's but not covered by the fast path."""
+    seen: list[AgentEnvSpec] = []
+    for spec in specs:
+        if any(spec.same_env(other) for other in seen):
+            continue
+        seen.append(spec)
+        reason = fast_path_reason(spec)
+        if reason is not None and is_mujoco_env(spec.env_id):
+            warnings.warn(f"oracle: {reason}; stepping it through Gymnasium", stacklevel=3)
 
 
 def _point_key(point: np.ndarray) -> bytes:

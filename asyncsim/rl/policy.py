@@ -1,4 +1,4 @@
-"""Gaussian policies with flat parameter vectors (SPEC §1, paper App. H).
+"""Gaussian policies with flat parameter vectors (docs/algorithms.md §1, paper App. H).
 
 A policy maps an observation s to a diagonal Gaussian N(μ(s), diag σ(s)²) over a pre-squash
 action u; the environment receives a = c·tanh(u) (c = action scale) or a = u when the policy is
@@ -166,8 +166,25 @@ class GaussianPolicy(nn.Module):
         Returns:
             (B, T) log-probabilities, computed with one batched matmul per layer.
         """
-        per_traj = [_expand_vector(p[which]) for p in self.unflatten(flat)]
-        mean, std = self._mean_std(per_traj, obs, _linear_bmm)
+        return self.log_prob_per_point(self.unflatten(flat), which, obs, u)
+
+    def log_prob_per_point(
+        self, params: Sequence[Tensor], which: Tensor, obs: Tensor, u: Tensor
+    ) -> Tensor:
+        """:meth:`log_prob_batched` from per-parameter stacks ``params[k]`` of shape
+        (P, *shape_k) (``unflatten`` of the (P, n) stack, or leaves of their own).
+
+        Trajectory b uses row which[b] of each stack: all rows are shared when P = 1
+        (a broadcast view) and taken as they are when which = (0, …, P−1); else gathered.
+        """
+        points = params[0].shape[0]
+        if points == 1:
+            rows = [p.expand(len(which), *p.shape[1:]) for p in params]
+        elif len(which) == points and bool((which == torch.arange(points)).all()):
+            rows = list(params)
+        else:
+            rows = [p[which] for p in params]
+        mean, std = self._mean_std([_expand_vector(p) for p in rows], obs, _linear_bmm)
         return _gaussian_log_prob(u, mean, std)
 
     def rollout_params(self, flat: Tensor) -> list[Tensor]:

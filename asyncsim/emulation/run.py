@@ -1,0 +1,291 @@
+"""Run a scenario's methods on real workers and in the simulator, and compare them.
+
+:func:`emulate` simulates every method (as ``asyncsim run`` does), then runs each on the
+agents of one executor through :class:`~asyncsim.emulation.engine.EmulatedEngine`, and
+reports the difference (:mod:`asyncsim.emulation.report`). A method is wired the same way in
+both: the same seeds, oracle, cluster, optimizer, recorder and protocol code; only the engine
+differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncsim.config import Scenario, validate_scenario
+from asyncsim.emulation.engine import EmulatedEngine
+from asyncsim.emulation.executors import Agents, start_agents
+from asyncsim.emulation.report import closest_events, compare, simulated_sequence
+from asyncsim.engine.cluster import ClusterRuntime
+from asyncsim.engine.simulation import Simulation
+from asyncsim.engine.trace import Trace
+from asyncsim.errors import ConfigError
+from asyncsim.methods.protocol import CollectionRule, Training
+from asyncsim.oracles import build_oracle
+from asyncsim.oracles.base import GradientOracle
+from asyncsim.runner import (
+    MethodResult,
+    RunResult,
+    build_cluster,
+    iteration_recorder,
+    method_summary,
+    run_until_budget,
+    seeds,
+)
+
+__all__ = [
+    "EmulationResult",
+    "MethodRun",
+    "check_emulable",
+    "emulate",
+    "emulate_method",
+    "fixed_tau",
+    "simulate_method",
+]
+
+
+@dataclass
+class MethodRun:
+    """One method's run with what the comparison needs beyond its tables.
+
+    Attributes:
+        result: rows, trace and summary (as ``asyncsim run`` writes them).
+        model: θ after the last update (None when no update was made).
+        sequence: the gradients the server took (see :mod:`asyncsim.emulation.report`).
+        closest: a simulated run's :func:`~asyncsim.emulation.report.closest_events`.
+        times: an emulated run's real-time figures (EventTimes.summary()).
+    """
+
+    result: MethodResult
+    model: np.ndarray | None
+    sequence: list[Any]
+    closest: float | None = None
+    times: dict[str, Any] | None = None
+
+
+@dataclass
+class EmulationResult:
+    """Every method emulated and simulated, and the report written as emulation.json."""
+
+    emulated: RunResult
+    simulated: RunResult
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Training(Training):
+    """The protocol's context, remembering the model of the last update."""
+
+    model: np.ndarray | None = None
+
+    def updated(
+        self, iteration: int, start: float, gradient: Any, model: Any, **columns: Any
+    ) -> bool:
+        self.model = np.array(model, copy=True)
+        return super().updated(iteration, start, gradient, model, **columns)
+
+
+Engine = Simulation | EmulatedEngine
+
+
+def _run(
+    scenario: Scenario,
+    index: int,
+    make: Callable[[ClusterRuntime, GradientOracle], Engine],
+    drive: Callable[[Engine, Any], None],
+) -> tuple[Engine, MethodResult, np.ndarray | None]:
+    """``scenario.methods[index]`` on the engine ``make(cluster, oracle)``, whose protocol
+    process ``drive(engine, process)`` runs to its end (the wiring of runner.run_method)."""
+    method = scenario.methods[index]
+    spec = method.spec
+    timing_seed, oracle_seed = seeds(scenario.seed)
+    oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    oracle.horizon = scenario.horizon  # synthetic oracles take the scenario's H (runner)
+    real_start = time.perf_counter()
+    try:
+        engine = make(build_cluster(scenario, oracle.dim, timing_seed), oracle)
+        recorder = iteration_recorder(engine, scenario)
+        optimizer = spec.optimizer_spec.build(method.params)
+        training = _Training(engine, optimizer, method.params, recorder)
+        drive(engine, spec.protocol_spec.train(training))
+    finally:
+        oracle.close()
+    summary = method_summary(method, recorder, scenario.seed)
+    summary["real_seconds"] = time.perf_counter() - real_start
+    return engine, MethodResult(method.key, recorder.rows, engine.trace, summary), training.model
+
+
+class _RecordingSimulation(Simulation):
+    """The simulator, keeping each round's collection rule (for the computations' lengths)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.rules: dict[int, CollectionRule] = {}
+
+    def collect(self, point: np.ndarray, version: int, rule: CollectionRule) -> Any:
+        self.rules[version] = rule
+        return super().collect(point, version, rule)
+
+
+def simulate_method(scenario: Scenario, index: int) -> MethodRun:
+    """Simulate one method (its trace recorded: the comparison reads it)."""
+    per_step = scenario.cluster.timing == "per_step"
+    sim, result, model = _run(
+        scenario,
+        index,
+        lambda cluster, oracle: _RecordingSimulation(cluster, oracle, Trace(True), per_step),
+        lambda sim, process: run_until_budget(sim, process, scenario.budget.time),
+    )
+    round_based = scenario.methods[index].spec.protocol_spec.round_based
+    closest = closest_events(result.trace, result.rows, round_based, _lengths(scenario, sim))
+    return MethodRun(result, model, simulated_sequence(result.trace, round_based), closest)
+
+
+def _lengths(scenario: Scenario, sim: _RecordingSimulation) -> Callable[[int, int], float] | None:
+    """Modelled length of a computation of an agent at a version, for fixed compute times:
+    τ_i = h_i·H, or the round rule's patience when it is shorter (the computation is
+    abandoned then); None for other compute times."""
+    tau = fixed_tau(scenario)
+    if tau is None:
+        return None
+
+    def length(agent: int, version: int) -> float:
+        rule = sim.rules.get(version)
+        patience = None if rule is None else rule.patience(agent)
+        return tau[agent] if patience is None else min(tau[agent], patience)
+
+    return length
+
+
+def emulate_method(scenario: Scenario, index: int, agents: Agents, scale: float) -> MethodRun:
+    """Run one method on ``agents`` with time scale ``scale`` (S real seconds per modelled
+    second); times in its tables are real seconds over S."""
+    trace = Trace(scenario.output.trace)
+    engine, result, model = _run(
+        scenario,
+        index,
+        lambda cluster, oracle: EmulatedEngine(
+            agents, scenario, cluster, oracle, trace, scale, scenario.budget.time
+        ),
+        lambda emulated, process: emulated.run(process),
+    )
+    result.summary["time_scale"] = scale
+    return MethodRun(result, model, engine.sequence, times=engine.times.summary())
+
+
+def check_emulable(scenario: Scenario) -> None:
+    """ConfigError for what emulation does not reproduce."""
+    if scenario.cluster.outages:
+        raise ConfigError(
+            "cluster.outages", "not emulated: asyncsim emulate runs agents without outages"
+        )
+
+
+Progress = Callable[[str, float], None]
+"""Called before each method is emulated: (method key, its simulated time × S, the real
+seconds it should take)."""
+
+
+def emulate(
+    scenario: Scenario | Mapping[str, Any] | str | Path,
+    time_scale: float = 1.0,
+    executor: str = "local",
+    address: str | None = None,
+    progress: Progress | None = None,
+    agents: Agents | None = None,
+) -> EmulationResult:
+    """Simulate, then emulate, every method of ``scenario``, and compare them.
+
+    Args:
+        scenario: a Scenario, a mapping or a YAML path.
+        time_scale: S, real seconds per modelled second (> 0).
+        executor: ``local`` (a process per agent) or ``ray`` (an actor per agent).
+        address: a Ray cluster's HOST:PORT (default: a local Ray instance).
+        progress: told before each method is emulated.
+        agents: agents already started (:func:`~asyncsim.emulation.executors.start_agents`,
+            one per agent of the scenario), which are left running; ``executor`` and
+            ``address`` are then not used.
+    """
+    if isinstance(scenario, str | Path):
+        from asyncsim.scenario import load_scenario
+
+        scenario = load_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        scenario = validate_scenario(scenario)
+    if not time_scale > 0 or time_scale == float("inf"):
+        raise ConfigError("--time-scale", f"must be a positive number, got {time_scale}")
+    check_emulable(scenario)
+    if agents is None:
+        with start_agents(executor, scenario.cluster.n, address) as started:
+            return emulate(scenario, time_scale, progress=progress, agents=started)
+    if agents.n != scenario.cluster.n:
+        raise ConfigError("cluster.n", f"is {scenario.cluster.n}, but {agents.n} agents run")
+    scenario = _in_process_rollouts(scenario)
+    simulated = [simulate_method(scenario, i) for i in range(len(scenario.methods))]
+    emulated = []
+    for index, sim in enumerate(simulated):
+        if progress is not None:
+            progress(sim.result.key, sim.result.summary["total_time"] * time_scale)
+        emulated.append(emulate_method(scenario, index, agents, time_scale))
+    report = {
+        "time_scale": time_scale,
+        "executor": agents.executor,
+        "address": agents.address,
+        "methods": {
+            sim.result.key: _method_report(scenario, index, sim, emu, time_scale)
+            for index, (sim, emu) in enumerate(zip(simulated, emulated, strict=True))
+        },
+    }
+    return EmulationResult(
+        _run_result(scenario, emulated), _run_result(scenario, simulated), report
+    )
+
+
+def _method_report(
+    scenario: Scenario, index: int, sim: MethodRun, emu: MethodRun, scale: float
+) -> dict[str, Any]:
+    round_based = scenario.methods[index].spec.protocol_spec.round_based
+    parts = [
+        {"rows": run.result.rows, "model": run.model, "sequence": run.sequence}
+        for run in (sim, emu)
+    ]
+    report = compare(*parts, round_based, scale, sim.closest)
+    report["events"] = emu.times
+    report["times"] = {
+        name: {
+            "time_start": [row["time_start"] for row in run.result.rows],
+            "time_end": [row["time_end"] for row in run.result.rows],
+        }
+        for name, run in (("simulated", sim), ("emulated", emu))
+    }
+    return report
+
+
+def fixed_tau(scenario: Scenario) -> list[float] | None:
+    """τ_i = h_i·H of every agent when compute times are fixed and per trajectory, else None."""
+    fixed = scenario.cluster.time_models(1)["compute"].fixed_values()
+    if fixed is None or scenario.cluster.timing == "per_step":
+        return None
+    return [float(h) * scenario.horizon for h in fixed]
+
+
+def _run_result(scenario: Scenario, runs: list[MethodRun]) -> RunResult:
+    result = RunResult(scenario)
+    for run in runs:
+        result.methods[run.result.key] = run.result
+    return result
+
+
+def _in_process_rollouts(scenario: Scenario) -> Scenario:
+    """A policy-gradient oracle that leaves ``workers`` unset rolls out in-process: n agents
+    each with a pool over all cores would oversubscribe the machine (results do not depend
+    on it)."""
+    oracle = scenario.oracle
+    if "workers" not in type(oracle).model_fields or oracle.workers is not None:
+        return scenario
+    return scenario.model_copy(update={"oracle": oracle.model_copy(update={"workers": 1})})
