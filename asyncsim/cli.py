@@ -676,17 +676,21 @@ def validate(scenario_path: str, overrides: Sequence[str], force: bool) -> None:
 
 
 def _environments() -> str:
-    """The Gymnasium ids the policy-gradient oracle can use here, then the others grouped by
-    why not (a missing dependency, a discrete space)."""
+    """The Gymnasium ids the policy-gradient oracle can use here, those of them on the MuJoCo
+    fast path, then the others grouped by why not (a missing dependency, a discrete space)."""
     try:
         from asyncsim.rl.envs import buildable_env_ids
+        from asyncsim.rl.mujoco_batch import fast_env_ids
     except ImportError as exc:
         return f"environments: none ({exc})"
     usable, unusable = buildable_env_ids()
+    fast = [env_id for env_id in fast_env_ids() if env_id in usable]
     width = max(40, shutil.get_terminal_size().columns - 2)
     fill = functools.partial(textwrap.fill, width=width, subsequent_indent="    ")
     lines = [f"environments (Gymnasium ids for oracle.env, {len(usable)}):",
-             fill(", ".join(usable), initial_indent="  ")]  # fmt: skip
+             fill(", ".join(usable), initial_indent="  "),
+             f"  on the MuJoCo fast path (the others step through Gymnasium, {len(fast)}):",
+             fill(", ".join(fast) or "none here", initial_indent="    ")]  # fmt: skip
     reasons: dict[str, list[str]] = {}
     for env_id, reason in unusable.items():
         reasons.setdefault(re.sub(r"Discrete\(\d+\)", "Discrete", reason), []).append(env_id)

@@ -183,6 +183,8 @@ def test_list_names_everything() -> None:
     usable, unusable = text.split("environments (")[1].split("not usable here")
     assert "Hopper-v5" in usable and "CartPole-v1" not in usable  # discrete actions
     assert "CartPole-v1" in unusable and "Discrete" in unusable
+    fast = usable.split("on the MuJoCo fast path")[1]
+    assert "Humanoid-v5" in fast and "Pendulum-v1" not in fast and "Humanoid-v4" not in fast
 
 
 def test_schema_is_the_scenario_json_schema() -> None:
