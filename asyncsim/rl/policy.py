@@ -174,16 +174,12 @@ class GaussianPolicy(nn.Module):
         """:meth:`log_prob_batched` from per-parameter stacks ``params[k]`` of shape
         (P, *shape_k) (``unflatten`` of the (P, n) stack, or leaves of their own).
 
-        Trajectory b uses row which[b] of each stack: all rows are shared when P = 1
-        (a broadcast view) and taken as they are when which = (0, …, P−1); else gathered.
+        Trajectory b uses row which[b] of each stack, always gathered by indexing: a broadcast
+        view for P = 1 sums the backward in another order (gradients differ in the last float32
+        bits from earlier releases) and saved nothing measurable (Humanoid, 20 trajectories of
+        34 steps: 3.0 vs 2.8 ms per backward, min of 7, next to ~200 ms of rollout).
         """
-        points = params[0].shape[0]
-        if points == 1:
-            rows = [p.expand(len(which), *p.shape[1:]) for p in params]
-        elif len(which) == points and bool((which == torch.arange(points)).all()):
-            rows = list(params)
-        else:
-            rows = [p[which] for p in params]
+        rows = [p[which] for p in params]
         mean, std = self._mean_std([_expand_vector(p) for p in rows], obs, _linear_bmm)
         return _gaussian_log_prob(u, mean, std)
 
