@@ -316,6 +316,11 @@ class PolicyGradientOracleConfig(Params):
     policy: PolicyConfig = PolicyConfig()
     baseline: bool = Field(False, description="leave-one-out batch-mean baseline")
     workers: PositiveInt | None = Field(None, description="rollout processes (default: cores)")
+    fast_path: bool = Field(
+        True,
+        description="step the MuJoCo tasks `asyncsim list` marks in MuJoCo's batch API "
+        "(same trajectories; false: every environment through Gymnasium)",
+    )
 
     sigma2: ClassVar[None] = None
     """The variance bound of a policy gradient is not known in closed form."""
@@ -362,6 +367,7 @@ class PolicyGradientOracleConfig(Params):
             if agents is None
             else [a.model_dump(exclude_none=True) for a in agents],
             workers=self.workers,
+            fast_path=self.fast_path,
         )
 
 
