@@ -43,3 +43,32 @@ def test_claims_are_not_inferred_from_missed_targets():
     assert not check_claims(EQUAL, rennala_missed, C)["(b) Rennala NIGT first"]
     text = report({"(b)": {**B, "afedpg": Times((15, 16, 17), 2)}}, {})
     assert "note: (b) afedpg: 2/3 runs missed the target" in text
+
+
+def test_a_lead_over_a_method_that_missed_is_decided_only_by_its_bounds():
+    claim = "(c) lead over AFedPG and Synchronized NIGT larger than in (b)"
+    missed = lambda values: Times(values, 1)  # noqa: E731 (counted at the budget)
+    # (c)'s lower bound already exceeds (b)'s exact lead: holds
+    assert check_claims(EQUAL, B, {**C, "afedpg": missed((30, 31, 32))})[claim] is True
+    # (c)'s lower bound below (b)'s exact lead: the true lead may be larger, undecided
+    lower = {**C, "afedpg": missed((12, 13, 14))}
+    assert check_claims(EQUAL, B, lower)[claim] is None
+    # an exact lead in (c) at most (b)'s lower bound: fails
+    b_missed = {**B, "synchronized_nigt": missed((40, 41, 42))}
+    assert check_claims(EQUAL, b_missed, C)[claim] is False
+    # both lower bounds: undecided; the report says so and main's status does not fail on it
+    both = check_claims(EQUAL, b_missed, {**C, "synchronized_nigt": missed((25, 26, 27))})
+    assert both[claim] is None
+    assert "? undecided at this budget" in report({"(b)": B}, both)
+
+
+def test_the_status_fails_only_on_a_failed_claim(monkeypatch, tmp_path):
+    import analysis.paper_ordering as ordering
+
+    figures = iter([EQUAL, B, {**C, "afedpg": Times((12, 13, 14), 1)}])
+    monkeypatch.setattr(ordering, "times_to_target", lambda _: next(figures))
+    args = [arg for option in ("equal", "heterogeneous", "communication")
+            for arg in (f"--{option}", str(tmp_path))]  # fmt: skip
+    assert ordering.main(args) == 0
+    figures = iter([EQUAL, C, B])
+    assert ordering.main(args) == 1
