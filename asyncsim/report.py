@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from asyncsim import bounds
-from asyncsim.config import validate_scenario
-from asyncsim.scenario import load_yaml
+from asyncsim.results import read_run_scenario
 from asyncsim.tables import load_run, load_sweep
 
 __all__ = [
@@ -113,7 +112,7 @@ def _standard_error(values: Sequence[float]) -> float:
 
 def _gradient_cost(run_dir: Path, key: str) -> float | None:
     """The closed-form seconds per gradient of method ``key`` in a run directory's scenario."""
-    scenario = validate_scenario(load_yaml((run_dir / "scenario.yaml").read_text(), str(run_dir)))
+    scenario = read_run_scenario(run_dir)
     method = next(m for m in scenario.methods if m.key == key)
     return bounds.method_bounds(scenario, method).gradient_cost
 

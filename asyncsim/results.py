@@ -62,6 +62,7 @@ __all__ = [
     "is_complete",
     "load_run",
     "method_dir_name",
+    "read_run_scenario",
     "read_table",
     "scenario_hash",
     "table_text",
@@ -485,11 +486,46 @@ def load_run(path: str | Path) -> RunResult:
     if not is_complete(path):
         what = "an unfinished run directory" if path.is_dir() else "not a directory"
         raise AsyncSimError(f"{path}: {what} (no {COMPLETE} marker)")
-    scenario = validate_scenario(load_yaml((path / "scenario.yaml").read_text(), str(path)))
+    scenario = read_run_scenario(path)
     result = RunResult(scenario)
     for method in scenario.methods:
         result.methods[method.key] = _load_method(path / method.key, method.key)
     return result
+
+
+def read_run_scenario(path: str | Path) -> Scenario:
+    """The scenario a run directory was run with (``DIR/scenario.yaml``), also when an earlier
+    release wrote it (:func:`_earlier_release_scenario`)."""
+    path = Path(path)
+    data = load_yaml((path / "scenario.yaml").read_text(encoding="utf-8"), str(path))
+    try:
+        return validate_scenario(data)
+    except ConfigError as exc:
+        try:
+            return validate_scenario(_earlier_release_scenario(data))
+        except (ConfigError, AttributeError, KeyError, TypeError):
+            raise exc from None
+
+
+def _earlier_release_scenario(data: dict[str, Any]) -> dict[str, Any]:
+    """A scenario.yaml of the releases before method parameters, made valid: they dumped every
+    field (null where unset) and gave every method ``batch`` and ``initial_batch``. The nulls
+    and the parameters a method does not declare are dropped (they had no effect on the run)."""
+    from asyncsim.registry import METHODS
+
+    def without_nulls(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_nulls(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [without_nulls(v) for v in value]
+        return value
+
+    data = without_nulls(data)
+    methods = []
+    for method in data.get("methods", []):
+        declared = {"name", "label", *METHODS.get(method["name"]).params.model_fields}
+        methods.append({k: v for k, v in method.items() if k in declared})
+    return {**data, "methods": methods}
 
 
 def _load_method(directory: Path, key: str) -> MethodResult:

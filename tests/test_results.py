@@ -248,3 +248,64 @@ def test_iteration_table_orders_columns_and_blanks_missing_keys() -> None:
     names, flat = _iteration_table([full[0], {**full[1], "return": 2.5}])
     assert names == [*COLUMNS, "return"]
     assert flat == [0] * len(COLUMNS) + [None] + [1] * len(COLUMNS) + [2.5]
+
+
+EARLIER_RELEASE_SCENARIO = """\
+schema_version: 1
+name: legacy
+description: ''
+seed: 0
+oracle: {kind: quadratic, dim: 3, noise: 1.0, noise_distribution: gaussian, df: 3.0,
+  smoothness: 1.0, min_curvature: 0.1, init_scale: 1.0, heterogeneity: 0.0}
+cluster:
+  n: 3
+  horizon: null
+  timing: per_trajectory
+  compute: {kind: fixed, h: i, time: null, sigma: null, spread: null, cv: null, shape: null,
+    path: null, latency: null, bandwidth: null}
+  uplink: {kind: fixed, h: null, time: 0.5, sigma: null, spread: null, cv: null, shape: null,
+    path: null, latency: null, bandwidth: null}
+  downlink: null
+  topology: server
+  allreduce: max
+  outages: []
+method_defaults: {lr: null, momentum: null, batch: 2, initial_batch: null}
+methods:
+- {name: rennala_nigt, label: null, lr: 0.1, momentum: 0.1, batch: 2, initial_batch: null}
+- {name: afedpg, label: null, lr: 0.05, momentum: 0.1, batch: 2, initial_batch: null}
+budget: {iterations: 4, time: null, transitions: null, gradients: null, target_return: null,
+  target_grad_norm: null}
+evaluation: {episodes: 0, every: 10, period: null}
+output: {trace: true}
+sweep: null
+"""
+"""scenario.yaml as releases before method parameters wrote it (every field, nulls, batch on
+every method), for the tiny scenario below."""
+
+
+def test_a_run_directory_of_an_earlier_release_is_read(tmp_path: Path) -> None:
+    import yaml
+
+    from asyncsim.config import validate_scenario
+    from asyncsim.errors import ConfigError
+    from asyncsim.results import load_run, read_run_scenario
+
+    data = yaml.safe_load(EARLIER_RELEASE_SCENARIO)
+    tiny = {
+        "name": "legacy",
+        "oracle": {"kind": "quadratic", "dim": 3},
+        "cluster": {"n": 3, "compute": {"kind": "fixed", "h": "i"}, "uplink": {"time": 0.5}},
+        "method_defaults": {"batch": 2},
+        "methods": [{"name": "rennala_nigt", "lr": 0.1}, {"name": "afedpg", "lr": 0.05}],
+        "budget": {"iterations": 4},
+    }
+    with pytest.raises(ConfigError):  # the control: this release does not read it as it is
+        validate_scenario(data)
+    out = tmp_path / "run"
+    write_run(simulate(validate_scenario(tiny)), out)
+    (out / "scenario.yaml").write_text(EARLIER_RELEASE_SCENARIO)
+    assert read_run_scenario(out) == validate_scenario(tiny)
+    assert list(load_run(out).methods) == ["rennala_nigt", "afedpg"]
+    (out / "scenario.yaml").write_text("methods: [{name: rennala_nigt, bogus: 1}]\n")
+    with pytest.raises(ConfigError):
+        read_run_scenario(out)
