@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import alive
 
 SCRIPT = """
 import multiprocessing, sys, time
@@ -44,13 +45,6 @@ if __name__ == "__main__":
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_a_tree_with_lifelines_dies_with_its_root(tmp_path: Path, method: str) -> None:
@@ -61,18 +55,18 @@ def test_a_tree_with_lifelines_dies_with_its_root(tmp_path: Path, method: str) -
     )
     child, grandchild, control = map(int, root.stdout.readline().split())
     try:
-        assert all(map(_alive, (child, grandchild, control)))
+        assert all(map(alive, (child, grandchild, control)))
         root.kill()
         root.wait()
         deadline = time.monotonic() + 5
-        while (_alive(child) or _alive(grandchild)) and time.monotonic() < deadline:
+        while (alive(child) or alive(grandchild)) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not _alive(child)
-        assert not _alive(grandchild)
-        assert _alive(control)
+        assert not alive(child)
+        assert not alive(grandchild)
+        assert alive(control)
     finally:
         for pid in (child, grandchild, control):
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -100,13 +94,13 @@ def test_rollout_workers_die_with_their_oracle(tmp_path: Path) -> None:
     root = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     workers = list(map(int, root.stdout.readline().split()))
     try:
-        assert len(workers) == 2 and all(map(_alive, workers))
+        assert len(workers) == 2 and all(map(alive, workers))
         root.kill()
         root.wait()
         deadline = time.monotonic() + 5
-        while any(map(_alive, workers)) and time.monotonic() < deadline:
+        while any(map(alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not any(map(_alive, workers))
+        assert not any(map(alive, workers))
     finally:
-        for pid in filter(_alive, workers):
+        for pid in filter(alive, workers):
             os.kill(pid, signal.SIGKILL)

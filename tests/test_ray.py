@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from processes import session_processes
 
 from asyncsim.sweep import read_index, run_sweep
 
@@ -75,19 +76,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _session(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (from /proc), zombies excluded."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A Ray head started with `ray start --head --node-ip-address=127.0.0.1` on free ports, on
@@ -127,9 +115,9 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
         head.terminate()  # `ray start --block` stops the processes it started
         head.wait(timeout=60)
         deadline = time.monotonic() + 30
-        while _session(head.pid) and time.monotonic() < deadline:
+        while session_processes(head.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _session(head.pid)
+        left = session_processes(head.pid)
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
 

@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from processes import alive, session_processes, wait_until
 
 from asyncsim.cli import main
 from asyncsim.errors import ConfigError
@@ -177,14 +177,6 @@ def finished_points(out: Path) -> list[Path]:
     return sorted(marker.parent for marker in out.glob(f"points/*/{COMPLETE}"))
 
 
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
 def stamps(point: Path) -> list[tuple[int, int]]:
     files = [point / COMPLETE, *sorted(point.glob("*/iterations.csv"))]
     return [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
@@ -204,12 +196,13 @@ def test_driver_killed_with_sigkill_leaves_no_process_and_resumes_exactly(
     out = tmp_path / "killed"
     process = start_sweep(scenario_file, out)
     wait_until(lambda: len(finished_points(out)) >= 3, process)
-    assert len(_session(process.pid)) >= 4  # driver, fork server, 2 workers (+ resource tracker)
+    # the driver, the fork server and 2 workers (and the resource tracker)
+    assert len(session_processes(process.pid)) >= 4
     process.kill()  # the driver alone: its workers must notice by themselves
     deadline = time.monotonic() + 5
-    while _session(process.pid) and time.monotonic() < deadline:
+    while session_processes(process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _session(process.pid)
+    assert not session_processes(process.pid)
     process.communicate()
     before = {point: stamps(point) for point in finished_points(out)}
     assert 3 <= len(before) < 12
@@ -274,26 +267,6 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _session(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (from /proc), zombies excluded."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_sweep_terminated_with_sigterm_stops_its_workers(
     tmp_path: Path, scenario_file: Path
@@ -305,9 +278,9 @@ def test_sweep_terminated_with_sigterm_stops_its_workers(
     assert workers  # the pool (forkserver and its workers) is running
     interrupt(process, out, signal.SIGTERM, after=1)
     deadline = time.monotonic() + 10
-    while any(map(_alive, workers)) and time.monotonic() < deadline:
+    while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(map(_alive, workers))
+    assert not any(map(alive, workers))
 
 
 def test_finished_runs_yields_only_complete_points(tmp_path: Path) -> None:

@@ -12,13 +12,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from processes import wait_until
 
 from asyncsim.results import COMPLETE
 from asyncsim.sweep import read_index, run_sweep
@@ -91,14 +90,6 @@ def assert_identical(out: Path, reference: Path) -> None:
     assert complete_points(out) == complete_points(reference)
     leftovers = [*out.rglob("*.tmp"), *out.rglob("error.txt")]
     assert not leftovers
-
-
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
 
 
 # ---------------------------------------------------------------- a dead worker
