@@ -330,15 +330,12 @@ class PolicyGradientOracleConfig(Params):
         here with its kwargs and that the Gaussian policy can act in it (1-D Box spaces)."""
         from asyncsim.rl.envs import agent_env_specs
 
-        agents = (
-            None if self.agents is None else [a.model_dump(exclude_none=True) for a in self.agents]
-        )
         arguments = (
             context.n,
             self.env,
             self.env_kwargs,
             self.heterogeneity,
-            agents,
+            self.agent_overrides,
             context.field,
             "agents",
         )
@@ -347,10 +344,16 @@ class PolicyGradientOracleConfig(Params):
             _CHECKED_ENVS.add(repr(arguments))
         return self
 
+    @property
+    def agent_overrides(self) -> list[dict[str, Any]] | None:
+        """``agents`` as the oracle takes them (unset keys left out)."""
+        if self.agents is None:
+            return None
+        return [agent.model_dump(exclude_none=True) for agent in self.agents]
+
     def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
         from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 
-        agents = self.agents
         return PolicyGradientOracle(
             self.env,
             n_agents,
@@ -363,16 +366,16 @@ class PolicyGradientOracleConfig(Params):
             baseline=self.baseline,
             env_kwargs=self.env_kwargs,
             heterogeneity=self.heterogeneity,
-            agent_overrides=None
-            if agents is None
-            else [a.model_dump(exclude_none=True) for a in agents],
+            agent_overrides=self.agent_overrides,
             workers=self.workers,
             fast_path=self.fast_path,
         )
 
 
 _CHECKED_ENVS: set[str] = set()
-"""The environment checks already passed in this process (building one takes up to a second)."""
+"""The environment checks already passed in this process: a check builds, resets and steps
+each environment (2-6 ms warm for Pendulum, Hopper, Humanoid here, ~25 ms the first time), and
+a sweep validates every point."""
 
 
 register_oracle(
