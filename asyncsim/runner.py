@@ -181,7 +181,7 @@ def run_until_budget(sim: Simulation, training: Any, time_budget: float | None) 
     until = (
         process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
     )
-    sim.env.run(until=until)
+    sim.run(until)
 
 
 def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
