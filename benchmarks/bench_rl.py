@@ -26,12 +26,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
+from asyncsim.rl.envs import AgentEnvSpec
 from asyncsim.rl.reference import reference_gradient
+from benchmarks.baselines import BareSteps
 
 AGENTS, HORIZON, BATCH, ITERATIONS = 16, 1000, 16, 4
 REPEATS = 3
@@ -51,32 +52,6 @@ def scenario(
         "methods": [{"name": "rennala_nigt", "batch": BATCH, "lr": 0.05}],
         "budget": {"iterations": iterations},
     }
-
-
-class BareSteps:
-    """Bare ``env.step`` with pre-drawn uniform random actions (reset on episode end), timed in
-    bursts: the baseline of the per-transition cost."""
-
-    def __init__(self, env_id: str) -> None:
-        self.env = gym.make(
-            env_id, max_episode_steps=HORIZON, disable_env_checker=True, **ENV_KWARGS
-        )
-        self.env.reset(seed=0)
-        self.rng = np.random.default_rng(0)
-        self.seconds, self.steps = 0.0, 0
-
-    def burst(self, steps: int) -> None:
-        """Take ``steps`` steps and add their time to ``seconds``."""
-        space = self.env.action_space
-        actions = self.rng.uniform(space.low, space.high, (steps, len(space.low)))
-        actions = actions.astype(np.float32)
-        start = time.perf_counter()
-        for action in actions:
-            _, _, terminated, truncated, _ = self.env.step(action)
-            if terminated or truncated:
-                self.env.reset()
-        self.seconds += time.perf_counter() - start
-        self.steps += steps
 
 
 class _CountingRollouts:
@@ -206,7 +181,7 @@ def report(env: str) -> None:
     """
     one, two, bares, transitions = [], [], [], []
     for _ in range(REPEATS):
-        bare = BareSteps(env)
+        bare = BareSteps(AgentEnvSpec(env, ENV_KWARGS), HORIZON)
         seconds, summary = timed_run(scenario(env, 1), lambda o, _, b=bare: _Interleaved(o, b))
         one.append(seconds - bare.seconds)
         bares.append(bare)
