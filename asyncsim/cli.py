@@ -8,6 +8,7 @@ Progress goes to stderr, tables and result locations to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +18,7 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,21 @@ import numpy as np
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
 from asyncsim.errors import AsyncSimError, quote
-from asyncsim.plugins import load_plugin
+from asyncsim.locks import locked
+from asyncsim.plugins import TRUST_VARIABLE, check_trusted, load_plugin, trust_plugins
 from asyncsim.progress import Progress, format_duration
 from asyncsim.recorder import IterationRecorder, watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.report import format_table, report_text
-from asyncsim.results import atomic_write, check_run_dir, is_complete, table_text, write_run
-from asyncsim.runner import MethodResult, simulate
+from asyncsim.results import (
+    EMULATION_FILE,
+    atomic_write,
+    check_run_dir,
+    is_complete,
+    table_text,
+    write_run,
+)
+from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
 from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
 from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep, sweep_axes
 from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
@@ -89,6 +98,13 @@ def _load_plugins(ctx: click.Context, param: click.Parameter, paths: Sequence[st
     ctx.meta["plugins"] = [str(load_plugin(path)) for path in paths]
 
 
+def _trust(ctx: click.Context, param: click.Parameter, trusted: bool) -> None:
+    """--trust-plugins: the scenario's plug-in files may be imported, by this command only."""
+    if trusted:
+        trust_plugins()
+        ctx.call_on_close(lambda: trust_plugins(False))
+
+
 _plugin = click.option(
     "--plugin",
     multiple=True,
@@ -96,15 +112,31 @@ _plugin = click.option(
     is_eager=True,
     expose_value=False,
     callback=_load_plugins,
-    help="Python file registering methods, oracles or time models (repeatable).",
+    help="Python file registering methods, oracles or time models (repeatable); imported.",
+)
+_trust_plugins = click.option(
+    "--trust-plugins",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_trust,
+    help="Import the plug-in files the scenario names (Python code run on this machine; "
+    f"without this, or {TRUST_VARIABLE}=1, a scenario naming plug-ins is refused).",
+)
+_overwrite = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the results of another scenario (or of the other command) in --out, or "
+    "write into a non-empty --out that holds no asyncsim results (its other files are kept).",
 )
 
 
 def _load(path: str, overrides: Sequence[str]) -> dict[str, Any]:
     data = load_scenario_data(path, [parse_override(text) for text in overrides])
     given = click.get_current_context().meta.get("plugins")
-    if given:  # recorded in the scenario, so that sweep workers and plots load them
+    if given:  # recorded in the scenario, so that sweep workers load them
         data["plugins"] = [*given, *(data.get("plugins") or [])]
+    check_trusted(data.get("plugins") or [], "plugins")  # before anything else is validated
     return data
 
 
@@ -214,16 +246,13 @@ _RUN_COLUMNS = {
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
 @_quiet
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
-)
+@_overwrite
 @_force
 def run(
     scenario_path: str,
@@ -244,35 +273,59 @@ def run(
     data = _load(scenario_path, overrides)
     scenario = _base_scenario(data, force)
     directory = out or Path("results") / scenario.name
-    check_run_dir(directory, overwrite)  # refuse an unusable directory before simulating
+    check_run_dir(directory, overwrite, scenario)  # refuse an unusable directory before simulating
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
         )
+    with _writing_to(directory, "run"):
+        started = time.time()
+        try:
+            result, failure = _simulated(scenario, quiet), None
+        except MethodsFailed as exc:
+            result, failure = exc.result, exc
+        _warn_diverged(result.summary_table())
+        if result.methods:
+            directory = write_run(result, directory, started, overwrite=overwrite)
+            rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())]
+                    for s in result.summary_table()]  # fmt: skip
+            click.echo(format_table(["method", *_RUN_COLUMNS], rows))
+            click.echo(f"results written to {directory}")
+            if not no_plots:
+                from asyncsim import plots
+
+                plots.plot_run(result, directory / "plots")
+                click.echo(f"figures written to {directory / 'plots'}")
+    if failure is not None:
+        kept = f"; the methods that finished are written to {directory}" if result.methods else ""
+        raise AsyncSimError(f"{failure}{kept}")
+
+
+def _simulated(scenario: Scenario, quiet: bool) -> RunResult:
+    """Every method of ``scenario`` simulated, with progress on stderr unless ``quiet``."""
     display = Progress(len(scenario.methods), "methods", quiet=quiet)
     updates = _UpdateLine([method.key for method in scenario.methods])
 
     def advance(key: str, method: MethodResult) -> None:
-        display.advance(method.summary["total_time"], method.summary["iterations"])
+        display.advance(method.summary["total_time"] or 0.0, method.summary["iterations"])
         updates.next_method()
 
-    started = time.time()
-    if quiet:
-        result = simulate(scenario, progress=advance)
-    else:
+    try:
+        if quiet:
+            return simulate(scenario, progress=advance)
         with watching(updates):
-            result = simulate(scenario, progress=advance)
-    display.close()
-    _warn_diverged(result.summary_table())
-    directory = write_run(result, directory, started, overwrite=overwrite)
-    rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())] for s in result.summary_table()]
-    click.echo(format_table(["method", *_RUN_COLUMNS], rows))
-    click.echo(f"results written to {directory}")
-    if not no_plots:
-        from asyncsim import plots
+            return simulate(scenario, progress=advance)
+    finally:
+        display.close()
 
-        plots.plot_run(result, directory / "plots")
-        click.echo(f"figures written to {directory / 'plots'}")
+
+@contextlib.contextmanager
+def _writing_to(directory: Path, command: str) -> Iterator[None]:
+    """Hold the lock of the output directory (created if needed) while ``command`` writes
+    there: a second command writing there refuses with one line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with locked(directory, command):
+        yield
 
 
 def _sweep_options(command: Any) -> Any:
@@ -335,6 +388,7 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -362,6 +416,7 @@ def sweep(scenario_path: str, overrides: Sequence[str], out: Path | None, **opti
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -445,6 +500,7 @@ _EMULATE_COLUMNS = {
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -467,10 +523,11 @@ _EMULATE_COLUMNS = {
 )
 @_quiet
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
+@_overwrite
 @click.option(
-    "--overwrite",
+    "--force",
     is_flag=True,
-    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
+    help="Start agents that may not fit this machine, or an emulation of more than a week.",
 )
 def emulate(
     scenario_path: str,
@@ -482,6 +539,7 @@ def emulate(
     quiet: bool,
     no_plots: bool,
     overwrite: bool,
+    force: bool,
 ) -> None:
     """Run every method of SCENARIO on real asynchronous workers and measure the simulator's
     error.
@@ -490,21 +548,34 @@ def emulate(
     Ray actor) that computes real gradients and waits out its modelled times × S. Writes a run
     directory (default: results/<name>-emulated; times are real seconds ÷ S) with
     emulation.json, the comparison with the simulation of the same scenario, and prints it.
+
+    Agents that cannot be started here (memory, descriptors, processes, more than 1,000) and
+    an emulation of more than a week of real time (S × the simulated time) are refused unless
+    --force; an S below the documented floor gets a warning.
     """
     from asyncsim.emulation import emulate as run_emulation
+    from asyncsim.emulation import floor_warning
 
     scenario = _base_scenario(_load(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
-    check_run_dir(directory, overwrite)
+    check_run_dir(directory, overwrite, scenario, "emulation")
+    warning = floor_warning(scenario, time_scale)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
     def announce(key: str, seconds: float) -> None:
         if not quiet:
             click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)
 
-    started = time.time()
-    result = run_emulation(scenario, time_scale, executor, address, progress=announce)
-    directory = write_run(result.emulated, directory, started, overwrite=overwrite)
-    atomic_write(directory / "emulation.json", json.dumps(result.report, indent=2) + "\n")
+    with _writing_to(directory, "emulate"):
+        started = time.time()
+        result = run_emulation(
+            scenario, time_scale, executor, address, progress=announce, force=force
+        )
+        directory = write_run(
+            result.emulated, directory, started, overwrite=overwrite, kind="emulation"
+        )
+        atomic_write(directory / EMULATION_FILE, json.dumps(result.report, indent=2) + "\n")
     methods = result.report["methods"]
     rows = [
         [key, *(report[k] for k in _EMULATE_COLUMNS.values())] for key, report in methods.items()
@@ -606,6 +677,7 @@ def _shapes_table(
 
 @main.command(name="bounds")
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @click.option(
@@ -655,6 +727,7 @@ def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) 
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_force

@@ -474,8 +474,10 @@ class MethodConfig(Params):
 
     @property
     def spec(self) -> MethodSpec:
-        """The registry entry (aliases resolved)."""
-        return METHODS.get(self.name)
+        """The registry entry (aliases resolved); for a method read back from results whose
+        plug-in is not loaded, its recorded stand-in (:mod:`asyncsim.recorded`)."""
+        recorded = getattr(type(self.params), "recorded_spec", None)
+        return recorded if recorded is not None else METHODS.get(self.name)
 
 
 class BudgetConfig(Params):
@@ -544,23 +546,36 @@ class Scenario(Params):
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickled as its data and validated again when unpickled (in a sweep worker): the
         parameter models of methods are built at run time and plug-ins define their own, so
-        they travel as data; validation loads the scenario's plug-ins first."""
-        return validate_scenario, (self.model_dump(mode="json"),)
+        they travel as data; validation loads the scenario's plug-ins first, as trusted when
+        this process loaded every one of them (a scenario read back from results names files
+        it did not load: unpickled, it asks for the user's word again)."""
+        from asyncsim.plugins import all_loaded
+
+        rebuild = _trusted_scenario if all_loaded(self.plugins) else validate_scenario
+        return rebuild, (self.model_dump(mode="json"),)
 
 
 # ---------------------------------------------------------------- validation
 
 
-def validate_scenario(data: Mapping[str, Any]) -> Scenario:
-    """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError."""
+PluginMode = Literal["load", "trusted", "recorded"]
+
+
+def validate_scenario(data: Mapping[str, Any], *, plugins: PluginMode = "load") -> Scenario:
+    """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError.
+
+    ``plugins`` says what happens to the files the scenario's ``plugins:`` names: ``load``
+    imports them if the user allowed it (:func:`asyncsim.plugins.check_trusted`), else
+    refuses; ``trusted`` imports them (a scenario unpickled from a process that did);
+    ``recorded`` imports nothing (a scenario read back from results: its plug-in entries come
+    from this process's registry or the run's record, :mod:`asyncsim.recorded`).
+    """
     if not isinstance(data, Mapping):
         raise ConfigError("scenario", f"must be a mapping of fields, got {type(data).__name__}")
     from asyncsim.plugins import load_plugins
 
-    plugins = data.get("plugins") or []
-    if not isinstance(plugins, list):  # a string would be loaded character by character
-        raise ConfigError("plugins", f"must be a list of plug-in files, got {quote(plugins)}")
-    load_plugins(plugins, "plugins")
+    if plugins != "recorded":
+        load_plugins(data.get("plugins") or [], "plugins", trusted=plugins == "trusted")
     data = _registered_blocks(data)
     try:
         scenario = Scenario.model_validate(data)
@@ -568,6 +583,11 @@ def validate_scenario(data: Mapping[str, Any]) -> Scenario:
         raise _to_config_error(exc, _static_field_names()) from None
     _reject_booleans(data, scenario, [])
     return _resolve(scenario)
+
+
+def _trusted_scenario(data: Mapping[str, Any]) -> Scenario:
+    """A scenario unpickled from a process that loaded its plug-ins (see Scenario.__reduce__)."""
+    return validate_scenario(data, plugins="trusted")
 
 
 # ---- step 1: blocks chosen by a registry name

@@ -65,8 +65,10 @@ __all__ = [
     "check",
     "check_agents",
     "check_sweep_size",
+    "duration_text",
     "estimate",
     "policy_parameters",
+    "size_text",
 ]
 
 AGENT_BYTES = 3000
@@ -550,8 +552,9 @@ def _refuse_memory(part: Part, total: float) -> None:
         return
     raise ResourceError(
         part.field,
-        f"{part.what}: at least {_size(part.amount)}; the run needs at least {_size(total)} "
-        f"of memory, more than {source} ({_size(available)}); --force runs it anyway",
+        f"{part.what}: at least {size_text(part.amount)}; the run needs at least "
+        f"{size_text(total)} of memory, more than {source} ({size_text(available)}); "
+        "--force runs it anyway",
     )
 
 
@@ -560,8 +563,8 @@ def _refuse_time(part: Part, total: float) -> None:
         return
     raise ResourceError(
         part.field,
-        f"{part.what}: at least {_duration(part.amount)}; the run needs at least "
-        f"{_duration(total)} of real time, more than {_duration(TIME_LIMIT)}; "
+        f"{part.what}: at least {duration_text(part.amount)}; the run needs at least "
+        f"{duration_text(total)} of real time, more than {duration_text(TIME_LIMIT)}; "
         "--force runs it anyway",
     )
 
@@ -587,7 +590,8 @@ def check_sweep_size(axes: Mapping[str, list[Any]]) -> int:
 # ---------------------------------------------------------------- words
 
 
-def _size(amount: float) -> str:
+def size_text(amount: float) -> str:
+    """Bytes in words (``1.5 GiB``)."""
     if not math.isfinite(amount):
         return "unbounded memory"
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
@@ -596,7 +600,8 @@ def _size(amount: float) -> str:
     return f"{amount:.0f} B"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """Seconds in words (``153 days``)."""
     if not math.isfinite(seconds):
         return "forever"
     for unit, scale in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600)):

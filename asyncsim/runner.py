@@ -21,6 +21,7 @@ from asyncsim.config import MethodConfig, Scenario, validate_scenario
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Simulation
 from asyncsim.engine.trace import Trace
+from asyncsim.errors import AsyncSimError
 from asyncsim.methods.protocol import Training
 from asyncsim.oracles import build_oracle
 from asyncsim.recorder import IterationRecorder
@@ -28,6 +29,7 @@ from asyncsim.timing import Outage
 
 __all__ = [
     "MethodResult",
+    "MethodsFailed",
     "RunResult",
     "build_cluster",
     "iteration_recorder",
@@ -77,10 +79,12 @@ class MethodResult:
 
 @dataclass
 class RunResult:
-    """All methods of one scenario run."""
+    """All methods of one scenario run (those that finished, if some failed: ``failed`` maps
+    the key of each failed method to its one-line error)."""
 
     scenario: Scenario
     methods: dict[str, MethodResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def summary_table(self) -> list[dict[str, Any]]:
         """One summary dict per method, in scenario order."""
@@ -134,12 +138,48 @@ def vector_dimension(scenario: Scenario) -> int:
         oracle.close()
 
 
+class MethodsFailed(AsyncSimError):
+    """Methods of a run failed (a plug-in's code raised, a guard stopped it); ``result`` holds
+    the methods that finished. The message names the first failed method, where it failed and
+    the plug-in it comes from."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _failure(method: MethodConfig, index: int, exc: Exception, iteration: int | None) -> str:
+    """One line: which method failed (and its plug-in), at which iteration, and why; an
+    asyncsim error keeps its own text (and field) first."""
+    from asyncsim.recorded import method_origin
+
+    origin = method_origin(method)
+    plugin = f", plug-in {origin}" if origin else ""
+    at = "before its first update" if iteration is None else f"at iteration {iteration}"
+    if isinstance(exc, AsyncSimError):
+        return f"{exc} (methods[{index}] {method.key!r}{plugin}, {at})"
+    detail = " ".join(str(exc).split())
+    return (
+        f"methods[{index}] ({method.key}{plugin}) failed {at}: {type(exc).__name__}"
+        f"{': ' + detail if detail else ''}"
+    )
+
+
 def run_method(scenario: Scenario, index: int) -> MethodResult:
-    """Simulate ``scenario.methods[index]`` and return its tables."""
+    """Simulate ``scenario.methods[index]`` and return its tables.
+
+    Raises:
+        AsyncSimError: one line naming the method, its plug-in and the iteration, whatever
+            the method's code (a plug-in's protocol, oracle or time model) raised.
+    """
     method = scenario.methods[index]
-    spec = method.spec
-    timing_seed, oracle_seed = seeds(scenario.seed)
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    recorder: IterationRecorder | None = None
+    try:
+        spec = method.spec
+        timing_seed, oracle_seed = seeds(scenario.seed)
+        oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    except Exception as exc:
+        raise AsyncSimError(_failure(method, index, exc, None)) from exc
     if oracle.horizon != scenario.horizon:
         # Synthetic oracles have no horizon of their own, but τ_i = h_i·H must use the
         # scenario's cluster.horizon (validation makes it equal to an RL oracle's horizon).
@@ -153,6 +193,9 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
         run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
+    except Exception as exc:
+        last = len(recorder.rows) - 1 if recorder is not None and recorder.rows else None
+        raise AsyncSimError(_failure(method, index, exc, last)) from exc
     finally:
         oracle.close()
     summary = method_summary(method, recorder, scenario.seed)
@@ -214,7 +257,11 @@ def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     progress: Callable[[str, MethodResult], None] | None = None,
 ) -> RunResult:
-    """Run every method of a scenario (a Scenario, a mapping, or a YAML path)."""
+    """Run every method of a scenario (a Scenario, a mapping, or a YAML path).
+
+    A method that fails does not stop the others: once all have run, :class:`MethodsFailed`
+    is raised, naming the first failure and holding the methods that finished.
+    """
     if isinstance(scenario, str | Path):
         from asyncsim.scenario import load_scenario
 
@@ -222,9 +269,17 @@ def simulate(
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
     result = RunResult(scenario)
-    for index in range(len(scenario.methods)):
-        method_result = run_method(scenario, index)
+    for index, method in enumerate(scenario.methods):
+        try:
+            method_result = run_method(scenario, index)
+        except AsyncSimError as exc:
+            result.failed[method.key] = str(exc)
+            continue
         result.methods[method_result.key] = method_result
         if progress is not None:
             progress(method_result.key, method_result)
+    if result.failed:
+        first, *others = result.failed.values()
+        more = f" (and {len(others)} more method(s) failed)" if others else ""
+        raise MethodsFailed(first + more, result)
     return result

@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import fcntl
 import itertools
 import json
 import logging
@@ -69,6 +68,7 @@ from typing import Any, BinaryIO, Literal
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.lifeline import exit_with_parent, parent_lifeline
+from asyncsim.locks import locked
 from asyncsim.progress import Progress
 from asyncsim.results import (
     atomic_write,
@@ -671,7 +671,7 @@ def run_sweep(
     out = Path(out_dir)
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    with _locked(out, wait):
+    with locked(out, "sweep", wait):
         return _run_locked(data, points, out, executor, workers, address, progress)
 
 
@@ -719,47 +719,6 @@ def _write_results(out: Path) -> None:
     frame = load_sweep(out)
     with _writing(out / "results.csv"):
         atomic_write(out / "results.csv", frame.to_csv(index=False, lineterminator="\n"))
-
-
-@contextmanager
-def _locked(out: Path, wait: bool) -> Iterator[None]:
-    """Hold the lock of the sweep directory ``out`` while the block runs.
-
-    An flock(2) on ``out/.lock`` rather than a lock file's mere existence: the kernel releases
-    it when the holder ends in any way, SIGKILL included, so a lock is never stale, and a
-    waiter blocks in the kernel without polling. (The filelock package would add Windows, where
-    the 'forkserver' pool cannot run anyway.) The file holds the holder's pid, for the message
-    of a refused sweep; it is never removed, as removing it would race with a waiter that holds
-    it open.
-    """
-    path = out / ".lock"
-    with _writing(path):
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while the block runs)
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(path)
-            if not wait:
-                raise AsyncSimError(
-                    f"{out}: another sweep{holder} is using this directory; re-run when it has "
-                    "finished, or with --wait to wait for it"
-                ) from None
-            print(f"waiting for the other sweep{holder} using {out} to finish", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-
-
-def _lock_holder(path: Path) -> str:
-    """`` (pid N)`` naming the process that holds the lock, if it has written its pid."""
-    with contextlib.suppress(OSError):
-        pid = path.read_text(encoding="utf-8").strip()
-        if pid.isdigit():
-            return f" (pid {pid})"
-    return ""
 
 
 def _remove_leftovers(index: SweepIndex, pending: Sequence[SweepPoint]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asyncsim.fitting import censored_time
-from asyncsim.results import is_complete
+from asyncsim.results import is_complete, written_methods
 from asyncsim.results import load_run as load_run_result
 from asyncsim.scenario import load_yaml
 
@@ -83,7 +83,7 @@ def _summary_frame(path: Path) -> pd.DataFrame:
 
     scenario = load_yaml((path / "scenario.yaml").read_text(encoding="utf-8"), str(path))
     budget = scenario["budget"]
-    keys = [method["label"] or method["name"] for method in scenario["methods"]]
+    keys = written_methods(path, scenario["methods"])
     rows = []
     for key in keys:
         summary = json.loads((path / key / "summary.json").read_text(encoding="utf-8"))

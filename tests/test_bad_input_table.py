@@ -94,6 +94,9 @@ def _case(category: str, name: str, field_: str, fragment: str, *sets: str, **kw
     return Case(category, name, field_, fragment, sets, **kw)
 
 
+TRUST = ("--trust-plugins",)
+"""The user's word that the scenario's plug-in files may be imported."""
+
 R, C, E, D, T, S, B, P, M, Q, X = (
     "resources",
     "clock",
@@ -265,17 +268,18 @@ CASES = [
           "method_defaults={bogus: 1}"),
     # ---- plug-ins (fresh: they register names process-wide)
     _case(M, "missing plug-in file", "plugins[0]", "not found", "plugins=[missing.py]",
-          fresh=True),
+          args=TRUST, fresh=True),
     _case(M, "plug-in raising at import", "plugins[0]", "boom at import", "plugins=[boom.py]",
-          files={"boom.py": RAISING_PLUGIN}, fresh=True),
+          files={"boom.py": RAISING_PLUGIN}, args=TRUST, fresh=True),
     _case(M, "plug-in with a syntax error", "plugins[0]", "failed to load", "plugins=[bad.py]",
-          files={"bad.py": "def (:\n"}, fresh=True),
+          files={"bad.py": "def (:\n"}, args=TRUST, fresh=True),
     _case(M, "plug-in not a Python file", "plugins[0]", "not a Python file",
-          "plugins=[notes.txt]", files={"notes.txt": "hello\n"}, fresh=True),
+          "plugins=[notes.txt]", files={"notes.txt": "hello\n"}, args=TRUST,
+          fresh=True),
     _case(M, "plug-in registering a taken name", "plugins[0]", "already registered",
           "plugins=[taken.py]", files={"taken.py": (
               "import asyncsim\nasyncsim.register_method('rennala_nigt', 'rennala', 'nigt', 'x')\n"
-          )}, fresh=True),
+          )}, args=TRUST, fresh=True),
     _case(M, "--plugin missing", "--plugin", "not found", args=("--plugin", "nowhere.py"),
           fresh=True),
     _case(M, "plugins not a list", "plugins", "must be a list", "plugins=boom.py", fresh=True),

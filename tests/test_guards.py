@@ -105,6 +105,9 @@ def test_the_parameter_bound_is_a_policy_with_one_input_and_one_action(
 def test_no_shipped_scenario_is_refused(
     path: Path, machine: None, restore_registries: None
 ) -> None:
+    from asyncsim.plugins import trust_plugins
+
+    trust_plugins()  # the examples' plug-ins are asyncsim's own files
     for point in expand_sweep(load_scenario_data(path)):
         estimate = guards.check(point.scenario)
         assert estimate.bytes < GIB and estimate.seconds < 60
