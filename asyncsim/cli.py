@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import signal
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,15 @@ import numpy as np
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
-from asyncsim.errors import AsyncSimError, quote
+from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.locks import locked
-from asyncsim.plugins import TRUST_VARIABLE, check_trusted, load_plugin, trust_plugins
+from asyncsim.plugins import (
+    TRUST_VARIABLE,
+    PluginWarning,
+    check_trusted,
+    load_plugin,
+    trust_plugins,
+)
 from asyncsim.progress import Progress, format_duration
 from asyncsim.recorder import IterationRecorder, watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
@@ -74,6 +82,18 @@ def main() -> None:
     # SIGTERM (a batch scheduler, `kill`) stops like Ctrl-C: finished work is kept, a sweep's
     # pool is shut down instead of being left running without its driver
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """A broken installed plug-in's warning as one ``warning:`` line; others as Python does."""
+    if issubclass(category, PluginWarning):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, *args, **kw)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
 
 
 _overrides = click.option(
@@ -351,6 +371,12 @@ def _sweep_options(command: Any) -> Any:
         click.option(
             "--wait", is_flag=True, help="If another sweep uses the output directory, wait for it."
         ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            help="Run in an --out that holds another sweep (this sweep's index replaces its "
+            "listing; its points stay in points/) or files of no sweep (kept).",
+        ),
         _quiet,
         _force,
     ]
@@ -374,6 +400,7 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
         options["address"],
         progress=display,
         wait=options["wait"],
+        overwrite=options["overwrite"],
     )
     total, failed = len(index.points), index.count("failed")
     click.echo(
@@ -685,6 +712,9 @@ def _shapes_table(
 )
 def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
     """Closed-form round times, costs per gradient and complexity shapes (no simulation)."""
+    for value in eps:
+        if not 0 < value < math.inf:  # nan fails too
+            raise ConfigError("--eps", f"must be a finite number > 0, got {value}")
     scenario = _base_scenario(_load(scenario_path, overrides))
     fixed = bounds.fixed_times(scenario)
     times = fixed if isinstance(fixed, theory.AgentTimes) else bounds.mean_times(scenario)

@@ -33,6 +33,7 @@ from pydantic import (
 
 from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
+from asyncsim.plugins import origin_of
 from asyncsim.registry import (
     METHODS,
     ORACLES,
@@ -53,6 +54,8 @@ from asyncsim.timing import (
     UniformTimes,
     VaryingTimes,
     bandwidth_times,
+    check_clock_scale,
+    check_model_times,
     per_agent_values,
     read_trace,
 )
@@ -672,14 +675,18 @@ def _methods(methods: list[Any], defaults: Any) -> list[Any]:
 
 def _resolve(scenario: Scenario) -> Scenario:
     check_output_name(scenario.name, "name")
-    cluster = _resolved_cluster(scenario)
+    cluster, tau = _resolved_cluster(scenario)
     oracle = scenario.oracle.resolve(Context(cluster.n, scenario.oracle, scenario.budget, "oracle"))
-    methods = [_resolved_method(scenario, cluster, m, i) for i, m in enumerate(scenario.methods)]
+    methods = [
+        _resolved_method(scenario, cluster, m, i, tau) for i, m in enumerate(scenario.methods)
+    ]
     _check_unique_keys(methods)
     return scenario.model_copy(update={"cluster": cluster, "oracle": oracle, "methods": methods})
 
 
-def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
+def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | None]:
+    """The cluster with its defaults resolved, every time checked, and the fixed compute
+    times τ_i = h_i·H (None unless fixed and per trajectory)."""
     cluster, n = scenario.cluster, scenario.cluster.n
     oracle_horizon = getattr(scenario.oracle, "horizon", None)
     if cluster.horizon is not None and oracle_horizon not in (None, cluster.horizon):
@@ -693,7 +700,8 @@ def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
             "downlink": cluster.downlink or cluster.uplink,
         }
     )
-    resolved.time_models(getattr(scenario.oracle, "dim", 1))  # validates every per-agent value
+    # building the models validates every per-agent value
+    models = resolved.time_models(getattr(scenario.oracle, "dim", 1))
     for index, outage in enumerate(cluster.outages):
         if outage.agent > n:
             raise ConfigError(
@@ -702,18 +710,53 @@ def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
     agents = getattr(scenario.oracle, "agents", None)
     if agents is not None and len(agents) != n:
         raise ConfigError("oracle.agents", f"list has {len(agents)} entries but n = {n}")
-    return resolved
+    durations = _checked_durations(resolved, models)
+    instants = {} if scenario.budget.time is None else {"budget.time": scenario.budget.time}
+    jumps = {f"cluster.outages[{i}].end": o.end for i, o in enumerate(cluster.outages)}
+    check_clock_scale(durations, instants, jumps)
+    fixed = models["compute"].fixed_values()
+    per_trajectory = fixed is not None and resolved.timing == "per_trajectory"
+    return resolved, (np.asarray(fixed, dtype=float) * resolved.horizon if per_trajectory else None)
+
+
+def _checked_durations(cluster: ClusterConfig, models: Mapping[str, TimeModel]) -> dict:
+    """Field → per-agent seconds of every time model (its fixed times, else its means;
+    compute times × H), checked finite and >= 0: a plug-in's model is checked and named here,
+    before a run draws from it."""
+    durations = {}
+    for role, model in models.items():
+        block = getattr(cluster, role)
+        name = _value_name(_ROLES[role])
+        field = f"cluster.{role}.{name}" if getattr(block, name, None) is not None else ""
+        field = field or f"cluster.{role}"
+        source = origin_of(model)
+        try:
+            fixed = model.fixed_values()
+            values = fixed if fixed is not None else model.means(cluster.n)
+        except Exception as exc:
+            raise ConfigError(
+                field,
+                f"the time model of plug-in {source or block.kind} failed: "
+                f"{' '.join(str(exc).split()) or type(exc).__name__}",
+            ) from None
+        values = check_model_times(values, cluster.n, field, source)
+        durations[field] = values * (cluster.horizon if role == "compute" else 1.0)
+    return durations
 
 
 def _resolved_method(
-    scenario: Scenario, cluster: ClusterConfig, method: MethodConfig, index: int
+    scenario: Scenario,
+    cluster: ClusterConfig,
+    method: MethodConfig,
+    index: int,
+    tau: np.ndarray | None,
 ) -> MethodConfig:
     if method.spec.protocol_spec.server_only and cluster.topology != "server":
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
         )
-    context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]")
+    context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]", tau)
     return method.model_copy(update={"params": method.params.resolve(context)})
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "load_plugin",
     "load_plugins",
     "loaded_plugins",
+    "origin_of",
     "trust_plugins",
 ]
 
@@ -165,6 +166,19 @@ def _failure(exc: BaseException) -> str:
 def all_loaded(paths: list[str]) -> bool:
     """Whether every one of ``paths`` is a plug-in file loaded in this process."""
     return all(_resolved(path) in _loaded for path in paths)
+
+
+def origin_of(value: object) -> str | None:
+    """The plug-in whose code defines ``value``'s class: its file, or the installed module;
+    None for asyncsim's own classes (and Python's). For error messages."""
+    module_name = type(value).__module__
+    if module_name.split(".")[0] in ("asyncsim", "builtins", "numpy"):
+        return None
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if path is not None and _resolved(path) in _loaded:
+        return str(path)
+    return f"module {module_name}"
 
 
 def loaded_plugins() -> list[Path]:

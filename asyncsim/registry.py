@@ -73,12 +73,15 @@ class Context:
         oracle: the validated oracle config (``sigma2`` is its variance bound σ² where known).
         budget: the validated budget (``target_grad_norm`` is ε where given).
         field: the method's path in the scenario (``methods[2]``), for error messages.
+        tau: the agents' compute times τ_i = h_i·H when they are fixed (per trajectory),
+            else None.
     """
 
     n: int
     oracle: Any
     budget: Any
     field: str = ""
+    tau: Any = None
 
 
 class Params(BaseModel):

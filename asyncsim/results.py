@@ -72,6 +72,7 @@ __all__ = [
     "atomic_write",
     "check_run_dir",
     "is_complete",
+    "is_readable",
     "load_run",
     "method_dir_name",
     "read_run_scenario",
@@ -324,6 +325,23 @@ def _metadata(
 def is_complete(path: str | Path) -> bool:
     """Whether ``path`` is a finished run directory (its completion marker exists)."""
     return (Path(path) / COMPLETE).is_file()
+
+
+def is_readable(path: str | Path) -> bool:
+    """Whether ``path`` is a finished run directory whose metadata.json and summaries can be
+    read: a sweep point that is not (a file damaged after it was written) is unfinished."""
+    path = Path(path)
+    earlier = _read_earlier(path) if is_complete(path) else None
+    if earlier is None:
+        return False
+    for key in earlier.methods:
+        try:
+            summary = json.loads((path / key / "summary.json").read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(summary, dict):
+            return False
+    return True
 
 
 RESULT_KINDS = ("run", "emulation")

@@ -190,9 +190,11 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         per_step = scenario.cluster.timing == "per_step"
         sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
         recorder = iteration_recorder(sim, scenario)
+        recorder.lapse = max(recorder.lapse, _round_computations(cluster, method))
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
-        run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
+        process = spec.protocol_spec.train(training)
+        run_until_budget(sim, process, scenario.budget.time, recorder)
     except Exception as exc:
         last = len(recorder.rows) - 1 if recorder is not None and recorder.rows else None
         raise AsyncSimError(_failure(method, index, exc, last)) from exc
@@ -201,6 +203,17 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
     summary = method_summary(method, recorder, scenario.seed)
     summary["real_seconds"] = time.perf_counter() - real_start
     return MethodResult(method.key, recorder.rows, sim.trace, summary)
+
+
+def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
+    """Ten times the computations a round of the built-in protocols starts at most: M + n, or,
+    when every agent must deliver (Malenia), Σ_i τ_max/τ_i at the mean compute times."""
+    params = method.params
+    batch = max(getattr(params, "batch", 0) or 0, getattr(params, "initial_batch", 0) or 0)
+    tau = cluster.models["compute"].means(cluster.n)
+    positive = tau[tau > 0]
+    spread = float(np.sum(positive.max() / positive)) if positive.size else 0.0
+    return int(10 * max(batch + cluster.n, spread))
 
 
 def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
@@ -219,12 +232,19 @@ def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder
     return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
 
 
-def run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
+def run_until_budget(
+    sim: Simulation,
+    training: Any,
+    time_budget: float | None,
+    recorder: IterationRecorder | None = None,
+) -> None:
+    """Run the protocol's process until it returns or the time budget ends; without a time
+    budget, the ``recorder`` watches that updates keep coming (check_updates)."""
     process = sim.env.process(training)
-    until = (
-        process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
-    )
-    sim.run(until)
+    if time_budget is not None:
+        sim.run(sim.env.any_of([process, sim.env.timeout(time_budget)]))
+        return
+    sim.run(process, recorder.check_updates if recorder is not None else None)
 
 
 def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:

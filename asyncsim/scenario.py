@@ -36,6 +36,7 @@ __all__ = [
     "load_yaml",
     "parse_override",
     "plugins_relative_to",
+    "value_at",
 ]
 
 _FLOAT = re.compile(
@@ -225,6 +226,18 @@ def _deep_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_deep_copy(v) for v in value]
     return value
+
+
+def value_at(data: Any, path: str) -> Any:
+    """The value at a field path (``cluster.n``, ``methods[0].lr``) of scenario data; None
+    where the path leads nowhere."""
+    node = data
+    for part in _split_path(path):
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return node
 
 
 def _split_path(path: str) -> list[str | int]:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import io
 import itertools
 import json
 import logging
@@ -68,27 +69,37 @@ from typing import Any, BinaryIO, Literal
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.lifeline import exit_with_parent, parent_lifeline
-from asyncsim.locks import locked
+from asyncsim.locks import LOCK_FILE, locked
 from asyncsim.progress import Progress
 from asyncsim.results import (
+    COMPLETE,
     atomic_write,
     is_complete,
+    is_readable,
     load_run,
     scenario_hash,
     table_text,
     write_run,
 )
 from asyncsim.runner import RunResult, simulate
-from asyncsim.scenario import apply_overrides, dump_yaml
+from asyncsim.scenario import (
+    apply_overrides,
+    dump_yaml,
+    load_yaml,
+    plugins_relative_to,
+    value_at,
+)
 
 __all__ = [
     "PointOutcome",
     "StorageError",
     "SweepIndex",
     "SweepPoint",
+    "check_sweep_dir",
     "default_workers",
     "expand_sweep",
     "finished_runs",
+    "index_records",
     "init_ray",
     "read_index",
     "rollout_workers",
@@ -257,19 +268,82 @@ def _index_cell(value: Any) -> Any:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+_INDEX_FIXED = ("hash", "status", "error")
+
+
 def read_index(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``index.csv``; axis values parsed back from JSON where they were encoded."""
-    with open(Path(sweep_dir) / "index.csv", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    fixed = {"hash", "status", "error"}
-    return [{k: v if k in fixed else _from_cell(v) for k, v in row.items()} for row in rows]
+    """Rows of ``index.csv`` (:func:`index_records`); axis values parsed back from JSON where
+    they were encoded."""
+    records = index_records(sweep_dir)
+    return [{k: v if k in _INDEX_FIXED else _from_cell(v) for k, v in r.items()} for r in records]
+
+
+def index_records(sweep_dir: str | Path) -> list[dict[str, str]]:
+    """Rows of ``index.csv`` as text, column → cell.
+
+    A damaged index (cut short, not UTF-8, rows of the wrong width; atomic writes never leave
+    one, a copy can) is rebuilt from ``points/``: its intact rows, then every finished point
+    they do not list, its swept values read from its stored scenario.
+
+    Raises:
+        OSError: there is no index.csv.
+    """
+    sweep = Path(sweep_dir)
+    header, rows, damaged = _index_file(sweep / "index.csv")
+    if damaged:
+        axes = [name for name in header if name not in _INDEX_FIXED] or _sweep_axes(sweep)
+        listed = {row["hash"] for row in rows}
+        rows += [_rebuilt_row(sweep / "points" / key, axes) for key in _finished_keys(sweep)
+                 if key not in listed]  # fmt: skip
+    return rows
+
+
+def _index_file(path: Path) -> tuple[list[str], list[dict[str, str]], bool]:
+    """(header, intact rows, whether the file was damaged) of an index file."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [], True
+    damaged = not text.endswith("\n")
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    if damaged and lines:
+        lines.pop()  # the last row was cut
+    header = lines[0] if lines else []
+    if "hash" not in header or "status" not in header:
+        return [], [], True
+    rows = [dict(zip(header, line, strict=True)) for line in lines[1:] if len(line) == len(header)]
+    return header, rows, damaged or len(rows) != len(lines) - 1
+
+
+def _sweep_axes(sweep: Path) -> list[str]:
+    """The swept field paths named by ``sweep.yaml`` ([] if it cannot be read)."""
+    try:
+        data = load_yaml((sweep / "sweep.yaml").read_text(encoding="utf-8"), "sweep.yaml")
+        return [str(path) for path in sweep_axes(data)]
+    except (OSError, ValueError, AsyncSimError):
+        return []
+
+
+def _finished_keys(sweep: Path) -> list[str]:
+    """The names of the readable finished points under ``sweep/points``."""
+    with contextlib.suppress(OSError):
+        return sorted(p.name for p in (sweep / "points").iterdir() if is_readable(p))
+    return []
+
+
+def _rebuilt_row(point: Path, axes: Sequence[str]) -> dict[str, str]:
+    """The index row of a finished point: its values of ``axes`` from its stored scenario."""
+    data = load_yaml((point / "scenario.yaml").read_text(encoding="utf-8"), str(point))
+    values = {axis: _index_cell(value_at(data, axis)) for axis in axes}
+    return {"hash": point.name, **values, "status": "done", "error": ""}
 
 
 def finished_runs(sweep_dir: str | Path) -> Iterator[tuple[dict[str, Any], RunResult]]:
     """(index row, loaded run) of every finished point of a sweep directory, in index order."""
     for row in read_index(sweep_dir):
         directory = Path(sweep_dir) / "points" / str(row["hash"])
-        if row.get("status") == "done" and is_complete(directory):
+        if row.get("status") == "done" and is_readable(directory):
             yield row, load_run(directory)
 
 
@@ -293,6 +367,7 @@ class SweepIndex:
         self.axes = list(points[0].values) if points else []
         self.status: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self._unmark_damaged()
         self.refresh()
         self.skipped = self.count("done")
         self._write_cost = 0.0
@@ -309,6 +384,14 @@ class SweepIndex:
             if self.status[point.key] != "done":
                 unique.setdefault(point.key, point)
         return list(unique.values())
+
+    def _unmark_damaged(self) -> None:
+        """Make unfinished (to be run again) every point whose completion marker exists but
+        whose results cannot be read (a corrupt summary.json): its marker is removed."""
+        for key in {point.key for point in self.points}:
+            directory = self.out_dir / "points" / key
+            if is_complete(directory) and not is_readable(directory):
+                (directory / COMPLETE).unlink()
 
     def refresh(self) -> None:
         """Mark as done every point whose completion marker now exists."""
@@ -644,6 +727,7 @@ def run_sweep(
     address: str | None = None,
     progress: Callable[[int], Progress] | None = None,
     wait: bool = False,
+    overwrite: bool = False,
 ) -> SweepIndex:
     """Run every unfinished point of the sweep in ``data`` and write the sweep directory.
 
@@ -659,20 +743,66 @@ def run_sweep(
         address: Ray cluster address HOST:PORT (default: start a local instance).
         progress: makes the display of a given number of points to run (advanced per point).
         wait: if another sweep is using ``out_dir``, wait for it to end instead of refusing.
+        overwrite: run in a directory that holds another sweep (whose points this one would
+            no longer list; they stay in ``points/``) or files of no sweep (kept).
 
     Returns:
         The final index (statuses of all points).
 
     Raises:
-        AsyncSimError: another sweep is using ``out_dir`` (without ``wait``).
+        AsyncSimError: another sweep is using ``out_dir`` (without ``wait``), or it holds
+            another sweep or no sweep (without ``overwrite``, see :func:`check_sweep_dir`).
         StorageError: results could not be written (the finished points are kept).
     """
     points = expand_sweep(data)
     out = Path(out_dir)
+    check_sweep_dir(out, points, overwrite)
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
     with locked(out, "sweep", wait):
+        check_sweep_dir(out, points, overwrite)  # as it is now that no one else writes there
         return _run_locked(data, points, out, executor, workers, address, progress)
+
+
+_SWEEP_FILES = frozenset({"sweep.yaml", "index.csv", "points"})
+"""What makes a directory a sweep's (it also holds results.csv, tune.csv, plots)."""
+
+
+def check_sweep_dir(out: Path, points: Sequence[SweepPoint], overwrite: bool = False) -> None:
+    """Refuse, unless ``overwrite``, to run the sweep of ``points`` in ``out`` when it holds
+    files but no sweep (as ``asyncsim run`` refuses a foreign directory), or another sweep: one
+    whose index lists points that are not points of this sweep (writing this sweep's index
+    would no longer list them). The same sweep, or one that extends it (more seeds), resumes.
+
+    Raises:
+        AsyncSimError: one line saying what ``out`` holds and what to do.
+    """
+    if overwrite or not out.is_dir():
+        return
+    entries = sorted(path.name for path in out.iterdir() if not _leftover(path.name))
+    if entries and not _SWEEP_FILES & set(entries):
+        shown = ", ".join(repr(name) for name in entries[:3]) + (", …" if len(entries) > 3 else "")
+        raise AsyncSimError(
+            f"{out}: refusing to run a sweep in a non-empty directory that holds no sweep (it "
+            f"holds {shown}); choose another --out, or give --overwrite to write into it "
+            "(other files are kept)"
+        )
+    if not (out / "index.csv").is_file():
+        return
+    listed = {record["hash"] for record in index_records(out)}
+    others = listed - {point.key for point in points}
+    if others:
+        raise AsyncSimError(
+            f"{out}: holds another sweep: {len(others)} of the {len(listed)} points its index "
+            "lists are not points of this one and would no longer be listed; choose another "
+            "--out, or give --overwrite to list this sweep's points instead (the points "
+            "computed before stay in points/)"
+        )
+
+
+def _leftover(name: str) -> bool:
+    """Whether a directory entry is a sweep's lock or a temporary file of its writes."""
+    return name == LOCK_FILE or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _run_locked(
@@ -687,7 +817,7 @@ def _run_locked(
     """:func:`run_sweep` once the sweep directory is locked."""
     with _writing(out / "sweep.yaml"):
         (out / "points").mkdir(exist_ok=True)
-        atomic_write(out / "sweep.yaml", dump_yaml(dict(data)))
+        atomic_write(out / "sweep.yaml", dump_yaml(plugins_relative_to(data, out)))
     index = SweepIndex(out, points)
     pending = index.unique_pending()
     workers = max(1, min(workers or default_workers(), len(pending) or 1))

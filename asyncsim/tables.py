@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asyncsim.fitting import censored_time
-from asyncsim.results import is_complete, written_methods
+from asyncsim.results import is_readable, written_methods
 from asyncsim.results import load_run as load_run_result
 from asyncsim.scenario import load_yaml
 
@@ -64,7 +64,7 @@ def load_sweep(path: str | Path, table: Table = "summary") -> pd.DataFrame:
     frames = []
     for row in read_index(path):
         directory = Path(path) / "points" / str(row["hash"])
-        if row.get("status") != "done" or not is_complete(directory):
+        if row.get("status") != "done" or not is_readable(directory):
             continue
         frame = load_run(directory, table)
         axes = {k: _scalar(v) for k, v in row.items() if k not in ("hash", "status", "error")}
