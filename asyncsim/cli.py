@@ -29,6 +29,7 @@ import numpy as np
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
+from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.locks import locked
 from asyncsim.plugins import (
@@ -38,8 +39,8 @@ from asyncsim.plugins import (
     load_plugin,
     trust_plugins,
 )
-from asyncsim.progress import Progress, format_duration
-from asyncsim.recorder import IterationRecorder, watching
+from asyncsim.progress import Progress, throttled
+from asyncsim.recorder import watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.report import format_table, report_text
 from asyncsim.results import (
@@ -47,7 +48,6 @@ from asyncsim.results import (
     atomic_write,
     check_run_dir,
     is_complete,
-    table_text,
     write_run,
 )
 from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
@@ -205,37 +205,8 @@ def _guarded_points(data: dict[str, Any], force: bool) -> list[SweepPoint]:
     return points
 
 
-class _UpdateLine:
-    """Progress within the method being simulated, from its updates: at most one line a second
-    on stderr (on a terminal, one redrawn line), the first after a second, so that only long
-    runs show it (with n >= 10^5 agents a round takes seconds)."""
-
-    def __init__(self, keys: Sequence[str], interval: float = 1.0) -> None:
-        self.keys = keys
-        self.index = 0
-        self.interval = interval
-        self._tty = sys.stderr.isatty()
-        self._start = self._last = time.perf_counter()
-
-    def next_method(self) -> None:
-        """The next method starts."""
-        self.index += 1
-        self._start = self._last = time.perf_counter()
-
-    def __call__(self, recorder: IterationRecorder) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        fraction, elapsed = recorder.progress(), now - self._start
-        eta = format_duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
-        line = (
-            f"{self.keys[min(self.index, len(self.keys) - 1)]}: iteration "
-            f"{len(recorder.rows) - 1} | simulated {recorder.sim.now:.4g} s | {fraction:.0%} of "
-            f"the budget | real {format_duration(elapsed)} | ETA {eta}"
-        )
-        sys.stderr.write(f"\r\033[K{line}" if self._tty else f"{line}\n")
-        sys.stderr.flush()
+WATCH_SECONDS = 0.25
+"""Seconds between two looks at the running method (the display decides what it shows)."""
 
 
 def _warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:
@@ -322,18 +293,17 @@ def run(
 
 
 def _simulated(scenario: Scenario, quiet: bool) -> RunResult:
-    """Every method of ``scenario`` simulated, with progress on stderr unless ``quiet``."""
+    """Every method of ``scenario`` simulated, with progress on stderr unless ``quiet``: the
+    running method's iteration, simulated time, transitions and ETA (progress.Progress)."""
     display = Progress(len(scenario.methods), "methods", quiet=quiet)
-    updates = _UpdateLine([method.key for method in scenario.methods])
 
     def advance(key: str, method: MethodResult) -> None:
         display.advance(method.summary["total_time"] or 0.0, method.summary["iterations"])
-        updates.next_method()
 
     try:
         if quiet:
             return simulate(scenario, progress=advance)
-        with watching(updates):
+        with watching(throttled(lambda status: display.update("", status), WATCH_SECONDS)):
             return simulate(scenario, progress=advance)
     finally:
         display.close()

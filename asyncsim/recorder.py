@@ -21,6 +21,7 @@ installed with :func:`watching` sees every update.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -98,6 +99,7 @@ class IterationRecorder:
             update after each multiple of ``period`` simulated seconds).
         evaluate: the evaluation hook, or None.
         target_column: the row column a return target reads.
+        name: the method's key, for progress displays.
     """
 
     def __init__(
@@ -107,8 +109,11 @@ class IterationRecorder:
         evaluation: EvaluationConfig,
         evaluate: Evaluate | None = None,
         target_column: str = "return_mean",
+        name: str = "",
     ) -> None:
         self.sim = sim
+        self.name = name
+        self.started = time.perf_counter()
         self.budget = budget
         self.evaluation = evaluation
         self.evaluate = evaluate
@@ -146,6 +151,11 @@ class IterationRecorder:
         if self._watch is not None:
             self._watch(self)
         return self._spent(row)
+
+    @property
+    def transitions(self) -> int:
+        """Environment transitions of the rows so far."""
+        return self._transitions
 
     def check_updates(self) -> None:
         """Raise when more than ``lapse`` computations started since the last update (or the

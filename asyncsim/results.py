@@ -24,27 +24,24 @@ scenario, and what the figures and the report need of plug-in entries comes from
 
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
-file. Every CSV table goes through one path (:func:`table_text`) with one float format,
-orjson's shortest round-trip decimals (:func:`_float_text`): the same seed gives byte-identical
-tables, and :func:`load_run` parses them back to the same numbers. Files are not
-fsynced: the guarantee is against a killed process, not against power loss.
+file. The tables are written block by block in bounded memory, with one float format
+(:mod:`asyncsim.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
+parses them back to the same numbers. Files are not fsynced: the guarantee is against a killed
+process, not against power loss.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import hashlib
-import io
 import json
-import math
 import os
 import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, repeat
@@ -52,10 +49,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from asyncsim import __version__, recorded
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.files import check_method_key
 from asyncsim.locks import LOCK_FILE
@@ -76,9 +73,7 @@ __all__ = [
     "load_run",
     "method_dir_name",
     "read_run_scenario",
-    "read_table",
     "scenario_hash",
-    "table_text",
     "write_run",
     "written_methods",
 ]
@@ -103,7 +98,7 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` via a temporary file in the same directory
     (named after the file and this process) and a rename."""
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = temporary_path(path)
     try:
         with open(temp, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
@@ -118,136 +113,20 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
         raise
 
 
-def _float_text(value: float) -> str:
-    """A float as every table writes it: orjson's shortest round-trip decimal (the fast path's
-    spelling, e.g. ``1e-5``), or ``nan`` / ``inf`` / ``-inf`` where JSON has none."""
-    return orjson.dumps(value).decode() if math.isfinite(value) else repr(value)
+def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """recorder.COLUMNS first, then any other key of the rows in order of first appearance."""
+    return list(dict.fromkeys(chain(COLUMNS, *rows)))
 
 
-def _slow_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return _float_text(float(value))
-    return str(value)
-
-
-_FAST_CELLS = {float: _float_text, int: int.__repr__, str: str, bool: str}
-
-
-def _cell(value: Any) -> str:
-    """CSV text of one value: floats by :func:`_float_text`, '' for None, str otherwise (NumPy
-    scalars too)."""
-    fast = _FAST_CELLS.get(type(value))
-    return fast(value) if fast is not None else _slow_cell(value)
-
-
-def _parse(text: str) -> Any:
-    """Inverse of :func:`_cell`: None, bool, int, float, else the text itself."""
-    if text == "":
-        return None
-    if text in ("True", "False"):
-        return text == "True"
-    if "_" in text:  # int() and float() would accept it as a digit separator
-        return text
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-_NUMBERS = {float, int, type(None)}
-
-
-def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV text (header + rows, ``\\n`` line ends): floats as shortest round-trip decimals,
-    None as '', other values by :func:`_cell`."""
-    return _table_csv(columns, list(chain.from_iterable(rows))).decode()
-
-
-def _table_csv(names: Sequence[str], flat: list[Any]) -> bytes | bytearray:
-    """:func:`table_text` (as UTF-8) of a table flattened row by row into ``flat``.
-
-    Tables of numbers (and None) take :func:`_flat_csv`; anything else, or a float that is not
-    finite, goes through the csv module.
-    """
-    types = set(map(type, flat))
-    if types <= _NUMBERS:
-        if type(None) in types:
-            flat = ["" if v is None else v for v in flat]
-        text = _flat_csv(flat, len(names), names)
-        if _NULL not in text:
-            return text
-    width = len(names)
-    rows = [[_cell(v) for v in flat[i : i + width]] for i in range(0, len(flat), width)]
-    return _csv_text([names, *rows]).encode()
-
-
-def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
-    """Rows written by the csv module (floats with repr, None as '', ``\\n`` line ends)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
-def _flat_csv(flat: list[Any], width: int, header: Sequence[str]) -> bytearray:
-    """CSV (``header``, then the rows) of a table flattened row by row into ``flat`` (``width``
-    values a row) of ints, floats and plain identifiers (no quote, comma, backslash or newline),
-    made in C. A float that is not finite comes out as ``null`` (JSON has no inf or nan): callers
-    check for it and take the csv module instead.
-
-    orjson writes ``flat`` as one JSON array; as no value holds a comma, every ``width``-th
-    comma ends a row and becomes a newline (found with NumPy), and deleting the brackets and the
-    quotes leaves CSV. A flat list instead of one tuple per row spares the garbage collector a
-    pass over every row. Floats come out as :func:`_float_text` writes them.
-    """
-    head = ",".join(header).encode() + b"\n"
-    if not flat:
-        return bytearray(head)
-    text = bytearray(head) + orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
-    codes = np.frombuffer(text, np.uint8, offset=len(head))
-    codes[np.flatnonzero(codes == _COMMA)[width - 1 :: width]] = _NEWLINE
-    codes[0], codes[-1] = _QUOTE, _NEWLINE  # the brackets: the opening one is deleted too
-    return text.translate(None, b'"')
-
-
-_COMMA, _NEWLINE, _QUOTE = ord(","), ord("\n"), ord('"')
-_NULL = b"null"
-"""How orjson writes a float that is not finite (a name holding it only costs the slow path)."""
-
-
-def _trace_csv(flat: list[Any]) -> bytes | bytearray:
-    """trace.csv from the flattened trace rows (traces are the bulk of a run's output, so they
-    skip :func:`_table_csv`'s type scan: their events are plain identifiers)."""
-    text = _flat_csv(flat, len(TRACE_COLUMNS), TRACE_COLUMNS)
-    return _table_csv(TRACE_COLUMNS, flat) if _NULL in text else text  # a time not finite
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a CSV file written by :func:`table_text`, values parsed back to numbers."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        return [
-            {key: _parse(text) for key, text in zip(header, row, strict=True) if text != ""}
-            for row in reader
-        ]
-
-
-def _iteration_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]]:
-    """Columns (recorder.COLUMNS first, then any other key in order of first appearance) and
-    the rows flattened in that order, None where a row lacks a column."""
-    names = list(dict.fromkeys(chain(COLUMNS, *rows)))
-    flat: list[Any] = [None] * (len(rows) * len(names))
-    for j, name in enumerate(names):
-        flat[j :: len(names)] = map(dict.get, rows, repeat(name))
-    return names, flat
+def _iteration_blocks(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> Iterator[list]:
+    """The rows flattened in the order of ``names``, None where a row lacks a column, in blocks
+    of :data:`~asyncsim.csvtables.BLOCK_ROWS` rows."""
+    for start in range(0, len(rows), BLOCK_ROWS):
+        block = rows[start : start + BLOCK_ROWS]
+        flat: list[Any] = [None] * (len(block) * len(names))
+        for j, name in enumerate(names):
+            flat[j :: len(names)] = map(dict.get, block, repeat(name))
+        yield flat
 
 
 def _json(data: Any) -> str:
@@ -560,8 +439,10 @@ def _write_method(directory: Path, method: MethodResult) -> None:
         _remove_temporary(directory, _METHOD_FILES)
     else:
         directory.mkdir()
-    atomic_write(directory / "iterations.csv", _table_csv(*_iteration_table(method.rows)))
-    atomic_write(directory / "trace.csv", _trace_csv(method.trace_flat()))
+    names = _iteration_columns(method.rows)
+    write_table(directory / "iterations.csv", names, _iteration_blocks(method.rows, names))
+    trace = method.trace_blocks(BLOCK_ROWS)
+    write_table(directory / "trace.csv", TRACE_COLUMNS, trace, identifiers=True)
     atomic_write(directory / "summary.json", _json(method.summary))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -65,12 +65,15 @@ class MethodResult:
             self.recorded = self.recorded.rows()
         return self.recorded
 
-    def trace_flat(self) -> list[Any]:
+    def trace_blocks(self, rows: int) -> Iterator[list[Any]]:
         """The trace rows flattened (time, agent, event, iteration, version of the first row,
-        then of the second, ...), for writers; possibly the trace's own list: do not change it."""
+        then of the second, ...) in blocks of at most ``rows`` rows, for writers (see
+        Trace.flat_blocks); a block may be the trace's own list: do not change it."""
         if isinstance(self.recorded, Trace):
-            return self.recorded.flat_rows()
-        return list(chain.from_iterable(self.recorded))
+            yield from self.recorded.flat_blocks(rows)
+            return
+        for start in range(0, len(self.recorded), rows):
+            yield list(chain.from_iterable(self.recorded[start : start + rows]))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""
@@ -189,7 +192,7 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
         per_step = scenario.cluster.timing == "per_step"
         sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
-        recorder = iteration_recorder(sim, scenario)
+        recorder = iteration_recorder(sim, scenario, method.key)
         recorder.lapse = max(recorder.lapse, _round_computations(cluster, method))
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
@@ -216,12 +219,13 @@ def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
     return int(10 * max(batch + cluster.n, spread))
 
 
-def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
-    """The iteration table with the oracle's evaluation as its hook: columns ``eval_return`` (the
-    mean return of the model θ) and ``eval_return_agent_<i>``, which a return target reads."""
+def iteration_recorder(sim: Simulation, scenario: Scenario, name: str = "") -> IterationRecorder:
+    """The iteration table of method ``name`` with the oracle's evaluation as its hook: columns
+    ``eval_return`` (the mean return of the model θ) and ``eval_return_agent_<i>``, which a
+    return target reads."""
     episodes = scenario.evaluation.episodes
     if not episodes:
-        return IterationRecorder(sim, scenario.budget, scenario.evaluation)
+        return IterationRecorder(sim, scenario.budget, scenario.evaluation, name=name)
 
     def evaluate(model: np.ndarray) -> dict[str, Any]:
         stats = sim.oracle.evaluate(model, episodes)
@@ -229,7 +233,9 @@ def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder
         columns.update({f"eval_{k}": v for k, v in stats.items() if k.startswith("return_agent_")})
         return columns
 
-    return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
+    return IterationRecorder(
+        sim, scenario.budget, scenario.evaluation, evaluate, "eval_return", name
+    )
 
 
 def run_until_budget(

@@ -67,10 +67,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.lifeline import exit_with_parent, parent_lifeline
 from asyncsim.locks import LOCK_FILE, locked
-from asyncsim.progress import Progress
+from asyncsim.progress import Progress, Status, throttled
+from asyncsim.recorder import watching
 from asyncsim.results import (
     COMPLETE,
     atomic_write,
@@ -78,7 +80,6 @@ from asyncsim.results import (
     is_readable,
     load_run,
     scenario_hash,
-    table_text,
     write_run,
 )
 from asyncsim.runner import RunResult, simulate
@@ -436,6 +437,10 @@ class SweepIndex:
 
 
 OnDone = Callable[[SweepPoint, PointOutcome], None]
+OnStatus = Callable[[SweepPoint, Status], None]
+
+STATUS_SECONDS = 1.0
+"""Seconds between two reports of where a running point stands."""
 
 
 def default_workers() -> int:
@@ -446,18 +451,44 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_in_process(index: SweepIndex, points: list[SweepPoint], on_done: OnDone) -> None:
+def _run_in_process(
+    index: SweepIndex, points: list[SweepPoint], on_done: OnDone, on_status: OnStatus | None
+) -> None:
     for point in points:
-        on_done(point, run_point(point.scenario, str(index.point_dir(point))))
+        with _watched(on_status, point):
+            outcome = run_point(point.scenario, str(index.point_dir(point)))
+        on_done(point, outcome)
 
 
-def _run_pool(index: SweepIndex, points: list[SweepPoint], on_done: OnDone, workers: int) -> None:
+@contextmanager
+def _watched(on_status: OnStatus | None, point: SweepPoint) -> Iterator[None]:
+    """Report the status of the point run inside the block, if anyone listens."""
+    if on_status is None:
+        yield
+        return
+    with watching(throttled(lambda status: on_status(point, status), STATUS_SECONDS)):
+        yield
+
+
+def _run_pool(
+    index: SweepIndex,
+    points: list[SweepPoint],
+    on_done: OnDone,
+    on_status: OnStatus | None,
+    workers: int,
+) -> None:
     """Run ``points`` on ``workers`` processes. Ctrl-C lets the running points finish (they
     write their own directories); any other exception stops the workers at once."""
     pool = _Pool(workers)
     rollout = rollout_workers(workers)
+    watch = on_status is not None
     try:
-        pool.run(points, lambda p: (p.scenario, str(index.point_dir(p)), rollout), on_done)
+        pool.run(
+            points,
+            lambda p: ((p.scenario, str(index.point_dir(p)), rollout), watch),
+            on_done,
+            on_status,
+        )
     except BaseException as exc:
         pool.close(wait=isinstance(exc, KeyboardInterrupt))
         raise
@@ -495,9 +526,11 @@ class _Pool:
         points: Sequence[SweepPoint],
         job: Callable[[SweepPoint], tuple[Any, ...]],
         on_done: OnDone,
+        on_status: OnStatus | None = None,
     ) -> None:
         """Run :func:`run_point` with the arguments ``job(point)`` for every point; call
-        ``on_done`` in the driver as each one ends."""
+        ``on_done`` in the driver as each one ends, ``on_status`` as its worker reports where
+        it stands."""
         todo = deque(points)
         while todo or self._busy():
             while todo and (worker := self._idle_worker()) is not None:
@@ -507,7 +540,7 @@ class _Pool:
                     self._drop(worker)
                     continue
                 worker.point = todo.popleft()
-            for worker, outcome in self._wait():
+            for worker, outcome in self._wait(on_status):
                 point, worker.point = worker.point, None
                 on_done(point, outcome)
 
@@ -532,23 +565,33 @@ class _Pool:
         self._workers.append(_Worker(process, here))
         return self._workers[-1]
 
-    def _wait(self) -> list[tuple[_Worker, PointOutcome]]:
-        """Block until a busy worker sends its outcome or dies; the outcomes of all such."""
+    def _wait(self, on_status: OnStatus | None) -> list[tuple[_Worker, PointOutcome]]:
+        """Block until a busy worker sends something or dies; the outcomes of the workers
+        that finished (statuses go to ``on_status``)."""
         busy = self._busy()
         waited = [w.conn for w in busy] + [w.process.sentinel for w in busy]
         ready = set(multiprocessing.connection.wait(waited))
-        return [
-            (worker, self._outcome(worker))
-            for worker in busy
-            if worker.conn in ready or worker.process.sentinel in ready
-        ]
+        finished = []
+        for worker in busy:
+            if worker.conn in ready or worker.process.sentinel in ready:
+                outcome = self._outcome(worker, on_status)
+                if outcome is not None:
+                    finished.append((worker, outcome))
+        return finished
 
-    def _outcome(self, worker: _Worker) -> PointOutcome:
-        """The outcome a worker sent, or, if it died first, a failure of its point (and the
-        worker is dropped, to be replaced by a fresh process)."""
+    def _outcome(self, worker: _Worker, on_status: OnStatus | None) -> PointOutcome | None:
+        """The outcome a worker sent (the statuses before it go to ``on_status``); None while
+        it runs; if it died first, a failure of its point (and the worker is dropped, to be
+        replaced by a fresh process)."""
         with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
-            if worker.conn.poll():
-                return worker.conn.recv()
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if not isinstance(message, Status):
+                    return message
+                if on_status is not None and worker.point is not None:
+                    on_status(worker.point, message)
+            if worker.process.is_alive():
+                return None
         self._drop(worker)
         now = time.time()
         error = f"the worker process running this point died ({_death(worker.process.exitcode)})"
@@ -580,7 +623,13 @@ def _serve(conn: Connection, lifeline: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's (see _run_pool)
     with contextlib.suppress(EOFError):
         while (job := conn.recv()) is not None:
-            conn.send(run_point(*job))
+            arguments, watch = job
+            if watch:  # the driver shows where the point stands
+                with watching(throttled(conn.send, STATUS_SECONDS)):
+                    outcome = run_point(*arguments)
+            else:
+                outcome = run_point(*arguments)
+            conn.send(outcome)
 
 
 def _death(exitcode: int | None) -> str:
@@ -826,7 +875,8 @@ def _run_locked(
     display = progress(len(pending)) if progress is not None else None
     try:
         ready = display.restart if display is not None else lambda: None
-        _execute(index, pending, _recorder(index, display), executor, workers, address, ready)
+        on_done, on_status = _recorder(index, display), _status_display(display)
+        _execute(index, pending, on_done, executor, workers, address, ready, on_status)
     except BaseException:
         index.refresh()
         with contextlib.suppress(StorageError):  # the markers say what is done; a resume
@@ -873,16 +923,19 @@ def _execute(
     workers: int,
     address: str | None,
     on_ready: Callable[[], None],
+    on_status: OnStatus | None = None,
 ) -> None:
-    """Run ``points`` on the executor; ``on_ready`` once it can start (Ray starts slowly)."""
+    """Run ``points`` on the executor; ``on_ready`` once it can start (Ray starts slowly);
+    ``on_status`` as a running point reports where it stands (in this process and in pool
+    workers; Ray tasks do not report)."""
     if not points:
         return
     if executor == "ray":
         _run_ray(points, on_done, workers, address, on_ready)
     elif workers == 1:
-        _run_in_process(index, points, on_done)
+        _run_in_process(index, points, on_done, on_status)
     else:
-        _run_pool(index, points, on_done, workers)
+        _run_pool(index, points, on_done, on_status, workers)
 
 
 def _recorder(index: SweepIndex, progress: Progress | None) -> OnDone:
@@ -907,6 +960,20 @@ def _recorder(index: SweepIndex, progress: Progress | None) -> OnDone:
                 atomic_write(directory / "error.txt", outcome.details or outcome.error)
         index.record(point, outcome.error)
         if progress is not None:
-            progress.advance(outcome.simulated, outcome.iterations, failed=bool(outcome.error))
+            failed = bool(outcome.error)
+            progress.advance(outcome.simulated, outcome.iterations, failed, point_label(point))
 
     return on_done
+
+
+def _status_display(progress: Progress | None) -> OnStatus | None:
+    """The callback that shows where a running point stands, if there is a display."""
+    if progress is None:
+        return None
+    return lambda point, status: progress.update(point_label(point), status)
+
+
+def point_label(point: SweepPoint) -> str:
+    """A point as progress names it: its swept values (``cluster.n=8, seed=0``), else its
+    hash."""
+    return ", ".join(f"{path}={value}" for path, value in point.values.items()) or point.key
