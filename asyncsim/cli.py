@@ -47,7 +47,7 @@ from asyncsim.results import (
     EMULATION_FILE,
     atomic_write,
     check_run_dir,
-    is_complete,
+    results_kind,
     write_run,
 )
 from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
@@ -556,11 +556,12 @@ def emulate(
     scenario = _base_scenario(_load(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
     check_run_dir(directory, overwrite, scenario, "emulation")
-    warning = floor_warning(scenario, time_scale)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
+    warnings_due = [floor_warning(scenario, time_scale)]
 
     def announce(key: str, seconds: float) -> None:
+        for warning in filter(None, warnings_due):  # once the refusals have passed
+            click.echo(f"warning: {warning}", err=True)
+        warnings_due.clear()
         if not quiet:
             click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)
 
@@ -609,15 +610,10 @@ def plot(directory: Path, out: Path | None) -> None:
     from asyncsim import plots
 
     out = out or directory / "plots"
-    if (directory / "index.csv").is_file():
+    if results_kind(directory) == "sweep":
         paths = plots.plot_sweep(directory, out)
-    elif is_complete(directory):
-        paths = plots.plot_run(directory, out)
     else:
-        raise AsyncSimError(
-            f"{directory}: not a finished run directory (no COMPLETE marker) "
-            "nor a sweep directory (no index.csv)"
-        )
+        paths = plots.plot_run(directory, out)
     for path in paths:
         click.echo(str(path))
 
@@ -636,10 +632,7 @@ def report(directory: Path) -> None:
     marked "≥ ... (k/n missed)"), the closed-form cost per gradient, gradients used and uploads,
     and whether the measured order agrees with the closed forms.
     """
-    if not (directory / "index.csv").is_file() and not is_complete(directory):
-        raise AsyncSimError(
-            f"{directory}: not a sweep directory (no index.csv) nor a finished run directory"
-        )
+    results_kind(directory)  # one line for anything else
     click.echo(report_text(directory))
 
 

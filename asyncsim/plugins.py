@@ -47,6 +47,7 @@ __all__ = [
     "load_plugins",
     "loaded_plugins",
     "origin_of",
+    "shown",
     "trust_plugins",
 ]
 
@@ -91,9 +92,9 @@ def check_trusted(paths: object, field: str = "plugins", allow: bool = False) ->
         _check_path(path, f"{field}[{index}]")
     if allow or _trusts_all():
         return
-    refused = [str(path) for path in paths if _resolved(path) not in _loaded]
+    refused = [shown(path) for path in paths if _resolved(path) not in _loaded]
     if refused:
-        names = ", ".join(quote(path, 80) for path in refused[:3])
+        names = ", ".join(quote(path, 120) for path in refused[:3])
         more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
         raise ConfigError(
             field,
@@ -110,6 +111,12 @@ def _check_path(path: object, field: str) -> None:
         raise ConfigError(
             field, f"must be a file on this machine; URLs are not fetched, got {quote(str(path))}"
         )
+
+
+def shown(path: str | Path) -> str:
+    """A file as messages name it: relative to the working directory when it is below it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _resolved(path: str | Path) -> Path:
@@ -177,7 +184,7 @@ def origin_of(value: object) -> str | None:
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
     if path is not None and _resolved(path) in _loaded:
-        return str(path)
+        return shown(path)
     return f"module {module_name}"
 
 

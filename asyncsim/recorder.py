@@ -170,12 +170,11 @@ class IterationRecorder:
              if getattr(budget, name) is not None),
             "budget",
         )  # fmt: skip
-        since = f"since update {len(self.rows) - 1}" if self.rows else "and no update at all"
+        since = f"since update {len(self.rows) - 1}" if self.rows else "and no update"
         raise AsyncSimError(
-            f"{limit}: {started} computations started {since} (simulated time "
-            f"{self.sim.now:g} s): the method's protocol never reports an update "
-            "(run.updated), or abandons every computation, so the budget would never be "
-            "reached"
+            f"{limit}: {started} computations {since} (simulated {self.sim.now:g} s): the "
+            "protocol never reports one (run.updated) or abandons every computation; the "
+            "budget would never be reached"
         )
 
     def progress(self) -> float:

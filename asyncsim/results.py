@@ -33,6 +33,7 @@ process, not against power loss.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -68,11 +69,13 @@ __all__ = [
     "TRACE_COLUMNS",
     "atomic_write",
     "check_run_dir",
+    "expect_results",
     "is_complete",
     "is_readable",
     "load_run",
     "method_dir_name",
     "read_run_scenario",
+    "results_kind",
     "scenario_hash",
     "write_run",
     "written_methods",
@@ -204,6 +207,45 @@ def _metadata(
 def is_complete(path: str | Path) -> bool:
     """Whether ``path`` is a finished run directory (its completion marker exists)."""
     return (Path(path) / COMPLETE).is_file()
+
+
+def results_kind(path: str | Path) -> str:
+    """``run`` for a finished run directory, ``sweep`` for a sweep directory; anything else
+    (a missing path, a loop of symbolic links, a file, a directory of other files, an
+    unfinished run) is one AsyncSimError line saying what it is."""
+    path = Path(path)
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AsyncSimError(
+                f"{path}: a loop of symbolic links, not a results directory"
+            ) from None
+        raise AsyncSimError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not path.is_dir():
+        raise AsyncSimError(f"{path}: not a directory of results")
+    if (path / "index.csv").is_file():
+        return "sweep"
+    if is_complete(path):
+        return "run"
+    if _read_earlier(path) is not None:
+        raise AsyncSimError(
+            f"{path}: an unfinished run directory (no {COMPLETE} marker); run it again"
+        )
+    raise AsyncSimError(
+        f"{path}: holds no asyncsim results (neither a finished run directory, with its "
+        f"{COMPLETE} marker, nor a sweep directory, with its index.csv)"
+    )
+
+
+def expect_results(path: str | Path, kind: str) -> None:
+    """Refuse, in one line saying what ``path`` is, anything but results of ``kind``."""
+    found = results_kind(path)
+    if found != kind:
+        reader = "load_sweep (or asyncsim report)" if found == "sweep" else "load_run"
+        raise AsyncSimError(
+            f"{path}: a {found} directory, not a {kind} directory: {reader} reads it"
+        )
 
 
 def is_readable(path: str | Path) -> bool:
@@ -473,9 +515,7 @@ def load_run(path: str | Path) -> RunResult:
         AsyncSimError: the directory is missing or unfinished (no completion marker).
     """
     path = Path(path)
-    if not is_complete(path):
-        what = "an unfinished run directory" if path.is_dir() else "not a directory"
-        raise AsyncSimError(f"{path}: {what} (no {COMPLETE} marker)")
+    expect_results(path, "run")
     scenario = read_run_scenario(path)
     result = RunResult(scenario)
     for key in written_methods(path, scenario.methods):

@@ -7,6 +7,7 @@ so they share θ_0, per-agent time draws and oracle randomness (common random nu
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -154,16 +155,18 @@ class MethodsFailed(AsyncSimError):
 def _failure(method: MethodConfig, index: int, exc: Exception, iteration: int | None) -> str:
     """One line: which method failed (and its plug-in), at which iteration, and why; an
     asyncsim error keeps its own text (and field) first."""
+    from asyncsim.plugins import shown
     from asyncsim.recorded import method_origin
 
     origin = method_origin(method)
-    plugin = f", plug-in {origin}" if origin else ""
+    plugin = f" (plug-in {shown(origin)})" if origin and os.path.isabs(origin) else ""
+    plugin = plugin or (f" ({origin})" if origin else "")
     at = "before its first update" if iteration is None else f"at iteration {iteration}"
     if isinstance(exc, AsyncSimError):
-        return f"{exc} (methods[{index}] {method.key!r}{plugin}, {at})"
+        return f"{exc} (methods[{index}] {method.key}{plugin}, {at})"
     detail = " ".join(str(exc).split())
     return (
-        f"methods[{index}] ({method.key}{plugin}) failed {at}: {type(exc).__name__}"
+        f"methods[{index}]: {method.key}{plugin} failed {at}: {type(exc).__name__}"
         f"{': ' + detail if detail else ''}"
     )
 
