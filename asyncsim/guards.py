@@ -74,12 +74,12 @@ __all__ = [
     "size_text",
 ]
 
-AGENT_BYTES = 1900
-"""Memory per agent: 2.4-3.6 kB resident were measured per agent (Rennala and Malenia NIGT,
-AFedPG; n = 10^5, fixed times, synthetic oracle, no trace). Python's own allocations of it: a
-SimPy process (0.7 kB), the oracle's noise generator (0.6 kB), lists; a random time model adds
-the seeds of the agent's random streams (1.1 kB) at its first draw; the rest is the
-allocator's overhead."""
+AGENT_BYTES = 1500
+"""Memory per agent: 1.6-3.6 kB resident were measured per agent (m-Synchronous SGD 1.6 at
+n = 20,000; AFedPG 2.4, Rennala and Malenia NIGT 3.5-3.6 at n = 10^5; fixed times, synthetic
+oracle, no trace). Python's own allocations of it: a SimPy process (0.7 kB), the oracle's
+noise generator (0.6 kB), lists; a random time model adds the seeds of the agent's random
+streams (1.1 kB) at its first draw; the rest is the allocator's overhead."""
 
 VECTOR_COPIES = 4
 """d-vectors every method holds at least: θ, the query point (or momentum), the aggregated
