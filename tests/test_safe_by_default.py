@@ -104,7 +104,8 @@ def test_received_results_are_read_without_importing_their_plugins(tmp_path: Pat
             handle.write(f"\nimport pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n")
     for example, out in (("fedbuff.yaml", "run"), ("custom.yaml", "custom")):
         done = asyncsim("run", sender / example, "--out", sender / out, "--trust-plugins",
-                        "--no-plots", "-q", cwd=tmp_path)  # fmt: skip
+                        "--set", "budget.iterations=20", "--no-plots", "-q",
+                        cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
     sweep = asyncsim("sweep", sender / "fedbuff.yaml", "--out", sender / "sweep", "--set",
                      "sweep={seed: [0, 1]}", "--set", "budget.iterations=20", "--workers", "2",
@@ -123,6 +124,7 @@ def test_received_results_are_read_without_importing_their_plugins(tmp_path: Pat
     for directory in ("run", "custom", "sweep"):
         report = asyncsim("report", received / directory, cwd=tmp_path)
         assert report.returncode == 0, report.stderr
+    for directory in ("custom", "sweep"):  # a plug-in method, oracle and time model; a sweep
         plot = asyncsim("plot", received / directory, cwd=tmp_path, timeout=300)
         assert plot.returncode == 0, plot.stderr
     assert "fedbuff" in asyncsim("report", received / "run", cwd=tmp_path).stdout
