@@ -177,16 +177,20 @@ def report(figures: Mapping[str, Mapping[str, Times]], claims: Mapping[str, bool
 
 
 def run_figure_1(
-    results: str | Path, overrides: Sequence[str] = (), workers: int | None = None
+    results: str | Path,
+    overrides: Sequence[str] = (),
+    workers: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Run (or resume) the reduced Fig. 1 sweeps; option name → sweep directory."""
+    """Run (or resume) the reduced Fig. 1 sweeps; option name → sweep directory (``overwrite``:
+    into directories that hold other sweeps, as asyncsim sweep --overwrite)."""
     parsed = [parse_override(text) for text in overrides]
     directories = {}
     for option, stem in FIGURE_1.items():
         out = Path(results) / "paper_ordering" / stem
         print(f"sweep {stem} -> {out}", file=sys.stderr, flush=True)
         data = load_scenario_data(REDUCED_DIR / f"{stem}.yaml", parsed)
-        index = run_sweep(data, out, workers=workers)
+        index = run_sweep(data, out, workers=workers, overwrite=overwrite)
         if index.count("failed"):
             raise AsyncSimError(f"{out}: {index.count('failed')} points failed (see index.csv)")
         directories[option] = out
@@ -203,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE"
     )
     parser.add_argument("--workers", type=int, help="parallel points [default: all cores]")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --run: into directories of other sweeps"
+    )
     args = parser.parse_args(argv)
     try:
         if args.run:
-            directories = run_figure_1(args.results, args.overrides, args.workers)
+            directories = run_figure_1(args.results, args.overrides, args.workers, args.overwrite)
         else:
             missing = [f"--{option}" for option in FIGURE_1 if getattr(args, option) is None]
             if missing:

@@ -62,6 +62,7 @@ def run_sweeps(
     quick: bool = False,
     workers: int | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> tuple[list[Path], int]:
     """Run ``scenarios/sweeps/<name>.yaml`` for each name into ``results/sweeps/<name>``.
 
@@ -72,6 +73,7 @@ def run_sweeps(
         quick: Thin the grids with :func:`quick_sweep`.
         workers: Parallel points (default: all cores).
         quiet: No progress display.
+        overwrite: Run into a directory that holds another sweep (asyncsim sweep --overwrite).
 
     Returns:
         The sweep directories and the number of failed points.
@@ -86,7 +88,7 @@ def run_sweeps(
         if not quiet:
             print(f"sweep {name} -> {out}", file=sys.stderr)
         display = None if quiet else (lambda total: Progress(total, "points"))
-        index = run_sweep(data, out, workers=workers, progress=display)
+        index = run_sweep(data, out, workers=workers, progress=display, overwrite=overwrite)
         failed += index.count("failed")
         directories.append(out)
     return directories, failed
@@ -118,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the scaling figures")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="run into directories holding other sweeps"
+    )
     args = parser.parse_args(argv)
     # imported here: sweep workers import this module (forkserver), and need no matplotlib
     from analysis.theory_check import theory_check
@@ -125,7 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = SYNTHETIC + (MUJOCO if args.mujoco else ())
     try:
         directories, failed = run_sweeps(
-            names, args.results, args.overrides, args.quick, args.workers, args.quiet
+            names,
+            args.results,
+            args.overrides,
+            args.quick,
+            args.workers,
+            args.quiet,
+            args.overwrite,
         )
         report_path = args.results / "theory_check" / "report.md"
         report = theory_check(directories, report_path, figures=not args.no_figures)

@@ -67,7 +67,7 @@ from asyncsim.fitting import (
 )
 from asyncsim.plots import plot_scaling
 from asyncsim.registry import METHODS
-from asyncsim.results import is_complete, load_run
+from asyncsim.results import is_complete, is_readable, load_run
 from asyncsim.runner import RunResult
 from asyncsim.sweep import read_index
 
@@ -98,7 +98,7 @@ def load_points(path: str | Path, source: str | None = None) -> tuple[list[Point
         for row in read_index(path):
             values = {k: v for k, v in row.items() if k not in ("hash", "status", "error")}
             directory = path / "points" / row["hash"]
-            if row.get("status") != "done" or not is_complete(directory):
+            if row.get("status") != "done" or not is_readable(directory):
                 notes.append(
                     f"{source}: point {row['hash']} {_values_text(values)} is "
                     f"{row.get('status') or 'missing'}; skipped"

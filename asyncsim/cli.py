@@ -8,8 +8,10 @@ Progress goes to stderr, tables and result locations to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import math
 import os
 import re
 import shutil
@@ -17,7 +19,8 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +29,28 @@ import numpy as np
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
-from asyncsim.errors import AsyncSimError, quote
-from asyncsim.plugins import load_plugin
-from asyncsim.progress import Progress, format_duration
-from asyncsim.recorder import IterationRecorder, watching
+from asyncsim.csvtables import table_text
+from asyncsim.errors import AsyncSimError, ConfigError, quote
+from asyncsim.locks import locked
+from asyncsim.plugins import (
+    TRUST_VARIABLE,
+    PluginWarning,
+    check_trusted,
+    load_plugin,
+    trust_plugins,
+)
+from asyncsim.progress import Progress, throttled
+from asyncsim.recorder import watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.report import format_table, report_text
-from asyncsim.results import atomic_write, check_run_dir, is_complete, table_text, write_run
-from asyncsim.runner import MethodResult, simulate
+from asyncsim.results import (
+    EMULATION_FILE,
+    atomic_write,
+    check_run_dir,
+    results_kind,
+    write_run,
+)
+from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
 from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
 from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep, sweep_axes
 from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
@@ -65,6 +82,18 @@ def main() -> None:
     # SIGTERM (a batch scheduler, `kill`) stops like Ctrl-C: finished work is kept, a sweep's
     # pool is shut down instead of being left running without its driver
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """A broken installed plug-in's warning as one ``warning:`` line; others as Python does."""
+    if issubclass(category, PluginWarning):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, *args, **kw)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
 
 
 _overrides = click.option(
@@ -89,6 +118,13 @@ def _load_plugins(ctx: click.Context, param: click.Parameter, paths: Sequence[st
     ctx.meta["plugins"] = [str(load_plugin(path)) for path in paths]
 
 
+def _trust(ctx: click.Context, param: click.Parameter, trusted: bool) -> None:
+    """--trust-plugins: the scenario's plug-in files may be imported, by this command only."""
+    if trusted:
+        trust_plugins()
+        ctx.call_on_close(lambda: trust_plugins(False))
+
+
 _plugin = click.option(
     "--plugin",
     multiple=True,
@@ -96,15 +132,31 @@ _plugin = click.option(
     is_eager=True,
     expose_value=False,
     callback=_load_plugins,
-    help="Python file registering methods, oracles or time models (repeatable).",
+    help="Python file registering methods, oracles or time models (repeatable); imported.",
+)
+_trust_plugins = click.option(
+    "--trust-plugins",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_trust,
+    help="Import the plug-in files the scenario names (Python code run on this machine; "
+    f"without this, or {TRUST_VARIABLE}=1, a scenario naming plug-ins is refused).",
+)
+_overwrite = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the results of another scenario (or of the other command) in --out, or "
+    "write into a non-empty --out that holds no asyncsim results (its other files are kept).",
 )
 
 
 def _load(path: str, overrides: Sequence[str]) -> dict[str, Any]:
     data = load_scenario_data(path, [parse_override(text) for text in overrides])
     given = click.get_current_context().meta.get("plugins")
-    if given:  # recorded in the scenario, so that sweep workers and plots load them
+    if given:  # recorded in the scenario, so that sweep workers load them
         data["plugins"] = [*given, *(data.get("plugins") or [])]
+    check_trusted(data.get("plugins") or [], "plugins")  # before anything else is validated
     return data
 
 
@@ -153,37 +205,8 @@ def _guarded_points(data: dict[str, Any], force: bool) -> list[SweepPoint]:
     return points
 
 
-class _UpdateLine:
-    """Progress within the method being simulated, from its updates: at most one line a second
-    on stderr (on a terminal, one redrawn line), the first after a second, so that only long
-    runs show it (with n >= 10^5 agents a round takes seconds)."""
-
-    def __init__(self, keys: Sequence[str], interval: float = 1.0) -> None:
-        self.keys = keys
-        self.index = 0
-        self.interval = interval
-        self._tty = sys.stderr.isatty()
-        self._start = self._last = time.perf_counter()
-
-    def next_method(self) -> None:
-        """The next method starts."""
-        self.index += 1
-        self._start = self._last = time.perf_counter()
-
-    def __call__(self, recorder: IterationRecorder) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        fraction, elapsed = recorder.progress(), now - self._start
-        eta = format_duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
-        line = (
-            f"{self.keys[min(self.index, len(self.keys) - 1)]}: iteration "
-            f"{len(recorder.rows) - 1} | simulated {recorder.sim.now:.4g} s | {fraction:.0%} of "
-            f"the budget | real {format_duration(elapsed)} | ETA {eta}"
-        )
-        sys.stderr.write(f"\r\033[K{line}" if self._tty else f"{line}\n")
-        sys.stderr.flush()
+WATCH_SECONDS = 0.25
+"""Seconds between two looks at the running method (the display decides what it shows)."""
 
 
 def _warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:
@@ -214,16 +237,13 @@ _RUN_COLUMNS = {
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
 @_quiet
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
-)
+@_overwrite
 @_force
 def run(
     scenario_path: str,
@@ -244,35 +264,58 @@ def run(
     data = _load(scenario_path, overrides)
     scenario = _base_scenario(data, force)
     directory = out or Path("results") / scenario.name
-    check_run_dir(directory, overwrite)  # refuse an unusable directory before simulating
+    check_run_dir(directory, overwrite, scenario)  # refuse an unusable directory before simulating
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
         )
+    with _writing_to(directory, "run"):
+        started = time.time()
+        try:
+            result, failure = _simulated(scenario, quiet), None
+        except MethodsFailed as exc:
+            result, failure = exc.result, exc
+        _warn_diverged(result.summary_table())
+        if result.methods:
+            directory = write_run(result, directory, started, overwrite=overwrite)
+            rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())]
+                    for s in result.summary_table()]  # fmt: skip
+            click.echo(format_table(["method", *_RUN_COLUMNS], rows))
+            click.echo(f"results written to {directory}")
+            if not no_plots:
+                from asyncsim import plots
+
+                plots.plot_run(result, directory / "plots")
+                click.echo(f"figures written to {directory / 'plots'}")
+    if failure is not None:
+        kept = f"; the methods that finished are written to {directory}" if result.methods else ""
+        raise AsyncSimError(f"{failure}{kept}")
+
+
+def _simulated(scenario: Scenario, quiet: bool) -> RunResult:
+    """Every method of ``scenario`` simulated, with progress on stderr unless ``quiet``: the
+    running method's iteration, simulated time, transitions and ETA (progress.Progress)."""
     display = Progress(len(scenario.methods), "methods", quiet=quiet)
-    updates = _UpdateLine([method.key for method in scenario.methods])
 
     def advance(key: str, method: MethodResult) -> None:
-        display.advance(method.summary["total_time"], method.summary["iterations"])
-        updates.next_method()
+        display.advance(method.summary["total_time"] or 0.0, method.summary["iterations"])
 
-    started = time.time()
-    if quiet:
-        result = simulate(scenario, progress=advance)
-    else:
-        with watching(updates):
-            result = simulate(scenario, progress=advance)
-    display.close()
-    _warn_diverged(result.summary_table())
-    directory = write_run(result, directory, started, overwrite=overwrite)
-    rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())] for s in result.summary_table()]
-    click.echo(format_table(["method", *_RUN_COLUMNS], rows))
-    click.echo(f"results written to {directory}")
-    if not no_plots:
-        from asyncsim import plots
+    try:
+        if quiet:
+            return simulate(scenario, progress=advance)
+        with watching(throttled(lambda status: display.update("", status), WATCH_SECONDS)):
+            return simulate(scenario, progress=advance)
+    finally:
+        display.close()
 
-        plots.plot_run(result, directory / "plots")
-        click.echo(f"figures written to {directory / 'plots'}")
+
+@contextlib.contextmanager
+def _writing_to(directory: Path, command: str) -> Iterator[None]:
+    """Hold the lock of the output directory (created if needed) while ``command`` writes
+    there: a second command writing there refuses with one line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with locked(directory, command):
+        yield
 
 
 def _sweep_options(command: Any) -> Any:
@@ -298,6 +341,12 @@ def _sweep_options(command: Any) -> Any:
         click.option(
             "--wait", is_flag=True, help="If another sweep uses the output directory, wait for it."
         ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            help="Run in an --out that holds another sweep (this sweep's index replaces its "
+            "listing; its points stay in points/) or files of no sweep (kept).",
+        ),
         _quiet,
         _force,
     ]
@@ -321,6 +370,7 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
         options["address"],
         progress=display,
         wait=options["wait"],
+        overwrite=options["overwrite"],
     )
     total, failed = len(index.points), index.count("failed")
     click.echo(
@@ -335,6 +385,7 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -362,6 +413,7 @@ def sweep(scenario_path: str, overrides: Sequence[str], out: Path | None, **opti
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -445,6 +497,7 @@ _EMULATE_COLUMNS = {
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_out
@@ -467,10 +520,11 @@ _EMULATE_COLUMNS = {
 )
 @_quiet
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
+@_overwrite
 @click.option(
-    "--overwrite",
+    "--force",
     is_flag=True,
-    help="Write into a non-empty --out that holds no asyncsim run (its other files are kept).",
+    help="Start agents that may not fit this machine, or an emulation of more than a week.",
 )
 def emulate(
     scenario_path: str,
@@ -482,6 +536,7 @@ def emulate(
     quiet: bool,
     no_plots: bool,
     overwrite: bool,
+    force: bool,
 ) -> None:
     """Run every method of SCENARIO on real asynchronous workers and measure the simulator's
     error.
@@ -490,21 +545,35 @@ def emulate(
     Ray actor) that computes real gradients and waits out its modelled times × S. Writes a run
     directory (default: results/<name>-emulated; times are real seconds ÷ S) with
     emulation.json, the comparison with the simulation of the same scenario, and prints it.
+
+    Agents that cannot be started here (memory, descriptors, processes, more than 1,000) and
+    an emulation of more than a week of real time (S × the simulated time) are refused unless
+    --force; an S below the documented floor gets a warning.
     """
     from asyncsim.emulation import emulate as run_emulation
+    from asyncsim.emulation import floor_warning
 
     scenario = _base_scenario(_load(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
-    check_run_dir(directory, overwrite)
+    check_run_dir(directory, overwrite, scenario, "emulation")
+    warnings_due = [floor_warning(scenario, time_scale)]
 
     def announce(key: str, seconds: float) -> None:
+        for warning in filter(None, warnings_due):  # once the refusals have passed
+            click.echo(f"warning: {warning}", err=True)
+        warnings_due.clear()
         if not quiet:
             click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)
 
-    started = time.time()
-    result = run_emulation(scenario, time_scale, executor, address, progress=announce)
-    directory = write_run(result.emulated, directory, started, overwrite=overwrite)
-    atomic_write(directory / "emulation.json", json.dumps(result.report, indent=2) + "\n")
+    with _writing_to(directory, "emulate"):
+        started = time.time()
+        result = run_emulation(
+            scenario, time_scale, executor, address, progress=announce, force=force
+        )
+        directory = write_run(
+            result.emulated, directory, started, overwrite=overwrite, kind="emulation"
+        )
+        atomic_write(directory / EMULATION_FILE, json.dumps(result.report, indent=2) + "\n")
     methods = result.report["methods"]
     rows = [
         [key, *(report[k] for k in _EMULATE_COLUMNS.values())] for key, report in methods.items()
@@ -541,15 +610,10 @@ def plot(directory: Path, out: Path | None) -> None:
     from asyncsim import plots
 
     out = out or directory / "plots"
-    if (directory / "index.csv").is_file():
+    if results_kind(directory) == "sweep":
         paths = plots.plot_sweep(directory, out)
-    elif is_complete(directory):
-        paths = plots.plot_run(directory, out)
     else:
-        raise AsyncSimError(
-            f"{directory}: not a finished run directory (no COMPLETE marker) "
-            "nor a sweep directory (no index.csv)"
-        )
+        paths = plots.plot_run(directory, out)
     for path in paths:
         click.echo(str(path))
 
@@ -568,10 +632,7 @@ def report(directory: Path) -> None:
     marked "≥ ... (k/n missed)"), the closed-form cost per gradient, gradients used and uploads,
     and whether the measured order agrees with the closed forms.
     """
-    if not (directory / "index.csv").is_file() and not is_complete(directory):
-        raise AsyncSimError(
-            f"{directory}: not a sweep directory (no index.csv) nor a finished run directory"
-        )
+    results_kind(directory)  # one line for anything else
     click.echo(report_text(directory))
 
 
@@ -606,6 +667,7 @@ def _shapes_table(
 
 @main.command(name="bounds")
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @click.option(
@@ -613,6 +675,9 @@ def _shapes_table(
 )
 def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
     """Closed-form round times, costs per gradient and complexity shapes (no simulation)."""
+    for value in eps:
+        if not 0 < value < math.inf:  # nan fails too
+            raise ConfigError("--eps", f"must be a finite number > 0, got {value}")
     scenario = _base_scenario(_load(scenario_path, overrides))
     fixed = bounds.fixed_times(scenario)
     times = fixed if isinstance(fixed, theory.AgentTimes) else bounds.mean_times(scenario)
@@ -655,6 +720,7 @@ def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) 
 
 @main.command()
 @_plugin
+@_trust_plugins
 @click.argument("scenario_path", metavar="SCENARIO")
 @_overrides
 @_force

@@ -33,6 +33,7 @@ from pydantic import (
 
 from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
+from asyncsim.plugins import origin_of
 from asyncsim.registry import (
     METHODS,
     ORACLES,
@@ -53,6 +54,8 @@ from asyncsim.timing import (
     UniformTimes,
     VaryingTimes,
     bandwidth_times,
+    check_clock_scale,
+    check_model_times,
     per_agent_values,
     read_trace,
 )
@@ -474,8 +477,10 @@ class MethodConfig(Params):
 
     @property
     def spec(self) -> MethodSpec:
-        """The registry entry (aliases resolved)."""
-        return METHODS.get(self.name)
+        """The registry entry (aliases resolved); for a method read back from results whose
+        plug-in is not loaded, its recorded stand-in (:mod:`asyncsim.recorded`)."""
+        recorded = getattr(type(self.params), "recorded_spec", None)
+        return recorded if recorded is not None else METHODS.get(self.name)
 
 
 class BudgetConfig(Params):
@@ -544,23 +549,36 @@ class Scenario(Params):
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickled as its data and validated again when unpickled (in a sweep worker): the
         parameter models of methods are built at run time and plug-ins define their own, so
-        they travel as data; validation loads the scenario's plug-ins first."""
-        return validate_scenario, (self.model_dump(mode="json"),)
+        they travel as data; validation loads the scenario's plug-ins first, as trusted when
+        this process loaded every one of them (a scenario read back from results names files
+        it did not load: unpickled, it asks for the user's word again)."""
+        from asyncsim.plugins import all_loaded
+
+        rebuild = _trusted_scenario if all_loaded(self.plugins) else validate_scenario
+        return rebuild, (self.model_dump(mode="json"),)
 
 
 # ---------------------------------------------------------------- validation
 
 
-def validate_scenario(data: Mapping[str, Any]) -> Scenario:
-    """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError."""
+PluginMode = Literal["load", "trusted", "recorded"]
+
+
+def validate_scenario(data: Mapping[str, Any], *, plugins: PluginMode = "load") -> Scenario:
+    """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError.
+
+    ``plugins`` says what happens to the files the scenario's ``plugins:`` names: ``load``
+    imports them if the user allowed it (:func:`asyncsim.plugins.check_trusted`), else
+    refuses; ``trusted`` imports them (a scenario unpickled from a process that did);
+    ``recorded`` imports nothing (a scenario read back from results: its plug-in entries come
+    from this process's registry or the run's record, :mod:`asyncsim.recorded`).
+    """
     if not isinstance(data, Mapping):
         raise ConfigError("scenario", f"must be a mapping of fields, got {type(data).__name__}")
     from asyncsim.plugins import load_plugins
 
-    plugins = data.get("plugins") or []
-    if not isinstance(plugins, list):  # a string would be loaded character by character
-        raise ConfigError("plugins", f"must be a list of plug-in files, got {quote(plugins)}")
-    load_plugins(plugins, "plugins")
+    if plugins != "recorded":
+        load_plugins(data.get("plugins") or [], "plugins", trusted=plugins == "trusted")
     data = _registered_blocks(data)
     try:
         scenario = Scenario.model_validate(data)
@@ -568,6 +586,11 @@ def validate_scenario(data: Mapping[str, Any]) -> Scenario:
         raise _to_config_error(exc, _static_field_names()) from None
     _reject_booleans(data, scenario, [])
     return _resolve(scenario)
+
+
+def _trusted_scenario(data: Mapping[str, Any]) -> Scenario:
+    """A scenario unpickled from a process that loaded its plug-ins (see Scenario.__reduce__)."""
+    return validate_scenario(data, plugins="trusted")
 
 
 # ---- step 1: blocks chosen by a registry name
@@ -652,14 +675,18 @@ def _methods(methods: list[Any], defaults: Any) -> list[Any]:
 
 def _resolve(scenario: Scenario) -> Scenario:
     check_output_name(scenario.name, "name")
-    cluster = _resolved_cluster(scenario)
+    cluster, tau = _resolved_cluster(scenario)
     oracle = scenario.oracle.resolve(Context(cluster.n, scenario.oracle, scenario.budget, "oracle"))
-    methods = [_resolved_method(scenario, cluster, m, i) for i, m in enumerate(scenario.methods)]
+    methods = [
+        _resolved_method(scenario, cluster, m, i, tau) for i, m in enumerate(scenario.methods)
+    ]
     _check_unique_keys(methods)
     return scenario.model_copy(update={"cluster": cluster, "oracle": oracle, "methods": methods})
 
 
-def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
+def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | None]:
+    """The cluster with its defaults resolved, every time checked, and the fixed compute
+    times τ_i = h_i·H (None unless fixed and per trajectory)."""
     cluster, n = scenario.cluster, scenario.cluster.n
     oracle_horizon = getattr(scenario.oracle, "horizon", None)
     if cluster.horizon is not None and oracle_horizon not in (None, cluster.horizon):
@@ -673,7 +700,8 @@ def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
             "downlink": cluster.downlink or cluster.uplink,
         }
     )
-    resolved.time_models(getattr(scenario.oracle, "dim", 1))  # validates every per-agent value
+    # building the models validates every per-agent value
+    models = resolved.time_models(getattr(scenario.oracle, "dim", 1))
     for index, outage in enumerate(cluster.outages):
         if outage.agent > n:
             raise ConfigError(
@@ -682,18 +710,53 @@ def _resolved_cluster(scenario: Scenario) -> ClusterConfig:
     agents = getattr(scenario.oracle, "agents", None)
     if agents is not None and len(agents) != n:
         raise ConfigError("oracle.agents", f"list has {len(agents)} entries but n = {n}")
-    return resolved
+    durations = _checked_durations(resolved, models)
+    instants = {} if scenario.budget.time is None else {"budget.time": scenario.budget.time}
+    jumps = {f"cluster.outages[{i}].end": o.end for i, o in enumerate(cluster.outages)}
+    check_clock_scale(durations, instants, jumps)
+    fixed = models["compute"].fixed_values()
+    per_trajectory = fixed is not None and resolved.timing == "per_trajectory"
+    return resolved, (np.asarray(fixed, dtype=float) * resolved.horizon if per_trajectory else None)
+
+
+def _checked_durations(cluster: ClusterConfig, models: Mapping[str, TimeModel]) -> dict:
+    """Field → per-agent seconds of every time model (its fixed times, else its means;
+    compute times × H), checked finite and >= 0: a plug-in's model is checked and named here,
+    before a run draws from it."""
+    durations = {}
+    for role, model in models.items():
+        block = getattr(cluster, role)
+        name = _value_name(_ROLES[role])
+        field = f"cluster.{role}.{name}" if getattr(block, name, None) is not None else ""
+        field = field or f"cluster.{role}"
+        source = origin_of(model)
+        try:
+            fixed = model.fixed_values()
+            values = fixed if fixed is not None else model.means(cluster.n)
+        except Exception as exc:
+            raise ConfigError(
+                field,
+                f"the time model of plug-in {source or block.kind} failed: "
+                f"{' '.join(str(exc).split()) or type(exc).__name__}",
+            ) from None
+        values = check_model_times(values, cluster.n, field, source)
+        durations[field] = values * (cluster.horizon if role == "compute" else 1.0)
+    return durations
 
 
 def _resolved_method(
-    scenario: Scenario, cluster: ClusterConfig, method: MethodConfig, index: int
+    scenario: Scenario,
+    cluster: ClusterConfig,
+    method: MethodConfig,
+    index: int,
+    tau: np.ndarray | None,
 ) -> MethodConfig:
     if method.spec.protocol_spec.server_only and cluster.topology != "server":
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
         )
-    context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]")
+    context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]", tau)
     return method.model_copy(update={"params": method.params.resolve(context)})
 
 

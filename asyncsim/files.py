@@ -33,10 +33,20 @@ MAX_NAME_BYTES = 200
 temporary-file affixes must still fit."""
 
 RUN_DIRECTORY_ENTRIES = frozenset(
-    {"COMPLETE", "metadata.json", "scenario.yaml", "error.txt", "plots"}
+    {
+        "COMPLETE",
+        "metadata.json",
+        "scenario.yaml",
+        "plugins.json",
+        "emulation.json",
+        "error.txt",
+        "plots",
+        ".lock",
+    }
 )
-"""What a run directory holds besides its method directories (asyncsim.results, the sweep's
-error file, the figures): no method key may take one of these names."""
+"""What a run directory holds besides its method directories (asyncsim.results, the plug-in
+record, emulate's comparison, the sweep's error file, the figures, the writer's lock): no
+method key may take one of these names."""
 
 _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 

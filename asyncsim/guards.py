@@ -9,7 +9,8 @@ its fields alone (no environment or oracle is built), as named parts:
   oracle keeps one vector per agent); a round's list of the gradients it uses (8 bytes each);
   the rollout buffers of the trajectories of one update (allocated for all H steps); the
   iteration table (one row per update) and the trace (one row per event) of every method,
-  kept until the run is written; an evaluation's episodes;
+  kept until the run is written; an evaluation's episodes; once the methods have run, the
+  block of rows writing a table holds at once (:data:`WRITE_ROW_BYTES` a row);
 - real time: simulation events × EVENT_SECONDS, environment transitions × TRANSITION_SECONDS,
   evaluation transitions likewise.
 
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncsim.config import MethodConfig, QuadraticOracleConfig, Scenario
+from asyncsim.csvtables import BLOCK_ROWS
 from asyncsim.errors import ConfigError
 from asyncsim.methods.m_synchronous import MSynchronousParams
 from asyncsim.methods.protocol import BatchParams, train_in_rounds
@@ -58,6 +60,7 @@ __all__ = [
     "TRACE_ROW_BYTES",
     "TRANSITION_SECONDS",
     "VECTOR_COPIES",
+    "WRITE_ROW_BYTES",
     "Estimate",
     "Part",
     "ResourceError",
@@ -65,15 +68,18 @@ __all__ = [
     "check",
     "check_agents",
     "check_sweep_size",
+    "duration_text",
     "estimate",
     "policy_parameters",
+    "size_text",
 ]
 
-AGENT_BYTES = 3000
-"""Memory per agent: 3.8-4.9 kB resident were measured per agent over eight built-in methods
-(every protocol; n = 10^5, synthetic oracle, no trace). Python's own allocations of it: three
-random-stream seeds (1.1 kB), a SimPy process (0.7 kB), the oracle's noise generator (0.6 kB),
-lists; the rest is the allocator's overhead."""
+AGENT_BYTES = 1500
+"""Memory per agent: 1.6-3.6 kB resident were measured per agent (m-Synchronous SGD 1.6 at
+n = 20,000; AFedPG 2.4, Rennala and Malenia NIGT 3.5-3.6 at n = 10^5; fixed times, synthetic
+oracle, no trace). Python's own allocations of it: a SimPy process (0.7 kB), the oracle's
+noise generator (0.6 kB), lists; a random time model adds the seeds of the agent's random
+streams (1.1 kB) at its first draw; the rest is the allocator's overhead."""
 
 VECTOR_COPIES = 4
 """d-vectors every method holds at least: θ, the query point (or momentum), the aggregated
@@ -84,6 +90,13 @@ ROW_BYTES = 500
 
 TRACE_ROW_BYTES = 48
 """Memory per trace row (five atoms in one flat list): 55-67 B measured."""
+
+WRITE_ROW_BYTES = 40
+"""Memory per row of the block a table is written in (at most
+:data:`~asyncsim.csvtables.BLOCK_ROWS` rows at once): its five list slots at least; 168 B
+measured (16-17 MiB for blocks of 10^5 trace rows, whatever the trace's length; before tables
+were written in blocks, a trace's whole text was held three times over: 259 MiB for 2·10^6
+rows)."""
 
 ROLLOUT_BYTES = 16
 """Bytes per step of a trajectory's rollout buffers, allocated for all H steps before the
@@ -139,15 +152,20 @@ class Estimate:
         persistent: the iteration tables and traces of all methods, kept until the run is
             written, added up by field.
         time: real seconds of all methods, added up by field.
+        writing: the block of the largest table being written, once the methods have run
+            (so with the persistent part, instead of the transient one).
     """
 
     transient: tuple[Part, ...]
     persistent: tuple[Part, ...]
     time: tuple[Part, ...]
+    writing: tuple[Part, ...] = ()
 
     @property
     def bytes(self) -> float:
-        return sum(part.amount for part in (*self.transient, *self.persistent))
+        running = sum(part.amount for part in self.transient)
+        writing = sum(part.amount for part in self.writing)
+        return max(running, writing) + sum(part.amount for part in self.persistent)
 
     @property
     def seconds(self) -> float:
@@ -379,14 +397,16 @@ def _estimate(scenario: Scenario, cycle: float | None) -> Estimate:
     transient: list[tuple[Part, ...]] = []
     persistent: list[Part] = []
     time: list[Part] = []
+    writing: list[Part] = []
     for index, method in enumerate(scenario.methods):
         update = _update(method, index)
         work = _work(scenario, update, cycle)
         transient.append(_transient_parts(scenario, update))
         persistent += _persistent_parts(scenario, work)
         time += _time_parts(scenario, work)
+        writing.append(_writing_part(scenario, work))
     largest = max(transient, key=lambda parts: sum(part.amount for part in parts))
-    return Estimate(largest, _fold(persistent), _fold(time))
+    return Estimate(largest, _fold(persistent), _fold(time), (max(writing, key=_amount),))
 
 
 def _agents_part(n: int) -> Part:
@@ -433,6 +453,13 @@ def _persistent_parts(scenario: Scenario, work: _Work) -> list[Part]:
                  "(output.trace: false drops them)")
         )  # fmt: skip
     return parts
+
+
+def _writing_part(scenario: Scenario, work: _Work) -> Part:
+    """The block of the method's largest table: its trace, else its iteration table."""
+    rows = min(work.trace_rows if scenario.output.trace else work.updates, BLOCK_ROWS)
+    return Part(work.field, WRITE_ROW_BYTES * rows,
+                f"writing its tables holds a block of {rows:.3g} rows")  # fmt: skip
 
 
 def _time_parts(scenario: Scenario, work: _Work) -> list[Part]:
@@ -550,8 +577,9 @@ def _refuse_memory(part: Part, total: float) -> None:
         return
     raise ResourceError(
         part.field,
-        f"{part.what}: at least {_size(part.amount)}; the run needs at least {_size(total)} "
-        f"of memory, more than {source} ({_size(available)}); --force runs it anyway",
+        f"{part.what}: at least {size_text(part.amount)}; the run needs at least "
+        f"{size_text(total)} of memory, more than {source} ({size_text(available)}); "
+        "--force runs it anyway",
     )
 
 
@@ -560,8 +588,8 @@ def _refuse_time(part: Part, total: float) -> None:
         return
     raise ResourceError(
         part.field,
-        f"{part.what}: at least {_duration(part.amount)}; the run needs at least "
-        f"{_duration(total)} of real time, more than {_duration(TIME_LIMIT)}; "
+        f"{part.what}: at least {duration_text(part.amount)}; the run needs at least "
+        f"{duration_text(total)} of real time, more than {duration_text(TIME_LIMIT)}; "
         "--force runs it anyway",
     )
 
@@ -587,7 +615,8 @@ def check_sweep_size(axes: Mapping[str, list[Any]]) -> int:
 # ---------------------------------------------------------------- words
 
 
-def _size(amount: float) -> str:
+def size_text(amount: float) -> str:
+    """Bytes in words (``1.5 GiB``)."""
     if not math.isfinite(amount):
         return "unbounded memory"
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
@@ -596,7 +625,8 @@ def _size(amount: float) -> str:
     return f"{amount:.0f} B"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """Seconds in words (``153 days``)."""
     if not math.isfinite(seconds):
         return "forever"
     for unit, scale in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600)):

@@ -11,7 +11,6 @@ theory line.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -517,10 +516,10 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     (or α), one per combination of the other swept fields.
     """
     from asyncsim.results import load_run
+    from asyncsim.sweep import index_records
 
     sweep = Path(sweep_dir)
-    with open(sweep / "index.csv", newline="") as handle:
-        records = list(csv.DictReader(handle))
+    records = index_records(sweep)
     fields = [f for f in (records[0] if records else {}) if f not in (*_INDEX_COLUMNS, "seed")]
     loaded = [(r, load_run(sweep / "points" / r["hash"])) for r in records if _finished(r, sweep)]
     out = Path(out_dir)
@@ -546,11 +545,13 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
 
 
 def _finished(record: Mapping[str, str], sweep: Path) -> bool:
-    """Whether a sweep point has results: no error, not failed or pending, and a directory."""
+    """Whether a sweep point has results: no error, not failed or pending, and readable."""
+    from asyncsim.results import is_readable
+
     status = (record.get("status") or "").strip().lower()
     point = sweep / "points" / record["hash"]
     failed = bool((record.get("error") or "").strip()) or status in _NOT_FINISHED
-    return not failed and point.is_dir()
+    return not failed and is_readable(point)
 
 
 def _assignments(fields: Sequence[str], values: Sequence[str]) -> str:

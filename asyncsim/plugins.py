@@ -3,35 +3,130 @@
 A plug-in is an ordinary Python file that calls the registration functions of
 :mod:`asyncsim.registry` (``asyncsim.register_method`` ...) when it is imported. It is loaded
 
-* by a scenario's ``plugins: [file.py, ...]`` (paths relative to the scenario file),
-* by ``--plugin FILE`` on any ``asyncsim`` command,
+* by a scenario's ``plugins: [file.py, ...]`` (paths relative to the scenario file), only with
+  the user's word: ``--trust-plugins`` (:func:`trust_plugins`) or the environment variable
+  ``ASYNCSIM_TRUST_PLUGINS=1``; without it, a scenario naming plug-ins is refused with one line
+  naming the files, since a scenario someone sent is data, not a program;
+* by ``--plugin FILE`` on any ``asyncsim`` command, or :func:`load_plugin` from Python (naming
+  the file is the user's word for it);
 * by an installed package that declares an entry point in the group ``asyncsim.plugins``
-  (a module, or a callable that is called once),
+  (a module, or a callable that is called once): installing it was the user's word. One that
+  fails to load is left out with one warning, and everything else keeps working.
 
-and every sweep worker (process pool or Ray) loads the plug-ins of its scenario again. Loading is
-idempotent: a file is imported once per process, under a module name derived from its path.
+Every sweep worker (process pool or Ray) loads the plug-ins of its scenario again: the scenario
+travels pickled from a process that trusted them (``Scenario.__reduce__``). Loading is
+idempotent: a file is imported once per process, under a module name derived from its path. A
+plug-in that fails to load (an exception, ``sys.exit``, ``KeyboardInterrupt`` raised by its
+code) is one ConfigError line, and whatever it registered before failing is removed again.
+Results never import plug-ins: a run directory records what reading it needs
+(:mod:`asyncsim.recorded`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import re
 import sys
-from collections.abc import Iterable
+import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from asyncsim.errors import AsyncSimError, ConfigError
+from asyncsim.errors import ConfigError, quote
+from asyncsim.registry import load_builtins, registering_from
 
-__all__ = ["ENTRY_POINT_GROUP", "load_entry_points", "load_plugin", "load_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "TRUST_VARIABLE",
+    "PluginWarning",
+    "all_loaded",
+    "check_trusted",
+    "load_entry_points",
+    "load_plugin",
+    "load_plugins",
+    "loaded_plugins",
+    "origin_of",
+    "shown",
+    "trust_plugins",
+]
 
 ENTRY_POINT_GROUP = "asyncsim.plugins"
 
+TRUST_VARIABLE = "ASYNCSIM_TRUST_PLUGINS"
+"""Environment variable: ``1`` imports every scenario's plug-ins (for CI and scripts)."""
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 _loaded: dict[Path, str] = {}
+_trust_all = False
 
 
-def load_plugins(paths: Iterable[str | Path], field: str = "plugins") -> list[Path]:
-    """Load each plug-in file (see :func:`load_plugin`); returns their absolute paths."""
+class PluginWarning(UserWarning):
+    """An installed plug-in failed to load and was left out."""
+
+
+def trust_plugins(trusted: bool = True) -> None:
+    """Import the plug-in files every scenario of this process names (``--trust-plugins``)."""
+    global _trust_all
+    _trust_all = trusted
+
+
+def _trusts_all() -> bool:
+    return _trust_all or os.environ.get(TRUST_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_trusted(paths: object, field: str = "plugins", allow: bool = False) -> None:
+    """Refuse, in one line naming the files and how to allow them, a scenario's plug-ins that
+    the user has not allowed: without --trust-plugins (or ASYNCSIM_TRUST_PLUGINS=1), a file is
+    allowed only once loaded explicitly (``--plugin FILE``, :func:`load_plugin`). ``allow``
+    checks the paths only.
+
+    Raises:
+        ConfigError: ``paths`` is not a list of file paths, names a URL, or names files not
+            allowed.
+    """
+    if not isinstance(paths, list):  # a string would be loaded character by character
+        raise ConfigError(field, f"must be a list of plug-in files, got {quote(paths)}")
+    for index, path in enumerate(paths):
+        _check_path(path, f"{field}[{index}]")
+    if allow or _trusts_all():
+        return
+    refused = [shown(path) for path in paths if _resolved(path) not in _loaded]
+    if refused:
+        names = ", ".join(quote(path, 120) for path in refused[:3])
+        more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+        raise ConfigError(
+            field,
+            f"the scenario names plug-in files {names}{more}: Python code that would run on "
+            "this machine, so it is not imported without your word; give --trust-plugins to "
+            f"import them (or --plugin FILE for each file, or set {TRUST_VARIABLE}=1)",
+        )
+
+
+def _check_path(path: object, field: str) -> None:
+    if not isinstance(path, str | Path) or not str(path):
+        raise ConfigError(field, f"must be the path of a Python file, got {quote(path)}")
+    if _URL.match(str(path)):
+        raise ConfigError(
+            field, f"must be a file on this machine; URLs are not fetched, got {quote(str(path))}"
+        )
+
+
+def shown(path: str | Path) -> str:
+    """A file as messages name it: relative to the working directory when it is below it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def load_plugins(paths: object, field: str = "plugins", trusted: bool = False) -> list[Path]:
+    """Load a scenario's plug-in files once the user allowed them (:func:`check_trusted`; or
+    ``trusted``: the caller vouches for them); returns their absolute paths."""
+    check_trusted(paths, field, allow=trusted)
     return [load_plugin(path, f"{field}[{index}]") for index, path in enumerate(paths)]
 
 
@@ -39,12 +134,12 @@ def load_plugin(path: str | Path, field: str = "--plugin") -> Path:
     """Import the Python file ``path`` once (a second call with the same file does nothing).
 
     Raises:
-        ConfigError: the file does not exist, or importing it raised (the message names the
-            field and the plug-in's own error in one line).
+        ConfigError: the path is a URL, the file does not exist, or importing it raised,
+            exited or was interrupted by its own code (the message names the field and the
+            plug-in's own error in one line).
     """
-    if not isinstance(path, str | Path) or not str(path):
-        raise ConfigError(field, f"must be the path of a Python file, got {path!r}")
-    resolved = Path(path).expanduser().resolve()
+    _check_path(path, field)
+    resolved = _resolved(path)
     if resolved in _loaded:
         return resolved
     if not resolved.is_file():
@@ -53,16 +148,44 @@ def load_plugin(path: str | Path, field: str = "--plugin") -> Path:
     spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         raise ConfigError(field, f"not a Python file: {str(path)!r}")
+    load_builtins()  # asyncsim's own entries are not the plug-in's, even if it imports them
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     _loaded[resolved] = name
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
+        with registering_from(str(resolved)):
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
         del sys.modules[name], _loaded[resolved]
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise ConfigError(field, f"plug-in {str(path)!r} failed to load: {detail}") from None
+        raise ConfigError(field, f"plug-in {str(path)!r} failed to load: {_failure(exc)}") from None
     return resolved
+
+
+def _failure(exc: BaseException) -> str:
+    """A plug-in's failure in one line (``sys.exit(3)`` and Ctrl-C in its code included)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
+    if isinstance(exc, KeyboardInterrupt):
+        return "it raised KeyboardInterrupt while being imported"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def all_loaded(paths: list[str]) -> bool:
+    """Whether every one of ``paths`` is a plug-in file loaded in this process."""
+    return all(_resolved(path) in _loaded for path in paths)
+
+
+def origin_of(value: object) -> str | None:
+    """The plug-in whose code defines ``value``'s class: its file, or the installed module;
+    None for asyncsim's own classes (and Python's). For error messages."""
+    module_name = type(value).__module__
+    if module_name.split(".")[0] in ("asyncsim", "builtins", "numpy"):
+        return None
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if path is not None and _resolved(path) in _loaded:
+        return shown(path)
+    return f"module {module_name}"
 
 
 def loaded_plugins() -> list[Path]:
@@ -71,14 +194,18 @@ def loaded_plugins() -> list[Path]:
 
 
 def load_entry_points() -> None:
-    """Load the installed plug-ins (entry-point group ``asyncsim.plugins``)."""
+    """Load the installed plug-ins (entry-point group ``asyncsim.plugins``). One that fails to
+    load is left out (whatever it registered is removed) with one :class:`PluginWarning`."""
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            loaded = point.load()
-            if callable(loaded):
-                loaded()
-        except Exception as exc:
-            raise AsyncSimError(
-                f"installed plug-in {point.name!r} ({point.value}) failed to load: "
-                f"{' '.join(str(exc).split()) or type(exc).__name__}"
-            ) from None
+            with registering_from(f"installed plug-in {point.name!r} ({point.value})"):
+                loaded = point.load()
+                if callable(loaded):
+                    loaded()
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            warnings.warn(
+                f"installed plug-in {point.name!r} ({point.value}) failed to load and is "
+                f"left out: {_failure(exc)}",
+                PluginWarning,
+                stacklevel=2,
+            )

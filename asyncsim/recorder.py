@@ -11,14 +11,17 @@ policy gradients), the columns of the evaluation hook (``eval_return`` ...) and 
 or lost); ``grad_norm`` is ||∇f(θ)|| at the updated model where the oracle knows it (synthetic),
 else the norm of the aggregated estimate ĝ.
 
-Two safeguards live here because every protocol reports its updates here: a budget bounded only
-by simulated time ends with an AsyncSimError when the clock is stuck (:data:`STUCK_MARGIN`), and
-a progress callback installed with :func:`watching` sees every update.
+Three safeguards live here because every protocol reports its updates here: a budget bounded
+only by simulated time ends with an AsyncSimError when the clock is stuck
+(:data:`STUCK_MARGIN`), a run with no time limit ends with one when no update comes
+(:meth:`IterationRecorder.check_updates`, :data:`UPDATE_LAPSE`), and a progress callback
+installed with :func:`watching` sees every update.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from asyncsim.engine.simulation import Simulation
     from asyncsim.oracles.base import GradientResult
 
-__all__ = ["COLUMNS", "STUCK_MARGIN", "IterationRecorder", "watching"]
+__all__ = ["COLUMNS", "STUCK_MARGIN", "UPDATE_LAPSE", "IterationRecorder", "watching"]
 
 COLUMNS = (
     "iteration",
@@ -63,6 +66,13 @@ random time models draw exactly 0 with probability 0 and a trace may hold a few 
 than n + 100 updates (100 rounds) in a row without the clock moving means it never will: times
 of 0, or too small to advance a clock this large (1e300 + 1 == 1e300)."""
 
+UPDATE_LAPSE = 1_000_000
+"""Computations started with no update recorded beyond which a run without a time limit has
+stalled (at least; the runner allows more for larger rounds): a protocol that never reports
+an update (``run.updated``), or a round in which every computation is abandoned, would run for
+ever, its trace growing by tens of MB a second. 10^7 computations took 228 s of CPU here (a
+plug-in protocol that never reports, n = 4), so 10^6 take about 23 s and 130 MB of trace."""
+
 _WATCHER: ContextVar[Callable[[IterationRecorder], None] | None] = ContextVar(
     "asyncsim_update_watcher", default=None
 )
@@ -89,6 +99,7 @@ class IterationRecorder:
             update after each multiple of ``period`` simulated seconds).
         evaluate: the evaluation hook, or None.
         target_column: the row column a return target reads.
+        name: the method's key, for progress displays.
     """
 
     def __init__(
@@ -98,8 +109,11 @@ class IterationRecorder:
         evaluation: EvaluationConfig,
         evaluate: Evaluate | None = None,
         target_column: str = "return_mean",
+        name: str = "",
     ) -> None:
         self.sim = sim
+        self.name = name
+        self.started = time.perf_counter()
         self.budget = budget
         self.evaluation = evaluation
         self.evaluate = evaluate
@@ -118,6 +132,7 @@ class IterationRecorder:
         )
         self._stuck = 0
         self._finite_model = True
+        self.lapse = UPDATE_LAPSE
 
     def record(
         self,
@@ -136,6 +151,31 @@ class IterationRecorder:
         if self._watch is not None:
             self._watch(self)
         return self._spent(row)
+
+    @property
+    def transitions(self) -> int:
+        """Environment transitions of the rows so far."""
+        return self._transitions
+
+    def check_updates(self) -> None:
+        """Raise when more than ``lapse`` computations started since the last update (or the
+        start): under a budget of iterations, gradients or transitions the run would never
+        end (the engine's watchdog calls this while no time limit bounds the run)."""
+        started = self.sim.counters.started - self._previous.started
+        if started <= self.lapse:
+            return
+        budget = self.budget
+        limit = next(
+            (f"budget.{name}" for name in ("iterations", "gradients", "transitions")
+             if getattr(budget, name) is not None),
+            "budget",
+        )  # fmt: skip
+        since = f"since update {len(self.rows) - 1}" if self.rows else "and no update"
+        raise AsyncSimError(
+            f"{limit}: {started} computations {since} (simulated {self.sim.now:g} s): the "
+            "protocol never reports one (run.updated) or abandons every computation; the "
+            "budget would never be reached"
+        )
 
     def progress(self) -> float:
         """The fraction of the budget spent, in [0, 1]: the largest over its limits."""

@@ -8,11 +8,19 @@ modules that define them (:mod:`asyncsim.methods.registry`, :mod:`asyncsim.oracl
 named by a scenario's ``plugins:``, ``--plugin FILE`` or an installed package's entry point in the
 group ``asyncsim.plugins`` (see :mod:`asyncsim.plugins`). Lookups load the built-ins and the
 installed entry points once, on first use.
+
+Every entry knows where it comes from (:meth:`Registry.origin`): None for asyncsim's own, else
+the plug-in that registered it (:func:`registering_from`), which error messages name and which
+decides what a run directory records of it (:mod:`asyncsim.recorded`). Results read back from
+disk may name entries of plug-ins that are not loaded: :func:`recorded_entries` supplies
+stand-ins for those while a stored scenario is validated (entries registered here win).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -38,14 +46,22 @@ __all__ = [
     "ProtocolSpec",
     "Registry",
     "TimeModelSpec",
+    "load_builtins",
+    "recorded_entries",
     "register_method",
     "register_optimizer",
     "register_oracle",
     "register_protocol",
     "register_time_model",
+    "registering_from",
 ]
 
 T = TypeVar("T")
+
+_ORIGIN: ContextVar[str | None] = ContextVar("asyncsim_registering_plugin", default=None)
+_RECORDED: ContextVar[Mapping[str, Mapping[str, Any]] | None] = ContextVar(
+    "asyncsim_recorded_entries", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +73,15 @@ class Context:
         oracle: the validated oracle config (``sigma2`` is its variance bound σ² where known).
         budget: the validated budget (``target_grad_norm`` is ε where given).
         field: the method's path in the scenario (``methods[2]``), for error messages.
+        tau: the agents' compute times τ_i = h_i·H when they are fixed (per trajectory),
+            else None.
     """
 
     n: int
     oracle: Any
     budget: Any
     field: str = ""
+    tau: Any = None
 
 
 class Params(BaseModel):
@@ -86,6 +105,8 @@ class Registry(Generic[T]):
         self.what = what
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._origins: dict[str, str] = {}
+        _REGISTRIES.append(self)
 
     def add(self, name: str, entry: T, aliases: tuple[str, ...] = ()) -> T:
         """Register ``entry`` as ``name`` (and its aliases); a name may be taken only once."""
@@ -96,39 +117,101 @@ class Registry(Generic[T]):
                 raise AsyncSimError(f"{self.what} {key!r} is already registered")
         self._entries[name] = entry
         self._aliases.update(dict.fromkeys(aliases, name))
+        origin = _ORIGIN.get()
+        if origin is not None:
+            self._origins[name] = origin
         return entry
+
+    def origin(self, name: str) -> str | None:
+        """The plug-in that registered ``name`` (a file, or an installed package); None for
+        asyncsim's own entries and for names not registered here."""
+        return self._origins.get(self.canonical(name))
+
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is one of asyncsim's own entries (registered, by no plug-in)."""
+        key = self.canonical(name)
+        return key in self._entries and key not in self._origins
+
+    def _remove_origin(self, origin: str) -> None:
+        for name in [name for name, where in self._origins.items() if where == origin]:
+            del self._entries[name], self._origins[name]
+            for alias in [a for a, target in self._aliases.items() if target == name]:
+                del self._aliases[alias]
+
+    def _recorded(self) -> Mapping[str, T]:
+        return (_RECORDED.get() or {}).get(self.what, {})
 
     def canonical(self, name: str) -> str:
         """The registered name behind ``name`` (itself, or the entry an alias stands for)."""
-        _load_builtins()
+        load_builtins()
         return self._aliases.get(name, name)
 
     def get(self, name: str, field: str = "") -> T:
         """The entry of ``name`` or alias; UnknownNameError (with close matches) otherwise."""
         key = self.canonical(name) if isinstance(name, str) else name
-        if key not in self._entries:
-            raise UnknownNameError(field, name, self.names(aliases=True), what=self.what)
-        return self._entries[key]
+        if key in self._entries:
+            return self._entries[key]
+        recorded = self._recorded()
+        if isinstance(key, str) and key in recorded:
+            return recorded[key]
+        raise UnknownNameError(field, name, self.names(aliases=True), what=self.what)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.canonical(name) in self._entries
+        if not isinstance(name, str):
+            return False
+        key = self.canonical(name)
+        return key in self._entries or key in self._recorded()
 
     def names(self, aliases: bool = False) -> list[str]:
-        """Registered names in registration order (and the aliases after them)."""
-        _load_builtins()
-        return [*self._entries, *(self._aliases if aliases else ())]
+        """Registered names in registration order (and the aliases after them), then the
+        recorded stand-ins in use (:func:`recorded_entries`)."""
+        load_builtins()
+        recorded = [name for name in self._recorded() if name not in self._entries]
+        return [*self._entries, *(self._aliases if aliases else ()), *recorded]
 
     def items(self) -> Iterator[tuple[str, T]]:
-        """(name, entry) pairs in registration order."""
-        _load_builtins()
-        return iter(list(self._entries.items()))
+        """(name, entry) pairs in registration order, then the recorded stand-ins in use."""
+        load_builtins()
+        recorded = {k: v for k, v in self._recorded().items() if k not in self._entries}
+        return iter([*self._entries.items(), *recorded.items()])
 
     def aliases_of(self, name: str) -> list[str]:
         """The aliases registered for ``name``."""
         return [alias for alias, target in self._aliases.items() if target == name]
+
+
+_REGISTRIES: list[Registry[Any]] = []
+
+
+@contextmanager
+def registering_from(origin: str) -> Iterator[None]:
+    """Entries registered inside the block come from the plug-in ``origin`` (a file path, or
+    ``installed package NAME``); if the block raises, every entry it registered is removed
+    again, so that a plug-in that fails to load leaves nothing half-registered."""
+    token = _ORIGIN.set(origin)
+    try:
+        yield
+    except BaseException:
+        for registry in _REGISTRIES:
+            registry._remove_origin(origin)
+        raise
+    finally:
+        _ORIGIN.reset(token)
+
+
+@contextmanager
+def recorded_entries(entries: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
+    """Inside the block, a name no plug-in of this process registered is looked up in
+    ``entries`` (registry ``what`` → name → stand-in entry): the stand-ins a run directory's
+    record gives for the plug-ins it used (:mod:`asyncsim.recorded`)."""
+    token = _RECORDED.set(entries)
+    try:
+        yield
+    finally:
+        _RECORDED.reset(token)
 
 
 # ---------------------------------------------------------------- records
@@ -307,17 +390,22 @@ def register_time_model(kind: str, config: type[Params], description: str) -> Ti
 _builtins_loaded = False
 
 
-def _load_builtins() -> None:
-    """Import the modules that register the built-in entries, then the installed plug-ins
-    (entry-point group ``asyncsim.plugins``), once."""
+def load_builtins() -> None:
+    """Import the modules that register the built-in entries (as asyncsim's own, whatever
+    plug-in is being loaded), then the installed plug-ins (entry-point group
+    ``asyncsim.plugins``), once. Lookups call it; so does loading a plug-in file, first."""
     global _builtins_loaded
     if _builtins_loaded:
         return
     _builtins_loaded = True
     import importlib
 
-    for module in ("asyncsim.config", "asyncsim.methods.registry"):
-        importlib.import_module(module)
+    token = _ORIGIN.set(None)
+    try:
+        for module in ("asyncsim.config", "asyncsim.methods.registry"):
+            importlib.import_module(module)
+    finally:
+        _ORIGIN.reset(token)
     from asyncsim.plugins import load_entry_points
 
     load_entry_points()

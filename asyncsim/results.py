@@ -7,66 +7,78 @@ Layout of a run directory (the output contract; scripts outside asyncsim read it
     DIR/<method>/iterations.csv  recorder.COLUMNS first, then other keys in first-appearance order
     DIR/<method>/trace.csv       time, agent, event, iteration, version
     DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner.method_summary)
+    DIR/plugins.json             what reading needs of the plug-ins used, if any (asyncsim.recorded)
     DIR/COMPLETE                 written last: a directory without it is an unfinished run
 
-metadata.json is written first and names the method directories: it is what marks a directory
-as asyncsim's. Rewriting a run directory removes only files asyncsim recognises as its own (the
+metadata.json is written first and names the method directories and the scenario (its hash)
+and kind of results (``run``, or ``emulation``) they hold: it is what marks a directory as
+asyncsim's. Rewriting a run directory removes only files asyncsim recognises as its own (the
 earlier run's COMPLETE, its temporary files, the method files of a method dropped since);
-writing into a non-empty directory that holds no asyncsim run is refused unless ``overwrite``
-is given, and even then no other file is removed.
+writing into a non-empty directory that holds no asyncsim run, or that holds the results of
+another scenario or kind, is refused unless ``overwrite`` is given, and even then no other file
+is removed. Rerunning the same scenario into its own directory needs no ``overwrite``.
+
+Reading a run directory imports no code: plug-in paths are stored relative to the stored
+scenario, and what the figures and the report need of plug-in entries comes from the record
+(:mod:`asyncsim.recorded`).
 
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
-file. Every CSV table goes through one path (:func:`table_text`) with one float format,
-orjson's shortest round-trip decimals (:func:`_float_text`): the same seed gives byte-identical
-tables, and :func:`load_run` parses them back to the same numbers. Files are not
-fsynced: the guarantee is against a killed process, not against power loss.
+file. The tables are written block by block in bounded memory, with one float format
+(:mod:`asyncsim.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
+parses them back to the same numbers. Files are not fsynced: the guarantee is against a killed
+process, not against power loss.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import errno
 import functools
 import hashlib
-import io
 import json
-import math
 import os
 import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from asyncsim import __version__
+from asyncsim import __version__, recorded
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.files import check_method_key
+from asyncsim.locks import LOCK_FILE
 from asyncsim.recorder import COLUMNS
+from asyncsim.registry import recorded_entries
 from asyncsim.runner import MethodResult, RunResult
-from asyncsim.scenario import dump_yaml, load_yaml
+from asyncsim.scenario import dump_yaml, load_yaml, plugins_relative_to
 
 __all__ = [
     "COMPLETE",
+    "EMULATION_FILE",
+    "RESULT_KINDS",
     "TRACE_COLUMNS",
     "atomic_write",
     "check_run_dir",
+    "expect_results",
     "is_complete",
+    "is_readable",
     "load_run",
     "method_dir_name",
     "read_run_scenario",
-    "read_table",
+    "results_kind",
     "scenario_hash",
-    "table_text",
     "write_run",
+    "written_methods",
 ]
 
 COMPLETE = "COMPLETE"
@@ -74,10 +86,11 @@ COMPLETE = "COMPLETE"
 
 TRACE_COLUMNS = ("time", "agent", "event", "iteration", "version")
 
-_RUN_FILES = ("metadata.json", "scenario.yaml", COMPLETE)
+_RUN_FILES = ("metadata.json", "scenario.yaml", recorded.RECORD_FILE, COMPLETE)
 _METHOD_FILES = ("iterations.csv", "trace.csv", "summary.json")
-_LEFTOVERS = ("error.txt",)
-"""Files that do not make a directory foreign: the sweep's error file of a failed point."""
+_LEFTOVERS = ("error.txt", LOCK_FILE)
+"""Files that do not make a directory foreign: the sweep's error file of a failed point, the
+lock of the command writing it."""
 _MAX_METADATA_BYTES = 2**20
 
 
@@ -88,7 +101,7 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` via a temporary file in the same directory
     (named after the file and this process) and a rename."""
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = temporary_path(path)
     try:
         with open(temp, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
@@ -103,136 +116,20 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
         raise
 
 
-def _float_text(value: float) -> str:
-    """A float as every table writes it: orjson's shortest round-trip decimal (the fast path's
-    spelling, e.g. ``1e-5``), or ``nan`` / ``inf`` / ``-inf`` where JSON has none."""
-    return orjson.dumps(value).decode() if math.isfinite(value) else repr(value)
+def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """recorder.COLUMNS first, then any other key of the rows in order of first appearance."""
+    return list(dict.fromkeys(chain(COLUMNS, *rows)))
 
 
-def _slow_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return _float_text(float(value))
-    return str(value)
-
-
-_FAST_CELLS = {float: _float_text, int: int.__repr__, str: str, bool: str}
-
-
-def _cell(value: Any) -> str:
-    """CSV text of one value: floats by :func:`_float_text`, '' for None, str otherwise (NumPy
-    scalars too)."""
-    fast = _FAST_CELLS.get(type(value))
-    return fast(value) if fast is not None else _slow_cell(value)
-
-
-def _parse(text: str) -> Any:
-    """Inverse of :func:`_cell`: None, bool, int, float, else the text itself."""
-    if text == "":
-        return None
-    if text in ("True", "False"):
-        return text == "True"
-    if "_" in text:  # int() and float() would accept it as a digit separator
-        return text
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-_NUMBERS = {float, int, type(None)}
-
-
-def table_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV text (header + rows, ``\\n`` line ends): floats as shortest round-trip decimals,
-    None as '', other values by :func:`_cell`."""
-    return _table_csv(columns, list(chain.from_iterable(rows))).decode()
-
-
-def _table_csv(names: Sequence[str], flat: list[Any]) -> bytes | bytearray:
-    """:func:`table_text` (as UTF-8) of a table flattened row by row into ``flat``.
-
-    Tables of numbers (and None) take :func:`_flat_csv`; anything else, or a float that is not
-    finite, goes through the csv module.
-    """
-    types = set(map(type, flat))
-    if types <= _NUMBERS:
-        if type(None) in types:
-            flat = ["" if v is None else v for v in flat]
-        text = _flat_csv(flat, len(names), names)
-        if _NULL not in text:
-            return text
-    width = len(names)
-    rows = [[_cell(v) for v in flat[i : i + width]] for i in range(0, len(flat), width)]
-    return _csv_text([names, *rows]).encode()
-
-
-def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
-    """Rows written by the csv module (floats with repr, None as '', ``\\n`` line ends)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
-def _flat_csv(flat: list[Any], width: int, header: Sequence[str]) -> bytearray:
-    """CSV (``header``, then the rows) of a table flattened row by row into ``flat`` (``width``
-    values a row) of ints, floats and plain identifiers (no quote, comma, backslash or newline),
-    made in C. A float that is not finite comes out as ``null`` (JSON has no inf or nan): callers
-    check for it and take the csv module instead.
-
-    orjson writes ``flat`` as one JSON array; as no value holds a comma, every ``width``-th
-    comma ends a row and becomes a newline (found with NumPy), and deleting the brackets and the
-    quotes leaves CSV. A flat list instead of one tuple per row spares the garbage collector a
-    pass over every row. Floats come out as :func:`_float_text` writes them.
-    """
-    head = ",".join(header).encode() + b"\n"
-    if not flat:
-        return bytearray(head)
-    text = bytearray(head) + orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
-    codes = np.frombuffer(text, np.uint8, offset=len(head))
-    codes[np.flatnonzero(codes == _COMMA)[width - 1 :: width]] = _NEWLINE
-    codes[0], codes[-1] = _QUOTE, _NEWLINE  # the brackets: the opening one is deleted too
-    return text.translate(None, b'"')
-
-
-_COMMA, _NEWLINE, _QUOTE = ord(","), ord("\n"), ord('"')
-_NULL = b"null"
-"""How orjson writes a float that is not finite (a name holding it only costs the slow path)."""
-
-
-def _trace_csv(flat: list[Any]) -> bytes | bytearray:
-    """trace.csv from the flattened trace rows (traces are the bulk of a run's output, so they
-    skip :func:`_table_csv`'s type scan: their events are plain identifiers)."""
-    text = _flat_csv(flat, len(TRACE_COLUMNS), TRACE_COLUMNS)
-    return _table_csv(TRACE_COLUMNS, flat) if _NULL in text else text  # a time not finite
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a CSV file written by :func:`table_text`, values parsed back to numbers."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        return [
-            {key: _parse(text) for key, text in zip(header, row, strict=True) if text != ""}
-            for row in reader
-        ]
-
-
-def _iteration_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]]:
-    """Columns (recorder.COLUMNS first, then any other key in order of first appearance) and
-    the rows flattened in that order, None where a row lacks a column."""
-    names = list(dict.fromkeys(chain(COLUMNS, *rows)))
-    flat: list[Any] = [None] * (len(rows) * len(names))
-    for j, name in enumerate(names):
-        flat[j :: len(names)] = map(dict.get, rows, repeat(name))
-    return names, flat
+def _iteration_blocks(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> Iterator[list]:
+    """The rows flattened in the order of ``names``, None where a row lacks a column, in blocks
+    of :data:`~asyncsim.csvtables.BLOCK_ROWS` rows."""
+    for start in range(0, len(rows), BLOCK_ROWS):
+        block = rows[start : start + BLOCK_ROWS]
+        flat: list[Any] = [None] * (len(block) * len(names))
+        for j, name in enumerate(names):
+            flat[j :: len(names)] = map(dict.get, block, repeat(name))
+        yield flat
 
 
 def _json(data: Any) -> str:
@@ -312,7 +209,86 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / COMPLETE).is_file()
 
 
-def check_run_dir(out_dir: str | Path, overwrite: bool = False) -> bool:
+def results_kind(path: str | Path) -> str:
+    """``run`` for a finished run directory, ``sweep`` for a sweep directory; anything else
+    (a missing path, a loop of symbolic links, a file, a directory of other files, an
+    unfinished run) is one AsyncSimError line saying what it is."""
+    path = Path(path)
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AsyncSimError(
+                f"{path}: a loop of symbolic links, not a results directory"
+            ) from None
+        raise AsyncSimError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not path.is_dir():
+        raise AsyncSimError(f"{path}: not a directory of results")
+    if (path / "index.csv").is_file():
+        return "sweep"
+    if is_complete(path):
+        return "run"
+    if _read_earlier(path) is not None:
+        raise AsyncSimError(
+            f"{path}: an unfinished run directory (no {COMPLETE} marker); run it again"
+        )
+    raise AsyncSimError(
+        f"{path}: holds no asyncsim results (neither a finished run directory, with its "
+        f"{COMPLETE} marker, nor a sweep directory, with its index.csv)"
+    )
+
+
+def expect_results(path: str | Path, kind: str) -> None:
+    """Refuse, in one line saying what ``path`` is, anything but results of ``kind``."""
+    found = results_kind(path)
+    if found != kind:
+        reader = "load_sweep (or asyncsim report)" if found == "sweep" else "load_run"
+        raise AsyncSimError(
+            f"{path}: a {found} directory, not a {kind} directory: {reader} reads it"
+        )
+
+
+def is_readable(path: str | Path) -> bool:
+    """Whether ``path`` is a finished run directory whose metadata.json and summaries can be
+    read: a sweep point that is not (a file damaged after it was written) is unfinished."""
+    path = Path(path)
+    earlier = _read_earlier(path) if is_complete(path) else None
+    if earlier is None:
+        return False
+    for key in earlier.methods:
+        try:
+            summary = json.loads((path / key / "summary.json").read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(summary, dict):
+            return False
+    return True
+
+
+RESULT_KINDS = ("run", "emulation")
+"""What a run directory holds: ``asyncsim run``'s results, or ``asyncsim emulate``'s."""
+
+EMULATION_FILE = "emulation.json"
+"""The comparison ``asyncsim emulate`` writes beside its run directory's files."""
+
+
+@dataclass(frozen=True)
+class EarlierRun:
+    """What a directory's metadata.json says of the asyncsim run it holds."""
+
+    methods: list[str]
+    scenario: str
+    scenario_hash: str | None
+    kind: str
+    failed: dict[str, str]
+
+
+def check_run_dir(
+    out_dir: str | Path,
+    overwrite: bool = False,
+    scenario: Scenario | None = None,
+    kind: str = "run",
+) -> bool:
     """Whether ``out_dir`` holds an earlier asyncsim run, which :func:`write_run` replaces.
 
     Call it before a long simulation to refuse an unusable directory at once.
@@ -320,31 +296,41 @@ def check_run_dir(out_dir: str | Path, overwrite: bool = False) -> bool:
     Args:
         out_dir: the run directory to be written.
         overwrite: accept a non-empty directory that holds no asyncsim run (its files are kept,
-            files of the names asyncsim writes are replaced).
+            files of the names asyncsim writes are replaced), or the results of another
+            scenario or kind (replaced).
+        scenario: the scenario to be written there; given, the results of another scenario
+            (another :func:`scenario_hash`) are refused unless ``overwrite``.
+        kind: the kind of results to be written (:data:`RESULT_KINDS`); results of another
+            kind are refused unless ``overwrite``.
 
     Returns:
         True if ``out_dir`` is a run directory (its metadata.json is asyncsim's); False if it
-        is missing, empty (but for asyncsim's temporary files), or foreign with ``overwrite``.
+        is missing, empty (but for asyncsim's temporary files and lock), or foreign with
+        ``overwrite``.
 
     Raises:
-        AsyncSimError: ``out_dir`` is not a directory, or holds other files and ``overwrite``
-            is False.
+        AsyncSimError: ``out_dir`` is not a directory, holds other files, or holds another
+            scenario's or kind's results, and ``overwrite`` is False.
     """
-    return _earlier_run(Path(out_dir), overwrite) is not None
+    return _earlier_run(Path(out_dir), overwrite, scenario, kind) is not None
 
 
-def _earlier_run(out: Path, overwrite: bool) -> list[str] | None:
-    """The method directories of the run in ``out``, None where there is none (see
-    :func:`check_run_dir`, which raises as this does)."""
+def _earlier_run(
+    out: Path, overwrite: bool, scenario: Scenario | None = None, kind: str = "run"
+) -> EarlierRun | None:
+    """The run in ``out``, None where there is none (see :func:`check_run_dir`, which raises
+    as this does)."""
     if "\0" in str(out):  # os.stat raises ValueError on it
         raise AsyncSimError(f"{quote(str(out))}: not a usable path (it holds a NUL byte)")
     if not out.exists():
         return None
     if not out.is_dir():
         raise AsyncSimError(f"{out}: exists and is not a directory; choose another output")
-    methods = _run_methods(out)
-    if methods is not None:
-        return methods
+    earlier = _read_earlier(out)
+    if earlier is not None:
+        if not overwrite:
+            _refuse_other_results(out, earlier, scenario, kind)
+        return earlier
     foreign = sorted(path.name for path in out.iterdir() if not _is_leftover(path.name))
     if foreign and not overwrite:
         raise AsyncSimError(
@@ -357,9 +343,27 @@ def _earlier_run(out: Path, overwrite: bool) -> list[str] | None:
     return None
 
 
-def _run_methods(out: Path) -> list[str] | None:
-    """Method directories named by ``out/metadata.json``, or None if that file is not an
-    asyncsim run's metadata ([] for a run written before metadata named its methods)."""
+def _refuse_other_results(
+    out: Path, earlier: EarlierRun, scenario: Scenario | None, kind: str
+) -> None:
+    """Refuse to replace the results of another kind or scenario without ``--overwrite``."""
+    if earlier.kind != kind:
+        what = f"the results of `asyncsim {'emulate' if earlier.kind == 'emulation' else 'run'}`"
+    elif scenario is not None and earlier.scenario_hash != scenario_hash(scenario):
+        what = f"the results of another scenario ({quote(earlier.scenario, 60)})"
+        if earlier.scenario == scenario.name:
+            what = f"the results of another version of scenario {quote(scenario.name, 60)}"
+    else:
+        return
+    raise AsyncSimError(
+        f"{out}: holds {what}; choose another output directory, or give --overwrite to replace them"
+    )
+
+
+def _read_earlier(out: Path) -> EarlierRun | None:
+    """The run described by ``out/metadata.json``, or None if that file is not an asyncsim
+    run's metadata (no methods for a run written before metadata named its methods; the kind
+    of a run written before metadata named it: ``emulation`` if it has emulation.json)."""
     try:
         with open(out / "metadata.json", "rb") as handle:
             data = json.loads(handle.read(_MAX_METADATA_BYTES))
@@ -368,7 +372,19 @@ def _run_methods(out: Path) -> list[str] | None:
     if not isinstance(data, dict) or "asyncsim_version" not in data:
         return None
     methods = data.get("methods", [])
-    return [key for key in methods if isinstance(key, str) and _is_method_key(key)]
+    methods = methods if isinstance(methods, list) else []
+    kind = data.get("results")
+    if kind not in RESULT_KINDS:
+        kind = "emulation" if (out / EMULATION_FILE).is_file() else "run"
+    digest = data.get("scenario_hash")
+    failed = data.get("failed")
+    return EarlierRun(
+        [key for key in methods if isinstance(key, str) and _is_method_key(key)],
+        str(data.get("scenario", "")),
+        digest if isinstance(digest, str) else None,
+        kind,
+        {str(k): str(v) for k, v in failed.items()} if isinstance(failed, dict) else {},
+    )
 
 
 def _is_method_key(key: str) -> bool:
@@ -399,12 +415,14 @@ def write_run(
     finished: float | None = None,
     *,
     overwrite: bool = False,
+    kind: str = "run",
 ) -> Path:
     """Write ``result`` as a run directory: metadata.json first, the completion marker last.
 
     An earlier run in ``out_dir`` is replaced: its marker is removed first, then its temporary
-    files and the files of its methods that this run does not have (a method directory is
-    removed only once empty). Nothing else is removed.
+    files, the files of its methods that this run does not have (a method directory is removed
+    only once empty), its plug-in record and, when it was an emulation and this is not, its
+    emulation.json. Nothing else is removed.
 
     Args:
         result: the run to write.
@@ -412,7 +430,9 @@ def write_run(
             directory is always one of these), or any directory with ``overwrite``.
         started: Unix time the run started (default: ``finished`` minus the methods' real time).
         finished: Unix time the run ended (default: now).
-        overwrite: write into a non-empty directory that holds no asyncsim run.
+        overwrite: write into a non-empty directory that holds no asyncsim run, or the results
+            of another scenario or kind.
+        kind: ``run``, or ``emulation`` for ``asyncsim emulate`` (:data:`RESULT_KINDS`).
 
     Returns:
         The run directory.
@@ -421,12 +441,14 @@ def write_run(
         AsyncSimError: ``out_dir`` is unusable (see :func:`check_run_dir`).
     """
     out = Path(out_dir)
-    earlier = _earlier_run(out, overwrite)
+    earlier = _earlier_run(out, overwrite, result.scenario, kind)
     keys = [method_dir_name(key) for key in result.methods]
     if earlier is not None:  # unfinished from now on; its metadata.json still names its methods
         (out / COMPLETE).unlink(missing_ok=True)
-        for key in set(earlier) - set(keys):
+        for key in set(earlier.methods) - set(keys):
             _remove_method(out / key)
+        if earlier.kind == "emulation" and kind != "emulation":
+            (out / EMULATION_FILE).unlink(missing_ok=True)
     if out.is_dir():  # drop what a killed writer left
         _remove_temporary(out, _RUN_FILES)
     else:
@@ -435,9 +457,17 @@ def write_run(
     if started is None:
         real = sum(method.summary.get("real_seconds", 0.0) for method in result.methods.values())
         started = finished - real
-    metadata = _metadata(result.scenario, keys, started, finished)
+    metadata = {**_metadata(result.scenario, keys, started, finished), "results": kind}
+    if result.failed:
+        metadata["failed"] = dict(result.failed)
     atomic_write(out / "metadata.json", _json(metadata))
-    atomic_write(out / "scenario.yaml", dump_yaml(result.scenario.model_dump(mode="json")))
+    stored = plugins_relative_to(result.scenario.model_dump(mode="json"), out)
+    atomic_write(out / "scenario.yaml", dump_yaml(stored))
+    record = recorded.describe(result.scenario, out)
+    if record is None:
+        (out / recorded.RECORD_FILE).unlink(missing_ok=True)
+    else:
+        atomic_write(out / recorded.RECORD_FILE, _json(record))
     for key, method in zip(keys, result.methods.values(), strict=True):
         _write_method(out / key, method)
     atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
@@ -451,8 +481,10 @@ def _write_method(directory: Path, method: MethodResult) -> None:
         _remove_temporary(directory, _METHOD_FILES)
     else:
         directory.mkdir()
-    atomic_write(directory / "iterations.csv", _table_csv(*_iteration_table(method.rows)))
-    atomic_write(directory / "trace.csv", _trace_csv(method.trace_flat()))
+    names = _iteration_columns(method.rows)
+    write_table(directory / "iterations.csv", names, _iteration_blocks(method.rows, names))
+    trace = method.trace_blocks(BLOCK_ROWS)
+    write_table(directory / "trace.csv", TRACE_COLUMNS, trace, identifiers=True)
     atomic_write(directory / "summary.json", _json(method.summary))
 
 
@@ -483,28 +515,61 @@ def load_run(path: str | Path) -> RunResult:
         AsyncSimError: the directory is missing or unfinished (no completion marker).
     """
     path = Path(path)
-    if not is_complete(path):
-        what = "an unfinished run directory" if path.is_dir() else "not a directory"
-        raise AsyncSimError(f"{path}: {what} (no {COMPLETE} marker)")
+    expect_results(path, "run")
     scenario = read_run_scenario(path)
     result = RunResult(scenario)
-    for method in scenario.methods:
-        result.methods[method.key] = _load_method(path / method.key, method.key)
+    for key in written_methods(path, scenario.methods):
+        result.methods[key] = _load_method(path / key, key)
+    earlier = _read_earlier(path)
+    result.failed = dict(earlier.failed) if earlier is not None else {}
     return result
+
+
+def written_methods(path: str | Path, methods: Iterable[Any]) -> list[str]:
+    """The keys of the methods a run directory holds, in the scenario's order: those its
+    metadata.json names (a method that failed is not written), else all of ``methods``
+    (method configs, or the stored scenario's method mappings)."""
+    keys = [m.key if hasattr(m, "key") else m.get("label") or m["name"] for m in methods]
+    earlier = _read_earlier(Path(path))
+    if earlier is None or not earlier.methods:
+        return keys
+    return [key for key in keys if key in earlier.methods]
 
 
 def read_run_scenario(path: str | Path) -> Scenario:
     """The scenario a run directory was run with (``DIR/scenario.yaml``), also when an earlier
-    release wrote it (:func:`_earlier_release_scenario`)."""
+    release wrote it (:func:`_earlier_release_scenario`). No plug-in is imported: an entry of a
+    plug-in not loaded here is the run's recorded stand-in (:mod:`asyncsim.recorded`)."""
     path = Path(path)
     data = load_yaml((path / "scenario.yaml").read_text(encoding="utf-8"), str(path))
-    try:
-        return validate_scenario(data)
-    except ConfigError as exc:
+    with recorded_entries(recorded.stand_ins(_read_record(path))):
         try:
-            return validate_scenario(_earlier_release_scenario(data))
-        except (ConfigError, AttributeError, KeyError, TypeError):
+            return validate_scenario(data, plugins="recorded")
+        except ConfigError as exc:
+            try:
+                return validate_scenario(_earlier_release_scenario(data), plugins="recorded")
+            except (ConfigError, AttributeError, KeyError, TypeError):
+                pass
+            if isinstance(data, dict) and data.get("plugins"):
+                raise ConfigError(
+                    str(path),
+                    f"{exc}; these results name plug-ins but hold no record of them "
+                    f"({recorded.RECORD_FILE}: written from this release on), so reading them "
+                    "needs the plug-in: give --plugin FILE",
+                ) from None
             raise exc from None
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """The run directory's plug-in record ({} without one)."""
+    try:
+        text = (path / recorded.RECORD_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise AsyncSimError(f"{path / recorded.RECORD_FILE}: not a record of plug-ins")
+    return record
 
 
 def _earlier_release_scenario(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,10 @@ so they share θ_0, per-agent time draws and oracle randomness (common random nu
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -21,6 +22,7 @@ from asyncsim.config import MethodConfig, Scenario, validate_scenario
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Simulation
 from asyncsim.engine.trace import Trace
+from asyncsim.errors import AsyncSimError
 from asyncsim.methods.protocol import Training
 from asyncsim.oracles import build_oracle
 from asyncsim.recorder import IterationRecorder
@@ -28,6 +30,7 @@ from asyncsim.timing import Outage
 
 __all__ = [
     "MethodResult",
+    "MethodsFailed",
     "RunResult",
     "build_cluster",
     "iteration_recorder",
@@ -63,12 +66,15 @@ class MethodResult:
             self.recorded = self.recorded.rows()
         return self.recorded
 
-    def trace_flat(self) -> list[Any]:
+    def trace_blocks(self, rows: int) -> Iterator[list[Any]]:
         """The trace rows flattened (time, agent, event, iteration, version of the first row,
-        then of the second, ...), for writers; possibly the trace's own list: do not change it."""
+        then of the second, ...) in blocks of at most ``rows`` rows, for writers (see
+        Trace.flat_blocks); a block may be the trace's own list: do not change it."""
         if isinstance(self.recorded, Trace):
-            return self.recorded.flat_rows()
-        return list(chain.from_iterable(self.recorded))
+            yield from self.recorded.flat_blocks(rows)
+            return
+        for start in range(0, len(self.recorded), rows):
+            yield list(chain.from_iterable(self.recorded[start : start + rows]))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""
@@ -77,10 +83,12 @@ class MethodResult:
 
 @dataclass
 class RunResult:
-    """All methods of one scenario run."""
+    """All methods of one scenario run (those that finished, if some failed: ``failed`` maps
+    the key of each failed method to its one-line error)."""
 
     scenario: Scenario
     methods: dict[str, MethodResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def summary_table(self) -> list[dict[str, Any]]:
         """One summary dict per method, in scenario order."""
@@ -134,12 +142,50 @@ def vector_dimension(scenario: Scenario) -> int:
         oracle.close()
 
 
+class MethodsFailed(AsyncSimError):
+    """Methods of a run failed (a plug-in's code raised, a guard stopped it); ``result`` holds
+    the methods that finished. The message names the first failed method, where it failed and
+    the plug-in it comes from."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _failure(method: MethodConfig, index: int, exc: Exception, iteration: int | None) -> str:
+    """One line: which method failed (and its plug-in), at which iteration, and why; an
+    asyncsim error keeps its own text (and field) first."""
+    from asyncsim.plugins import shown
+    from asyncsim.recorded import method_origin
+
+    origin = method_origin(method)
+    plugin = f" (plug-in {shown(origin)})" if origin and os.path.isabs(origin) else ""
+    plugin = plugin or (f" ({origin})" if origin else "")
+    at = "before its first update" if iteration is None else f"at iteration {iteration}"
+    if isinstance(exc, AsyncSimError):
+        return f"{exc} (methods[{index}] {method.key}{plugin}, {at})"
+    detail = " ".join(str(exc).split())
+    return (
+        f"methods[{index}]: {method.key}{plugin} failed {at}: {type(exc).__name__}"
+        f"{': ' + detail if detail else ''}"
+    )
+
+
 def run_method(scenario: Scenario, index: int) -> MethodResult:
-    """Simulate ``scenario.methods[index]`` and return its tables."""
+    """Simulate ``scenario.methods[index]`` and return its tables.
+
+    Raises:
+        AsyncSimError: one line naming the method, its plug-in and the iteration, whatever
+            the method's code (a plug-in's protocol, oracle or time model) raised.
+    """
     method = scenario.methods[index]
-    spec = method.spec
-    timing_seed, oracle_seed = seeds(scenario.seed)
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    recorder: IterationRecorder | None = None
+    try:
+        spec = method.spec
+        timing_seed, oracle_seed = seeds(scenario.seed)
+        oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
+    except Exception as exc:
+        raise AsyncSimError(_failure(method, index, exc, None)) from exc
     if oracle.horizon != scenario.horizon:
         # Synthetic oracles have no horizon of their own, but τ_i = h_i·H must use the
         # scenario's cluster.horizon (validation makes it equal to an RL oracle's horizon).
@@ -149,10 +195,15 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
         per_step = scenario.cluster.timing == "per_step"
         sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
-        recorder = iteration_recorder(sim, scenario)
+        recorder = iteration_recorder(sim, scenario, method.key)
+        recorder.lapse = max(recorder.lapse, _round_computations(cluster, method))
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
-        run_until_budget(sim, spec.protocol_spec.train(training), scenario.budget.time)
+        process = spec.protocol_spec.train(training)
+        run_until_budget(sim, process, scenario.budget.time, recorder)
+    except Exception as exc:
+        last = len(recorder.rows) - 1 if recorder is not None and recorder.rows else None
+        raise AsyncSimError(_failure(method, index, exc, last)) from exc
     finally:
         oracle.close()
     summary = method_summary(method, recorder, scenario.seed)
@@ -160,12 +211,24 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
     return MethodResult(method.key, recorder.rows, sim.trace, summary)
 
 
-def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
-    """The iteration table with the oracle's evaluation as its hook: columns ``eval_return`` (the
-    mean return of the model θ) and ``eval_return_agent_<i>``, which a return target reads."""
+def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
+    """Ten times the computations a round of the built-in protocols starts at most: M + n, or,
+    when every agent must deliver (Malenia), Σ_i τ_max/τ_i at the mean compute times."""
+    params = method.params
+    batch = max(getattr(params, "batch", 0) or 0, getattr(params, "initial_batch", 0) or 0)
+    tau = cluster.models["compute"].means(cluster.n)
+    positive = tau[tau > 0]
+    spread = float(np.sum(positive.max() / positive)) if positive.size else 0.0
+    return int(10 * max(batch + cluster.n, spread))
+
+
+def iteration_recorder(sim: Simulation, scenario: Scenario, name: str = "") -> IterationRecorder:
+    """The iteration table of method ``name`` with the oracle's evaluation as its hook: columns
+    ``eval_return`` (the mean return of the model θ) and ``eval_return_agent_<i>``, which a
+    return target reads."""
     episodes = scenario.evaluation.episodes
     if not episodes:
-        return IterationRecorder(sim, scenario.budget, scenario.evaluation)
+        return IterationRecorder(sim, scenario.budget, scenario.evaluation, name=name)
 
     def evaluate(model: np.ndarray) -> dict[str, Any]:
         stats = sim.oracle.evaluate(model, episodes)
@@ -173,15 +236,24 @@ def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder
         columns.update({f"eval_{k}": v for k, v in stats.items() if k.startswith("return_agent_")})
         return columns
 
-    return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
-
-
-def run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
-    process = sim.env.process(training)
-    until = (
-        process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
+    return IterationRecorder(
+        sim, scenario.budget, scenario.evaluation, evaluate, "eval_return", name
     )
-    sim.run(until)
+
+
+def run_until_budget(
+    sim: Simulation,
+    training: Any,
+    time_budget: float | None,
+    recorder: IterationRecorder | None = None,
+) -> None:
+    """Run the protocol's process until it returns or the time budget ends; without a time
+    budget, the ``recorder`` watches that updates keep coming (check_updates)."""
+    process = sim.env.process(training)
+    if time_budget is not None:
+        sim.run(sim.env.any_of([process, sim.env.timeout(time_budget)]))
+        return
+    sim.run(process, recorder.check_updates if recorder is not None else None)
 
 
 def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
@@ -214,7 +286,11 @@ def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     progress: Callable[[str, MethodResult], None] | None = None,
 ) -> RunResult:
-    """Run every method of a scenario (a Scenario, a mapping, or a YAML path)."""
+    """Run every method of a scenario (a Scenario, a mapping, or a YAML path).
+
+    A method that fails does not stop the others: once all have run, :class:`MethodsFailed`
+    is raised, naming the first failure and holding the methods that finished.
+    """
     if isinstance(scenario, str | Path):
         from asyncsim.scenario import load_scenario
 
@@ -222,9 +298,17 @@ def simulate(
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
     result = RunResult(scenario)
-    for index in range(len(scenario.methods)):
-        method_result = run_method(scenario, index)
+    for index, method in enumerate(scenario.methods):
+        try:
+            method_result = run_method(scenario, index)
+        except AsyncSimError as exc:
+            result.failed[method.key] = str(exc)
+            continue
         result.methods[method_result.key] = method_result
         if progress is not None:
             progress(method_result.key, method_result)
+    if result.failed:
+        first, *others = result.failed.values()
+        more = f" (and {len(others)} more method(s) failed)" if others else ""
+        raise MethodsFailed(first + more, result)
     return result

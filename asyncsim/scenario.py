@@ -15,6 +15,7 @@ key), so that every bad file gives one line naming the field.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,6 +35,8 @@ __all__ = [
     "load_scenario_data",
     "load_yaml",
     "parse_override",
+    "plugins_relative_to",
+    "value_at",
 ]
 
 _FLOAT = re.compile(
@@ -225,6 +228,18 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
+def value_at(data: Any, path: str) -> Any:
+    """The value at a field path (``cluster.n``, ``methods[0].lr``) of scenario data; None
+    where the path leads nowhere."""
+    node = data
+    for part in _split_path(path):
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
 def _split_path(path: str) -> list[str | int]:
     """``a.b[0].c`` → ["a", "b", 0, "c"]; under ``sweep.`` the rest is one key (a field path)."""
     if path.startswith("sweep.") and len(path) > len("sweep."):
@@ -297,12 +312,33 @@ def load_scenario_data(path: str | Path, overrides: Iterable[tuple[str, Any]] = 
 
 
 def _plugins_beside(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
-    """``plugins:`` paths are relative to the scenario file: made absolute here."""
+    """``plugins:`` paths are relative to the scenario file: made absolute here (a URL is
+    left as written, for validation to refuse)."""
     plugins = data.get("plugins")
     if not isinstance(plugins, list):
         return data  # absent, or validation reports it
     here = path.resolve().parent
-    return {**data, "plugins": [str(here / p) if isinstance(p, str) else p for p in plugins]}
+    return {**data, "plugins": [_beside(here, p) for p in plugins]}
+
+
+def _beside(here: Path, path: Any) -> Any:
+    if not isinstance(path, str) or "://" in path:
+        return path
+    return str(here / path)
+
+
+def plugins_relative_to(data: Mapping[str, Any], directory: str | Path) -> dict[str, Any]:
+    """``data`` as a scenario file in ``directory`` must state it: absolute ``plugins:`` paths
+    made relative to that directory (the inverse of reading a file), so that stored results
+    hold no absolute path of the machine that wrote them and stay valid moved together."""
+    plugins = data.get("plugins")
+    if not isinstance(plugins, list) or not plugins:
+        return dict(data)
+    start = Path(directory).resolve()
+    relative = [
+        os.path.relpath(p, start) if isinstance(p, str) and os.path.isabs(p) else p for p in plugins
+    ]
+    return {**data, "plugins": relative}
 
 
 def load_scenario(path: str | Path, overrides: Iterable[tuple[str, Any]] = ()) -> Scenario:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import fcntl
+import io
 import itertools
 import json
 import logging
@@ -67,28 +67,40 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.lifeline import exit_with_parent, parent_lifeline
-from asyncsim.progress import Progress
+from asyncsim.locks import LOCK_FILE, locked
+from asyncsim.progress import Progress, Status, throttled
+from asyncsim.recorder import watching
 from asyncsim.results import (
+    COMPLETE,
     atomic_write,
     is_complete,
+    is_readable,
     load_run,
     scenario_hash,
-    table_text,
     write_run,
 )
 from asyncsim.runner import RunResult, simulate
-from asyncsim.scenario import apply_overrides, dump_yaml
+from asyncsim.scenario import (
+    apply_overrides,
+    dump_yaml,
+    load_yaml,
+    plugins_relative_to,
+    value_at,
+)
 
 __all__ = [
     "PointOutcome",
     "StorageError",
     "SweepIndex",
     "SweepPoint",
+    "check_sweep_dir",
     "default_workers",
     "expand_sweep",
     "finished_runs",
+    "index_records",
     "init_ray",
     "read_index",
     "rollout_workers",
@@ -257,19 +269,82 @@ def _index_cell(value: Any) -> Any:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+_INDEX_FIXED = ("hash", "status", "error")
+
+
 def read_index(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``index.csv``; axis values parsed back from JSON where they were encoded."""
-    with open(Path(sweep_dir) / "index.csv", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    fixed = {"hash", "status", "error"}
-    return [{k: v if k in fixed else _from_cell(v) for k, v in row.items()} for row in rows]
+    """Rows of ``index.csv`` (:func:`index_records`); axis values parsed back from JSON where
+    they were encoded."""
+    records = index_records(sweep_dir)
+    return [{k: v if k in _INDEX_FIXED else _from_cell(v) for k, v in r.items()} for r in records]
+
+
+def index_records(sweep_dir: str | Path) -> list[dict[str, str]]:
+    """Rows of ``index.csv`` as text, column → cell.
+
+    A damaged index (cut short, not UTF-8, rows of the wrong width; atomic writes never leave
+    one, a copy can) is rebuilt from ``points/``: its intact rows, then every finished point
+    they do not list, its swept values read from its stored scenario.
+
+    Raises:
+        OSError: there is no index.csv.
+    """
+    sweep = Path(sweep_dir)
+    header, rows, damaged = _index_file(sweep / "index.csv")
+    if damaged:
+        axes = [name for name in header if name not in _INDEX_FIXED] or _sweep_axes(sweep)
+        listed = {row["hash"] for row in rows}
+        rows += [_rebuilt_row(sweep / "points" / key, axes) for key in _finished_keys(sweep)
+                 if key not in listed]  # fmt: skip
+    return rows
+
+
+def _index_file(path: Path) -> tuple[list[str], list[dict[str, str]], bool]:
+    """(header, intact rows, whether the file was damaged) of an index file."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [], True
+    damaged = not text.endswith("\n")
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    if damaged and lines:
+        lines.pop()  # the last row was cut
+    header = lines[0] if lines else []
+    if "hash" not in header or "status" not in header:
+        return [], [], True
+    rows = [dict(zip(header, line, strict=True)) for line in lines[1:] if len(line) == len(header)]
+    return header, rows, damaged or len(rows) != len(lines) - 1
+
+
+def _sweep_axes(sweep: Path) -> list[str]:
+    """The swept field paths named by ``sweep.yaml`` ([] if it cannot be read)."""
+    try:
+        data = load_yaml((sweep / "sweep.yaml").read_text(encoding="utf-8"), "sweep.yaml")
+        return [str(path) for path in sweep_axes(data)]
+    except (OSError, ValueError, AsyncSimError):
+        return []
+
+
+def _finished_keys(sweep: Path) -> list[str]:
+    """The names of the readable finished points under ``sweep/points``."""
+    with contextlib.suppress(OSError):
+        return sorted(p.name for p in (sweep / "points").iterdir() if is_readable(p))
+    return []
+
+
+def _rebuilt_row(point: Path, axes: Sequence[str]) -> dict[str, str]:
+    """The index row of a finished point: its values of ``axes`` from its stored scenario."""
+    data = load_yaml((point / "scenario.yaml").read_text(encoding="utf-8"), str(point))
+    values = {axis: _index_cell(value_at(data, axis)) for axis in axes}
+    return {"hash": point.name, **values, "status": "done", "error": ""}
 
 
 def finished_runs(sweep_dir: str | Path) -> Iterator[tuple[dict[str, Any], RunResult]]:
     """(index row, loaded run) of every finished point of a sweep directory, in index order."""
     for row in read_index(sweep_dir):
         directory = Path(sweep_dir) / "points" / str(row["hash"])
-        if row.get("status") == "done" and is_complete(directory):
+        if row.get("status") == "done" and is_readable(directory):
             yield row, load_run(directory)
 
 
@@ -293,6 +368,7 @@ class SweepIndex:
         self.axes = list(points[0].values) if points else []
         self.status: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self._unmark_damaged()
         self.refresh()
         self.skipped = self.count("done")
         self._write_cost = 0.0
@@ -309,6 +385,14 @@ class SweepIndex:
             if self.status[point.key] != "done":
                 unique.setdefault(point.key, point)
         return list(unique.values())
+
+    def _unmark_damaged(self) -> None:
+        """Make unfinished (to be run again) every point whose completion marker exists but
+        whose results cannot be read (a corrupt summary.json): its marker is removed."""
+        for key in {point.key for point in self.points}:
+            directory = self.out_dir / "points" / key
+            if is_complete(directory) and not is_readable(directory):
+                (directory / COMPLETE).unlink()
 
     def refresh(self) -> None:
         """Mark as done every point whose completion marker now exists."""
@@ -353,6 +437,10 @@ class SweepIndex:
 
 
 OnDone = Callable[[SweepPoint, PointOutcome], None]
+OnStatus = Callable[[SweepPoint, Status], None]
+
+STATUS_SECONDS = 1.0
+"""Seconds between two reports of where a running point stands."""
 
 
 def default_workers() -> int:
@@ -363,18 +451,44 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_in_process(index: SweepIndex, points: list[SweepPoint], on_done: OnDone) -> None:
+def _run_in_process(
+    index: SweepIndex, points: list[SweepPoint], on_done: OnDone, on_status: OnStatus | None
+) -> None:
     for point in points:
-        on_done(point, run_point(point.scenario, str(index.point_dir(point))))
+        with _watched(on_status, point):
+            outcome = run_point(point.scenario, str(index.point_dir(point)))
+        on_done(point, outcome)
 
 
-def _run_pool(index: SweepIndex, points: list[SweepPoint], on_done: OnDone, workers: int) -> None:
+@contextmanager
+def _watched(on_status: OnStatus | None, point: SweepPoint) -> Iterator[None]:
+    """Report the status of the point run inside the block, if anyone listens."""
+    if on_status is None:
+        yield
+        return
+    with watching(throttled(lambda status: on_status(point, status), STATUS_SECONDS)):
+        yield
+
+
+def _run_pool(
+    index: SweepIndex,
+    points: list[SweepPoint],
+    on_done: OnDone,
+    on_status: OnStatus | None,
+    workers: int,
+) -> None:
     """Run ``points`` on ``workers`` processes. Ctrl-C lets the running points finish (they
     write their own directories); any other exception stops the workers at once."""
     pool = _Pool(workers)
     rollout = rollout_workers(workers)
+    watch = on_status is not None
     try:
-        pool.run(points, lambda p: (p.scenario, str(index.point_dir(p)), rollout), on_done)
+        pool.run(
+            points,
+            lambda p: ((p.scenario, str(index.point_dir(p)), rollout), watch),
+            on_done,
+            on_status,
+        )
     except BaseException as exc:
         pool.close(wait=isinstance(exc, KeyboardInterrupt))
         raise
@@ -412,9 +526,11 @@ class _Pool:
         points: Sequence[SweepPoint],
         job: Callable[[SweepPoint], tuple[Any, ...]],
         on_done: OnDone,
+        on_status: OnStatus | None = None,
     ) -> None:
         """Run :func:`run_point` with the arguments ``job(point)`` for every point; call
-        ``on_done`` in the driver as each one ends."""
+        ``on_done`` in the driver as each one ends, ``on_status`` as its worker reports where
+        it stands."""
         todo = deque(points)
         while todo or self._busy():
             while todo and (worker := self._idle_worker()) is not None:
@@ -424,7 +540,7 @@ class _Pool:
                     self._drop(worker)
                     continue
                 worker.point = todo.popleft()
-            for worker, outcome in self._wait():
+            for worker, outcome in self._wait(on_status):
                 point, worker.point = worker.point, None
                 on_done(point, outcome)
 
@@ -449,23 +565,33 @@ class _Pool:
         self._workers.append(_Worker(process, here))
         return self._workers[-1]
 
-    def _wait(self) -> list[tuple[_Worker, PointOutcome]]:
-        """Block until a busy worker sends its outcome or dies; the outcomes of all such."""
+    def _wait(self, on_status: OnStatus | None) -> list[tuple[_Worker, PointOutcome]]:
+        """Block until a busy worker sends something or dies; the outcomes of the workers
+        that finished (statuses go to ``on_status``)."""
         busy = self._busy()
         waited = [w.conn for w in busy] + [w.process.sentinel for w in busy]
         ready = set(multiprocessing.connection.wait(waited))
-        return [
-            (worker, self._outcome(worker))
-            for worker in busy
-            if worker.conn in ready or worker.process.sentinel in ready
-        ]
+        finished = []
+        for worker in busy:
+            if worker.conn in ready or worker.process.sentinel in ready:
+                outcome = self._outcome(worker, on_status)
+                if outcome is not None:
+                    finished.append((worker, outcome))
+        return finished
 
-    def _outcome(self, worker: _Worker) -> PointOutcome:
-        """The outcome a worker sent, or, if it died first, a failure of its point (and the
-        worker is dropped, to be replaced by a fresh process)."""
+    def _outcome(self, worker: _Worker, on_status: OnStatus | None) -> PointOutcome | None:
+        """The outcome a worker sent (the statuses before it go to ``on_status``); None while
+        it runs; if it died first, a failure of its point (and the worker is dropped, to be
+        replaced by a fresh process)."""
         with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
-            if worker.conn.poll():
-                return worker.conn.recv()
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if not isinstance(message, Status):
+                    return message
+                if on_status is not None and worker.point is not None:
+                    on_status(worker.point, message)
+            if worker.process.is_alive():
+                return None
         self._drop(worker)
         now = time.time()
         error = f"the worker process running this point died ({_death(worker.process.exitcode)})"
@@ -497,7 +623,13 @@ def _serve(conn: Connection, lifeline: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's (see _run_pool)
     with contextlib.suppress(EOFError):
         while (job := conn.recv()) is not None:
-            conn.send(run_point(*job))
+            arguments, watch = job
+            if watch:  # the driver shows where the point stands
+                with watching(throttled(conn.send, STATUS_SECONDS)):
+                    outcome = run_point(*arguments)
+            else:
+                outcome = run_point(*arguments)
+            conn.send(outcome)
 
 
 def _death(exitcode: int | None) -> str:
@@ -644,6 +776,7 @@ def run_sweep(
     address: str | None = None,
     progress: Callable[[int], Progress] | None = None,
     wait: bool = False,
+    overwrite: bool = False,
 ) -> SweepIndex:
     """Run every unfinished point of the sweep in ``data`` and write the sweep directory.
 
@@ -659,20 +792,66 @@ def run_sweep(
         address: Ray cluster address HOST:PORT (default: start a local instance).
         progress: makes the display of a given number of points to run (advanced per point).
         wait: if another sweep is using ``out_dir``, wait for it to end instead of refusing.
+        overwrite: run in a directory that holds another sweep (whose points this one would
+            no longer list; they stay in ``points/``) or files of no sweep (kept).
 
     Returns:
         The final index (statuses of all points).
 
     Raises:
-        AsyncSimError: another sweep is using ``out_dir`` (without ``wait``).
+        AsyncSimError: another sweep is using ``out_dir`` (without ``wait``), or it holds
+            another sweep or no sweep (without ``overwrite``, see :func:`check_sweep_dir`).
         StorageError: results could not be written (the finished points are kept).
     """
     points = expand_sweep(data)
     out = Path(out_dir)
+    check_sweep_dir(out, points, overwrite)
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    with _locked(out, wait):
+    with locked(out, "sweep", wait):
+        check_sweep_dir(out, points, overwrite)  # as it is now that no one else writes there
         return _run_locked(data, points, out, executor, workers, address, progress)
+
+
+_SWEEP_FILES = frozenset({"sweep.yaml", "index.csv", "points"})
+"""What makes a directory a sweep's (it also holds results.csv, tune.csv, plots)."""
+
+
+def check_sweep_dir(out: Path, points: Sequence[SweepPoint], overwrite: bool = False) -> None:
+    """Refuse, unless ``overwrite``, to run the sweep of ``points`` in ``out`` when it holds
+    files but no sweep (as ``asyncsim run`` refuses a foreign directory), or another sweep: one
+    whose index lists points that are not points of this sweep (writing this sweep's index
+    would no longer list them). The same sweep, or one that extends it (more seeds), resumes.
+
+    Raises:
+        AsyncSimError: one line saying what ``out`` holds and what to do.
+    """
+    if overwrite or not out.is_dir():
+        return
+    entries = sorted(path.name for path in out.iterdir() if not _leftover(path.name))
+    if entries and not _SWEEP_FILES & set(entries):
+        shown = ", ".join(repr(name) for name in entries[:3]) + (", …" if len(entries) > 3 else "")
+        raise AsyncSimError(
+            f"{out}: refusing to run a sweep in a non-empty directory that holds no sweep (it "
+            f"holds {shown}); choose another --out, or give --overwrite to write into it "
+            "(other files are kept)"
+        )
+    if not (out / "index.csv").is_file():
+        return
+    listed = {record["hash"] for record in index_records(out)}
+    others = listed - {point.key for point in points}
+    if others:
+        raise AsyncSimError(
+            f"{out}: holds another sweep: {len(others)} of the {len(listed)} points its index "
+            "lists are not points of this one and would no longer be listed; choose another "
+            "--out, or give --overwrite to list this sweep's points instead (the points "
+            "computed before stay in points/)"
+        )
+
+
+def _leftover(name: str) -> bool:
+    """Whether a directory entry is a sweep's lock or a temporary file of its writes."""
+    return name == LOCK_FILE or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _run_locked(
@@ -687,7 +866,7 @@ def _run_locked(
     """:func:`run_sweep` once the sweep directory is locked."""
     with _writing(out / "sweep.yaml"):
         (out / "points").mkdir(exist_ok=True)
-        atomic_write(out / "sweep.yaml", dump_yaml(dict(data)))
+        atomic_write(out / "sweep.yaml", dump_yaml(plugins_relative_to(data, out)))
     index = SweepIndex(out, points)
     pending = index.unique_pending()
     workers = max(1, min(workers or default_workers(), len(pending) or 1))
@@ -696,7 +875,8 @@ def _run_locked(
     display = progress(len(pending)) if progress is not None else None
     try:
         ready = display.restart if display is not None else lambda: None
-        _execute(index, pending, _recorder(index, display), executor, workers, address, ready)
+        on_done, on_status = _recorder(index, display), _status_display(display)
+        _execute(index, pending, on_done, executor, workers, address, ready, on_status)
     except BaseException:
         index.refresh()
         with contextlib.suppress(StorageError):  # the markers say what is done; a resume
@@ -721,47 +901,6 @@ def _write_results(out: Path) -> None:
         atomic_write(out / "results.csv", frame.to_csv(index=False, lineterminator="\n"))
 
 
-@contextmanager
-def _locked(out: Path, wait: bool) -> Iterator[None]:
-    """Hold the lock of the sweep directory ``out`` while the block runs.
-
-    An flock(2) on ``out/.lock`` rather than a lock file's mere existence: the kernel releases
-    it when the holder ends in any way, SIGKILL included, so a lock is never stale, and a
-    waiter blocks in the kernel without polling. (The filelock package would add Windows, where
-    the 'forkserver' pool cannot run anyway.) The file holds the holder's pid, for the message
-    of a refused sweep; it is never removed, as removing it would race with a waiter that holds
-    it open.
-    """
-    path = out / ".lock"
-    with _writing(path):
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while the block runs)
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(path)
-            if not wait:
-                raise AsyncSimError(
-                    f"{out}: another sweep{holder} is using this directory; re-run when it has "
-                    "finished, or with --wait to wait for it"
-                ) from None
-            print(f"waiting for the other sweep{holder} using {out} to finish", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-
-
-def _lock_holder(path: Path) -> str:
-    """`` (pid N)`` naming the process that holds the lock, if it has written its pid."""
-    with contextlib.suppress(OSError):
-        pid = path.read_text(encoding="utf-8").strip()
-        if pid.isdigit():
-            return f" (pid {pid})"
-    return ""
-
-
 def _remove_leftovers(index: SweepIndex, pending: Sequence[SweepPoint]) -> None:
     """Remove what an earlier, killed sweep left: temporary files of the index and sweep.yaml,
     and the error file of every point to run again (another sweep cannot be writing them:
@@ -784,16 +923,19 @@ def _execute(
     workers: int,
     address: str | None,
     on_ready: Callable[[], None],
+    on_status: OnStatus | None = None,
 ) -> None:
-    """Run ``points`` on the executor; ``on_ready`` once it can start (Ray starts slowly)."""
+    """Run ``points`` on the executor; ``on_ready`` once it can start (Ray starts slowly);
+    ``on_status`` as a running point reports where it stands (in this process and in pool
+    workers; Ray tasks do not report)."""
     if not points:
         return
     if executor == "ray":
         _run_ray(points, on_done, workers, address, on_ready)
     elif workers == 1:
-        _run_in_process(index, points, on_done)
+        _run_in_process(index, points, on_done, on_status)
     else:
-        _run_pool(index, points, on_done, workers)
+        _run_pool(index, points, on_done, on_status, workers)
 
 
 def _recorder(index: SweepIndex, progress: Progress | None) -> OnDone:
@@ -818,6 +960,20 @@ def _recorder(index: SweepIndex, progress: Progress | None) -> OnDone:
                 atomic_write(directory / "error.txt", outcome.details or outcome.error)
         index.record(point, outcome.error)
         if progress is not None:
-            progress.advance(outcome.simulated, outcome.iterations, failed=bool(outcome.error))
+            failed = bool(outcome.error)
+            progress.advance(outcome.simulated, outcome.iterations, failed, point_label(point))
 
     return on_done
+
+
+def _status_display(progress: Progress | None) -> OnStatus | None:
+    """The callback that shows where a running point stands, if there is a display."""
+    if progress is None:
+        return None
+    return lambda point, status: progress.update(point_label(point), status)
+
+
+def point_label(point: SweepPoint) -> str:
+    """A point as progress names it: its swept values (``cluster.n=8, seed=0``), else its
+    hash."""
+    return ", ".join(f"{path}={value}" for path, value in point.values.items()) or point.key

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asyncsim.fitting import censored_time
-from asyncsim.results import is_complete
+from asyncsim.results import expect_results, is_readable, written_methods
 from asyncsim.results import load_run as load_run_result
 from asyncsim.scenario import load_yaml
 
@@ -49,6 +49,7 @@ def load_run(path: str | Path, table: Table = "summary") -> pd.DataFrame:
     path = Path(path)
     if table != "summary":
         return run_frame(load_run_result(path), table)
+    expect_results(path, "run")
     return _summary_frame(path)
 
 
@@ -61,10 +62,11 @@ def load_sweep(path: str | Path, table: Table = "summary") -> pd.DataFrame:
     from asyncsim.sweep import read_index
 
     _check_table(table)
+    expect_results(path, "sweep")
     frames = []
     for row in read_index(path):
         directory = Path(path) / "points" / str(row["hash"])
-        if row.get("status") != "done" or not is_complete(directory):
+        if row.get("status") != "done" or not is_readable(directory):
             continue
         frame = load_run(directory, table)
         axes = {k: _scalar(v) for k, v in row.items() if k not in ("hash", "status", "error")}
@@ -83,7 +85,7 @@ def _summary_frame(path: Path) -> pd.DataFrame:
 
     scenario = load_yaml((path / "scenario.yaml").read_text(encoding="utf-8"), str(path))
     budget = scenario["budget"]
-    keys = [method["label"] or method["name"] for method in scenario["methods"]]
+    keys = written_methods(path, scenario["methods"])
     rows = []
     for key in keys:
         summary = json.loads((path / key / "summary.json").read_text(encoding="utf-8"))

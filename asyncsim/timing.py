@@ -25,6 +25,8 @@ from asyncsim.expressions import parse_expression
 from asyncsim.files import read_text_file
 
 __all__ = [
+    "CLOCK_BITS",
+    "MAX_SECONDS",
     "ExponentialTimes",
     "FixedTimes",
     "GammaTimes",
@@ -36,20 +38,107 @@ __all__ = [
     "UniformTimes",
     "VaryingTimes",
     "bandwidth_times",
+    "check_clock_scale",
+    "check_model_times",
     "check_time",
     "per_agent_values",
     "read_trace",
 ]
 
 
-def check_time(value: float, field: str, agent: int, k: int) -> float:
-    """Return ``value`` if it is a finite duration >= 0, else raise naming the field and agent."""
-    if not (0.0 <= value < math.inf):
+def check_time(value: float, field: str, agent: int, k: int, source: str | None = None) -> float:
+    """Return ``value`` if it is a finite duration >= 0, else raise naming the field, the agent
+    and the plug-in ``source`` whose time model drew it (a string or None is no duration)."""
+    try:
+        valid = 0.0 <= value < math.inf
+    except TypeError:
+        valid = False
+    if not valid or isinstance(value, bool):
+        plugin = f" (drawn by the time model of plug-in {source})" if source else ""
+        shown = value if isinstance(value, int | float) else quote(value)
         raise AsyncSimError(
-            f"{field}: sampled time for agent {agent + 1} at iteration {k} must be finite "
-            f"and >= 0, got {value}"
+            f"{field}: sampled time for agent {agent + 1} at iteration {k} must be a finite "
+            f"number >= 0, got {shown}{plugin}"
         )
     return value
+
+
+MAX_SECONDS = 1e12
+"""Largest time a scenario may give (a duration, an outage's bounds, the time budget): about
+31,700 years. A clock below it resolves 0.12 ms (its last bit), and sums of such times are far
+from overflowing (a compute time of 1e308 made rounds of infinite length)."""
+
+CLOCK_BITS = 42
+"""The largest instant the clock jumps to (an outage's end) may be at most 2^42 times the
+shortest positive duration, so that every duration added to the clock there keeps 10 of its 52
+bits (a relative error under 0.1%): with outages to 1e17 s, rounds of a few seconds were
+recorded as rounds of 0 s (the clock's last bit there is 16 s)."""
+
+
+def check_model_times(values: object, n: int, field: str, source: str | None) -> np.ndarray:
+    """The n mean (or fixed) times a time model gives, checked: finite numbers >= 0 (a
+    plug-in's model, ``source``, is named when they are not)."""
+    plugin = f" (the time model of plug-in {source})" if source else ""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            field, f"mean times must be numbers{plugin}, got {quote(values)}"
+        ) from None
+    if array.shape != (n,):
+        raise ConfigError(field, f"gave {array.size} mean times for {n} agents{plugin}")
+    bad = np.flatnonzero(~((array >= 0.0) & (array < math.inf)))
+    if bad.size:
+        agent = int(bad[0])
+        raise ConfigError(
+            field,
+            f"mean time of agent {agent + 1} must be finite and >= 0{plugin}, got "
+            f"{float(array[agent])}",
+        )
+    return array
+
+
+def check_clock_scale(
+    durations: Mapping[str, np.ndarray],
+    instants: Mapping[str, float],
+    jumps: Mapping[str, float],
+) -> None:
+    """Refuse times a simulated clock cannot add up: any duration (field → per-agent seconds),
+    instant or jump (field → seconds) above :data:`MAX_SECONDS`, and a jump (an instant the
+    clock goes to at once: an outage's end) more than 2^:data:`CLOCK_BITS` times the shortest
+    positive duration.
+
+    Raises:
+        ConfigError: naming the field, the value and the limit.
+    """
+    for where, values in durations.items():
+        if values.size and float(values.max()) > MAX_SECONDS:
+            agent = int(np.argmax(values))
+            raise ConfigError(
+                where,
+                f"agent {agent + 1} takes {float(values[agent]):g} s, more than "
+                f"{MAX_SECONDS:g} s: a simulated clock cannot add such times up",
+            )
+    for where, instant in {**instants, **jumps}.items():
+        if instant > MAX_SECONDS:
+            raise ConfigError(
+                where,
+                f"must be at most {MAX_SECONDS:g} s (a clock beyond it cannot add "
+                f"durations up), got {instant:g}",
+            )
+    positive = [float(v[v > 0].min()) for v in durations.values() if (v > 0).any()]
+    if not positive or not jumps:
+        return
+    shortest = min(positive)
+    where, latest = max(jumps.items(), key=lambda item: item[1])
+    if latest > shortest * 2.0**CLOCK_BITS:
+        raise ConfigError(
+            where,
+            f"the clock at {latest:g} s resolves {math.ulp(latest):.3g} s, too coarse "
+            f"for durations of {shortest:g} s (they would lose their precision, or be "
+            f"recorded as 0 s); keep instants within {2.0**CLOCK_BITS:.3g} times the shortest "
+            "duration",
+        )
 
 
 def per_agent_values(
@@ -122,6 +211,9 @@ class FixedTimes(TimeModel):
     def mean(self, agent: int) -> float:
         return float(self.values[agent])
 
+    def means(self, n: int) -> np.ndarray:
+        return np.asarray(self.values[:n], dtype=float)
+
     def fixed_values(self) -> np.ndarray:
         return self.values
 
@@ -140,6 +232,9 @@ class _ScaledRandomTimes(TimeModel):
 
     def mean(self, agent: int) -> float:
         return float(self.scale[agent])
+
+    def means(self, n: int) -> np.ndarray:
+        return np.asarray(self.scale[:n], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -199,6 +294,9 @@ class TruncatedNormalTimes(_ScaledRandomTimes):
         tail = 0.5 * math.erfc(a / math.sqrt(2))
         return mu + sigma * pdf / tail
 
+    def means(self, n: int) -> np.ndarray:
+        return TimeModel.means(self, n)  # its mean is not its scale
+
 
 @dataclass(frozen=True)
 class GammaTimes(_ScaledRandomTimes):
@@ -236,6 +334,9 @@ class VaryingTimes(TimeModel):
 
     def mean(self, agent: int) -> float:
         return float(self.row(0)[agent])
+
+    def means(self, n: int) -> np.ndarray:
+        return np.asarray(self.row(0)[:n], dtype=float)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ no traceback, in under 5 s, nothing written or changed outside the output direct
 from __future__ import annotations
 
 import hashlib
+import os
 import resource
 import subprocess
 import sys
@@ -50,9 +51,12 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def asyncsim(*args: str | Path, cwd: Path) -> Outcome:
-    """Run ``asyncsim ARGS`` in a fresh interpreter in ``cwd`` (killed after 30 s); the outcome's
-    ``seconds`` is the command's CPU time."""
+def asyncsim(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> Outcome:
+    """Run ``asyncsim ARGS`` in a fresh interpreter in ``cwd`` (killed after ``timeout``
+    seconds), with the variables ``env`` added to this one's; the outcome's ``seconds`` is the
+    command's CPU time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", _COMMAND, *map(str, args)],
@@ -60,8 +64,9 @@ def asyncsim(*args: str | Path, cwd: Path) -> Outcome:
         capture_output=True,
         text=True,
         errors="replace",
-        timeout=30,
+        timeout=timeout,
         preexec_fn=_limit_memory,
+        env={**os.environ, **(env or {})},
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -104,6 +104,7 @@ def restore_registries():
     that other tests in this process see only the built-in entries."""
     from asyncsim import plugins, registry
 
+    registry.load_builtins()  # before saving: built-ins loaded during the test are kept
     tables = [
         registry.PROTOCOLS,
         registry.OPTIMIZERS,
@@ -111,10 +112,11 @@ def restore_registries():
         registry.ORACLES,
         registry.TIME_MODELS,
     ]
-    saved = [(dict(t._entries), dict(t._aliases)) for t in tables]
+    saved = [(dict(t._entries), dict(t._aliases), dict(t._origins)) for t in tables]
     loaded = dict(plugins._loaded)
     yield
-    for table, (entries, aliases) in zip(tables, saved, strict=True):
-        table._entries, table._aliases = entries, aliases
+    for table, (entries, aliases, origins) in zip(tables, saved, strict=True):
+        table._entries, table._aliases, table._origins = entries, aliases, origins
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
+    plugins.trust_plugins(False)

@@ -25,6 +25,7 @@ import pytest
 from analysis import run_all
 from analysis.theory_check import TheoryReport, theory_check, verdict_line
 from asyncsim.bounds import check_rounds
+from asyncsim.csvtables import read_table, table_text
 from asyncsim.fitting import (
     AGREEMENT_TOLERANCE,
     axis_value,
@@ -33,7 +34,7 @@ from asyncsim.fitting import (
     max_log_deviation,
     rank_correlation,
 )
-from asyncsim.results import is_complete, load_run, read_table, table_text
+from asyncsim.results import is_complete, load_run
 from asyncsim.runner import simulate
 from asyncsim.sweep import read_index
 

@@ -55,7 +55,8 @@ cluster:
 methods: [{name: rennala_nigt}]
 budget: {time: 2e300}
 """
-"""The issue's outage reproducer: rounds start at 1e300 and take no time (1e300 + 1 == 1e300)."""
+"""The outage reproducer of an earlier release: rounds start at 1e300 and take no time
+(1e300 + 1 == 1e300); such times are refused at validation now."""
 
 
 RAISING_PLUGIN = "import asyncsim\nraise RuntimeError('boom at import')\n"
@@ -93,6 +94,9 @@ class Case:
 def _case(category: str, name: str, field_: str, fragment: str, *sets: str, **kw) -> Case:
     return Case(category, name, field_, fragment, sets, **kw)
 
+
+TRUST = ("--trust-plugins",)
+"""The user's word that the scenario's plug-in files may be imported."""
 
 R, C, E, D, T, S, B, P, M, Q, X = (
     "resources",
@@ -154,11 +158,24 @@ CASES = [
     _case(C, "h 1e-300 without trace", "budget.time", "simulation events",
           "cluster.compute.h=1e-300", "cluster.uplink.time=0", "budget={time: 100}",
           "output.trace=false", fresh=True),
-    _case(C, "outages to 1e300 (refused)", "budget.time", "gradients", text=STUCK, fresh=True),
-    _case(C, "outages to 1e300 (forced: stuck at run time)", "budget.time", "clock is stuck",
+    _case(C, "outages to 1e300 (refused)", "budget.time", "must be at most 1e+12", text=STUCK,
+          fresh=True),
+    _case(C, "outages to 1e300 (forced: refused at validation)", "cluster.outages[0].end",
+          "must be at most 1e+12", "budget={iterations: 3}", text=STUCK, args=("--force",),
+          fresh=True),
+    _case(C, "outages to 1e300, asynchronous (forced)", "cluster.outages[0].end",
+          "must be at most 1e+12", "methods[0].name=afedpg", "budget={iterations: 3}",
           text=STUCK, args=("--force",), fresh=True),
-    _case(C, "outages to 1e300, asynchronous (forced)", "budget.time", "clock is stuck",
-          "methods[0].name=afedpg", text=STUCK, args=("--force",), fresh=True),
+    _case(C, "outages to 1e17 (rounds of 0 s)", "cluster.outages[0].end", "must be at most",
+          "cluster.outages=[{agent: 1, start: 1e17, end: 2e17}]", "budget={iterations: 3}",
+          text=STUCK, fresh=True),
+    _case(C, "outages to 1e11 at 0.1 s steps", "cluster.outages[0].end", "too coarse",
+          "cluster.outages=[{agent: 1, start: 1e11, end: 2e11}]", "budget={iterations: 3}",
+          "cluster.uplink.time=0.0001", text=STUCK, fresh=True),
+    _case(C, "h 1e308 (overflow)", "cluster.compute.h", "more than 1e+12 s",
+          "cluster.compute.h=1e308"),
+    _case(C, "budget time 1e300", "budget.time", "must be at most 1e+12",
+          "budget={time: 1e300}"),
     _case(C, "h 0 (forced: stuck at run time)", "budget.time", "clock is stuck",
           "cluster.compute.h=0", "cluster.uplink.time=0", "budget={time: 100}",
           args=("--force",), fresh=True),
@@ -265,17 +282,18 @@ CASES = [
           "method_defaults={bogus: 1}"),
     # ---- plug-ins (fresh: they register names process-wide)
     _case(M, "missing plug-in file", "plugins[0]", "not found", "plugins=[missing.py]",
-          fresh=True),
+          args=TRUST, fresh=True),
     _case(M, "plug-in raising at import", "plugins[0]", "boom at import", "plugins=[boom.py]",
-          files={"boom.py": RAISING_PLUGIN}, fresh=True),
+          files={"boom.py": RAISING_PLUGIN}, args=TRUST, fresh=True),
     _case(M, "plug-in with a syntax error", "plugins[0]", "failed to load", "plugins=[bad.py]",
-          files={"bad.py": "def (:\n"}, fresh=True),
+          files={"bad.py": "def (:\n"}, args=TRUST, fresh=True),
     _case(M, "plug-in not a Python file", "plugins[0]", "not a Python file",
-          "plugins=[notes.txt]", files={"notes.txt": "hello\n"}, fresh=True),
+          "plugins=[notes.txt]", files={"notes.txt": "hello\n"}, args=TRUST,
+          fresh=True),
     _case(M, "plug-in registering a taken name", "plugins[0]", "already registered",
           "plugins=[taken.py]", files={"taken.py": (
               "import asyncsim\nasyncsim.register_method('rennala_nigt', 'rennala', 'nigt', 'x')\n"
-          )}, fresh=True),
+          )}, args=TRUST, fresh=True),
     _case(M, "--plugin missing", "--plugin", "not found", args=("--plugin", "nowhere.py"),
           fresh=True),
     _case(M, "plugins not a list", "plugins", "must be a list", "plugins=boom.py", fresh=True),
@@ -415,7 +433,7 @@ def test_the_table_has_at_least_a_hundred_cases_with_every_reproducer() -> None:
         "n 10^7 (run)", "batch 1e10", "dim 1e9", "evaluation episodes 1e9",
         "policy-gradient horizon 1e9", "policy hidden [1e6, 1e6]", "sweep 100x100x100 (sweep)",
         "h 0, no communication, time budget", "h 1e-300",
-        "outages to 1e300 (forced: stuck at run time)", "CartPole-v1 (discrete actions)",
+        "outages to 1e300 (forced: refused at validation)", "CartPole-v1 (discrete actions)",
         "Taxi-v3 (discrete)", "env_kwargs bogus", "list indexed by a name", "afedpg allreduce",
         "SGD lr 1e6 (synthetic)", "vanilla PG lr 1e6", "noise 1e300", "h true", "batch true",
         "ringmaster max_delay 0", "m 0", "m above n", "patience -1", "unknown delay rule",

@@ -204,8 +204,8 @@ def test_plot_rejects_other_directories(tmp_path: Path) -> None:
     result = invoke("plot", tmp_path)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {tmp_path}: not a finished run directory (no COMPLETE marker) "
-        "nor a sweep directory (no index.csv)\n"
+        f"error: {tmp_path}: holds no asyncsim results (neither a finished run directory, with "
+        "its COMPLETE marker, nor a sweep directory, with its index.csv)\n"
     )
 
 

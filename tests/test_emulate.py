@@ -22,6 +22,7 @@ from asyncsim.emulation.executors import _Connected
 from asyncsim.emulation.report import closest_events, compare
 from asyncsim.methods import registry as builtin
 from asyncsim.plots import plot_emulation
+from asyncsim.plugins import load_plugin
 from asyncsim.results import load_run
 from asyncsim.runner import run_method
 
@@ -96,7 +97,7 @@ def test_separated_times_give_the_simulated_rounds(
         monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     out = tmp_path / "out"
     result = invoke("emulate", write(tmp_path, SEPARATED), "--executor", executor, "--out", out,
-                    "--no-plots", "-q")  # fmt: skip
+                    "--no-plots", "-q", "--trust-plugins")  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "emulation.json").read_text())
     scenario = validate_scenario(SEPARATED)
@@ -161,6 +162,8 @@ def test_uploads_that_take_no_time(tmp_path: Path) -> None:
 
 def test_simulated_side_is_asyncsim_run(restore_registries: None) -> None:
     """The simulation the emulation is compared with is the one `asyncsim run` makes."""
+    for path in SEPARATED["plugins"]:
+        load_plugin(path)  # naming a file is the word for it
     scenario = validate_scenario(SEPARATED)
     for index in range(len(scenario.methods)):
         ours, theirs = simulate_method(scenario, index).result, run_method(scenario, index)

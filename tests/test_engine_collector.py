@@ -10,6 +10,7 @@ import pytest
 from conftest import TINY
 
 from asyncsim.engine.simulation import Simulation
+from asyncsim.errors import AsyncSimError
 from asyncsim.runner import simulate
 
 BUSY = {
@@ -44,8 +45,8 @@ def test_a_failing_run_restores_the_collector(monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("update failed")
 
     monkeypatch.setattr(Simulation, "record_update", record_update)
-    with pytest.raises(RuntimeError, match="update failed"):
-        simulate(TINY)
+    with pytest.raises(AsyncSimError, match="RuntimeError: update failed"):
+        simulate(TINY)  # the run's failure, named with its method
     assert gc.get_threshold() == before
 
 

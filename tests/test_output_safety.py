@@ -133,7 +133,12 @@ def test_rerun_removes_only_the_earlier_runs_own_files(tmp_path: Path) -> None:
     (out / ".cache.tmp").write_text("mine\n")
     plots = snapshot(out / "plots")
     scenario.write_text(BASE_TEXT.replace(", {name: afedpg}", ""))
-    outcome = asyncsim("run", scenario, "--out", out, "--no-plots", cwd=tmp_path)
+    before = snapshot(out)
+    refused = asyncsim("run", scenario, "--out", out, "--no-plots", cwd=tmp_path)
+    assert_one_line_error(refused, str(out))  # another scenario's results: not replaced
+    assert "holds the results of another version of scenario" in refused.stderr
+    assert changes(before, snapshot(out)) == []
+    outcome = asyncsim("run", scenario, "--out", out, "--no-plots", "--overwrite", cwd=tmp_path)
     assert outcome.returncode == 0, outcome.stderr
     assert sorted(p.name for p in (out / "afedpg").iterdir()) == ["my_notes.txt"]
     assert (out / "analysis" / "summary.json").read_text() == "{}\n"

@@ -343,6 +343,7 @@ def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list]:
         writer.writerows(rows)
     results = types.ModuleType("asyncsim.results")
     results.load_run = lambda path: runs[Path(path).name]  # type: ignore[attr-defined]
+    results.is_readable = lambda path: Path(path).name in runs  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "asyncsim.results", results)
     calls: list = []
     original = plots.plot_scaling

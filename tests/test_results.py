@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from asyncsim.config import validate_scenario
+from asyncsim.csvtables import read_table, table_text, write_table
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.results import (
     COMPLETE,
+    TRACE_COLUMNS,
     atomic_write,
     is_complete,
     load_run,
     method_dir_name,
-    read_table,
     scenario_hash,
-    table_text,
     write_run,
 )
 from asyncsim.runner import RunResult, simulate
@@ -185,7 +185,7 @@ def test_trace_rows_out_of_time_order_are_sorted_stably_when_read():
         trace.record(*row)
     expected = [(1.0, 2, "b", 0, 0), (1.0, 1, "d", 1, 1), (2.0, 1, "a", 0, 0), (2.0, 0, "c", 0, 1)]
     assert trace.rows() == expected
-    assert trace.flat_rows() == [value for row in expected for value in row]
+    assert [v for block in trace.flat_blocks(3) for v in block] == [v for r in expected for v in r]
     assert trace.rows() == expected  # reading twice sorts the stored rows the same way
 
 
@@ -198,28 +198,25 @@ def test_reduce_uploads_are_recorded_in_time_order(method: str):
     recorded = simulate(data).methods[method].recorded
     stored = recorded._flat[0::5]
     assert (stored == sorted(stored)) == (method == "rennala_nigt")
-    flat = recorded.flat_rows()
+    flat = [value for block in recorded.flat_blocks(7) for value in block]
     assert flat[0::5] == sorted(stored) and len(flat) == len(recorded._flat)
     assert flat == [value for row in recorded.rows() for value in row]
 
 
 @pytest.mark.parametrize("time", [0.1 + 0.2, 1e-5, 1.5e-7, 1e16, 1.2345678901234568e17, 3.0])
 def test_trace_times_read_back_exactly(time: float, tmp_path: Path) -> None:
-    from asyncsim.results import _trace_csv
-
     path = tmp_path / "trace.csv"
     rows = [(time, 0, "update", 2, 3), (np.float64(time), np.int64(1), "compute_start", 2, 2)]
-    path.write_bytes(_trace_csv([value for row in rows for value in row]))
+    write_trace(path, [value for row in rows for value in row])
     assert [tuple(row.values()) for row in read_table(path)] == [
         (time, 0, "update", 2, 3),
         (time, 1, "compute_start", 2, 2),
     ]
 
 
-def test_empty_trace_is_the_header_alone() -> None:
-    from asyncsim.results import _trace_csv
-
-    assert _trace_csv([]) == b"time,agent,event,iteration,version\n"
+def test_empty_trace_is_the_header_alone(tmp_path: Path) -> None:
+    write_trace(tmp_path / "trace.csv", [])
+    assert (tmp_path / "trace.csv").read_bytes() == b"time,agent,event,iteration,version\n"
 
 
 def test_numeric_tables_keep_blanks_and_non_finite_floats(tmp_path: Path) -> None:
@@ -231,23 +228,31 @@ def test_numeric_tables_keep_blanks_and_non_finite_floats(tmp_path: Path) -> Non
     assert rows[0] == {"a": 1, "b": 0.5} and rows[1]["c"] == -np.inf and np.isnan(rows[1]["b"])
 
 
-def test_a_trace_time_that_is_not_finite_is_still_written() -> None:
-    from asyncsim.results import _trace_csv
-
-    text = _trace_csv([1.5, 0, "update", 1, 2, float("inf"), 1, "lost", 2, 2]).decode()
+def test_a_trace_time_that_is_not_finite_is_still_written(tmp_path: Path) -> None:
+    write_trace(tmp_path / "trace.csv", [1.5, 0, "update", 1, 2, float("inf"), 1, "lost", 2, 2])
+    text = (tmp_path / "trace.csv").read_text()
     assert text.splitlines()[1:] == ["1.5,0,update,1,2", "inf,1,lost,2,2"]
 
 
 def test_iteration_table_orders_columns_and_blanks_missing_keys() -> None:
     from asyncsim.recorder import COLUMNS
-    from asyncsim.results import _iteration_table
+    from asyncsim.results import _iteration_blocks, _iteration_columns
+
+    def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+        names = _iteration_columns(rows)
+        return names, [value for block in _iteration_blocks(rows, names) for value in block]
 
     full = [{name: k for name in reversed(COLUMNS)} for k in range(2)]  # any key order
-    names, flat = _iteration_table(full)
+    names, flat = table(full)
     assert names == list(COLUMNS) and flat == [0] * len(COLUMNS) + [1] * len(COLUMNS)
-    names, flat = _iteration_table([full[0], {**full[1], "return": 2.5}])
+    names, flat = table([full[0], {**full[1], "return": 2.5}])
     assert names == [*COLUMNS, "return"]
     assert flat == [0] * len(COLUMNS) + [None] + [1] * len(COLUMNS) + [2.5]
+
+
+def write_trace(path: Path, flat: list[Any]) -> None:
+    """A trace file of the flattened rows ``flat``, as run directories write it."""
+    write_table(path, TRACE_COLUMNS, [flat], identifiers=True)
 
 
 EARLIER_RELEASE_SCENARIO = """\

@@ -126,7 +126,8 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     index = run_sweep(data, tmp_path, workers=1)
     rows = read_index(tmp_path)
     assert [r["status"] for r in rows] == ["done", "failed"]
-    assert "sampled time for agent 1 at iteration 4 must be finite and >= 0" in rows[1]["error"]
+    message = "sampled time for agent 1 at iteration 4 must be a finite number >= 0"
+    assert message in rows[1]["error"]
     assert "\n" not in rows[1]["error"]
     error_file = tmp_path / "points" / rows[1]["hash"] / "error.txt"
     assert "Traceback" in error_file.read_text()

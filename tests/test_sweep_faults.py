@@ -122,7 +122,8 @@ def test_a_second_sweep_on_a_directory_refuses_or_waits(
 ) -> None:
     out = tmp_path / "out"
     first = start(sweep_command(scenario, out))
-    wait_until(lambda: (out / ".lock").is_file() and _text(out / ".lock") == str(first.pid), first)
+    holder = f"{first.pid} sweep"  # the lock file names its holder
+    wait_until(lambda: (out / ".lock").is_file() and _text(out / ".lock") == holder, first)
     os.kill(first.pid, signal.SIGSTOP)  # it holds the lock for as long as the test needs
     try:
         second = run(sweep_command(scenario, out))

@@ -19,6 +19,7 @@ from asyncsim.emulation.run import (
     emulate,
     emulate_method,
     fixed_tau,
+    floor_warning,
     simulate_method,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "emulate",
     "emulate_method",
     "fixed_tau",
+    "floor_warning",
     "simulate_method",
     "start_agents",
 ]

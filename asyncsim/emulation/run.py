@@ -9,6 +9,7 @@ differs.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.emulation import limits
 from asyncsim.emulation.engine import EmulatedEngine
 from asyncsim.emulation.executors import Agents, start_agents
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
@@ -45,6 +47,7 @@ __all__ = [
     "emulate",
     "emulate_method",
     "fixed_tau",
+    "floor_warning",
     "simulate_method",
 ]
 
@@ -198,8 +201,14 @@ def emulate(
     address: str | None = None,
     progress: Progress | None = None,
     agents: Agents | None = None,
+    force: bool = False,
 ) -> EmulationResult:
     """Simulate, then emulate, every method of ``scenario``, and compare them.
+
+    Unless ``force``, agents that cannot be started here and an emulation that would take more
+    than :data:`~asyncsim.guards.TIME_LIMIT` of real time are refused (:mod:`.limits`), the
+    first before anything runs, the second once the methods are simulated and before any agent
+    starts.
 
     Args:
         scenario: a Scenario, a mapping or a YAML path.
@@ -210,6 +219,7 @@ def emulate(
         agents: agents already started (:func:`~asyncsim.emulation.executors.start_agents`,
             one per agent of the scenario), which are left running; ``executor`` and
             ``address`` are then not used.
+        force: skip the refusals.
     """
     if isinstance(scenario, str | Path):
         from asyncsim.scenario import load_scenario
@@ -220,13 +230,32 @@ def emulate(
     if not time_scale > 0 or time_scale == float("inf"):
         raise ConfigError("--time-scale", f"must be a positive number, got {time_scale}")
     check_emulable(scenario)
+    if agents is None and not force:
+        limits.check_agents(scenario.cluster.n, executor, address)
+    if agents is not None and agents.n != scenario.cluster.n:
+        raise ConfigError("cluster.n", f"is {scenario.cluster.n}, but {agents.n} agents run")
+    given, scenario = scenario, _in_process_rollouts(scenario)
+    simulated = [simulate_method(scenario, i) for i in range(len(scenario.methods))]
+    if not force:
+        totals = [run.result.summary["total_time"] for run in simulated]
+        limits.check_real_time([math.inf if t is None else t for t in totals], time_scale)
     if agents is None:
         with start_agents(executor, scenario.cluster.n, address) as started:
-            return emulate(scenario, time_scale, progress=progress, agents=started)
-    if agents.n != scenario.cluster.n:
-        raise ConfigError("cluster.n", f"is {scenario.cluster.n}, but {agents.n} agents run")
-    scenario = _in_process_rollouts(scenario)
-    simulated = [simulate_method(scenario, i) for i in range(len(scenario.methods))]
+            result = _emulated(scenario, simulated, time_scale, started, progress)
+    else:
+        result = _emulated(scenario, simulated, time_scale, agents, progress)
+    result.emulated.scenario = result.simulated.scenario = given  # its hash names the results
+    return result
+
+
+def _emulated(
+    scenario: Scenario,
+    simulated: list[MethodRun],
+    time_scale: float,
+    agents: Agents,
+    progress: Progress | None,
+) -> EmulationResult:
+    """Emulate every method on ``agents`` and compare it with its simulation."""
     emulated = []
     for index, sim in enumerate(simulated):
         if progress is not None:
@@ -244,6 +273,15 @@ def emulate(
     return EmulationResult(
         _run_result(scenario, emulated), _run_result(scenario, simulated), report
     )
+
+
+def floor_warning(scenario: Scenario, time_scale: float) -> str | None:
+    """Why ``time_scale`` is below the documented floor for ``scenario``, or None (see
+    :func:`.limits.floor_warning`), from the mean times."""
+    from asyncsim.bounds import mean_times
+
+    times = mean_times(scenario)
+    return limits.floor_warning(times.tau, times.offsets + times.tau + times.uplink, time_scale)
 
 
 def _method_report(

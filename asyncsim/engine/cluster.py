@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asyncsim import theory
+from asyncsim.plugins import origin_of
 from asyncsim.timing import Outage, TimeModel, check_time
 
 __all__ = ["ClusterRuntime", "Reduce"]
@@ -29,13 +30,16 @@ class Reduce:
 
 
 class _Role:
-    """One time model with lazily created per-agent random streams."""
+    """One time model with lazily created per-agent random streams: agent i's stream is seeded
+    by the i-th child of ``seed`` (what ``seed.spawn(n)[i]`` gives), made on its first draw,
+    so that building a cluster of 10^6 agents costs no 10^6 seeds up front."""
 
     def __init__(self, model: TimeModel, seed: np.random.SeedSequence, n: int, field: str):
         self.model = model
         self.field = field
+        self.source = origin_of(model)
         self.fixed = model.fixed_values()
-        self._seeds = seed.spawn(n)
+        self._seed = seed
         self._streams: list[np.random.Generator | None] = [None] * n
 
     def sample(self, agent: int, k: int) -> float:
@@ -43,8 +47,15 @@ class _Role:
             return float(self.fixed[agent])
         stream = self._streams[agent]
         if stream is None:
-            stream = self._streams[agent] = np.random.default_rng(self._seeds[agent])
-        return check_time(self.model.sample(agent, k, stream), self.field, agent, k)
+            stream = self._streams[agent] = np.random.default_rng(self._child(agent))
+        value = self.model.sample(agent, k, stream)
+        return check_time(value, self.field, agent, k, self.source)
+
+    def _child(self, agent: int) -> np.random.SeedSequence:
+        seed = self._seed
+        return np.random.SeedSequence(
+            seed.entropy, spawn_key=(*seed.spawn_key, agent), pool_size=seed.pool_size
+        )
 
 
 class ClusterRuntime:
@@ -79,10 +90,11 @@ class ClusterRuntime:
         self._compute = _Role(compute, compute_seed, n, "cluster.compute")
         self._uplink = _Role(uplink, uplink_seed, n, "cluster.uplink")
         self._downlink = _Role(downlink or uplink, downlink_seed, n, "cluster.downlink")
-        self._outages: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+        # agent → its outages by start (only agents that have some: n may be 10^6)
+        self._outages: dict[int, list[tuple[float, float]]] = {}
         for outage in sorted(outages, key=lambda o: o.start):
-            self._outages[outage.agent].append((outage.start, outage.end))
-        self._outage_starts = [[s for s, _ in spans] for spans in self._outages]
+            self._outages.setdefault(outage.agent, []).append((outage.start, outage.end))
+        self._outage_starts = {a: [s for s, _ in spans] for a, spans in self._outages.items()}
         self.has_outages = bool(outages)
         self.models = {"compute": compute, "uplink": uplink, "downlink": downlink or uplink}
 
@@ -111,14 +123,14 @@ class ClusterRuntime:
 
     def available_from(self, agent: int, time: float) -> float:
         """The first instant >= time at which the agent is not in an outage."""
-        for start, end in self._outages[agent]:
+        for start, end in self._outages.get(agent, ()):
             if start <= time < end:
                 time = end
         return time
 
     def outage_between(self, agent: int, start: float, end: float) -> float | None:
         """Start of the first outage in [start, end), which loses a computation running then."""
-        starts = self._outage_starts[agent]
+        starts = self._outage_starts.get(agent, [])
         position = bisect.bisect_left(starts, start)
         if position < len(starts) and starts[position] < end:
             return starts[position]

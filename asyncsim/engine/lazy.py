@@ -8,7 +8,11 @@ computed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from asyncsim.errors import AsyncSimError
 from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
+from asyncsim.plugins import origin_of
 
 __all__ = ["LazyGradients"]
 
@@ -41,6 +45,34 @@ class LazyGradients:
             handles = list(self._pending)
             results = self.oracle.compute([self._pending[h] for h in handles])
             self.oracle_calls += 1
+            self._check(results, len(handles))
             self._done.update(zip(handles, results, strict=True))
             self._pending.clear()
         return self._done.pop(handle)
+
+    def _check(self, results: Sequence[GradientResult], requests: int) -> None:
+        """Refuse, in one line naming the oracle's plug-in, results that are not one
+        GradientResult of a d-vector per request."""
+        oracle = self.oracle
+        problem = None
+        if not isinstance(results, Sequence) or len(results) != requests:
+            problem = f"returned {_count(results)} results for {requests} requests"
+        else:
+            expected = (oracle.dim,)
+            for result in results:
+                shape = getattr(getattr(result, "vector", None), "shape", None)
+                if shape != expected:
+                    what = "no array" if shape is None else f"an array of shape {shape}"
+                    problem = f"returned {what} as a gradient, expected shape {expected}"
+                    break
+        if problem is not None:
+            source = origin_of(oracle)
+            where = f" of plug-in {source}" if source else ""
+            raise AsyncSimError(f"oracle {type(oracle).__name__}{where}: {problem}")
+
+
+def _count(results: object) -> str:
+    try:
+        return str(len(results))  # type: ignore[arg-type]
+    except TypeError:
+        return f"a {type(results).__name__}, not a list of"

@@ -16,7 +16,7 @@ depends on gradient values under per-trajectory timing.
 from __future__ import annotations
 
 import gc
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -125,10 +125,15 @@ class Simulation:
     def now(self) -> float:
         return self.env.now
 
-    def run(self, until: simpy.Event) -> None:
-        """Run the SimPy environment until ``until`` fires, the cyclic collector at rest."""
+    def run(self, until: simpy.Event, watchdog: Callable[[], None] | None = None) -> None:
+        """Run the SimPy environment until ``until`` fires, the cyclic collector at rest;
+        ``watchdog()`` is called after every :data:`WATCH_EVENTS` events (it raises to stop a
+        run that makes no progress)."""
         with _collector_at_rest():
-            self.env.run(until=until)
+            if watchdog is None:
+                self.env.run(until=until)
+            else:
+                _run_watched(self.env, until, watchdog)
 
     # ------------------------------------------------------------------ one gradient
 
@@ -370,6 +375,32 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append([index, 1])
     return [(first, count) for first, count in runs]
+
+
+WATCH_EVENTS = 100_000
+"""Events between two calls of a run's watchdog: the check costs nothing next to them."""
+
+_WATCH = range(WATCH_EVENTS)
+
+
+def _run_watched(env: simpy.Environment, until: simpy.Event, watchdog: Callable[[], None]) -> None:
+    """``env.run(until)`` (SimPy's loop, in the same order), calling ``watchdog()`` every
+    :data:`WATCH_EVENTS` events."""
+    if until.callbacks is None:  # already processed
+        return
+    until.callbacks.append(simpy.core.StopSimulation.callback)
+    step = env.step
+    try:
+        while True:
+            for _ in _WATCH:
+                step()
+            watchdog()
+    except simpy.core.StopSimulation:
+        return
+    except simpy.core.EmptySchedule:
+        raise RuntimeError(
+            f'No scheduled events left but "until" event was not triggered: {until}'
+        ) from None
 
 
 @contextmanager

@@ -3,14 +3,14 @@
 The engine numbers agents from 0 (the server SERVER); rows hold them as written, numbered 1..n as
 in the paper and the server 0. Rows whose times are known in advance (uploads of a reduce) are
 recorded when scheduled, so ``rows()`` returns them stably sorted by time. The engine records
-such a block in time order, so a trace usually needs no sorting: ``rows()`` and ``flat_rows()``
-check, and sort only when needed.
+such a block in time order, so a trace usually needs no sorting: ``rows()`` and
+``flat_blocks()`` check, and sort only when needed.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["EVENTS", "SERVER", "Trace"]
 
@@ -57,29 +57,37 @@ class Trace:
         """The five columns (time, agent, event, iteration, version), rows sorted by time
         (stable), agents numbered 1..n and the server 0."""
         columns = [self._flat[j::5] for j in range(5)]
-        pick = self._time_order(columns[0])
-        return tuple(columns) if pick is None else tuple(map(pick, columns))
+        order = self._time_order(columns[0])
+        if order is None:
+            return tuple(columns)
+        pick = operator.itemgetter(*order)
+        return tuple(map(pick, columns))
 
-    def flat_rows(self) -> list[float | int | str]:
-        """The rows of :meth:`columns` flattened: time, agent, event, iteration and version of
-        the first row, then of the second, ... (the form writers take). When the rows are
-        already in time order, this is the trace's own list: read it, do not change it."""
+    def flat_blocks(self, rows: int) -> Iterator[list[float | int | str]]:
+        """The rows of :meth:`columns` flattened (time, agent, event, iteration and version of
+        the first row, then of the second, ...), in blocks of at most ``rows`` rows: the form
+        writers take. In time order (the usual case), each block is a slice of the trace's
+        list; otherwise each is gathered through the list of row numbers in time order, so
+        that no sorted copy of the whole trace is made."""
         flat = self._flat
-        pick = self._time_order(flat[0::5])
-        if pick is None:
-            return flat
-        rows = flat.copy()
-        for j in range(5):
-            rows[j::5] = pick(flat[j::5])
-        return rows
+        order = self._time_order(flat[0::5])
+        for start in range(0, len(flat) // 5, rows):
+            if order is None:
+                yield flat[5 * start : 5 * (start + rows)]
+                continue
+            chosen = order[start : start + rows]
+            block: list[float | int | str] = [0] * (5 * len(chosen))
+            for j in range(5):
+                block[j::5] = [flat[5 * row + j] for row in chosen]
+            yield block
 
     @staticmethod
-    def _time_order(times: list[float]) -> Callable[[list], tuple] | None:
-        """The pick that sorts a column's rows by time (stable); None when they already are
-        (the usual case: the engine records in time order)."""
+    def _time_order(times: list[float]) -> list[int] | None:
+        """The row numbers in time order (stable); None when the rows already are in it (the
+        usual case: the engine records in time order)."""
         if times == sorted(times):
             return None
-        return operator.itemgetter(*sorted(range(len(times)), key=times.__getitem__))
+        return sorted(range(len(times)), key=times.__getitem__)
 
     def rows(self) -> list[Row]:
         """Rows sorted by time (stable), agents numbered 1..n and the server 0."""

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from asyncsim import theory
+from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import BatchParams, rounds
 from asyncsim.methods.rennala import RennalaRule
 from asyncsim.registry import Context, ProtocolSpec
@@ -40,7 +41,8 @@ class MindFlayerParams(BatchParams):
     def resolve(self, context: Context) -> MindFlayerParams:
         params = super().resolve(context)
         if params.patience is not None:  # checked once here, with the field's path
-            per_agent_values(params.patience, context.n, f"{context.field}.patience")
+            patience = per_agent_values(params.patience, context.n, f"{context.field}.patience")
+            _check_some_finish(patience, context)
         return params
 
     def patience_of(self, n: int) -> np.ndarray:
@@ -48,6 +50,23 @@ class MindFlayerParams(BatchParams):
         if self.patience is None:
             return np.full(n, np.inf)
         return per_agent_values(self.patience, n, "patience")
+
+
+def _check_some_finish(patience: np.ndarray, context: Context) -> None:
+    """Refuse a patience under which no computation ever finishes, so that no round would end:
+    every t_i = 0 (a computation is abandoned as it starts), or, for fixed compute times,
+    τ_i > t_i for every agent i."""
+    tau = context.tau
+    hopeless = not patience.any() or (tau is not None and bool(np.all(tau > patience)))
+    if not hopeless:
+        return
+    times = "" if tau is None else f"; the shortest compute time τ_i = h_i·H is {tau.min():g} s"
+    raise ConfigError(
+        f"{context.field}.patience",
+        f"every agent abandons every computation (largest patience {patience.max():g} s"
+        f"{times}), so no round would ever end; give some agent a patience of at least its "
+        "compute time",
+    )
 
 
 class MindFlayerRule(RennalaRule):

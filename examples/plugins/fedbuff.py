@@ -9,7 +9,8 @@ asynchronous server that buffers arriving gradients and takes one step per ``buf
 Choices the paper leaves to its code: the step uses the mean of the buffer (the authors' FLSim
 sums and folds 1/K into the server step size) with constant staleness weights; the update rule
 is the method's optimizer (the plain step for ``fedbuff``). Written against asyncsim's public
-API only; load it with ``plugins: [fedbuff.py]`` or ``--plugin fedbuff.py``.
+API only; load it with ``plugins: [fedbuff.py]`` (and ``--trust-plugins``) or ``--plugin
+fedbuff.py``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ nothing unless one of these variables is set:
 - ``ASYNCSIM_FAULT_CRASH_SEED=S``: a pool worker (a process with a parent process in
   multiprocessing's sense) that starts a point with ``seed: S`` kills itself with SIGKILL.
 - ``ASYNCSIM_FAULT_DISK=DIR:BYTES``: DIR is a disk of BYTES bytes: a file written with
-  ``asyncsim.results.atomic_write`` under DIR that would take it past BYTES fails as a full
-  disk fails a write(2), with ``[Errno 28]`` and no file name.
+  ``asyncsim.results.atomic_write``, or a block of a table (``asyncsim.csvtables.TableFile``),
+  under DIR that would take it past BYTES fails as a full disk fails a write(2), with
+  ``[Errno 28]`` and no file name.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def _disk(spec: str) -> None:
 
     # before asyncsim.sweep exists, so that its `from asyncsim.results import` takes this one
     results.atomic_write = atomic_write
+
+    import asyncsim.csvtables as csvtables
+
+    write_block = csvtables.TableFile._write
+
+    def write(table: Any, data: bytes | bytearray) -> None:
+        inside = table.path.resolve().is_relative_to(Path(root).resolve())
+        if inside and _used(root) + len(data) > int(capacity):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_block(table, data)
+
+    csvtables.TableFile._write = write
 
 
 def _used(root: str) -> int:
