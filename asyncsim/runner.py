@@ -162,18 +162,23 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
 
 def iteration_recorder(sim: Simulation, scenario: Scenario) -> IterationRecorder:
     """The iteration table with the oracle's evaluation as its hook: columns ``eval_return`` (the
-    mean return of the model θ) and ``eval_return_agent_<i>``, which a return target reads."""
+    mean return of the model θ, which a return target reads), ``eval_episode_length`` and
+    ``eval_return_agent_<i>``.
+    θ_0 is evaluated once too (the summary's ``initial_return``)."""
     episodes = scenario.evaluation.episodes
     if not episodes:
         return IterationRecorder(sim, scenario.budget, scenario.evaluation)
 
     def evaluate(model: np.ndarray) -> dict[str, Any]:
         stats = sim.oracle.evaluate(model, episodes)
-        columns = {"eval_return": stats["return_mean"]} if "return_mean" in stats else {}
+        names = {"return_mean": "eval_return", "episode_length_mean": "eval_episode_length"}
+        columns = {name: stats[key] for key, name in names.items() if key in stats}
         columns.update({f"eval_{k}": v for k, v in stats.items() if k.startswith("return_agent_")})
         return columns
 
-    return IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
+    recorder = IterationRecorder(sim, scenario.budget, scenario.evaluation, evaluate, "eval_return")
+    recorder.initial = evaluate(sim.oracle.initial_point())
+    return recorder
 
 
 def run_until_budget(sim: Simulation, training: Any, time_budget: float | None) -> None:
@@ -203,6 +208,7 @@ def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int)
         "time_to_target": recorder.time_to_target,
         "final_grad_norm": last.get("grad_norm"),
         "final_return": last.get("eval_return", last.get("return_mean")),
+        "initial_return": recorder.initial.get("eval_return"),
     }
     # JSON has no NaN or infinity: a diverged run reports null
     return {
