@@ -59,6 +59,7 @@ __all__ = [
     "TRACE_COLUMNS",
     "atomic_write",
     "check_run_dir",
+    "finished_methods",
     "is_complete",
     "load_run",
     "method_dir_name",
@@ -66,6 +67,7 @@ __all__ = [
     "read_table",
     "scenario_hash",
     "table_text",
+    "write_method",
     "write_run",
 ]
 
@@ -399,6 +401,7 @@ def write_run(
     finished: float | None = None,
     *,
     overwrite: bool = False,
+    kept: Sequence[str] = (),
 ) -> Path:
     """Write ``result`` as a run directory: metadata.json first, the completion marker last.
 
@@ -413,6 +416,8 @@ def write_run(
         started: Unix time the run started (default: ``finished`` minus the methods' real time).
         finished: Unix time the run ended (default: now).
         overwrite: write into a non-empty directory that holds no asyncsim run.
+        kept: keys of methods already written in ``out_dir`` by :func:`write_method` (a
+            resumed sweep point), which ``result`` leaves out: their files stay as they are.
 
     Returns:
         The run directory.
@@ -422,7 +427,8 @@ def write_run(
     """
     out = Path(out_dir)
     earlier = _earlier_run(out, overwrite)
-    keys = [method_dir_name(key) for key in result.methods]
+    present = {*kept, *result.methods}
+    keys = [method_dir_name(m.key) for m in result.scenario.methods if m.key in present]
     if earlier is not None:  # unfinished from now on; its metadata.json still names its methods
         (out / COMPLETE).unlink(missing_ok=True)
         for key in set(earlier) - set(keys):
@@ -438,10 +444,42 @@ def write_run(
     metadata = _metadata(result.scenario, keys, started, finished)
     atomic_write(out / "metadata.json", _json(metadata))
     atomic_write(out / "scenario.yaml", dump_yaml(result.scenario.model_dump(mode="json")))
-    for key, method in zip(keys, result.methods.values(), strict=True):
-        _write_method(out / key, method)
+    for key, method in result.methods.items():
+        _write_method(out / method_dir_name(key), method)
     atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
     return out
+
+
+def write_method(
+    out_dir: str | Path, scenario: Scenario, method: MethodResult, started: float
+) -> None:
+    """Write one finished method of a run of ``scenario`` that is still going (begun at Unix
+    time ``started``) into ``out_dir``, its summary.json last; the directory is the run's
+    (metadata.json first, no completion marker) from the first method on, so a resumed run
+    finds the finished methods with :func:`finished_methods`."""
+    out = Path(out_dir)
+    if _earlier_run(out, overwrite=False) is None:
+        out.mkdir(parents=True, exist_ok=True)
+        keys = [method_dir_name(m.key) for m in scenario.methods]
+        atomic_write(out / "metadata.json", _json(_metadata(scenario, keys, started, time.time())))
+    (out / COMPLETE).unlink(missing_ok=True)
+    _write_method(out / method_dir_name(method.key), method)
+
+
+def finished_methods(out_dir: str | Path, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The summaries of the methods among ``keys`` that :func:`write_method` finished in an
+    unfinished run directory (none in a finished or missing one)."""
+    out = Path(out_dir)
+    if is_complete(out) or not out.is_dir():
+        return {}
+    done = {}
+    for key in keys:
+        summary = out / method_dir_name(key) / "summary.json"
+        try:
+            done[key] = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            continue
+    return done
 
 
 def _write_method(directory: Path, method: MethodResult) -> None:

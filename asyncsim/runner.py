@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -219,8 +219,11 @@ def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int)
 def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     progress: Callable[[str, MethodResult], None] | None = None,
+    skip: Collection[str] = (),
 ) -> RunResult:
-    """Run every method of a scenario (a Scenario, a mapping, or a YAML path)."""
+    """Run every method of a scenario (a Scenario, a mapping, or a YAML path), but those whose
+    keys are in ``skip`` (finished earlier: a resumed sweep point); ``progress`` is called
+    with each method's result as it finishes."""
     if isinstance(scenario, str | Path):
         from asyncsim.scenario import load_scenario
 
@@ -228,7 +231,9 @@ def simulate(
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
     result = RunResult(scenario)
-    for index in range(len(scenario.methods)):
+    for index, method in enumerate(scenario.methods):
+        if method.key in skip:
+            continue
         method_result = run_method(scenario, index)
         result.methods[method_result.key] = method_result
         if progress is not None:
