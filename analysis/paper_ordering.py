@@ -14,6 +14,11 @@ Claims (Tyurin et al., App. H; docs/algorithms.md, "Experiments"):
 - (c) versus (b): Rennala NIGT's lead over AFedPG and over Synchronized NIGT (their mean time
   divided by Rennala's) is larger in (c).
 
+Each claim is decided by learning, not by noise crossing the target: a panel counts only where
+its target return is at least ``LEARNING_MARGIN`` times the mean evaluation return of θ_0 over
+its runs (the summaries' ``initial_return``); a claim resting on a panel below that margin is
+undecided ("?"). The report states each panel's margin.
+
 A run that never reached the target counts at its simulated time budget (a lower bound on its
 time to target, so the checks lean against the method that missed it). Claims are measured,
 not inferred from budgets: (a) needs every run to reach the target, and (b), (c) need every
@@ -42,7 +47,9 @@ from asyncsim.sweep import finished_runs, run_sweep
 
 __all__ = [
     "FIGURE_1",
+    "LEARNING_MARGIN",
     "NOISE_WIDTHS",
+    "Margin",
     "Times",
     "check_claims",
     "main",
@@ -51,6 +58,8 @@ __all__ = [
 ]
 
 NOISE_WIDTHS = 2.0
+LEARNING_MARGIN = 2.0
+"""A panel decides claims only when its target is at least this times θ_0's mean return."""
 RENNALA, AFEDPG, SYNCHRONIZED = "rennala_nigt", "afedpg", "synchronized_nigt"
 REDUCED_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "paper" / "reduced"
 FIGURE_1 = {
@@ -79,6 +88,43 @@ class Times:
             return 0.0
         variance = sum((v - self.mean) ** 2 for v in self.values) / (n - 1)
         return math.sqrt(variance / n)
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A panel's target return against θ_0's mean evaluation return over its runs."""
+
+    target: float | None
+    initial: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.target is None or self.initial is None or self.initial <= 0:
+            return None
+        return self.target / self.initial
+
+    @property
+    def learned(self) -> bool:
+        """Whether reaching the target takes learning (the ratio is at least the margin)."""
+        return self.ratio is not None and self.ratio >= LEARNING_MARGIN
+
+    def describe(self) -> str:
+        if self.ratio is None:
+            return "no target or no evaluation of θ_0: claims undecided"
+        return f"target {self.target:g} = {self.ratio:.1f}× θ_0's mean return {self.initial:.1f}"
+
+
+def learning_margin(sweep_dir: str | Path) -> Margin:
+    """The target return of a sweep's runs and θ_0's mean evaluation return over them."""
+    targets, initials = set(), []
+    for _, run in finished_runs(sweep_dir):
+        targets.add(run.scenario.budget.target_return)
+        initials += [m.summary.get("initial_return") for m in run.methods.values()]
+    known = [value for value in initials if value is not None]
+    target = targets.pop() if len(targets) == 1 else None
+    return Margin(
+        target, sum(known) / len(known) if known and len(known) == len(initials) else None
+    )
 
 
 def times_to_target(sweep_dir: str | Path) -> dict[str, Times]:
@@ -139,21 +185,47 @@ def check_claims(
     equal: Mapping[str, Times],
     heterogeneous: Mapping[str, Times],
     communication: Mapping[str, Times],
+    learned: Mapping[str, bool] | None = None,
 ) -> dict[str, bool | None]:
-    """The four claims of the module docstring, by name: True, False, or None (undecided)."""
-    return {
-        "(a) equal times: within noise": _within_noise(equal),
-        "(b) Rennala NIGT first": _first(heterogeneous),
-        "(c) Rennala NIGT first": _first(communication),
-        "(c) lead over AFedPG and Synchronized NIGT larger than in (b)": _all(
-            [_lead_grows(heterogeneous, communication, other) for other in (AFEDPG, SYNCHRONIZED)]
+    """The four claims of the module docstring, by name: True, False, or None (undecided).
+
+    ``learned`` says for panels "(a)", "(b)", "(c)" whether reaching the target takes learning
+    (:class:`Margin`); a claim resting on a panel where it does not is None. Omitted: all do.
+    """
+    learned = {"(a)": True, "(b)": True, "(c)": True, **(learned or {})}
+    claims = {
+        "(a) equal times: within noise": (_within_noise(equal), ["(a)"]),
+        "(b) Rennala NIGT first": (_first(heterogeneous), ["(b)"]),
+        "(c) Rennala NIGT first": (_first(communication), ["(c)"]),
+        "(c) lead over AFedPG and Synchronized NIGT larger than in (b)": (
+            _all(
+                [
+                    _lead_grows(heterogeneous, communication, other)
+                    for other in (AFEDPG, SYNCHRONIZED)
+                ]
+            ),
+            ["(b)", "(c)"],
         ),
+    }
+    return {
+        claim: verdict if all(learned[panel] for panel in panels) else None
+        for claim, (verdict, panels) in claims.items()
     }
 
 
-def report(figures: Mapping[str, Mapping[str, Times]], claims: Mapping[str, bool | None]) -> str:
-    """Markdown: a table of mean ± standard error per figure and method, then the verdicts."""
+def report(
+    figures: Mapping[str, Mapping[str, Times]],
+    claims: Mapping[str, bool | None],
+    margins: Mapping[str, Margin] | None = None,
+) -> str:
+    """Markdown: each panel's learning margin, a table of mean ± standard error per figure and
+    method, then the verdicts."""
     lines = [
+        f"- {figure}: {margin.describe()}"
+        + ("" if margin.learned else f" (below {LEARNING_MARGIN:g}×: its claims are undecided)")
+        for figure, margin in (margins or {}).items()
+    ]
+    lines += [
         "| figure | method | mean time to target | ± s.e. | missed target |",
         "|---|---|---|---|---|",
     ]
@@ -219,13 +291,15 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 parser.error(f"{', '.join(missing)} required (or --run)")
             directories = {option: getattr(args, option) for option in FIGURE_1}
-        panels = zip("abc", FIGURE_1, strict=True)
+        panels = list(zip("abc", FIGURE_1, strict=True))
         figures = {f"({p})": times_to_target(directories[o]) for p, o in panels}
+        margins = {f"({p})": learning_margin(directories[o]) for p, o in panels}
     except AsyncSimError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    claims = check_claims(figures["(a)"], figures["(b)"], figures["(c)"])
-    print(report(figures, claims))
+    learned = {figure: margin.learned for figure, margin in margins.items()}
+    claims = check_claims(figures["(a)"], figures["(b)"], figures["(c)"], learned)
+    print(report(figures, claims, margins))
     return 1 if False in claims.values() else 0
 
 

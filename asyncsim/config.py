@@ -317,7 +317,20 @@ class PolicyGradientOracleConfig(Params):
     horizon: PositiveInt = Field(1000, description="H, transitions per trajectory")
     discount: Annotated[float, Field(gt=0, le=1)] = Field(0.99, description="γ")
     policy: PolicyConfig = PolicyConfig()
-    baseline: bool = Field(False, description="leave-one-out batch-mean baseline")
+    baseline: bool | Literal["none", "batch", "running"] = Field(
+        "none",
+        description="subtracted from the rewards-to-go: none (the paper's estimator), batch "
+        "(leave-one-out mean of the request's other trajectories; true), running (the server's "
+        "running mean, sent with the point; docs/algorithms.md §1)",
+    )
+    baseline_window: PositiveInt = Field(
+        20, description="W: each trajectory the server takes moves the running baseline 1/W"
+    )
+    normalize_observations: bool = Field(
+        False,
+        description="policy inputs clip((s − m)/σ, ±10), m and σ of the states of 20 "
+        "episodes of θ_0 (fixed for the run)",
+    )
     workers: PositiveInt | None = Field(None, description="rollout processes (default: cores)")
     fast_path: bool = Field(
         True,
@@ -367,6 +380,8 @@ class PolicyGradientOracleConfig(Params):
             hidden=tuple(self.policy.hidden),
             action_scale=self.policy.action_scale,
             baseline=self.baseline,
+            baseline_window=self.baseline_window,
+            normalize_observations=self.normalize_observations,
             env_kwargs=self.env_kwargs,
             heterogeneity=self.heterogeneity,
             agent_overrides=self.agent_overrides,

@@ -119,6 +119,8 @@ class IterationRecorder:
         self.evaluate = evaluate
         self.target_column = target_column
         self.rows: list[dict[str, Any]] = []
+        #: the evaluation hook's columns at θ_0 (empty without evaluation)
+        self.initial: dict[str, Any] = {}
         self.stop_reason = "time"
         self.time_to_target: float | None = None
         self._previous = replace(sim.counters)

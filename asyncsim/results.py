@@ -70,6 +70,7 @@ __all__ = [
     "atomic_write",
     "check_run_dir",
     "expect_results",
+    "finished_methods",
     "is_complete",
     "is_readable",
     "load_run",
@@ -77,6 +78,7 @@ __all__ = [
     "read_run_scenario",
     "results_kind",
     "scenario_hash",
+    "write_method",
     "write_run",
     "written_methods",
 ]
@@ -416,6 +418,7 @@ def write_run(
     *,
     overwrite: bool = False,
     kind: str = "run",
+    kept: Sequence[str] = (),
 ) -> Path:
     """Write ``result`` as a run directory: metadata.json first, the completion marker last.
 
@@ -433,6 +436,8 @@ def write_run(
         overwrite: write into a non-empty directory that holds no asyncsim run, or the results
             of another scenario or kind.
         kind: ``run``, or ``emulation`` for ``asyncsim emulate`` (:data:`RESULT_KINDS`).
+        kept: keys of methods already written in ``out_dir`` by :func:`write_method` (a
+            resumed sweep point), which ``result`` leaves out: their files stay as they are.
 
     Returns:
         The run directory.
@@ -442,7 +447,8 @@ def write_run(
     """
     out = Path(out_dir)
     earlier = _earlier_run(out, overwrite, result.scenario, kind)
-    keys = [method_dir_name(key) for key in result.methods]
+    present = {*kept, *result.methods}
+    keys = [method_dir_name(m.key) for m in result.scenario.methods if m.key in present]
     if earlier is not None:  # unfinished from now on; its metadata.json still names its methods
         (out / COMPLETE).unlink(missing_ok=True)
         for key in set(earlier.methods) - set(keys):
@@ -468,10 +474,47 @@ def write_run(
         (out / recorded.RECORD_FILE).unlink(missing_ok=True)
     else:
         atomic_write(out / recorded.RECORD_FILE, _json(record))
-    for key, method in zip(keys, result.methods.values(), strict=True):
-        _write_method(out / key, method)
+    for key, method in result.methods.items():
+        _write_method(out / method_dir_name(key), method)
     atomic_write(out / COMPLETE, _timestamp(finished) + "\n")
     return out
+
+
+def write_method(
+    out_dir: str | Path, scenario: Scenario, method: MethodResult, started: float
+) -> None:
+    """Write one finished method of a run of ``scenario`` that is still going (begun at Unix
+    time ``started``) into ``out_dir``, its summary.json last; the directory is the run's
+    (metadata.json first, no completion marker) from the first method on, so a resumed run
+    finds the finished methods with :func:`finished_methods`."""
+    out = Path(out_dir)
+    if _earlier_run(out, False, scenario) is None:
+        out.mkdir(parents=True, exist_ok=True)
+        keys = [method_dir_name(m.key) for m in scenario.methods]
+        metadata = {**_metadata(scenario, keys, started, time.time()), "results": "run"}
+        atomic_write(out / "metadata.json", _json(metadata))
+    (out / COMPLETE).unlink(missing_ok=True)
+    _write_method(out / method_dir_name(method.key), method)
+
+
+def finished_methods(out_dir: str | Path, scenario: Scenario) -> dict[str, dict[str, Any]]:
+    """The summaries of the methods of ``scenario`` that :func:`write_method` finished in an
+    unfinished run of the same scenario in ``out_dir`` (none in a finished run, another
+    scenario's or a missing one)."""
+    out = Path(out_dir)
+    if is_complete(out) or not out.is_dir():
+        return {}
+    earlier = _read_earlier(out)
+    if earlier is None or earlier.scenario_hash != scenario_hash(scenario):
+        return {}
+    done = {}
+    for method in scenario.methods:
+        summary = out / method_dir_name(method.key) / "summary.json"
+        try:
+            done[method.key] = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            continue
+    return done
 
 
 def _write_method(directory: Path, method: MethodResult) -> None:

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -224,21 +224,25 @@ def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
 
 def iteration_recorder(sim: Simulation, scenario: Scenario, name: str = "") -> IterationRecorder:
     """The iteration table of method ``name`` with the oracle's evaluation as its hook: columns
-    ``eval_return`` (the mean return of the model θ) and ``eval_return_agent_<i>``, which a
-    return target reads."""
+    ``eval_return`` (the mean return of the model θ, which a return target reads),
+    ``eval_episode_length`` and ``eval_return_agent_<i>``. θ_0 is evaluated once too (the
+    summary's ``initial_return``)."""
     episodes = scenario.evaluation.episodes
     if not episodes:
         return IterationRecorder(sim, scenario.budget, scenario.evaluation, name=name)
 
     def evaluate(model: np.ndarray) -> dict[str, Any]:
         stats = sim.oracle.evaluate(model, episodes)
-        columns = {"eval_return": stats["return_mean"]} if "return_mean" in stats else {}
+        names = {"return_mean": "eval_return", "episode_length_mean": "eval_episode_length"}
+        columns = {column: stats[key] for key, column in names.items() if key in stats}
         columns.update({f"eval_{k}": v for k, v in stats.items() if k.startswith("return_agent_")})
         return columns
 
-    return IterationRecorder(
+    recorder = IterationRecorder(
         sim, scenario.budget, scenario.evaluation, evaluate, "eval_return", name
     )
+    recorder.initial = evaluate(sim.oracle.initial_point())
+    return recorder
 
 
 def run_until_budget(
@@ -275,6 +279,7 @@ def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int)
         "time_to_target": recorder.time_to_target,
         "final_grad_norm": last.get("grad_norm"),
         "final_return": last.get("eval_return", last.get("return_mean")),
+        "initial_return": recorder.initial.get("eval_return"),
     }
     # JSON has no NaN or infinity: a diverged run reports null
     return {
@@ -285,8 +290,11 @@ def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int)
 def simulate(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     progress: Callable[[str, MethodResult], None] | None = None,
+    skip: Collection[str] = (),
 ) -> RunResult:
-    """Run every method of a scenario (a Scenario, a mapping, or a YAML path).
+    """Run every method of a scenario (a Scenario, a mapping, or a YAML path), but those whose
+    keys are in ``skip`` (finished earlier: a resumed sweep point); ``progress`` is called
+    with each method's result as it finishes.
 
     A method that fails does not stop the others: once all have run, :class:`MethodsFailed`
     is raised, naming the first failure and holding the methods that finished.
@@ -299,6 +307,8 @@ def simulate(
         scenario = validate_scenario(scenario)
     result = RunResult(scenario)
     for index, method in enumerate(scenario.methods):
+        if method.key in skip:
+            continue
         try:
             method_result = run_method(scenario, index)
         except AsyncSimError as exc:

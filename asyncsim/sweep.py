@@ -76,13 +76,15 @@ from asyncsim.recorder import watching
 from asyncsim.results import (
     COMPLETE,
     atomic_write,
+    finished_methods,
     is_complete,
     is_readable,
     load_run,
     scenario_hash,
+    write_method,
     write_run,
 )
-from asyncsim.runner import RunResult, simulate
+from asyncsim.runner import MethodResult, RunResult, simulate
 from asyncsim.scenario import (
     apply_overrides,
     dump_yaml,
@@ -212,22 +214,35 @@ def run_point(
 ) -> PointOutcome:
     """Simulate one point; write its run directory there, or return the result if None.
 
-    ``rollout_workers`` sets ``oracle.workers`` of a policy-gradient point that leaves it unset
-    (see :func:`rollout_workers`); the point's results and its recorded scenario do not depend
-    on it. Never raises for a failing simulation: the error is returned in the outcome.
+    Each method is written to the point directory as soon as it finishes, so a point that
+    was interrupted resumes from its finished methods (each method × seed is a resumable
+    unit). ``rollout_workers`` sets ``oracle.workers`` of a policy-gradient point that leaves
+    it unset (see :func:`rollout_workers`); the point's results and its recorded scenario do
+    not depend on it. Never raises for a failing simulation: the error is returned in the
+    outcome.
     """
     started = time.time()
+    done = finished_methods(point_dir, scenario) if point_dir is not None else {}
+
+    def save(_: str, method: MethodResult) -> None:
+        with _writing(point_dir):
+            write_method(point_dir, scenario, method, started)
+
     try:
-        result = simulate(_with_rollout_workers(scenario, rollout_workers))
+        result = simulate(
+            _with_rollout_workers(scenario, rollout_workers),
+            progress=None if point_dir is None else save,
+            skip=done,
+        )
         result.scenario = scenario  # the point as given: its hash names the directory
         if point_dir is not None:
             with _writing(point_dir):
-                write_run(result, point_dir, started, time.time())
+                write_run(result, point_dir, started, time.time(), kept=list(done))
     except StorageError as exc:
         return PointOutcome(started, time.time(), unwritable=str(exc))
     except Exception as exc:
         return PointOutcome(started, time.time(), error=_one_line(exc), details=_traceback(exc))
-    summaries = [method.summary for method in result.methods.values()]
+    summaries = [*done.values(), *(method.summary for method in result.methods.values())]
     return PointOutcome(
         started,
         time.time(),

@@ -67,8 +67,25 @@ def test_the_status_fails_only_on_a_failed_claim(monkeypatch, tmp_path):
 
     figures = iter([EQUAL, B, {**C, "afedpg": Times((12, 13, 14), 1)}])
     monkeypatch.setattr(ordering, "times_to_target", lambda _: next(figures))
+    monkeypatch.setattr(ordering, "learning_margin", lambda _: ordering.Margin(300.0, 90.0))
     args = [arg for option in ("equal", "heterogeneous", "communication")
             for arg in (f"--{option}", str(tmp_path))]  # fmt: skip
     assert ordering.main(args) == 0
     figures = iter([EQUAL, C, B])
     assert ordering.main(args) == 1
+
+
+def test_claims_on_a_panel_without_learning_margin_are_undecided():
+    """A target that θ_0 nearly reaches is crossed by noise: no claim rests on such a panel."""
+    from analysis.paper_ordering import LEARNING_MARGIN, Margin
+
+    assert Margin(300.0, 90.0).learned and Margin(300.0, 90.0).ratio == 300 / 90
+    assert not Margin(300.0, 300.0 / LEARNING_MARGIN + 1).learned
+    assert not Margin(None, 90.0).learned and not Margin(300.0, None).learned
+    claims = check_claims(EQUAL, B, C, {"(b)": False})
+    assert claims["(a) equal times: within noise"] is True
+    assert claims["(c) Rennala NIGT first"] is True
+    assert claims["(b) Rennala NIGT first"] is None
+    assert claims["(c) lead over AFedPG and Synchronized NIGT larger than in (b)"] is None
+    text = report({"(b)": B}, claims, {"(b)": Margin(300.0, 200.0)})
+    assert "target 300 = 1.5× θ_0's mean return 200.0 (below 2×: its claims are undecided)" in text

@@ -46,6 +46,15 @@ def test_leave_one_out_baseline_and_weights():
     assert c[3] == pytest.approx(3 * psi[3])  # alone in its group: no baseline
 
 
+def test_running_baseline_rows_are_subtracted_while_the_episode_runs():
+    rewards, lengths = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]]), np.array([3, 2])
+    psi = rewards_to_go(rewards, lengths, 0.9)
+    rows = np.array([[0.5, 0.25, 0.125, 9.0], [1.0, 2.0, 3.0, 9.0]])  # longer than T: cut
+    c = gpomdp_coefficients(rewards, lengths, np.array([1.0, 2.0]), 0.9, baselines=rows)
+    assert c[0] == pytest.approx(psi[0] - rows[0, :3])
+    assert c[1] == pytest.approx(2 * np.array([psi[1, 0] - 1.0, psi[1, 1] - 2.0, 0.0]))
+
+
 def test_one_backward_gives_weighted_sum_per_point():
     gen = torch.Generator().manual_seed(0)
     policy = GaussianMLPPolicy(3, 2, hidden=(8,), generator=gen)
@@ -81,7 +90,7 @@ def _z_scores(estimates: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return (estimates.mean(axis=0) - truth) / se
 
 
-def _lq_oracle(baseline: bool = False) -> PolicyGradientOracle:
+def _lq_oracle(baseline: bool | str = False) -> PolicyGradientOracle:
     return PolicyGradientOracle(
         rl_helpers.LQ_ID,
         1,
@@ -94,9 +103,14 @@ def _lq_oracle(baseline: bool = False) -> PolicyGradientOracle:
     )
 
 
-@pytest.mark.parametrize("baseline", [False, True])
+RUNNING_BASELINE = 3.0 * DISCOUNT ** np.arange(HORIZON)[::-1]
+"""A fixed running baseline far from the rewards-to-go (any b_t set in advance is unbiased)."""
+
+
+@pytest.mark.parametrize("baseline", [False, True, "running"])
 def test_gpomdp_is_unbiased_on_linear_quadratic(baseline):
     truth = rl_helpers.lq_gradient(THETA, HORIZON, DISCOUNT)
+    context = RUNNING_BASELINE if baseline == "running" else None
     with _lq_oracle(baseline) as oracle:
         assert oracle.config.action_scale is None  # unbounded actions: a = u, no tanh
         estimates = np.array(
@@ -104,7 +118,9 @@ def test_gpomdp_is_unbiased_on_linear_quadratic(baseline):
                 oracle.compute(
                     [
                         GradientRequest(
-                            THETA, (GradientJob(0, k * GROUP_SIZE, GROUP_SIZE, 1 / GROUP_SIZE),)
+                            THETA,
+                            (GradientJob(0, k * GROUP_SIZE, GROUP_SIZE, 1 / GROUP_SIZE),),
+                            context,
                         )
                     ]
                 )[0].vector

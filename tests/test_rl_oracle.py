@@ -27,6 +27,7 @@ def pendulum():
 
 
 def _reference(oracle: PolicyGradientOracle, point: np.ndarray, jobs=JOBS) -> np.ndarray:
+    """Σ_jobs w Σ_k g from the naive reference, with the oracle's normalizer if it has one."""
     total = np.zeros(oracle.dim)
     for job in jobs:
         for k in range(job.count):
@@ -39,6 +40,7 @@ def _reference(oracle: PolicyGradientOracle, point: np.ndarray, jobs=JOBS) -> np
                 job.first_index + k,
                 horizon=HORIZON,
                 discount=DISCOUNT,
+                normalizer=oracle.config.normalizer,
             )
             total += job.weight * g
     return total
@@ -59,6 +61,39 @@ def test_batched_equals_reference_for_both_worker_counts(pendulum):
     assert by_one.stats == by_two.stats
     assert by_one.stats["transitions"] == 5 * HORIZON
     assert by_one.stats["episode_length_mean"] == HORIZON
+
+
+def test_normalized_observations_equal_the_reference_and_do_not_depend_on_workers():
+    """The normalizer is fixed from θ_0's episodes: the same in every oracle of a seed, applied
+    alike by the batched rollout and the naive reference, whatever the worker count."""
+    with (
+        _oracle("Hopper-v5", normalize_observations=True) as one,
+        _oracle("Hopper-v5", workers=2, normalize_observations=True) as two,
+    ):
+        normalizer = one.config.normalizer
+        np.testing.assert_array_equal(normalizer.mean, two.config.normalizer.mean)
+        np.testing.assert_array_equal(normalizer.scale, two.config.normalizer.scale)
+        assert np.all(normalizer.scale >= normalizer.FLOOR)
+        point = one.initial_point()
+        by_one = one.compute([GradientRequest(point, JOBS)])[0]
+        by_two = two.compute([GradientRequest(point, JOBS)])[0]
+        np.testing.assert_array_equal(by_one.vector, by_two.vector)
+        _assert_close(by_one.vector, _reference(one, point))
+        with _oracle("Hopper-v5") as raw:
+            assert not np.allclose(raw.compute([GradientRequest(point, JOBS)])[0].vector,
+                                   by_one.vector)  # fmt: skip
+
+
+def test_normalizer_centres_scales_and_clips():
+    from asyncsim.rl.rollout import ObservationNormalizer
+
+    sample = np.array([[0.0, 5.0, 1.0], [2.0, 5.0, 3.0]])
+    normalizer = ObservationNormalizer.fit(sample)
+    np.testing.assert_array_equal(normalizer.mean, [1.0, 5.0, 2.0])
+    np.testing.assert_array_equal(normalizer.scale, np.float32([1.0, normalizer.FLOOR, 1.0]))
+    x = normalizer(np.array([[3.0, 5.5, -100.0]], np.float32))
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, [[2.0, 10.0, -10.0]])  # 0.5/0.01 = 50 and -102 clipped
 
 
 def test_two_points_in_one_call_equal_separate_calls(pendulum):

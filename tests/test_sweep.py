@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -327,3 +328,42 @@ def test_parallel_points_roll_out_in_their_share_of_the_cores(tmp_path: Path) ->
             mine = tmp_path / "default" / "points" / ours.key / table
             other = tmp_path / "explicit" / "points" / theirs.key / table
             assert mine.read_bytes() == other.read_bytes(), table
+
+
+def test_an_interrupted_point_resumes_from_its_finished_methods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each method × seed is a resumable unit: the point's first method is written as soon as
+    it finishes; after a failure in the second, a re-run runs only the second and leaves the
+    first one's files as they were; the point then equals one run without interruption."""
+    import asyncsim.runner as runner
+
+    data = sweep_data({"seed": [3]})
+    real_run_method, calls = runner.run_method, []
+
+    def interrupted(scenario, index):
+        calls.append(scenario.methods[index].key)
+        if index == 1:
+            raise RuntimeError("interrupted")
+        return real_run_method(scenario, index)
+
+    monkeypatch.setattr(runner, "run_method", interrupted)
+    run_sweep(data, tmp_path / "resumed", workers=1)
+    (point,) = (tmp_path / "resumed" / "points").iterdir()
+    first = point / "rennala_nigt" / "iterations.csv"
+    assert first.is_file() and not (point / "afedpg").exists() and not is_complete(point)
+    stamp = first.stat().st_mtime_ns
+    calls.clear()
+    monkeypatch.setattr(runner, "run_method", lambda s, i: calls.append(s.methods[i].key)
+                        or real_run_method(s, i))  # fmt: skip
+    index = run_sweep(data, tmp_path / "resumed", workers=1)
+    assert calls == ["afedpg"] and index.count("done") == 1 and is_complete(point)
+    assert first.stat().st_mtime_ns == stamp
+    run_sweep(data, tmp_path / "whole", workers=1)
+    (whole,) = (tmp_path / "whole" / "points").iterdir()
+    for key in ("rennala_nigt", "afedpg"):
+        for name in ("iterations.csv", "trace.csv"):
+            assert (point / key / name).read_bytes() == (whole / key / name).read_bytes()
+        mine, fresh = (json.loads((d / key / "summary.json").read_text()) for d in (point, whole))
+        assert {**mine, "real_seconds": 0} == {**fresh, "real_seconds": 0}
+    assert load_run(point).summary_table()[1]["method"] == "afedpg"

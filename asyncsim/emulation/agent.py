@@ -45,10 +45,16 @@ from asyncsim.emulation.messages import (
 )
 from asyncsim.lifeline import exit_with_parent
 from asyncsim.oracles import build_oracle
-from asyncsim.oracles.base import GradientJob, GradientRequest, GradientResult
+from asyncsim.oracles.base import GradientJob, GradientRequest, GradientResult, sum_reports
 from asyncsim.runner import build_cluster, seeds
 
-__all__ = ["AgentWorker", "RayAgent", "combine_stats", "no_delay", "serve_process"]
+__all__ = [
+    "AgentWorker",
+    "RayAgent",
+    "combine_stats",
+    "no_delay",
+    "serve_process",
+]
 
 Command = Setup | Start | Stop | Quit
 
@@ -162,7 +168,7 @@ class AgentWorker:
         tau = self.cluster.compute_time(agent, start.version, transitions)
         if start.patience is not None and tau > start.patience:
             return begin + self.scale * start.patience, False
-        request = GradientRequest(point, (GradientJob(agent, index, 1, 1.0),))
+        request = GradientRequest(point, (GradientJob(agent, index, 1, 1.0),), start.context)
         self.results.append(self.oracle.compute([request])[0])
         return max(begin + self.scale * tau, time.monotonic()), True
 
@@ -194,9 +200,11 @@ class AgentWorker:
 
 
 def _sum(results: list[GradientResult]) -> GradientResult:
-    """Σ of gradients, with their statistics combined by :func:`combine_stats`."""
+    """Σ of gradients, with their statistics combined by :func:`combine_stats` and their
+    reports added."""
     vector = np.sum([result.vector for result in results], axis=0)
-    return GradientResult(vector, combine_stats([(result, 1) for result in results]))
+    stats = combine_stats([(result, 1) for result in results])
+    return GradientResult(vector, stats, sum_reports(results))
 
 
 def combine_stats(parts: list[tuple[GradientResult, int]]) -> dict[str, float]:

@@ -39,7 +39,7 @@ from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Counters, RoundOutcome
 from asyncsim.engine.trace import SERVER, Trace
 from asyncsim.errors import AsyncSimError
-from asyncsim.oracles.base import GradientOracle, GradientResult
+from asyncsim.oracles.base import GradientOracle, GradientResult, sum_reports
 
 if TYPE_CHECKING:
     from asyncsim.config import Scenario
@@ -66,9 +66,9 @@ class EmulatedArrival:
     engine: EmulatedEngine
 
     def gradient(self) -> GradientResult:
-        """Its value; the gradient counts as used."""
+        """Its value; the gradient counts as used and the server's context takes its report."""
         self.engine.counters.used += 1
-        return self.result
+        return self.engine.take(self.result)
 
     def ignore(self) -> None:
         """The server drops it unused: counted as discarded and traced as ``ignored``."""
@@ -187,6 +187,7 @@ class EmulatedEngine:
         self._stopped: list[tuple[float, int, int]] = []  # (time, agent, version)
         self._held: list[tuple[float, int, int, Upload]] = []  # uploads before their end
         self._order = itertools.count()  # ties in _held: arrival order
+        self.context = oracle.initial_context()
         self._setup(scenario)
         self._start = time.perf_counter()
         self._wall_start = time.time()
@@ -195,6 +196,11 @@ class EmulatedEngine:
     def now(self) -> float:
         """Real seconds since the run started, over S."""
         return (time.perf_counter() - self._start) / self.scale
+
+    def take(self, result: GradientResult) -> GradientResult:
+        """The server takes ``result``: its context follows the result's report."""
+        self.context = self.oracle.next_context(self.context, result)
+        return result
 
     @property
     def env(self) -> Any:
@@ -308,6 +314,7 @@ class EmulatedEngine:
                 rule.keeps_computing,
                 upload_when_done,
                 rule.patience(agent),
+                self.context,
             )
             self._send_job(agent, start, round_)
         yield _Wait(lambda: round_.stop_time is not None)
@@ -320,7 +327,9 @@ class EmulatedEngine:
         ]
         vector = sum(weight * result.vector for weight, result, _ in parts)
         stats = combine_stats([(result, count) for _, result, count in parts])
-        return RoundOutcome(GradientResult(vector, stats), round_.stop_time, counts)
+        report = sum_reports([result for _, result, _ in parts])
+        gradient = self.take(GradientResult(vector, stats, report))
+        return RoundOutcome(gradient, round_.stop_time, counts)
 
     def _stop_round(self, round_: _Round) -> None:
         """The rule said stop: discard what runs, choose the senders, tell every agent."""
@@ -351,7 +360,9 @@ class EmulatedEngine:
         """Send ``point`` (server version ``version``) to one agent, which computes one
         gradient there and uploads it; its arrival is then queued for ``next_arrival``."""
         index = self._next_index[agent]
-        start = Start(next(self._jobs), time.time(), point, version, index, False, True, None)
+        start = Start(
+            next(self._jobs), time.time(), point, version, index, False, True, None, self.context
+        )
         self._send_job(agent, start, None)
 
     def restart(self, agent: int, point: np.ndarray, version: int) -> bool:

@@ -13,6 +13,7 @@ part of the modelled one rather than added to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class Start:
     keeps_computing: bool
     upload_when_done: bool
     patience: float | None
+    context: Any = None
 
 
 @dataclass(frozen=True, slots=True)

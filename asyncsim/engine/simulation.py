@@ -70,9 +70,10 @@ class Arrival:
 
     def gradient(self) -> GradientResult:
         """Its value (computed lazily, together with every gradient still in flight); the
-        gradient counts as used."""
-        self.simulation.counters.used += 1
-        return self.simulation.lazy.value(self.handle)
+        gradient counts as used and the server's context takes its report."""
+        sim = self.simulation
+        sim.counters.used += 1
+        return sim.take(sim.lazy.value(self.handle))
 
     def ignore(self) -> None:
         """The server drops this gradient unused (it is never computed): counted as discarded
@@ -89,6 +90,7 @@ class _Round:
     version: int
     rule: CollectionRule
     stopped: simpy.Event
+    context: Any
     done: bool = False
     used: dict[int, list[int]] = field(default_factory=dict)
     running: dict[int, int] = field(default_factory=dict)
@@ -120,10 +122,17 @@ class Simulation:
         fixed_h = cluster.models["compute"].fixed_values()
         per_trajectory = fixed_h is not None and not per_step_timing
         self._fixed_tau = [float(h) * oracle.horizon for h in fixed_h] if per_trajectory else None
+        self.context = oracle.initial_context()
 
     @property
     def now(self) -> float:
         return self.env.now
+
+    def take(self, result: GradientResult) -> GradientResult:
+        """The server takes ``result``: its context follows the result's report
+        (:meth:`GradientOracle.next_context`); returns ``result``."""
+        self.context = self.oracle.next_context(self.context, result)
+        return result
 
     def run(self, until: simpy.Event, watchdog: Callable[[], None] | None = None) -> None:
         """Run the SimPy environment until ``until`` fires, the cyclic collector at rest;
@@ -199,7 +208,7 @@ class Simulation:
         The round starts now (the server sends the point) and ends when the server holds
         ĝ = Σ_i rule.weight(i, B_i) · Σ_k g_{i,k}. Running computations at the stop are discarded.
         """
-        round_ = _Round(point, version, rule, self.env.event())
+        round_ = _Round(point, version, rule, self.env.event(), self.context)
         if self.per_step_timing:  # every agent starts one computation at the point now
             self.oracle.prefetch(point, enumerate(self._next_index))
         for agent in range(self.cluster.n):
@@ -223,8 +232,8 @@ class Simulation:
         end = max((upload_end for _, upload_end in uploads.values()), default=stop_time)
         if end > stop_time:
             yield self.env.timeout(end - stop_time)
-        request = GradientRequest(point, tuple(self._jobs(round_)))
-        gradient = self.lazy.value(self.lazy.submit(request))
+        request = GradientRequest(point, tuple(self._jobs(round_)), round_.context)
+        gradient = self.take(self.lazy.value(self.lazy.submit(request)))
         return RoundOutcome(gradient, stop_time, counts)
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
@@ -306,9 +315,11 @@ class Simulation:
     # ------------------------------------------------------------------ asynchronous server
 
     def dispatch(self, agent: int, point: np.ndarray, version: int) -> None:
-        """Send ``point`` (server version ``version``) to one agent, which computes one gradient
-        there and uploads it; the arrival is then queued for ``next_arrival``."""
-        self._workers[agent] = self.env.process(self._async_agent(agent, point, version))
+        """Send ``point`` (server version ``version``) and the server's context to one agent,
+        which computes one gradient there and uploads it; the arrival is then queued for
+        ``next_arrival``."""
+        process = self._async_agent(agent, point, version, self.context)
+        self._workers[agent] = self.env.process(process)
 
     def restart(self, agent: int, point: np.ndarray, version: int) -> bool:
         """Stop the agent's work for an earlier point (a running computation is discarded, a
@@ -320,7 +331,7 @@ class Simulation:
         self.dispatch(agent, point, version)
         return True
 
-    def _async_agent(self, agent: int, point: np.ndarray, version: int) -> Process:
+    def _async_agent(self, agent: int, point: np.ndarray, version: int, context: Any) -> Process:
         env, lazy = self.env, self.lazy
         self._stoppable[agent] = True
         handle = None  # the running computation's request
@@ -333,7 +344,7 @@ class Simulation:
                 delay, index, ending = self._begin(agent, point, version)
                 if index >= 0:
                     job = GradientJob(agent, index, 1, 1.0)
-                    handle = lazy.submit(GradientRequest(point, (job,)))
+                    handle = lazy.submit(GradientRequest(point, (job,), context))
                 yield AgentTimeout(env, delay, agent)
                 if self._end(agent, index, ending, version):
                     break

@@ -4,18 +4,37 @@ The engine decides *which* stochastic gradients a protocol uses (agent, per-agen
 weight); the oracle computes them lazily, in batches, only when their value is needed
 (see DESIGN.md, "simulated time is not compute time"). A gradient is identified by
 ``(agent, index)``: the ``index``-th computation started by ``agent`` in the run. Its value must be
-a deterministic function of ``(seed, agent, index, point)`` so that batching never changes a result.
+a deterministic function of ``(seed, agent, index, point, context)`` so that batching never
+changes a result.
+
+The *context* is what the server sends with the point besides θ, and an agent's *report* what it
+sends with its gradient besides the vector (a few numbers, free like the count of Algorithm 2;
+the reports of several gradients add up with ``+``, as an agent's local sum adds its vectors).
+An oracle that needs neither leaves both None; the policy-gradient oracle's running baseline
+(docs/algorithms.md §1) is carried this way: the engine keeps the server's context, hands it to
+every gradient that starts at a point it sends, and updates it from the report of every
+gradient the server takes (:meth:`GradientOracle.next_context`).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = ["GradientJob", "GradientOracle", "GradientRequest", "GradientResult", "average"]
+__all__ = [
+    "GradientJob",
+    "GradientOracle",
+    "GradientRequest",
+    "GradientResult",
+    "average",
+    "sum_reports",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +61,7 @@ class GradientRequest:
 
     point: np.ndarray
     jobs: tuple[GradientJob, ...]
+    context: Any = None
 
 
 @dataclass(slots=True)
@@ -49,11 +69,13 @@ class GradientResult:
     """The value of a GradientRequest and statistics of the samples behind it.
 
     ``stats`` keys used by the engine's iteration table when present: ``return_mean``,
-    ``discounted_return_mean``, ``episode_length_mean``, ``transitions``.
+    ``discounted_return_mean``, ``episode_length_mean``, ``transitions``. ``report`` is what the
+    agents send with the vector for the server's context (None when the oracle keeps none).
     """
 
     vector: np.ndarray
     stats: dict[str, float] = field(default_factory=dict)
+    report: Any = None
 
 
 def average(results: Sequence[GradientResult]) -> GradientResult:
@@ -64,6 +86,12 @@ def average(results: Sequence[GradientResult]) -> GradientResult:
         values = [r.stats[key] for r in results]
         stats[key] = float(sum(values)) if key == "transitions" else float(np.mean(values))
     return GradientResult(np.mean([r.vector for r in results], axis=0), stats)
+
+
+def sum_reports(results: Sequence[GradientResult]) -> Any:
+    """Σ of the results' reports (an agent's local sum reports it; None when there are none)."""
+    reports = [result.report for result in results if result.report is not None]
+    return functools.reduce(operator.add, reports) if reports else None
 
 
 class GradientOracle(ABC):
@@ -84,6 +112,15 @@ class GradientOracle(ABC):
     @abstractmethod
     def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
         """Evaluate several requests together (they may be at different points)."""
+
+    def initial_context(self) -> Any:
+        """The server's context when a run starts (None: the oracle keeps none)."""
+        return None
+
+    def next_context(self, context: Any, result: GradientResult) -> Any:
+        """The server's context after it takes ``result`` (a gradient or a round's aggregate);
+        a pure function of its arguments. The default keeps none."""
+        return context
 
     def gradient_norm(self, point: np.ndarray) -> float | None:
         """||∇f(point)|| where it is known in closed form (synthetic oracles), else None."""

@@ -34,20 +34,25 @@ import torch
 from asyncsim.errors import ConfigError, UnknownNameError
 from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
 from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, make_env
-from asyncsim.rl.estimator import Trajectory, weighted_gradients
+from asyncsim.rl.estimator import Trajectory, rewards_to_go, weighted_gradients
 from asyncsim.rl.mujoco_batch import fast_path_reason, is_mujoco_env
 from asyncsim.rl.policy import POLICIES
 from asyncsim.rl.rollout import (
     EVALUATION_STREAM,
     GRADIENT_STREAM,
     INIT_STREAM,
+    NORMALIZATION_STREAM,
+    ObservationNormalizer,
     RolloutConfig,
     RolloutPool,
     single_torch_thread,
     stream,
 )
 
-__all__ = ["PolicyGradientOracle"]
+__all__ = ["BASELINES", "PolicyGradientOracle", "RewardsToGo"]
+
+NORMALIZATION_EPISODES = 20
+"""Episodes of θ_0 whose states fix the observation normalizer."""
 
 _CACHE_BYTES = 512 * 2**20
 """Bound on trajectories rolled out ahead and not yet consumed (oldest are dropped first)."""
@@ -74,7 +79,15 @@ class PolicyGradientOracle(GradientOracle):
         hidden: hidden widths of the MLP policy.
         action_scale: c in a = c·tanh(u); None: the action space's high bound when it is finite,
             else unsquashed actions a = u.
-        baseline: subtract the leave-one-out batch mean of the rewards-to-go within each request.
+        baseline: what is subtracted from the rewards-to-go (docs/algorithms.md §1):
+            ``"none"`` (the paper's estimator), ``"batch"`` (the leave-one-out mean of the
+            other trajectories of the same request; ``True`` means it too) or ``"running"``
+            (the server's running mean of the rewards-to-go, sent with the point).
+        baseline_window: W of the running baseline: each trajectory the server takes moves it
+            by 1/W of the way to its rewards-to-go (a result of k trajectories by min(1, k/W)).
+        normalize_observations: the policy sees clip((s − m)/σ, −10, 10), m and σ the mean and
+            standard deviation of the states of :data:`NORMALIZATION_EPISODES` episodes of θ_0
+            (fixed for the run, the same for every method of a seed).
         env_kwargs: ``gymnasium.make`` kwargs shared by all agents.
         heterogeneity: ``"none"`` or ``"inverted_observation"`` (App. H.3).
         agent_overrides: per-agent ``env`` / ``env_kwargs`` / ``observation`` overrides.
@@ -99,7 +112,9 @@ class PolicyGradientOracle(GradientOracle):
         policy: str = "mlp",
         hidden: Sequence[int] = (64, 64),
         action_scale: float | None = None,
-        baseline: bool = False,
+        baseline: bool | str = "none",
+        baseline_window: int = 20,
+        normalize_observations: bool = False,
         env_kwargs: Mapping[str, Any] | None = None,
         heterogeneity: str = "none",
         agent_overrides: Sequence[Mapping[str, Any] | None] | None = None,
@@ -108,9 +123,12 @@ class PolicyGradientOracle(GradientOracle):
         threads: bool | None = None,
     ) -> None:
         workers = _default_workers() if workers is None else workers
+        baseline = {True: "batch", False: "none"}.get(baseline, baseline)
         _check_arguments(n_agents, horizon, discount, policy, hidden, action_scale, workers)
+        _check_baseline(baseline, baseline_window)
         self.n_agents, self.horizon, self.discount = n_agents, horizon, discount
-        self.baseline, self.workers, self.threads = baseline, workers, threads
+        self.baseline, self.baseline_window = baseline, baseline_window
+        self.workers, self.threads = workers, threads
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         specs = agent_env_specs(
             n_agents, env, env_kwargs, heterogeneity, agent_overrides, field="oracle"
@@ -141,6 +159,8 @@ class PolicyGradientOracle(GradientOracle):
         self._pool: RolloutPool | None = None
         self._cache: OrderedDict[tuple[bytes, int, int], Trajectory] = OrderedDict()
         self._cache_bytes = 0
+        if normalize_observations:
+            self.config = dataclasses.replace(self.config, normalizer=self._fit_normalizer())
 
     @property
     def fast_path(self) -> bool:
@@ -172,6 +192,7 @@ class PolicyGradientOracle(GradientOracle):
 
         Stats per request (unweighted over its trajectories): ``return_mean`` (Σ_t r_t),
         ``discounted_return_mean`` (Σ_t γ^t r_t), ``episode_length_mean`` and ``transitions``.
+        The report is the requests' :class:`RewardsToGo` (for the running baseline).
         """
         if not requests:
             return []
@@ -184,6 +205,7 @@ class PolicyGradientOracle(GradientOracle):
         ]
         trajectories = self._take(points, [(s, a, i) for s, a, i, _ in wanted])
         which = np.array([w[0] for w in wanted])
+        running = self.baseline == "running"
         with single_torch_thread():
             grads = weighted_gradients(
                 self.policy,
@@ -192,12 +214,30 @@ class PolicyGradientOracle(GradientOracle):
                 which,
                 np.array([w[3] for w in wanted]),
                 self.discount,
-                which if self.baseline else None,
+                which if self.baseline == "batch" else None,
+                self._running_baselines(requests, which) if running else None,
             )
         per_slot = [[] for _ in requests]
         for tr, slot in zip(trajectories, which, strict=True):
             per_slot[slot].append(tr)
-        return [GradientResult(g, self._stats(trs)) for g, trs in zip(grads, per_slot, strict=True)]
+        return [
+            GradientResult(g, self._stats(trs), self._report(trs) if running else None)
+            for g, trs in zip(grads, per_slot, strict=True)
+        ]
+
+    def initial_context(self) -> np.ndarray | None:
+        """The running baseline b ∈ R^H before any trajectory: 0 (the first gradients are the
+        paper's estimator); None for the other baselines."""
+        return np.zeros(self.horizon) if self.baseline == "running" else None
+
+    def next_context(self, context: np.ndarray | None, result: GradientResult) -> Any:
+        """The running baseline after the server takes ``result`` (k trajectories, mean
+        rewards-to-go Ψ̄): b ← b + min(1, k/W) (Ψ̄ − b)."""
+        report = result.report
+        if context is None or report is None or not report.count:
+            return context
+        step = min(1.0, report.count / self.baseline_window)
+        return context + step * (report.total / report.count - context)
 
     def trajectory_length(self, point: np.ndarray, agent: int, index: int) -> int:
         """Transitions of trajectory (agent, index) at ``point``, rolled out now and cached.
@@ -305,6 +345,31 @@ class PolicyGradientOracle(GradientOracle):
         self._cache_bytes -= _nbytes(tr)
         return tr
 
+    def _running_baselines(
+        self, requests: Sequence[GradientRequest], which: np.ndarray
+    ) -> np.ndarray:
+        """(B, H): the running baseline each trajectory's request came with (0 without one)."""
+        zero = self.initial_context()
+        return np.stack([zero if (b := requests[s].context) is None else b for s in which])
+
+    def _fit_normalizer(self) -> ObservationNormalizer:
+        """The normalizer of the states θ_0's policy visits (episode e: agent e mod n, stream
+        (3, e)); the rollout workers restart with it."""
+        items = [
+            (0, e % self.n_agents, (NORMALIZATION_STREAM, e)) for e in range(NORMALIZATION_EPISODES)
+        ]
+        trajectories = self._pool_rollout(self._theta0[None], items)
+        self.close()
+        return ObservationNormalizer.fit(np.concatenate([tr.obs for tr in trajectories]))
+
+    def _report(self, trajectories: Sequence[Trajectory]) -> RewardsToGo:
+        lengths = np.array([tr.length for tr in trajectories], dtype=np.int64)
+        rewards = np.zeros((len(trajectories), self.horizon))
+        for b, tr in enumerate(trajectories):
+            rewards[b, : tr.length] = tr.rewards
+        psi = rewards_to_go(rewards, lengths, self.discount)
+        return RewardsToGo(psi.sum(axis=0), len(trajectories))
+
     def _stats(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
         if not trajectories:
             return {"transitions": 0.0}
@@ -318,6 +383,28 @@ class PolicyGradientOracle(GradientOracle):
             "episode_length_mean": float(np.mean([tr.length for tr in trajectories])),
             "transitions": float(sum(tr.length for tr in trajectories)),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardsToGo:
+    """What an agent reports with its gradients for the running baseline: Σ_k Ψ_{k,t} over its
+    k trajectories (t < H, zero after an episode ended) and k. Reports add up."""
+
+    total: np.ndarray
+    count: int
+
+    def __add__(self, other: RewardsToGo) -> RewardsToGo:
+        return RewardsToGo(self.total + other.total, self.count + other.count)
+
+
+BASELINES = ("none", "batch", "running")
+
+
+def _check_baseline(baseline: str, window: int) -> None:
+    if baseline not in BASELINES:
+        raise UnknownNameError("oracle.baseline", baseline, BASELINES, "baseline")
+    if window < 1:
+        raise ConfigError("oracle.baseline_window", f"must be >= 1, got {window!r}")
 
 
 def _warn_uncovered(specs: Sequence[AgentEnvSpec]) -> None:

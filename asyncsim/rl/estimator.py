@@ -73,16 +73,22 @@ def gpomdp_coefficients(
     weights: np.ndarray,
     discount: float,
     baseline_groups: np.ndarray | None = None,
+    baselines: np.ndarray | None = None,
 ) -> np.ndarray:
     """c_{b,t} = w_b (Ψ_{b,t} − β_{b,t}) for t < L_b, else 0: the surrogate's coefficients.
 
     Without baseline β = 0. With ``baseline_groups`` (B,) ints, β_{b,t} is the mean of Ψ_{b',t}
     over the *other* trajectories b' ≠ b of b's group (leave-one-out batch mean per time step,
     0 for a group of one): β_{b,t} is independent of τ_b, so the estimator stays unbiased.
+    With ``baselines`` (B, ≥T), β_{b,t} = baselines[b, t], given in advance (the running
+    baseline: it depends on earlier trajectories only, so the estimator stays unbiased too).
     """
     psi = rewards_to_go(rewards, lengths, discount)
     if baseline_groups is not None:
         psi = psi - _leave_one_out_mean(psi, np.asarray(baseline_groups))
+    if baselines is not None:
+        psi = psi - baselines[:, : psi.shape[1]]
+    if baseline_groups is not None or baselines is not None:
         psi *= np.arange(psi.shape[1])[None, :] < np.asarray(lengths)[:, None]
     return np.asarray(weights, dtype=np.float64)[:, None] * psi
 
@@ -117,6 +123,7 @@ def weighted_gradients(
     weights: np.ndarray,
     discount: float,
     baseline_groups: np.ndarray | None = None,
+    baselines: np.ndarray | None = None,
 ) -> np.ndarray:
     """G_p = Σ_{b : which[b] = p} w_b g(τ_b, θ_p) for every point p, with one backward pass.
 
@@ -127,7 +134,7 @@ def weighted_gradients(
         which: (B,) point index of each trajectory.
         weights: (B,) weights w_b.
         discount: γ.
-        baseline_groups: see :func:`gpomdp_coefficients` (None: no baseline).
+        baseline_groups, baselines: see :func:`gpomdp_coefficients` (None: no baseline).
 
     Returns:
         (P, n) float64 weighted gradient sums (zero for a point without trajectories).
@@ -137,7 +144,9 @@ def weighted_gradients(
     lengths = np.array([tr.length for tr in trajectories])
     horizon = int(lengths.max())
     rewards = _pad([tr.rewards for tr in trajectories], horizon, np.float64)
-    coefficients = gpomdp_coefficients(rewards, lengths, weights, discount, baseline_groups)
+    coefficients = gpomdp_coefficients(
+        rewards, lengths, weights, discount, baseline_groups, baselines
+    )
     # One leaf per parameter tensor, not slices of one (P, n) leaf: a slice's backward fills a
     # zero (P, n) tensor per parameter tensor (8 × 5 × 28,706 floats for 5 Humanoid points),
     # which was ~30% of the backward of a small AFedPG call.

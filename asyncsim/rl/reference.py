@@ -13,7 +13,12 @@ import torch
 
 from asyncsim.rl.envs import AgentEnvSpec, apply_observation, make_env
 from asyncsim.rl.policy import GaussianPolicy
-from asyncsim.rl.rollout import GRADIENT_STREAM, stream, trajectory_randomness
+from asyncsim.rl.rollout import (
+    GRADIENT_STREAM,
+    ObservationNormalizer,
+    stream,
+    trajectory_randomness,
+)
 
 __all__ = ["reference_gradient"]
 
@@ -28,6 +33,7 @@ def reference_gradient(
     *,
     horizon: int,
     discount: float,
+    normalizer: ObservationNormalizer | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """g(τ, θ) = Σ_t (Σ_{h=t}^{L-1} γ^h r_h) ∇_θ log π_θ(u_t | s_t) for trajectory (agent, index).
 
@@ -38,6 +44,7 @@ def reference_gradient(
         seed: the oracle's seed.
         agent, index: which trajectory.
         horizon: H; discount: γ.
+        normalizer: the oracle's observation normalizer, if it has one.
 
     Returns:
         (gradient as float64, the trajectory's rewards).
@@ -51,7 +58,10 @@ def reference_gradient(
     s, _ = env.reset(seed=reset_seed)
     log_probs, rewards = [], []
     for t in range(horizon):
-        x = torch.as_tensor(apply_observation(spec.observation, s), dtype=torch.float32)
+        x = apply_observation(spec.observation, s)
+        if normalizer is not None:
+            x = normalizer(x)
+        x = torch.as_tensor(x, dtype=torch.float32)
         mean, std = policy(x)
         dist = torch.distributions.Normal(mean, std)
         u = (mean + std * torch.as_tensor(noise[t], dtype=torch.float32)).detach()

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -38,8 +38,10 @@ __all__ = [
     "EVALUATION_STREAM",
     "GRADIENT_STREAM",
     "INIT_STREAM",
+    "NORMALIZATION_STREAM",
     "BatchRoller",
     "GymnasiumEnvs",
+    "ObservationNormalizer",
     "RolloutConfig",
     "RolloutItem",
     "RolloutPool",
@@ -54,6 +56,8 @@ GRADIENT_STREAM = 1
 """Spawn key (1, agent, index): gradient trajectory ``index`` of ``agent``."""
 EVALUATION_STREAM = 2
 """Spawn key (2, episode): evaluation episodes."""
+NORMALIZATION_STREAM = 3
+"""Spawn key (3, episode): the episodes of θ_0 whose states fix the observation normalizer."""
 
 NOISE_CHUNK = 64
 """Steps of action noise drawn at a time per trajectory. Drawing the whole horizon up front
@@ -103,6 +107,35 @@ def trajectory_randomness(
 
 
 @dataclass(frozen=True)
+class ObservationNormalizer:
+    """x ↦ clip((x − m) / σ, −10, 10) elementwise in float32 (each row's bits independent of
+    the batch), with m, σ fixed for the run (docs/algorithms.md §1, "Observations").
+
+    Attributes:
+        mean: m, (d_s,) float32.
+        scale: σ, (d_s,) float32, positive.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    CLIP: ClassVar[float] = 10.0
+    FLOOR: ClassVar[float] = 1e-2
+    """σ is at least this: a coordinate constant in the sample is not blown up later."""
+
+    @classmethod
+    def fit(cls, observations: np.ndarray) -> ObservationNormalizer:
+        """m, σ of a sample of policy inputs (rows), σ floored at :attr:`FLOOR`."""
+        observations = np.asarray(observations, np.float64)
+        scale = np.maximum(observations.std(axis=0), cls.FLOOR)
+        return cls(observations.mean(axis=0).astype(np.float32), scale.astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, np.float32) - self.mean) / self.scale
+        return np.clip(z, -self.CLIP, self.CLIP, out=z)
+
+
+@dataclass(frozen=True)
 class RolloutConfig:
     """Everything a (possibly remote) roller needs; picklable.
 
@@ -115,6 +148,7 @@ class RolloutConfig:
         action_scale: c (per dimension), or None for unsquashed actions.
         seed: root of all trajectory streams.
         fast_path: step the specs the MuJoCo fast path covers in MuJoCo's batch API.
+        normalizer: the fixed observation normalization of the policy's inputs, or None.
     """
 
     specs: tuple[AgentEnvSpec, ...]
@@ -126,6 +160,17 @@ class RolloutConfig:
     action_scale: np.ndarray | None
     seed: np.random.SeedSequence
     fast_path: bool = True
+    normalizer: ObservationNormalizer | None = None
+
+    def policy_input(self, observation: str | np.ndarray, s: np.ndarray) -> np.ndarray:
+        """What the policy sees of observations ``s``: the agent's observation transform
+        (:func:`apply_observation`), then the normalizer if there is one."""
+        x = (
+            s
+            if np.all(np.asarray(observation) == "identity")
+            else apply_observation(observation, s)
+        )
+        return x if self.normalizer is None else self.normalizer(x)
 
     def build_policy(self, generator: torch.Generator | None = None) -> GaussianPolicy:
         """A policy with this configuration's structure."""
@@ -241,6 +286,7 @@ class BatchRoller:
         params = self.policy.rollout_params(torch.from_numpy(points))
         kinds = np.array([cfg.specs[spec].observation for _, spec, _ in items])
         identity = bool(np.all(kinds == "identity"))
+        plain = identity and cfg.normalizer is None  # the policy sees raw observations
         groups = _Groups(self, items)
         rngs = []
         # raw[b, t]: environment observation s_t of trajectory b (float32, as the policy sees it)
@@ -261,7 +307,7 @@ class BatchRoller:
                 for b in active:
                     noise[:, b, :d_a] = rngs[b].standard_normal((NOISE_CHUNK, d_a), np.float32)
             sel = slice(None) if len(active) == batch else active  # a view while all run
-            x = raw[sel, t] if identity else apply_observation(kinds[sel], raw[sel, t])
+            x = raw[sel, t] if plain else cfg.policy_input(kinds[sel], raw[sel, t])
             u, a = self.policy.rollout_step(
                 rows, torch.from_numpy(x), torch.from_numpy(noise[t % NOISE_CHUNK, sel])
             )
@@ -275,7 +321,7 @@ class BatchRoller:
                     break
         return [
             Trajectory(
-                raw[b, :n].copy() if identity else apply_observation(kinds[b], raw[b, :n]),
+                raw[b, :n].copy() if plain else cfg.policy_input(kinds[b], raw[b, :n]),
                 u_all[b, :n].copy(),
                 rewards[b, :n].copy(),
             )

@@ -1,0 +1,48 @@
+"""analysis.learning_curves: the figures of a run's learning curve, recomputed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from analysis.learning_curves import curve, summarize
+
+
+def _rows(returns, lengths, transitions=100.0):
+    rows = []
+    for k, (value, length) in enumerate(zip(returns, lengths, strict=True)):
+        rows.append({"iteration": 2 * k, "transitions": transitions})  # not evaluated
+        rows.append(
+            {"iteration": 2 * k + 1, "transitions": transitions, "eval_return": value,
+             "eval_episode_length": length}
+        )  # fmt: skip
+    return rows
+
+
+def test_fifths_ratio_and_z_by_hand():
+    returns = [10, 12, 20, 30, 40, 50, 60, 80, 90, 100]
+    lengths = [5, 7, 9, 11, 13, 15, 17, 19, 21, 23]
+    run = curve(_rows(returns, lengths))
+    assert run.transitions == tuple(200.0 * (k + 1) for k in range(10))
+    s = summarize(run, initial=8.0)
+    # 2000 transitions in all: the first fifth is t <= 400 (10, 12), the last t >= 1600
+    # (80, 90, 100)
+    assert s.first == 11 and s.last == 90
+    assert s.error == pytest.approx(math.sqrt(2 / 2 + 100 / 3))  # sample variances 2 and 100
+    assert s.ratio == pytest.approx(90 / 8)
+    assert s.z == pytest.approx(79 / math.sqrt(1 + 100 / 3))
+    assert s.length_first == 6 and s.length_last == 21
+    assert s.learns
+
+
+def test_a_flat_run_does_not_learn():
+    returns = [300, 290, 310, 305, 295, 300, 310, 290, 305, 300]
+    s = summarize(curve(_rows(returns, [60] * 10)), initial=90.0)
+    assert s.ratio > 3 and not s.learns  # it rose at once, then stayed flat: z is small
+    assert abs(s.z) < 1
+
+
+def test_a_run_without_evaluations_is_an_error():
+    with pytest.raises(ValueError, match="no evaluated rows"):
+        curve([{"iteration": 0, "transitions": 10.0}])
