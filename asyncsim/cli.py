@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
@@ -594,16 +593,6 @@ def _bounds_row(scenario: Scenario, index: int) -> list[Any]:
     ]
 
 
-def _shapes_table(
-    times: theory.AgentTimes, h: np.ndarray, discount: float, eps: Sequence[float]
-) -> str:
-    rows = [
-        [name, *(shape(h, times.kappa, e, discount=discount) for e in eps)]
-        for name, shape in theory.COMPLEXITY_SHAPES.items()
-    ]
-    return format_table(["shape", *(f"eps={e:g}" for e in eps)], rows)
-
-
 @main.command(name="bounds")
 @_plugin
 @click.argument("scenario_path", metavar="SCENARIO")
@@ -611,7 +600,17 @@ def _shapes_table(
 @click.option(
     "--eps", type=float, multiple=True, default=(0.1, 0.01), show_default=True, help="Target ε."
 )
-def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
+@click.option(
+    "--constants",
+    type=click.Choice(list(bounds.CONSTANTS_MODES)),
+    default="oracle",
+    show_default=True,
+    help="L_g, L_h, σ², Δ of the shapes: "
+    + "; ".join(f"{mode}: {text}" for mode, text in bounds.CONSTANTS_MODES.items()),
+)
+def bounds_(
+    scenario_path: str, overrides: Sequence[str], eps: Sequence[float], constants: str
+) -> None:
     """Closed-form round times, costs per gradient and complexity shapes (no simulation)."""
     scenario = _base_scenario(_load(scenario_path, overrides))
     fixed = bounds.fixed_times(scenario)
@@ -642,12 +641,13 @@ def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) 
         f"budget; s/gradient ({cost}): a round's time over its gradients, or the asynchronous "
         "steady state (Σ_i 1/(b_i + τ_i + κ_i))^-1; '-': the protocol has no closed form"
     )
-    discount = getattr(scenario.oracle, "discount", 0.0)
+    values = bounds.shape_constants(scenario, constants, {})
     click.echo(
-        f"\nε-complexity shapes (logs dropped; O-constants and L_g = L_h = σ² = Δ = 1; "
-        f"ḣ_i = h_i/(1-γ), γ = {discount:g}):"
+        f"\nε-complexity shapes (logs dropped, O-constants 1; at τ_i = h_i·H and κ = max "
+        f"uplink; {bounds.constants_text(values, constants)}):"
     )
-    click.echo(_shapes_table(times, times.tau / scenario.horizon, discount, eps))
+    rows = [[label, *cells] for label, cells in bounds.shape_table(scenario, eps, values)]
+    click.echo(format_table(["shape", *(f"eps={e:g}" for e in eps)], rows))
 
 
 # ---------------------------------------------------------------- validate, list, schema
