@@ -2,11 +2,11 @@
 
 Every ``plot_*`` figure function builds a matplotlib :class:`~matplotlib.figure.Figure` without
 pyplot (no global state, no display backend needed) and returns it; given ``out`` it also saves
-it as ``out.png`` and ``out.pdf``. ``plot_run`` and ``plot_sweep`` write the standard figure sets
-of a run directory and a sweep directory. What a method's protocol offers (rounds, a bound, a
-complexity shape) comes from its registry record through :mod:`asyncsim.bounds`, with
-τ_i = h_i·H from the mean of the scenario's compute model; a method without a shape gets no
-theory line.
+it as ``out.png``, ``out.pdf`` and ``out.csv``, the data it draws (:class:`DataFigure`).
+``plot_run`` and ``plot_sweep`` write the standard figure sets of a run directory and a sweep
+directory. What a method's protocol offers (rounds, a bound, a complexity shape) comes from its
+registry record through :mod:`asyncsim.bounds`, with τ_i = h_i·H from the mean of the
+scenario's compute model; a method without a shape gets no theory line.
 """
 
 from __future__ import annotations
@@ -22,12 +22,16 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
+from numpy.typing import ArrayLike
 
 from asyncsim import bounds, fitting
 from asyncsim.config import MethodConfig, Scenario
+from asyncsim.results import atomic_write, table_text
 from asyncsim.runner import RunResult
 
 __all__ = [
+    "DATA_COLUMNS",
+    "DataFigure",
     "plot_emulation",
     "plot_progress",
     "plot_round_bounds",
@@ -63,6 +67,38 @@ _NOT_FINISHED = {"failed", "error", "pending", "running"}
 _INDEX_COLUMNS = ("hash", "status", "error")
 
 Spans = dict[int, dict[str, list[tuple[float, float]]]]
+
+DATA_COLUMNS = ("series", "x", "y", "x_end", "constant")
+"""Columns of a figure's NAME.csv: one row per point drawn; ``x_end`` ends an interval (the
+bars of a timeline), ``constant`` is the fitted constant c of a theory series (y = c·shape)."""
+
+
+class DataFigure(Figure):
+    """A figure that keeps the data it draws, one row per point (:data:`DATA_COLUMNS`), so that
+    it can be checked without looking at it: ``_save`` writes them beside the image."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data: list[tuple[str, float | None, float, float | None, float | None]] = []
+
+    def record(
+        self,
+        series: str,
+        x: ArrayLike | None,
+        y: ArrayLike,
+        x_end: ArrayLike | None = None,
+        constant: float | None = None,
+    ) -> None:
+        """Record the points (x, y) of ``series`` (x None: a horizontal line at y)."""
+        ys = np.atleast_1d(np.asarray(y, dtype=float))
+        xs = [None] * ys.size if x is None else np.atleast_1d(np.asarray(x, dtype=float))
+        ends = [None] * ys.size if x_end is None else np.atleast_1d(np.asarray(x_end, float))
+        for a, b, c in zip(xs, ys, ends, strict=True):
+            self.data.append((series, _number(a), float(b), _number(c), constant))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # ---------------------------------------------------------------- scenario quantities
@@ -103,7 +139,7 @@ def plot_progress(
     is drawn as a dashed line.
     """
     metric = _auto_metric(runs) if metric == "auto" else metric
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = DataFigure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     for index, key in enumerate(_method_keys(runs)):
         curves = [_curve(run.methods[key].rows, metric) for run in runs if key in run.methods]
@@ -112,11 +148,16 @@ def plot_progress(
             continue
         times, mean, low, high = _mean_band(curves, band)
         ax.plot(times, mean, color=f"C{index}", label=key)
+        fig.record(key, times, mean)
         if len(curves) > 1:
             ax.fill_between(times, low, high, color=f"C{index}", alpha=0.2, linewidth=0)
+            edges = ("min", "max") if band == "minmax" else ("mean - std", "mean + std")
+            fig.record(f"{key} {edges[0]}", times, low)
+            fig.record(f"{key} {edges[1]}", times, high)
     target = runs[0].scenario.budget.target_return
     if target is not None and metric in ("eval_return", "return_mean"):
         ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label="target return")
+        fig.record("target return", None, target)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     if metric == "grad_norm":
@@ -174,33 +215,35 @@ def plot_scaling(
     points: Sequence[tuple[float, RunResult]],
     parameter: str,
     eps: float | None = None,
-    constants: Mapping[str, float] | None = None,
+    constants: bounds.Constants = "oracle",
     out: str | Path | None = None,
 ) -> Figure:
     """Measured time to target versus a swept parameter, with each method's shape fitted.
 
     A method's measurement is :func:`asyncsim.fitting.time_to_target`; a run that missed its
     target is drawn as a hollow marker at the end of its budget (censored) and left out of the
-    fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape,
-    evaluated per point at τ_i = h_i·H and κ = max_i κ_i (:func:`asyncsim.bounds.shape_value`)
-    and scaled by one constant fitted by least squares in log space over the reached runs,
-    c = exp(mean(log measured − log shape)), which the legend shows; others get no line.
+    fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape
+    times one constant, both from :func:`asyncsim.fitting.fit_method` (the theory check's fit:
+    the shape at τ_i = h_i·H and κ = max_i κ_i, c = exp(mean(log measured − log shape)) over
+    the reached runs); the legend names the method and shows c. Others get no line.
 
     Args:
         points: (parameter value, run) pairs; several seeds may share a value.
         parameter: x-axis label (``"n"``, ``"α"``, ...).
-        eps: ε of the shapes (default: the first run's ``budget.target_grad_norm``, else 1).
-        constants: ``L_g``, ``L_h``, ``sigma2``, ``delta`` for the shapes (default all 1).
-        out: Save as ``out.png`` and ``out.pdf`` when given.
+        eps: ε of the shapes (default: each run's ``budget.target_grad_norm``, else 1).
+        constants: L_g, L_h, σ², Δ of the shapes: a mode of
+            :data:`asyncsim.bounds.CONSTANTS_MODES` (default ``"oracle"``, as the theory
+            check) or a mapping.
+        out: Save as ``out.png``, ``out.pdf`` and ``out.csv`` when given.
 
     The y axis is logarithmic; so is the x axis when every parameter value is positive. The y
     range is the measurements' (a factor 2 around them): a fitted shape extrapolated past them
     leaves the axes rather than squeezing the data.
     """
-    eps = eps or bounds.epsilon(points[0][1].scenario)
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = DataFigure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     drawn: list[float] = []
+    cache: dict = {}
     for index, key in enumerate(_method_keys(run for _, run in points)):
         chosen = [(x, run) for x, run in points if key in run.methods]
         x = np.array([value for value, _ in chosen], dtype=float)
@@ -211,7 +254,9 @@ def plot_scaling(
         ax.plot(
             x[reached], measured[reached], marker=marker, linestyle="none", color=color, label=key
         )
+        fig.record(key, x[reached], measured[reached])
         if not reached.all():
+            censored = f"{key}: target not reached"
             ax.plot(
                 x[~reached],
                 measured[~reached],
@@ -219,21 +264,16 @@ def plot_scaling(
                 linestyle="none",
                 markerfacecolor="none",
                 color=color,
-                label=f"{key}: target not reached",
+                label=censored,
             )
-        method = _method(chosen[0][1].scenario, key)
-        if method.spec.shape is None or not reached.any():
+            fig.record(censored, x[~reached], measured[~reached])
+        fit = fitting.fit_method(chosen, key, constants, eps=eps, cache=cache)
+        if fit is None or not fit.reached:
             continue
-        shape = np.array(
-            [
-                bounds.shape_value(run.scenario, _method(run.scenario, key), eps, constants or {})
-                for _, run in chosen
-            ]
-        )
-        scale = fitting.fit_constant(measured[reached], shape[reached])
-        order = np.argsort(x, kind="stable")
-        label = f"{method.spec.shape} theory ×{scale:.1e}"
-        ax.plot(x[order], scale * shape[order], color=color, linestyle="--", label=label)
+        fitted = fit.constant * np.asarray(fit.theory)
+        label = f"{key} theory ×{fit.constant:.1e}"
+        ax.plot(fit.x, fitted, color=color, linestyle="--", label=label)
+        fig.record(f"{key} theory", fit.x, fitted, constant=fit.constant)
     ax.set_xlabel(parameter)
     ax.set_ylabel("time to target (s)")
     ax.set_yscale("log")
@@ -266,7 +306,7 @@ def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
     scenario = run.scenario
     times = bounds.mean_times(scenario)
     random = isinstance(bounds.fixed_times(scenario), str)
-    fig = Figure(figsize=(5.2, 4.8), layout="constrained")
+    fig = DataFigure(figsize=(5.2, 4.8), layout="constrained")
     ax = fig.subplots()
     largest = 0.0
     for index, (key, result) in enumerate(run.methods.items()):
@@ -277,8 +317,10 @@ def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
         bounds_ = [bound(times, method.params, row["iteration"]) for row in result.rows]
         measured = [row["time_end"] - row["time_start"] for row in result.rows]
         ax.scatter(bounds_, measured, s=14, color=f"C{index}", label=key)
+        fig.record(key, bounds_, measured)
         largest = max(largest, *bounds_, *measured)
     ax.plot([0.0, largest], [0.0, largest], "k--", linewidth=1, label="y = x")
+    fig.record("y = x", [0.0, largest], [0.0, largest])
     which = "bound at mean times" if random else "bound"
     ax.set_xlabel(f"round-time {which} (s)")
     ax.set_ylabel("measured round time (s)")
@@ -312,11 +354,12 @@ def plot_timeline(
     updates = rounds * n if asynchronous else rounds
     end = result.rows[min(updates, len(result.rows)) - 1]["time_end"]
     spans = _with_idle(_spans(result.trace, end), n, end)
-    fig = Figure(figsize=(8.0, 1.2 + 0.35 * n), layout="constrained")
+    fig = DataFigure(figsize=(8.0, 1.2 + 0.35 * n), layout="constrained")
     ax = fig.subplots()
     for agent, kinds in spans.items():
         for kind, bars in kinds.items():
             widths = [(start, stop - start) for start, stop in bars]
+            fig.record(kind, [a for a, _ in bars], [agent] * len(bars), [b for _, b in bars])
             ax.broken_barh(
                 widths,
                 (agent - 0.4, 0.8),
@@ -349,11 +392,13 @@ def plot_utilization(run: RunResult, out: str | Path | None = None) -> Figure:
         raise ValueError("no method has a trace (output.trace was off)")
     n = run.scenario.cluster.n
     agents = np.arange(1, n + 1)
-    fig = Figure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
+    fig = DataFigure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
     axes = fig.subplots(1, len(traced), sharey=True, squeeze=False)[0]
     for ax, (key, result) in zip(axes, traced.items(), strict=True):
         total = result.rows[-1]["time_end"]
         used, wasted = _utilization(_spans(result.trace, total), n, total)
+        fig.record(f"{key}: computing, used", agents, used)
+        fig.record(f"{key}: computing, wasted", agents, wasted)
         ax.bar(agents, used, color=_KIND_COLORS["compute"], label="computing, used")
         ax.bar(
             agents,
@@ -442,6 +487,9 @@ def _utilization(spans: Spans, n: int, total: float) -> tuple[np.ndarray, np.nda
 # ---------------------------------------------------------------- emulated against simulated
 
 
+_EMULATION_PANELS = ("duration", "end time")
+
+
 def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | None = None) -> Figure:
     """Emulated against simulated times of every row (a round, or an asynchronous update) of
     every method, from ``asyncsim emulate``'s report (emulation.json or its contents): the rows'
@@ -449,7 +497,7 @@ def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | Non
     real system took longer for; times are modelled seconds (real seconds ÷ S)."""
     if not isinstance(report, Mapping):
         report = json.loads(Path(report).read_text())
-    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    fig = DataFigure(figsize=(9.6, 4.4), layout="constrained")
     axes = fig.subplots(1, 2)
     largest = [0.0, 0.0]
     for index, (key, method) in enumerate(report["methods"].items()):
@@ -461,9 +509,11 @@ def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | Non
         for panel, (x, y) in enumerate((durations, ends)):
             marker = _MARKERS[index % len(_MARKERS)]
             axes[panel].scatter(x, y, s=14, marker=marker, color=f"C{index}", label=key)
+            fig.record(f"{key}: {_EMULATION_PANELS[panel]}", x, y)
             largest[panel] = max(largest[panel], *x, *y, 0.0)
-    for ax, top, what in zip(axes, largest, ("duration", "end time"), strict=True):
+    for ax, top, what in zip(axes, largest, _EMULATION_PANELS, strict=True):
         ax.plot([0.0, top], [0.0, top], "k--", linewidth=1, label="y = x")
+        fig.record(f"y = x: {what}", [0.0, top], [0.0, top])
         ax.set_xlabel(f"simulated {what} (s)")
         ax.set_ylabel(f"emulated {what} (real s ÷ S)")
         ax.grid(alpha=0.3)
@@ -577,12 +627,15 @@ def _slug(text: str, empty: str = "figure") -> str:
 
 
 def _save(fig: Figure, out: str | Path) -> list[Path]:
-    """Save ``fig`` as ``out.png`` (150 dpi) and ``out.pdf``; return both paths."""
+    """Save ``fig`` as ``out.png`` (150 dpi) and ``out.pdf``, and the data of a
+    :class:`DataFigure` as ``out.csv``; return the PNG and PDF paths."""
     base = Path(out)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_name(f"{base.name}.{suffix}") for suffix in ("png", "pdf")]
     for path in paths:
         fig.savefig(path, dpi=150)
+    if isinstance(fig, DataFigure):
+        atomic_write(base.with_name(f"{base.name}.csv"), table_text(DATA_COLUMNS, fig.data))
     return paths
 
 

@@ -16,6 +16,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 
 from asyncsim import plots
 from asyncsim import theory as th
+from asyncsim.config import validate_scenario
 from asyncsim.results import load_run
 from asyncsim.runner import MethodResult, RunResult, simulate
 
@@ -132,31 +133,52 @@ def scaling_points(sizes: tuple[int, ...]) -> list[tuple[float, RunResult]]:
     return [(n, simulate(scenario(cluster_n=n, methods=methods, budget=budget))) for n in sizes]
 
 
-def test_scaling_fits_one_constant_per_method_in_log_space() -> None:
+def oracle_constants(data: dict[str, Any]) -> dict[str, float]:
+    """L_g, L_h, σ², Δ the scenario's synthetic oracle states about itself."""
+    oracle = validate_scenario(data).oracle.build(data["cluster"]["n"], np.random.SeedSequence(0))
+    try:
+        return dict(oracle.constants)
+    finally:
+        oracle.close()
+
+
+def test_scaling_fits_one_constant_per_method_in_log_space(tmp_path: Path) -> None:
+    """The shape at τ_i = √i·H (H = 1), κ = max uplink, ε = the target and the oracle's own
+    constants (as the theory check), one constant fitted over the runs that reached the
+    target; the CSV beside the figure holds what is drawn."""
     points = scaling_points((2, 4, 8))
-    ax = plots.plot_scaling(points, "n").axes[0]
+    fig = plots.plot_scaling(points, "n", out=tmp_path / "scaling")
+    ax = fig.axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("n", "time to target (s)")
-    texts = legend_texts(ax.figure.legends[0])
-    lines = ax.get_lines()
+    texts = [t for t in legend_texts(ax.figure.legends[0]) if "not reached" not in t]
+    lines = [line for line in ax.get_lines() if "not reached" not in line.get_label()]
     assert len(lines) == 4  # markers + theory line per method
-    reached = 0
+    constants = oracle_constants(points[0][1].scenario.model_dump(mode="json"))
+    with open(tmp_path / "scaling.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert list(table[0]) == list(plots.DATA_COLUMNS)
     for index, (key, shape) in enumerate(
         [("rennala_nigt", th.rennala_nigt_complexity), ("afedpg", th.afedpg_complexity)]
     ):
         summaries = [run.methods[key].summary for _, run in points]
-        reached += sum(s["time_to_target"] is not None for s in summaries)
+        reached = np.array([s["time_to_target"] is not None for s in summaries])
+        assert reached.any()
         measured = np.array([s["time_to_target"] or s["total_time"] for s in summaries])
-        # eps defaults to budget.target_grad_norm; h = τ_i = √i·H with H = 1; κ = max uplink
-        shapes = np.array([shape(tau(n), KAPPA, 1.1) for n, _ in points])
-        scale = np.exp(np.mean(np.log(measured) - np.log(shapes)))
+        shapes = np.array([shape(tau(n), KAPPA, 1.1, **constants) for n, _ in points])
+        scale = np.exp(np.mean(np.log(measured[reached]) - np.log(shapes[reached])))
         markers, theory = lines[2 * index], lines[2 * index + 1]
         assert markers.get_linestyle() == "None" and markers.get_label() == key
-        np.testing.assert_array_equal(markers.get_xdata(), [2, 4, 8])
-        np.testing.assert_allclose(markers.get_ydata(), measured)
+        np.testing.assert_array_equal(markers.get_xdata(), np.array([2, 4, 8])[reached])
+        np.testing.assert_allclose(markers.get_ydata(), measured[reached])
         np.testing.assert_allclose(theory.get_ydata(), scale * shapes)
         assert texts[2 * index : 2 * index + 2] == [key, f"{key} theory ×{scale:.1e}"]
-    assert reached > 0  # both the time_to_target and the total_time fallback are exercised
+        rows = [row for row in table if row["series"] == f"{key} theory"]
+        assert [float(row["x"]) for row in rows] == [2.0, 4.0, 8.0]
+        assert [float(row["y"]) for row in rows] == list(theory.get_ydata())
+        assert [float(row["constant"]) for row in rows] == [pytest.approx(scale, rel=1e-12)] * 3
+        drawn = [float(row["y"]) for row in table if row["series"] == key]
+        assert drawn == list(markers.get_ydata())
 
 
 def test_scaling_in_alpha_has_linear_x_when_alpha_reaches_zero() -> None:
@@ -307,6 +329,47 @@ def test_plot_run_writes_png_and_pdf(tmp_path: Path) -> None:
         assert is_png_and_pdf([tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"])
 
 
+def read_data(path: Path) -> dict[str, list[dict[str, str]]]:
+    """A figure's CSV grouped by series."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        grouped.setdefault(row["series"], []).append(row)
+    return grouped
+
+
+def test_every_figure_writes_the_data_it_draws(tmp_path: Path, run: RunResult) -> None:
+    """plots/NAME.csv beside every figure: its rows are the drawn lines, points and bars."""
+    paths = plots.plot_run(run, tmp_path)
+    for png in [p for p in paths if p.suffix == ".png"]:
+        assert png.with_suffix(".csv").is_file(), png
+    progress = read_data(tmp_path / "progress.csv")
+    ax = plots.plot_progress([run]).axes[0]
+    for line in ax.get_lines():
+        rows = progress[line.get_label()]
+        assert [float(r["x"]) for r in rows] == list(line.get_xdata())
+        assert [float(r["y"]) for r in rows] == list(line.get_ydata())
+    rounds = read_data(tmp_path / "round_bounds.csv")
+    ax = plots.plot_round_bounds(run).axes[0]
+    for scatter, key in zip(ax.collections, KEYS[:3], strict=True):
+        xy = [(float(r["x"]), float(r["y"])) for r in rounds[key]]
+        assert xy == [tuple(p) for p in np.asarray(scatter.get_offsets()).tolist()]
+    timeline = read_data(tmp_path / "timeline_rennala_nigt.csv")
+    drawn = bars(plots.plot_timeline(run, "rennala_nigt").axes[0])
+    for gid, spans in drawn.items():
+        kind, agent = gid.split(":")
+        rows = [r for r in timeline[kind] if r["y"] == f"{float(agent)}"]
+        written = sorted((float(r["x"]), float(r["x_end"])) for r in rows)
+        np.testing.assert_allclose(written, spans, rtol=1e-12)
+    used = read_data(tmp_path / "utilization.csv")
+    axes = plots.plot_utilization(run).axes
+    for ax, key in zip(axes, KEYS, strict=True):
+        heights = [p.get_height() for p in ax.patches]
+        written = used[f"{key}: computing, used"] + used[f"{key}: computing, wasted"]
+        np.testing.assert_allclose([float(r["y"]) for r in written], heights, rtol=1e-12)
+
+
 def test_plot_run_without_trace_skips_trace_figures(tmp_path: Path) -> None:
     run = simulate(scenario(methods=[{"name": "afedpg"}], output={"trace": False}))
     assert [p.name for p in plots.plot_run(run, tmp_path)] == ["progress.png", "progress.pdf"]
@@ -416,7 +479,7 @@ def test_no_theory_line_for_a_method_without_a_shape(tmp_path: Path) -> None:
     points = [(n, simulate(scenario(cluster_n=n, methods=methods))) for n in (2, 4, 8)]
     ax = plots.plot_scaling(points, "n").axes[0]
     theory = [line.get_label() for line in ax.get_lines() if "theory" in line.get_label()]
-    assert len(theory) == 1 and theory[0].startswith("rennala_sgd theory ×")  # not NIGT's
+    assert len(theory) == 1 and theory[0].startswith("rennala_pg theory ×")  # its own name
 
 
 def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> None:
