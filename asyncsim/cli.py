@@ -30,12 +30,19 @@ from asyncsim.plugins import load_plugin
 from asyncsim.progress import Progress, format_duration
 from asyncsim.recorder import IterationRecorder, watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
-from asyncsim.report import format_table, report_text
+from asyncsim.report import format_table, report_text, report_warnings
 from asyncsim.results import atomic_write, check_run_dir, is_complete, table_text, write_run
 from asyncsim.runner import MethodResult, simulate
 from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
 from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep, sweep_axes
-from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
+from asyncsim.tune import (
+    edge_warnings,
+    parse_grid,
+    picks,
+    tuned_scenario,
+    tuning_sweep,
+    tuning_table,
+)
 
 __all__ = ["main"]
 
@@ -185,6 +192,12 @@ class _UpdateLine:
         sys.stderr.flush()
 
 
+def _warn(warnings: Sequence[str]) -> None:
+    """Valid, but probably not what was meant (:func:`scenario_warnings`): each once."""
+    for warning in dict.fromkeys(warnings):
+        click.echo(f"warning: {warning}", err=True)
+
+
 def _warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:
     for summary in summaries:
         if summary["stop_reason"] == "diverged":
@@ -244,6 +257,7 @@ def run(
     scenario = _base_scenario(data, force)
     directory = out or Path("results") / scenario.name
     check_run_dir(directory, overwrite)  # refuse an unusable directory before simulating
+    _warn(scenario_warnings(scenario))
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
@@ -308,9 +322,10 @@ def _sweep_options(command: Any) -> Any:
 def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None:
     """Run a sweep with the command's options; print its outcome; exit 1 if a point failed.
     Without --force, a sweep with too many points or a point that cannot finish here is
-    refused first (this expands the points once more: 0.1-0.3 ms each)."""
-    if not options["force"]:
-        _guarded_points(data, force=False)
+    refused first; then the points' warnings are given (this expands the points once more:
+    0.1-0.3 ms each)."""
+    points = _guarded_points(data, options["force"])
+    _warn([warning for point in points for warning in scenario_warnings(point.scenario)])
     display = None if options["quiet"] else (lambda total: Progress(total, "points"))
     index = run_sweep(
         data,
@@ -391,7 +406,9 @@ def tune(
     with every α of the grid over the scenario's seeds (and any other swept field), then picks
     per method the α with the fewest runs that missed the target and the smallest mean time to
     target (missed runs counted at the end of their budget); ties: larger final return, else
-    smaller final ||∇f||. Writes DIRECTORY/tune.csv with every grid point and the picks.
+    smaller final ||∇f||. A step with a run that diverged is never picked, and a pick at the
+    edge of the grid is warned about. Writes DIRECTORY/tune.csv with every grid point and the
+    picks.
     """
     data = _load(scenario_path, overrides)
     steps = parse_grid(grid)
@@ -407,6 +424,7 @@ def tune(
         "final return",
         "final ||∇f||",
         "picked",
+        "diverged",
     ]
     rows = [
         [
@@ -418,11 +436,13 @@ def tune(
             p.mean_return,
             p.mean_grad_norm,
             "*" if p.picked else "",
+            p.diverged,
         ]
         for p in table
     ]
     atomic_write(out / "tune.csv", table_text(headers, rows))
     click.echo(format_table(headers, rows))
+    _warn(edge_warnings(table))
     chosen = picks(table)
     click.echo("picked: " + ", ".join(f"{method}: lr = {lr:g}" for method, lr in chosen.items()))
     if write is not None:
@@ -437,8 +457,8 @@ _EMULATE_COLUMNS = {
     "simulated time": "simulated_total_time",
     "emulated time": "emulated_total_time",
     "total error": "total_time_error",
-    "same order": "same_order",
-    "same participants": "same_counts",
+    "closest events (s)": "closest_events_s",
+    "same decisions": "same_decisions",
 }
 
 
@@ -491,6 +511,7 @@ def emulate(
     emulation.json, the comparison with the simulation of the same scenario, and prints it.
     """
     from asyncsim.emulation import emulate as run_emulation
+    from asyncsim.emulation.report import differences
 
     scenario = _base_scenario(_load(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
@@ -510,13 +531,8 @@ def emulate(
     ]
     click.echo(format_table(["method", *_EMULATE_COLUMNS], rows))
     for key, report in methods.items():
-        if report["divergence"] is not None:
-            event = report["divergence"]
-            click.echo(
-                f"{key}: the order diverged at event {event['event']} (simulated time "
-                f"{event['simulated_time']:.6g}): agent {event['simulated']['agent']} in the "
-                f"simulation, agent {event['emulated']['agent']} here"
-            )
+        for line in differences(report):
+            click.echo(f"{key}: {line}")
     click.echo(f"results written to {directory} (comparison: {directory / 'emulation.json'})")
     if not no_plots:
         from asyncsim import plots
@@ -562,15 +578,17 @@ def plot(directory: Path, out: Path | None) -> None:
 def report(directory: Path) -> None:
     """Paper-style table of a sweep or run directory.
 
-    Per method and per value of the swept fields other than seed: time to target, mean ±
-    standard error over the seeds (a run that missed the target counts at the end of its budget,
-    marked "≥ ... (k/n missed)"), the closed-form cost per gradient, gradients used and uploads,
-    and whether the measured order agrees with the closed forms.
+    Per method and per value of the swept fields other than seed: time to target (total time
+    without a target), mean ± standard error over the seeds (a run that missed the target counts
+    at the end of its budget, marked "≥ ... (k/n missed)"), the closed-form cost per gradient,
+    gradients used and uploads, and whether the measured order agrees with the closed forms
+    (only where the runs reached a common target or used the same number of gradients).
     """
     if not (directory / "index.csv").is_file() and not is_complete(directory):
         raise AsyncSimError(
             f"{directory}: not a sweep directory (no index.csv) nor a finished run directory"
         )
+    _warn(report_warnings(directory))
     click.echo(report_text(directory))
 
 
@@ -667,11 +685,12 @@ def validate(scenario_path: str, overrides: Sequence[str], force: bool) -> None:
         distinct = len({point.key for point in points})
         what = f"sweep of {len(points)} points ({distinct} distinct)"
         scenario = points[0].scenario
+        warnings = [w for point in points for w in scenario_warnings(point.scenario)]
     else:
         scenario = _base_scenario(data, force)
         what = f"{len(scenario.methods)} method(s), n = {scenario.cluster.n}"
-    for warning in scenario_warnings(scenario):  # valid, but probably not what was meant
-        click.echo(f"warning: {warning}", err=True)
+        warnings = scenario_warnings(scenario)
+    _warn(warnings)
     click.echo(f"OK: {scenario_path}: scenario {scenario.name!r} is valid; {what}")
 
 

@@ -79,7 +79,7 @@ from asyncsim.results import (
     write_run,
 )
 from asyncsim.runner import RunResult, simulate
-from asyncsim.scenario import apply_overrides, dump_yaml
+from asyncsim.scenario import apply_overrides, check_distinct, dump_yaml
 
 __all__ = [
     "PointOutcome",
@@ -124,6 +124,7 @@ def sweep_axes(data: Mapping[str, Any]) -> dict[str, list[Any]]:
             )
         if str(path).split(".")[0] == "sweep":
             raise ConfigError(f"sweep.{path}", "the sweep block cannot itself be swept")
+        check_distinct(f"sweep.{path}", values)
     return {str(path): values for path, values in axes.items()}
 
 
