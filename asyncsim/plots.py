@@ -15,13 +15,14 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 from numpy.typing import ArrayLike
 
 from asyncsim import bounds, fitting
@@ -40,6 +41,7 @@ __all__ = [
     "plot_sweep",
     "plot_timeline",
     "plot_utilization",
+    "regime",
 ]
 
 _METRIC_LABELS = {
@@ -135,18 +137,21 @@ def plot_progress(
         title: The figure's title (default: the scenario's name); the number of seeds follows.
 
     Seeds are interpolated linearly on 200 times up to the end of the longest run; a run that
-    stopped earlier (at its target) keeps its last value, as its model does. A return target
-    is drawn as a dashed line.
+    stopped earlier (at its target) keeps its last value, as its model does. With a target,
+    each seed's time to target is marked on its own curve (▼), and a seed that missed the
+    target is marked at the end of its run (×). A return target is drawn as a dashed line.
+    The x axis has at most 5 ticks, so that long times do not run together.
     """
     metric = _auto_metric(runs) if metric == "auto" else metric
     fig = DataFigure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
+    marked: set[str] = set()
     for index, key in enumerate(_method_keys(runs)):
-        curves = [_curve(run.methods[key].rows, metric) for run in runs if key in run.methods]
-        curves = [curve for curve in curves if curve[0].size]
-        if not curves:
+        chosen = [run for run in runs if key in run.methods]
+        curves = [_curve(run.methods[key].rows, metric) for run in chosen]
+        if not any(curve[0].size for curve in curves):
             continue
-        times, mean, low, high = _mean_band(curves, band)
+        times, mean, low, high = _mean_band([c for c in curves if c[0].size], band)
         ax.plot(times, mean, color=f"C{index}", label=key)
         fig.record(key, times, mean)
         if len(curves) > 1:
@@ -154,10 +159,15 @@ def plot_progress(
             edges = ("min", "max") if band == "minmax" else ("mean - std", "mean + std")
             fig.record(f"{key} {edges[0]}", times, low)
             fig.record(f"{key} {edges[1]}", times, high)
+        marked |= _mark_seeds(fig, ax, key, chosen, curves, f"C{index}")
     target = runs[0].scenario.budget.target_return
     if target is not None and metric in ("eval_return", "return_mean"):
         ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label="target return")
         fig.record("target return", None, target)
+    for outcome in sorted(marked, reverse=True):  # the legend's key: reached, then missed
+        marker, label = _SEED_MARKERS[outcome]
+        ax.scatter([], [], marker=marker, color="0.3", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     if metric == "grad_norm":
@@ -167,6 +177,44 @@ def plot_progress(
     ax.grid(alpha=0.3)
     _legend_outside(fig, ax)
     return _saved(fig, out)
+
+
+_SEED_MARKERS = {
+    "reached": ("v", "a seed reaches the target"),
+    "missed": ("x", "a seed missed it (end of its run)"),
+}
+
+
+def _has_target(run: RunResult) -> bool:
+    budget = run.scenario.budget
+    return budget.target_return is not None or budget.target_grad_norm is not None
+
+
+def _mark_seeds(
+    fig: DataFigure,
+    ax: Any,
+    key: str,
+    runs: Sequence[RunResult],
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    color: str,
+) -> set[str]:
+    """Each seed's time to target on its own curve, or the end of a seed that missed it;
+    which of the two were drawn."""
+    points: dict[str, list[tuple[float, float]]] = {"reached": [], "missed": []}
+    for run, (times, values) in zip(runs, curves, strict=True):
+        if not _has_target(run) or not times.size:
+            continue
+        reached = fitting.time_to_target(run, key)
+        if reached is None:
+            points["missed"].append((float(times[-1]), float(values[-1])))
+        else:
+            points["reached"].append((reached, float(np.interp(reached, times, values))))
+    for outcome, xy in points.items():
+        if xy:
+            x, y = zip(*xy, strict=True)
+            ax.scatter(x, y, marker=_SEED_MARKERS[outcome][0], color=color, zorder=3)
+            fig.record(f"{key}: {outcome}", x, y)
+    return {outcome for outcome, xy in points.items() if xy}
 
 
 def _legend_outside(fig: Figure, ax: Any, **options: Any) -> None:
@@ -580,7 +628,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     if len(groups) <= max_progress:
         for values, members in groups.items():
             name = "_".join(["progress", _assignments(fields, values)]).rstrip("_")
-            title = ", ".join(f"{f} = {v}" for f, v in zip(fields, values, strict=True))
+            title = ", ".join(regime(f, v) for f, v in zip(fields, values, strict=True))
             runs = [run for _, run in members]
             paths += _save(plot_progress(runs, title=title or None), out / name)
     for field in fields:
@@ -593,6 +641,37 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
             name = "_".join(["scaling", _slug(field), _assignments(others, rest)]).rstrip("_")
             paths += _save(plot_scaling(points, fitting.axis_label(field)), out / name)
     return paths
+
+
+_SYMBOLS = {
+    "cluster.n": "n",
+    "cluster.horizon": "H",
+    "oracle.horizon": "H",
+    "cluster.compute.h": "h_i",
+    "cluster.uplink.time": "κ_i",
+    "cluster.downlink.time": "broadcast b_i",
+    "oracle.env": "environment",
+    "oracle.discount": "γ",
+}
+"""A swept field's symbol in the figures' titles (others keep their path)."""
+
+
+def regime(field: str, value: Any) -> str:
+    """A swept value as a reader names it: ``κ_i = √i·d^(1/4)`` for ``cluster.uplink.time =
+    sqrt(i) * d**0.25``; ``methods[0].lr = 0.01`` for a field without a symbol."""
+    text = str(value)
+    text = re.sub(r"sqrt\((\w+)\)", r"√\1", text)
+    text = re.sub(r"\*\*\s*\(?([-\d.]+)\)?", lambda m: f"^{_exponent(m[1])}", text)
+    text = re.sub(r"\s*\*\s*", "·", text)
+    return f"{_SYMBOLS.get(field, field)} = {text}"
+
+
+def _exponent(text: str) -> str:
+    """``0.25`` → ``(1/4)``; a number that is no simple fraction, as written."""
+    fraction = Fraction(text).limit_denominator(16)
+    if fraction.denominator == 1 or float(fraction) != float(text):
+        return text
+    return f"({fraction.numerator}/{fraction.denominator})"
 
 
 def _finished(record: Mapping[str, str], sweep: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import sys
 import types
 from pathlib import Path
@@ -482,6 +483,50 @@ def test_no_theory_line_for_a_method_without_a_shape(tmp_path: Path) -> None:
     assert len(theory) == 1 and theory[0].startswith("rennala_pg theory ×")  # its own name
 
 
+def made_up_run(seed: int, ends: list[float], target: float | None, reached: float | None):
+    """A run of one method whose evaluation return rises linearly to 100 at each row end."""
+    budget = {"time": 20000.0} if target is None else {"time": 20000.0, "target_return": target}
+    data = scenario(seed=seed, methods=[{"name": "rennala_nigt", "batch": 4}], budget=budget)
+    rows = [{"iteration": i, "time_start": 0.0, "time_end": t, "eval_return": 100.0 * t / ends[-1]}
+            for i, t in enumerate(ends)]  # fmt: skip
+    summary = {"time_to_target": reached, "total_time": ends[-1]}
+    method = MethodResult("rennala_nigt", rows, [], summary)
+    return RunResult(validate_scenario(data), {"rennala_nigt": method})
+
+
+def test_progress_marks_each_seed_and_its_ticks_do_not_run_together(tmp_path: Path) -> None:
+    """Issue reproducers: the quickstart's 20,000 s printed "10000125001500017500" (ticks every
+    2,500 s on axes narrowed by the legend); a seed's time to target, or its miss, was not
+    drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for target in (None, 80.0):  # without a target the legend is short and the axes wide
+        runs = [
+            made_up_run(0, [500.0, 12000.0, 14000.0], target, 12000.0 if target else None),
+            made_up_run(1, [500.0, 15000.0, 20000.0], target, None),  # missed: ends at 20,000
+        ]
+        fig = plots.plot_progress(runs, out=tmp_path / "progress")
+        ax = fig.axes[0]
+        FigureCanvasAgg(fig).draw()
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        inside = [b for b in (label.get_window_extent() for label in labels)
+                  if ax.bbox.x0 - 1 <= (b.x0 + b.x1) / 2 <= ax.bbox.x1 + 1]  # fmt: skip
+        space = 0.5 * max(b.height for b in inside)  # about a character's width
+        assert all(b.x0 - a.x1 >= space for a, b in itertools.pairwise(inside)), [
+            label.get_text() for label in labels
+        ]
+    marks = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    reached, missed = (np.asarray(c.get_offsets()).tolist() for c in marks)
+    assert reached == [[12000.0, pytest.approx(100.0 * 12000 / 14000)]]
+    assert missed == [[20000.0, 100.0]]
+    data = read_data(tmp_path / "progress.csv")
+    assert [(float(r["x"]), float(r["y"])) for r in data["rennala_nigt: missed"]] == [
+        (20000.0, 100.0)
+    ]
+    texts = legend_texts(fig.legends[0])
+    assert "a seed reaches the target" in texts and "a seed missed it (end of its run)" in texts
+
+
 def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> None:
     import yaml
 
@@ -499,3 +544,18 @@ def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> N
     assert fig.axes[0].get_title() == "cluster.n = 2 (1 seed)"
     written = plots.plot_sweep(tmp_path / "sw", tmp_path / "figures")
     assert any(p.name == "progress_cluster.n=2.png" for p in written)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "title"),
+    [
+        ("cluster.uplink.time", "sqrt(i)", "κ_i = √i"),
+        ("cluster.uplink.time", "sqrt(i) * d**0.25", "κ_i = √i·d^(1/4)"),
+        ("cluster.compute.h", "i**2", "h_i = i^2"),
+        ("cluster.n", 16, "n = 16"),
+        ("methods[0].lr", 0.01, "methods[0].lr = 0.01"),
+    ],
+)
+def test_titles_name_the_regime(field: str, value: Any, title: str) -> None:
+    """The quickstart's figures were titled "cluster.uplink.time = sqrt(i) * d**0.25"."""
+    assert plots.regime(field, value) == title
