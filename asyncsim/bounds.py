@@ -290,16 +290,11 @@ def shape_table(
     times = mean_times(scenario)
     rows = []
     for name in theory.COMPLEXITY_SHAPES:
-        variants = {
-            json.dumps(_shape_arguments(m), sort_keys=True): _shape_arguments(m)
-            for m in scenario.methods
-            if m.spec.shape == name and _shape_arguments(m)
-        }
-        labelled = [
-            (f"{name} ({', '.join(f'{k} = {v}' for k, v in arguments.items())})", arguments)
-            for arguments in variants.values()
-        ]
-        for label, arguments in labelled or [(name, {})]:
+        given = [_shape_arguments(m) for m in scenario.methods if m.spec.shape == name]
+        variants = [a for i, a in enumerate(given) if a and a not in given[:i]] or [{}]
+        for arguments in variants:
+            values = ", ".join(f"{key} = {value}" for key, value in arguments.items())
+            label = f"{name} ({values})" if values else name
             rows.append((label, [_evaluate(name, times, e, constants, arguments) for e in eps]))
     return rows
 
