@@ -198,7 +198,7 @@ def _measured_order(rows: Sequence[ReportRow]) -> tuple[str, list[tuple[ReportRo
         text += (" < " if text else "") + (names if len(after) == 1 else f"{{{names}}}")
     if unordered:
         names = ", ".join(row.method for row in unordered)
-        text += f" ({names}: missed the target before the others' times, not ordered)"
+        text += f" ({names}: missed the target, a lower bound below others' times: not ordered)"
     return text, [(a, b) for a in rows for b in rows if _faster(a, b)]
 
 
