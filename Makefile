@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test check-paper lint format bench clean
+.PHONY: venv run test check-paper notebooks lint format bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,14 @@ test: $(STAMP)
 # The paper's Fig. 1 ordering on the reduced Humanoid scenarios (3 seeds each; ~5 min on 2 cores)
 check-paper: $(STAMP)
 	$(BIN)/python -m analysis.paper_ordering --run --results results/check-paper --set oracle.workers=1
+
+# Both notebooks, executed top to bottom in a fresh kernel; their stored copies stay without
+# outputs. NOTEBOOK_QUICK=1: the tiny settings the tests use (seconds instead of minutes)
+NOTEBOOK_QUICK ?= 0
+NOTEBOOKS := --kernel_name=python3 --timeout=-1 notebooks/01_quickstart.ipynb \
+	notebooks/02_theory_vs_measurement.ipynb
+notebooks: $(STAMP)
+	ASYNCSIM_NOTEBOOK_QUICK=$(NOTEBOOK_QUICK) MPLBACKEND=Agg $(BIN)/jupyter execute $(NOTEBOOKS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

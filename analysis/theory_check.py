@@ -52,8 +52,7 @@ from asyncsim.bounds import (
     RoundCheck,
     Skip,
     check_rounds,
-    epsilon,
-    shape_constants,
+    constants_text,
 )
 from asyncsim.fitting import (
     AGREEMENT_TOLERANCE,
@@ -163,9 +162,7 @@ def _scaling_figure(
         if axis_value(axis, point.values.get(axis)) is not None
         and {k: v for k, v in point.values.items() if k not in (axis, "seed")} == dict(group)
     ]
-    scenario = chosen[0][1].scenario
-    consts = shape_constants(scenario, constants, {})
-    plot_scaling(chosen, axis_label(axis), eps=epsilon(scenario), constants=consts, out=out)
+    plot_scaling(chosen, axis_label(axis), constants=constants, out=out)
     return out.with_name(out.name + ".png")
 
 
@@ -501,11 +498,7 @@ def _relative_link(path: Path, directory: Path) -> str:
 
 
 def _constants_text(constants: Constants, fits: Sequence[ScalingFit]) -> str:
-    used = fits[0].constants if fits else {}
-    values = ", ".join(f"{k} = {v:.4g}" for k, v in used.items()) or "all 1"
-    if not isinstance(constants, str):
-        return f"{values} (given)"
-    return f"{values} (mode '{constants}': {CONSTANTS_MODES[constants]})"
+    return constants_text(fits[0].constants if fits else {}, constants)
 
 
 # ---------------------------------------------------------------- command line

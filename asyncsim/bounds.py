@@ -10,7 +10,7 @@ the theory check.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,12 +28,13 @@ __all__ = [
     "RoundCheck",
     "Skip",
     "check_rounds",
+    "constants_text",
     "epsilon",
     "fixed_times",
-    "gradient_times",
     "mean_times",
     "method_bounds",
     "shape_constants",
+    "shape_table",
     "shape_value",
 ]
 
@@ -52,7 +53,12 @@ def _time_models(scenario: Scenario) -> dict[str, Any]:
 
 
 def mean_times(scenario: Scenario) -> theory.AgentTimes:
-    """τ_i = mean h_i·H, mean κ_i and mean broadcast offsets b_i (0 under allreduce)."""
+    """τ_i = mean h_i·H, mean κ_i and mean broadcast offsets b_i (0 under allreduce).
+
+    The one place that turns a scenario into the per-agent times of every closed form: the
+    round times, the costs per gradient and the ε-complexity shapes all take τ_i = h_i·H, the
+    seconds one gradient takes in the scenario, whatever the discount γ (docs/algorithms.md
+    §5, "Which per-agent time")."""
     cluster, n = scenario.cluster, scenario.cluster.n
     models = _time_models(scenario)
     offsets = np.zeros(n) if cluster.topology == "allreduce" else models["downlink"].means(n)
@@ -77,11 +83,6 @@ def fixed_times(scenario: Scenario) -> theory.AgentTimes | str:
         if model.fixed_values() is None:
             return f"{getattr(cluster, role).kind} {role} times (not fixed)"
     return mean_times(scenario)
-
-
-def gradient_times(scenario: Scenario) -> np.ndarray:
-    """τ_i = h_i·H: the mean per-gradient compute time of each agent."""
-    return mean_times(scenario).tau
 
 
 # ---------------------------------------------------------------- per method
@@ -236,8 +237,8 @@ def check_rounds(
 
 Constants = Mapping[str, float] | Literal["oracle", "batch", "unit"]
 CONSTANTS_MODES = {
-    "oracle": "the synthetic oracle's own L_g, L_h, σ², Δ (NonconvexOracle.constants); "
-    "'batch' for oracles that do not know theirs (RL)",
+    "oracle": "the oracle's own L_g, L_h, σ², Δ (a synthetic oracle's constants), those of "
+    "'batch' for an oracle that does not know them (RL)",
     "batch": "L_g = Δ = 1, L_h = 0, σ² = M·ε²: the regime in which the scenario's batch M is "
     "the theory's best one",
     "unit": "all 1",
@@ -250,17 +251,52 @@ def epsilon(scenario: Scenario) -> float:
     return scenario.budget.target_grad_norm or 1.0
 
 
+def _evaluate(
+    name: str,
+    times: theory.AgentTimes,
+    eps: float,
+    constants: Mapping[str, float],
+    arguments: Mapping[str, Any],
+) -> float:
+    """Shape ``name`` at τ_i = h_i·H (:func:`mean_times`) and κ = max_i κ_i: the one
+    evaluation behind every shape asyncsim prints or draws."""
+    return theory.COMPLEXITY_SHAPES[name](times.tau, times.kappa, eps, **constants, **arguments)
+
+
+def _shape_arguments(method: MethodConfig) -> dict[str, Any]:
+    """The method's further shape arguments (m-Synchronous SGD: its m)."""
+    protocol = method.spec.protocol_spec
+    return protocol.shape_arguments(method.params) if protocol.shape_arguments else {}
+
+
 def shape_value(
     scenario: Scenario, method: MethodConfig, eps: float, constants: Mapping[str, float]
 ) -> float | None:
     """The method's ε-complexity shape (None without one) at the scenario's mean times:
-    h = τ_i = h_i·H and κ = max_i κ_i."""
-    name, protocol = method.spec.shape, method.spec.protocol_spec
+    τ_i = h_i·H (:func:`mean_times`) and κ = max_i κ_i."""
+    name = method.spec.shape
     if name is None:
         return None
+    return _evaluate(name, mean_times(scenario), eps, constants, _shape_arguments(method))
+
+
+def shape_table(
+    scenario: Scenario, eps: Sequence[float], constants: Mapping[str, float]
+) -> list[tuple[str, list[float]]]:
+    """Every shape of :data:`asyncsim.theory.COMPLEXITY_SHAPES` at each ε, as ``asyncsim
+    bounds`` prints it: (row label, values). A shape that takes further arguments (m of
+    m-Synchronous SGD) gets one row per distinct value among the scenario's methods, labelled
+    with it, and is evaluated at its default (m = n) when no method gives one."""
     times = mean_times(scenario)
-    extra = protocol.shape_arguments(method.params) if protocol.shape_arguments else {}
-    return theory.COMPLEXITY_SHAPES[name](times.tau, times.kappa, eps, **constants, **extra)
+    rows = []
+    for name in theory.COMPLEXITY_SHAPES:
+        given = [_shape_arguments(m) for m in scenario.methods if m.spec.shape == name]
+        variants = [a for i, a in enumerate(given) if a and a not in given[:i]] or [{}]
+        for arguments in variants:
+            values = ", ".join(f"{key} = {value}" for key, value in arguments.items())
+            label = f"{name} ({values})" if values else name
+            rows.append((label, [_evaluate(name, times, e, constants, arguments) for e in eps]))
+    return rows
 
 
 def shape_constants(scenario: Scenario, constants: Constants, cache: dict) -> dict[str, float]:
@@ -284,6 +320,14 @@ def shape_constants(scenario: Scenario, constants: Constants, cache: dict) -> di
         finally:
             oracle.close()
     return cache[key] or _batch_constants(scenario)
+
+
+def constants_text(values: Mapping[str, float], mode: Constants) -> str:
+    """The shapes' constants for a reader: ``L_g = 5, ... (mode 'oracle': ...)``."""
+    shown = ", ".join(f"{key} = {value:.4g}" for key, value in values.items()) or "all 1"
+    if not isinstance(mode, str):
+        return f"{shown} (given)"
+    return f"{shown} (mode '{mode}': {CONSTANTS_MODES[mode]})"
 
 
 def _batch_constants(scenario: Scenario) -> dict[str, float]:

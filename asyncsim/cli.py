@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
@@ -42,7 +41,7 @@ from asyncsim.plugins import (
 from asyncsim.progress import Progress, throttled
 from asyncsim.recorder import watching
 from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
-from asyncsim.report import format_table, report_text
+from asyncsim.report import format_table, report_text, report_warnings
 from asyncsim.results import (
     EMULATION_FILE,
     atomic_write,
@@ -53,7 +52,14 @@ from asyncsim.results import (
 from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
 from asyncsim.scenario import dump_yaml, load_scenario_data, parse_override
 from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep, sweep_axes
-from asyncsim.tune import parse_grid, picks, tuned_scenario, tuning_sweep, tuning_table
+from asyncsim.tune import (
+    edge_warnings,
+    parse_grid,
+    picks,
+    tuned_scenario,
+    tuning_sweep,
+    tuning_table,
+)
 
 __all__ = ["main"]
 
@@ -209,6 +215,12 @@ WATCH_SECONDS = 0.25
 """Seconds between two looks at the running method (the display decides what it shows)."""
 
 
+def _warn(warnings: Sequence[str]) -> None:
+    """Valid, but probably not what was meant (:func:`scenario_warnings`): each once."""
+    for warning in dict.fromkeys(warnings):
+        click.echo(f"warning: {warning}", err=True)
+
+
 def _warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:
     for summary in summaries:
         if summary["stop_reason"] == "diverged":
@@ -265,6 +277,7 @@ def run(
     scenario = _base_scenario(data, force)
     directory = out or Path("results") / scenario.name
     check_run_dir(directory, overwrite, scenario)  # refuse an unusable directory before simulating
+    _warn(scenario_warnings(scenario))
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
@@ -358,9 +371,10 @@ def _sweep_options(command: Any) -> Any:
 def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None:
     """Run a sweep with the command's options; print its outcome; exit 1 if a point failed.
     Without --force, a sweep with too many points or a point that cannot finish here is
-    refused first (this expands the points once more: 0.1-0.3 ms each)."""
-    if not options["force"]:
-        _guarded_points(data, force=False)
+    refused first; then the points' warnings are given (this expands the points once more:
+    0.1-0.3 ms each)."""
+    points = _guarded_points(data, options["force"])
+    _warn([warning for point in points for warning in scenario_warnings(point.scenario)])
     display = None if options["quiet"] else (lambda total: Progress(total, "points"))
     index = run_sweep(
         data,
@@ -444,7 +458,9 @@ def tune(
     with every α of the grid over the scenario's seeds (and any other swept field), then picks
     per method the α with the fewest runs that missed the target and the smallest mean time to
     target (missed runs counted at the end of their budget); ties: larger final return, else
-    smaller final ||∇f||. Writes DIRECTORY/tune.csv with every grid point and the picks.
+    smaller final ||∇f||. A step with a run that diverged is never picked, and a pick at the
+    edge of the grid is warned about. Writes DIRECTORY/tune.csv with every grid point and the
+    picks.
     """
     data = _load(scenario_path, overrides)
     steps = parse_grid(grid)
@@ -460,6 +476,7 @@ def tune(
         "final return",
         "final ||∇f||",
         "picked",
+        "diverged",
     ]
     rows = [
         [
@@ -471,11 +488,13 @@ def tune(
             p.mean_return,
             p.mean_grad_norm,
             "*" if p.picked else "",
+            p.diverged,
         ]
         for p in table
     ]
     atomic_write(out / "tune.csv", table_text(headers, rows))
     click.echo(format_table(headers, rows))
+    _warn(edge_warnings(table))
     chosen = picks(table)
     click.echo("picked: " + ", ".join(f"{method}: lr = {lr:g}" for method, lr in chosen.items()))
     if write is not None:
@@ -490,8 +509,8 @@ _EMULATE_COLUMNS = {
     "simulated time": "simulated_total_time",
     "emulated time": "emulated_total_time",
     "total error": "total_time_error",
-    "same order": "same_order",
-    "same participants": "same_counts",
+    "closest events (s)": "closest_events_s",
+    "same decisions": "same_decisions",
 }
 
 
@@ -552,6 +571,7 @@ def emulate(
     """
     from asyncsim.emulation import emulate as run_emulation
     from asyncsim.emulation import floor_warning
+    from asyncsim.emulation.report import differences
 
     scenario = _base_scenario(_load(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
@@ -580,13 +600,8 @@ def emulate(
     ]
     click.echo(format_table(["method", *_EMULATE_COLUMNS], rows))
     for key, report in methods.items():
-        if report["divergence"] is not None:
-            event = report["divergence"]
-            click.echo(
-                f"{key}: the order diverged at event {event['event']} (simulated time "
-                f"{event['simulated_time']:.6g}): agent {event['simulated']['agent']} in the "
-                f"simulation, agent {event['emulated']['agent']} here"
-            )
+        for line in differences(report):
+            click.echo(f"{key}: {line}")
     click.echo(f"results written to {directory} (comparison: {directory / 'emulation.json'})")
     if not no_plots:
         from asyncsim import plots
@@ -627,12 +642,14 @@ def plot(directory: Path, out: Path | None) -> None:
 def report(directory: Path) -> None:
     """Paper-style table of a sweep or run directory.
 
-    Per method and per value of the swept fields other than seed: time to target, mean ±
-    standard error over the seeds (a run that missed the target counts at the end of its budget,
-    marked "≥ ... (k/n missed)"), the closed-form cost per gradient, gradients used and uploads,
-    and whether the measured order agrees with the closed forms.
+    Per method and per value of the swept fields other than seed: time to target (total time
+    without a target), mean ± standard error over the seeds (a run that missed the target counts
+    at the end of its budget, marked "≥ ... (k/n missed)"), the closed-form cost per gradient,
+    gradients used and uploads, and whether the measured order agrees with the closed forms
+    (only where the runs reached a common target or used the same number of gradients).
     """
     results_kind(directory)  # one line for anything else
+    _warn(report_warnings(directory))
     click.echo(report_text(directory))
 
 
@@ -655,16 +672,6 @@ def _bounds_row(scenario: Scenario, index: int) -> list[Any]:
     ]
 
 
-def _shapes_table(
-    times: theory.AgentTimes, h: np.ndarray, discount: float, eps: Sequence[float]
-) -> str:
-    rows = [
-        [name, *(shape(h, times.kappa, e, discount=discount) for e in eps)]
-        for name, shape in theory.COMPLEXITY_SHAPES.items()
-    ]
-    return format_table(["shape", *(f"eps={e:g}" for e in eps)], rows)
-
-
 @main.command(name="bounds")
 @_plugin
 @_trust_plugins
@@ -673,7 +680,17 @@ def _shapes_table(
 @click.option(
     "--eps", type=float, multiple=True, default=(0.1, 0.01), show_default=True, help="Target ε."
 )
-def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) -> None:
+@click.option(
+    "--constants",
+    type=click.Choice(list(bounds.CONSTANTS_MODES)),
+    default="oracle",
+    show_default=True,
+    help="L_g, L_h, σ², Δ of the shapes: "
+    + "; ".join(f"{mode}: {text}" for mode, text in bounds.CONSTANTS_MODES.items()),
+)
+def bounds_(
+    scenario_path: str, overrides: Sequence[str], eps: Sequence[float], constants: str
+) -> None:
     """Closed-form round times, costs per gradient and complexity shapes (no simulation)."""
     for value in eps:
         if not 0 < value < math.inf:  # nan fails too
@@ -707,12 +724,13 @@ def bounds_(scenario_path: str, overrides: Sequence[str], eps: Sequence[float]) 
         f"budget; s/gradient ({cost}): a round's time over its gradients, or the asynchronous "
         "steady state (Σ_i 1/(b_i + τ_i + κ_i))^-1; '-': the protocol has no closed form"
     )
-    discount = getattr(scenario.oracle, "discount", 0.0)
+    values = bounds.shape_constants(scenario, constants, {})
     click.echo(
-        f"\nε-complexity shapes (logs dropped; O-constants and L_g = L_h = σ² = Δ = 1; "
-        f"ḣ_i = h_i/(1-γ), γ = {discount:g}):"
+        f"\nε-complexity shapes (logs dropped, O-constants 1; at τ_i = h_i·H and κ = max "
+        f"uplink; {bounds.constants_text(values, constants)}):"
     )
-    click.echo(_shapes_table(times, times.tau / scenario.horizon, discount, eps))
+    rows = [[label, *cells] for label, cells in bounds.shape_table(scenario, eps, values)]
+    click.echo(format_table(["shape", *(f"eps={e:g}" for e in eps)], rows))
 
 
 # ---------------------------------------------------------------- validate, list, schema
@@ -733,11 +751,12 @@ def validate(scenario_path: str, overrides: Sequence[str], force: bool) -> None:
         distinct = len({point.key for point in points})
         what = f"sweep of {len(points)} points ({distinct} distinct)"
         scenario = points[0].scenario
+        warnings = [w for point in points for w in scenario_warnings(point.scenario)]
     else:
         scenario = _base_scenario(data, force)
         what = f"{len(scenario.methods)} method(s), n = {scenario.cluster.n}"
-    for warning in scenario_warnings(scenario):  # valid, but probably not what was meant
-        click.echo(f"warning: {warning}", err=True)
+        warnings = scenario_warnings(scenario)
+    _warn(warnings)
     click.echo(f"OK: {scenario_path}: scenario {scenario.name!r} is valid; {what}")
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "censored_time",
     "classify_trend",
     "fit_constant",
+    "fit_method",
     "fit_scaling",
     "max_log_deviation",
     "rank_correlation",
@@ -260,8 +261,8 @@ def fit_scaling(
     """Fit every method's shape to its measured time to target along ``axis``.
 
     Points are grouped by the swept fields other than ``axis`` and ``seed``; each group and
-    method with a shape gives one :class:`ScalingFit`. Runs that did not reach their target are
-    censored: listed, not fitted.
+    method with a shape gives one :class:`ScalingFit` (:func:`fit_method`). Runs that did not
+    reach their target are censored: listed, not fitted.
     """
     cache: dict = {}
     groups: dict[str, list[tuple[float, Point]]] = defaultdict(list)
@@ -275,8 +276,17 @@ def fit_scaling(
     for group_key, members in groups.items():
         keys = list(dict.fromkeys(key for _, p in members for key in p.run.methods))
         for key in keys:
-            chosen = [(x, p) for x, p in members if key in p.run.methods]
-            fit = _fit_one(chosen, axis, json.loads(group_key), key, constants, tolerance, cache)
+            chosen = [(x, p.run) for x, p in members if key in p.run.methods]
+            fit = fit_method(
+                chosen,
+                key,
+                constants,
+                axis=axis,
+                group=json.loads(group_key),
+                source=members[0][1].source,
+                tolerance=tolerance,
+                cache=cache,
+            )
             if fit is not None:
                 fits.append(fit)
     return fits
@@ -286,29 +296,42 @@ def _method(run: RunResult, key: str) -> Any:
     return next(m for m in run.scenario.methods if m.key == key)
 
 
-def _fit_one(
-    chosen: Sequence[tuple[float, Point]],
-    axis: str,
-    group: Mapping[str, Any],
+def fit_method(
+    chosen: Sequence[tuple[float, RunResult]],
     key: str,
-    constants: bounds.Constants,
-    tolerance: float,
-    cache: dict,
+    constants: bounds.Constants = "oracle",
+    *,
+    eps: float | None = None,
+    axis: str = "",
+    group: Mapping[str, Any] | None = None,
+    source: str = "",
+    tolerance: float = AGREEMENT_TOLERANCE,
+    cache: dict | None = None,
 ) -> ScalingFit | None:
-    method0 = _method(chosen[0][1].run, key)
+    """Method ``key``'s measured time to target at each parameter value x of ``chosen``
+    ((x, run) pairs, several seeds per x) against its shape, and the fitted constant.
+
+    The shape is :func:`asyncsim.bounds.shape_value` at each x's scenario, with the constants
+    of :func:`asyncsim.bounds.shape_constants` (``constants``) and ε = ``eps``, else the
+    scenario's target (:func:`asyncsim.bounds.epsilon`). The constant is
+    :func:`fit_constant` over every run that reached its target; the agreement and the trends
+    use the geometric mean over the seeds at each x. The scaling figures and the theory check
+    both fit through here. None for a method without a shape.
+    """
+    method0 = _method(chosen[0][1], key)
     if method0.spec.shape is None:
         return None
+    cache = {} if cache is None else cache
     by_x: dict[float, list[float | None]] = defaultdict(list)
     shape_at: dict[float, float] = {}
     consts: dict[str, float] = {}
-    for x, point in chosen:
-        scenario = point.run.scenario
-        by_x[x].append(time_to_target(point.run, key))
+    for x, run in chosen:
+        scenario = run.scenario
+        by_x[x].append(time_to_target(run, key))
         if x not in shape_at:
             consts = bounds.shape_constants(scenario, constants, cache)
-            shape_at[x] = bounds.shape_value(
-                scenario, _method(point.run, key), bounds.epsilon(scenario), consts
-            )
+            target = bounds.epsilon(scenario) if eps is None else eps
+            shape_at[x] = bounds.shape_value(scenario, _method(run, key), target, consts)
     xs = sorted(by_x)
     reached = [(x, m) for x in xs for m in by_x[x] if m is not None]
     measured: list[float | None] = []
@@ -325,9 +348,9 @@ def _fit_one(
         max_dev, rho = float("inf"), float("nan")
         trend_measured = trend_theory = "too few points"
     return ScalingFit(
-        source=chosen[0][1].source,
+        source=source,
         axis=axis,
-        group=group,
+        group=dict(group or {}),
         method=key,
         name=method0.name,
         shape=method0.spec.shape,

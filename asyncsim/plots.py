@@ -2,11 +2,11 @@
 
 Every ``plot_*`` figure function builds a matplotlib :class:`~matplotlib.figure.Figure` without
 pyplot (no global state, no display backend needed) and returns it; given ``out`` it also saves
-it as ``out.png`` and ``out.pdf``. ``plot_run`` and ``plot_sweep`` write the standard figure sets
-of a run directory and a sweep directory. What a method's protocol offers (rounds, a bound, a
-complexity shape) comes from its registry record through :mod:`asyncsim.bounds`, with
-τ_i = h_i·H from the mean of the scenario's compute model; a method without a shape gets no
-theory line.
+it as ``out.png``, ``out.pdf`` and ``out.csv``, the data it draws (:class:`DataFigure`).
+``plot_run`` and ``plot_sweep`` write the standard figure sets of a run directory and a sweep
+directory. What a method's protocol offers (rounds, a bound, a complexity shape) comes from its
+registry record through :mod:`asyncsim.bounds`, with τ_i = h_i·H from the mean of the
+scenario's compute model; a method without a shape gets no theory line.
 """
 
 from __future__ import annotations
@@ -14,19 +14,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
+from numpy.typing import ArrayLike
 
 from asyncsim import bounds, fitting
 from asyncsim.config import MethodConfig, Scenario
+from asyncsim.csvtables import table_text
+from asyncsim.results import atomic_write
 from asyncsim.runner import RunResult
 
 __all__ = [
+    "DATA_COLUMNS",
+    "DataFigure",
     "plot_emulation",
     "plot_progress",
     "plot_round_bounds",
@@ -35,6 +41,7 @@ __all__ = [
     "plot_sweep",
     "plot_timeline",
     "plot_utilization",
+    "regime",
 ]
 
 _METRIC_LABELS = {
@@ -62,6 +69,38 @@ _NOT_FINISHED = {"failed", "error", "pending", "running"}
 _INDEX_COLUMNS = ("hash", "status", "error")
 
 Spans = dict[int, dict[str, list[tuple[float, float]]]]
+
+DATA_COLUMNS = ("series", "x", "y", "x_end", "constant")
+"""Columns of a figure's NAME.csv: one row per point drawn; ``x_end`` ends an interval (the
+bars of a timeline), ``constant`` is the fitted constant c of a theory series (y = c·shape)."""
+
+
+class DataFigure(Figure):
+    """A figure that keeps the data it draws, one row per point (:data:`DATA_COLUMNS`), so that
+    it can be checked without looking at it: ``_save`` writes them beside the image."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data: list[tuple[str, float | None, float, float | None, float | None]] = []
+
+    def record(
+        self,
+        series: str,
+        x: ArrayLike | None,
+        y: ArrayLike,
+        x_end: ArrayLike | None = None,
+        constant: float | None = None,
+    ) -> None:
+        """Record the points (x, y) of ``series`` (x None: a horizontal line at y)."""
+        ys = np.atleast_1d(np.asarray(y, dtype=float))
+        xs = [None] * ys.size if x is None else np.atleast_1d(np.asarray(x, dtype=float))
+        ends = [None] * ys.size if x_end is None else np.atleast_1d(np.asarray(x_end, float))
+        for a, b, c in zip(xs, ys, ends, strict=True):
+            self.data.append((series, _number(a), float(b), _number(c), constant))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # ---------------------------------------------------------------- scenario quantities
@@ -98,24 +137,37 @@ def plot_progress(
         title: The figure's title (default: the scenario's name); the number of seeds follows.
 
     Seeds are interpolated linearly on 200 times up to the end of the longest run; a run that
-    stopped earlier (at its target) keeps its last value, as its model does. A return target
-    is drawn as a dashed line.
+    stopped earlier (at its target) keeps its last value, as its model does. With a target,
+    each seed's time to target is marked on its own curve (▼), and a seed that missed the
+    target is marked at the end of its run (×). A return target is drawn as a dashed line.
+    The x axis has at most 5 ticks, so that long times do not run together.
     """
     metric = _auto_metric(runs) if metric == "auto" else metric
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = DataFigure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
+    marked: set[str] = set()
     for index, key in enumerate(_method_keys(runs)):
-        curves = [_curve(run.methods[key].rows, metric) for run in runs if key in run.methods]
-        curves = [curve for curve in curves if curve[0].size]
-        if not curves:
+        chosen = [run for run in runs if key in run.methods]
+        curves = [_curve(run.methods[key].rows, metric) for run in chosen]
+        if not any(curve[0].size for curve in curves):
             continue
-        times, mean, low, high = _mean_band(curves, band)
+        times, mean, low, high = _mean_band([c for c in curves if c[0].size], band)
         ax.plot(times, mean, color=f"C{index}", label=key)
+        fig.record(key, times, mean)
         if len(curves) > 1:
             ax.fill_between(times, low, high, color=f"C{index}", alpha=0.2, linewidth=0)
+            edges = ("min", "max") if band == "minmax" else ("mean - std", "mean + std")
+            fig.record(f"{key} {edges[0]}", times, low)
+            fig.record(f"{key} {edges[1]}", times, high)
+        marked |= _mark_seeds(fig, ax, key, chosen, curves, f"C{index}")
     target = runs[0].scenario.budget.target_return
     if target is not None and metric in ("eval_return", "return_mean"):
         ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label="target return")
+        fig.record("target return", None, target)
+    for outcome in sorted(marked, reverse=True):  # the legend's key: reached, then missed
+        marker, label = _SEED_MARKERS[outcome]
+        ax.scatter([], [], marker=marker, color="0.3", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     if metric == "grad_norm":
@@ -125,6 +177,44 @@ def plot_progress(
     ax.grid(alpha=0.3)
     _legend_outside(fig, ax)
     return _saved(fig, out)
+
+
+_SEED_MARKERS = {
+    "reached": ("v", "a seed reaches the target"),
+    "missed": ("x", "a seed missed it (end of its run)"),
+}
+
+
+def _has_target(run: RunResult) -> bool:
+    budget = run.scenario.budget
+    return budget.target_return is not None or budget.target_grad_norm is not None
+
+
+def _mark_seeds(
+    fig: DataFigure,
+    ax: Any,
+    key: str,
+    runs: Sequence[RunResult],
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    color: str,
+) -> set[str]:
+    """Each seed's time to target on its own curve, or the end of a seed that missed it;
+    which of the two were drawn."""
+    points: dict[str, list[tuple[float, float]]] = {"reached": [], "missed": []}
+    for run, (times, values) in zip(runs, curves, strict=True):
+        if not _has_target(run) or not times.size:
+            continue
+        reached = fitting.time_to_target(run, key)
+        if reached is None:
+            points["missed"].append((float(times[-1]), float(values[-1])))
+        else:
+            points["reached"].append((reached, float(np.interp(reached, times, values))))
+    for outcome, xy in points.items():
+        if xy:
+            x, y = zip(*xy, strict=True)
+            ax.scatter(x, y, marker=_SEED_MARKERS[outcome][0], color=color, zorder=3)
+            fig.record(f"{key}: {outcome}", x, y)
+    return {outcome for outcome, xy in points.items() if xy}
 
 
 def _legend_outside(fig: Figure, ax: Any, **options: Any) -> None:
@@ -173,33 +263,35 @@ def plot_scaling(
     points: Sequence[tuple[float, RunResult]],
     parameter: str,
     eps: float | None = None,
-    constants: Mapping[str, float] | None = None,
+    constants: bounds.Constants = "oracle",
     out: str | Path | None = None,
 ) -> Figure:
     """Measured time to target versus a swept parameter, with each method's shape fitted.
 
     A method's measurement is :func:`asyncsim.fitting.time_to_target`; a run that missed its
     target is drawn as a hollow marker at the end of its budget (censored) and left out of the
-    fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape,
-    evaluated per point at τ_i = h_i·H and κ = max_i κ_i (:func:`asyncsim.bounds.shape_value`)
-    and scaled by one constant fitted by least squares in log space over the reached runs,
-    c = exp(mean(log measured − log shape)), which the legend shows; others get no line.
+    fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape
+    times one constant, both from :func:`asyncsim.fitting.fit_method` (the theory check's fit:
+    the shape at τ_i = h_i·H and κ = max_i κ_i, c = exp(mean(log measured − log shape)) over
+    the reached runs); the legend names the method and shows c. Others get no line.
 
     Args:
         points: (parameter value, run) pairs; several seeds may share a value.
         parameter: x-axis label (``"n"``, ``"α"``, ...).
-        eps: ε of the shapes (default: the first run's ``budget.target_grad_norm``, else 1).
-        constants: ``L_g``, ``L_h``, ``sigma2``, ``delta`` for the shapes (default all 1).
-        out: Save as ``out.png`` and ``out.pdf`` when given.
+        eps: ε of the shapes (default: each run's ``budget.target_grad_norm``, else 1).
+        constants: L_g, L_h, σ², Δ of the shapes: a mode of
+            :data:`asyncsim.bounds.CONSTANTS_MODES` (default ``"oracle"``, as the theory
+            check) or a mapping.
+        out: Save as ``out.png``, ``out.pdf`` and ``out.csv`` when given.
 
     The y axis is logarithmic; so is the x axis when every parameter value is positive. The y
     range is the measurements' (a factor 2 around them): a fitted shape extrapolated past them
     leaves the axes rather than squeezing the data.
     """
-    eps = eps or bounds.epsilon(points[0][1].scenario)
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = DataFigure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     drawn: list[float] = []
+    cache: dict = {}
     for index, key in enumerate(_method_keys(run for _, run in points)):
         chosen = [(x, run) for x, run in points if key in run.methods]
         x = np.array([value for value, _ in chosen], dtype=float)
@@ -210,7 +302,9 @@ def plot_scaling(
         ax.plot(
             x[reached], measured[reached], marker=marker, linestyle="none", color=color, label=key
         )
+        fig.record(key, x[reached], measured[reached])
         if not reached.all():
+            censored = f"{key}: target not reached"
             ax.plot(
                 x[~reached],
                 measured[~reached],
@@ -218,21 +312,16 @@ def plot_scaling(
                 linestyle="none",
                 markerfacecolor="none",
                 color=color,
-                label=f"{key}: target not reached",
+                label=censored,
             )
-        method = _method(chosen[0][1].scenario, key)
-        if method.spec.shape is None or not reached.any():
+            fig.record(censored, x[~reached], measured[~reached])
+        fit = fitting.fit_method(chosen, key, constants, eps=eps, cache=cache)
+        if fit is None or not fit.reached:
             continue
-        shape = np.array(
-            [
-                bounds.shape_value(run.scenario, _method(run.scenario, key), eps, constants or {})
-                for _, run in chosen
-            ]
-        )
-        scale = fitting.fit_constant(measured[reached], shape[reached])
-        order = np.argsort(x, kind="stable")
-        label = f"{method.spec.shape} theory ×{scale:.1e}"
-        ax.plot(x[order], scale * shape[order], color=color, linestyle="--", label=label)
+        fitted = fit.constant * np.asarray(fit.theory)
+        label = f"{key} theory ×{fit.constant:.1e}"
+        ax.plot(fit.x, fitted, color=color, linestyle="--", label=label)
+        fig.record(f"{key} theory", fit.x, fitted, constant=fit.constant)
     ax.set_xlabel(parameter)
     ax.set_ylabel("time to target (s)")
     ax.set_yscale("log")
@@ -265,7 +354,7 @@ def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
     scenario = run.scenario
     times = bounds.mean_times(scenario)
     random = isinstance(bounds.fixed_times(scenario), str)
-    fig = Figure(figsize=(5.2, 4.8), layout="constrained")
+    fig = DataFigure(figsize=(5.2, 4.8), layout="constrained")
     ax = fig.subplots()
     largest = 0.0
     for index, (key, result) in enumerate(run.methods.items()):
@@ -276,8 +365,10 @@ def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
         bounds_ = [bound(times, method.params, row["iteration"]) for row in result.rows]
         measured = [row["time_end"] - row["time_start"] for row in result.rows]
         ax.scatter(bounds_, measured, s=14, color=f"C{index}", label=key)
+        fig.record(key, bounds_, measured)
         largest = max(largest, *bounds_, *measured)
     ax.plot([0.0, largest], [0.0, largest], "k--", linewidth=1, label="y = x")
+    fig.record("y = x", [0.0, largest], [0.0, largest])
     which = "bound at mean times" if random else "bound"
     ax.set_xlabel(f"round-time {which} (s)")
     ax.set_ylabel("measured round time (s)")
@@ -311,11 +402,12 @@ def plot_timeline(
     updates = rounds * n if asynchronous else rounds
     end = result.rows[min(updates, len(result.rows)) - 1]["time_end"]
     spans = _with_idle(_spans(result.trace, end), n, end)
-    fig = Figure(figsize=(8.0, 1.2 + 0.35 * n), layout="constrained")
+    fig = DataFigure(figsize=(8.0, 1.2 + 0.35 * n), layout="constrained")
     ax = fig.subplots()
     for agent, kinds in spans.items():
         for kind, bars in kinds.items():
             widths = [(start, stop - start) for start, stop in bars]
+            fig.record(kind, [a for a, _ in bars], [agent] * len(bars), [b for _, b in bars])
             ax.broken_barh(
                 widths,
                 (agent - 0.4, 0.8),
@@ -348,11 +440,13 @@ def plot_utilization(run: RunResult, out: str | Path | None = None) -> Figure:
         raise ValueError("no method has a trace (output.trace was off)")
     n = run.scenario.cluster.n
     agents = np.arange(1, n + 1)
-    fig = Figure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
+    fig = DataFigure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
     axes = fig.subplots(1, len(traced), sharey=True, squeeze=False)[0]
     for ax, (key, result) in zip(axes, traced.items(), strict=True):
         total = result.rows[-1]["time_end"]
         used, wasted = _utilization(_spans(result.trace, total), n, total)
+        fig.record(f"{key}: computing, used", agents, used)
+        fig.record(f"{key}: computing, wasted", agents, wasted)
         ax.bar(agents, used, color=_KIND_COLORS["compute"], label="computing, used")
         ax.bar(
             agents,
@@ -441,6 +535,9 @@ def _utilization(spans: Spans, n: int, total: float) -> tuple[np.ndarray, np.nda
 # ---------------------------------------------------------------- emulated against simulated
 
 
+_EMULATION_PANELS = ("duration", "end time")
+
+
 def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | None = None) -> Figure:
     """Emulated against simulated times of every row (a round, or an asynchronous update) of
     every method, from ``asyncsim emulate``'s report (emulation.json or its contents): the rows'
@@ -448,7 +545,7 @@ def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | Non
     real system took longer for; times are modelled seconds (real seconds ÷ S)."""
     if not isinstance(report, Mapping):
         report = json.loads(Path(report).read_text())
-    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    fig = DataFigure(figsize=(9.6, 4.4), layout="constrained")
     axes = fig.subplots(1, 2)
     largest = [0.0, 0.0]
     for index, (key, method) in enumerate(report["methods"].items()):
@@ -460,9 +557,11 @@ def plot_emulation(report: Mapping[str, Any] | str | Path, out: str | Path | Non
         for panel, (x, y) in enumerate((durations, ends)):
             marker = _MARKERS[index % len(_MARKERS)]
             axes[panel].scatter(x, y, s=14, marker=marker, color=f"C{index}", label=key)
+            fig.record(f"{key}: {_EMULATION_PANELS[panel]}", x, y)
             largest[panel] = max(largest[panel], *x, *y, 0.0)
-    for ax, top, what in zip(axes, largest, ("duration", "end time"), strict=True):
+    for ax, top, what in zip(axes, largest, _EMULATION_PANELS, strict=True):
         ax.plot([0.0, top], [0.0, top], "k--", linewidth=1, label="y = x")
+        fig.record(f"y = x: {what}", [0.0, top], [0.0, top])
         ax.set_xlabel(f"simulated {what} (s)")
         ax.set_ylabel(f"emulated {what} (real s ÷ S)")
         ax.grid(alpha=0.3)
@@ -529,7 +628,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     if len(groups) <= max_progress:
         for values, members in groups.items():
             name = "_".join(["progress", _assignments(fields, values)]).rstrip("_")
-            title = ", ".join(f"{f} = {v}" for f, v in zip(fields, values, strict=True))
+            title = ", ".join(regime(f, v) for f, v in zip(fields, values, strict=True))
             runs = [run for _, run in members]
             paths += _save(plot_progress(runs, title=title or None), out / name)
     for field in fields:
@@ -542,6 +641,37 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
             name = "_".join(["scaling", _slug(field), _assignments(others, rest)]).rstrip("_")
             paths += _save(plot_scaling(points, fitting.axis_label(field)), out / name)
     return paths
+
+
+_SYMBOLS = {
+    "cluster.n": "n",
+    "cluster.horizon": "H",
+    "oracle.horizon": "H",
+    "cluster.compute.h": "h_i",
+    "cluster.uplink.time": "κ_i",
+    "cluster.downlink.time": "broadcast b_i",
+    "oracle.env": "environment",
+    "oracle.discount": "γ",
+}
+"""A swept field's symbol in the figures' titles (others keep their path)."""
+
+
+def regime(field: str, value: Any) -> str:
+    """A swept value as a reader names it: ``κ_i = √i·d^(1/4)`` for ``cluster.uplink.time =
+    sqrt(i) * d**0.25``; ``methods[0].lr = 0.01`` for a field without a symbol."""
+    text = str(value)
+    text = re.sub(r"sqrt\((\w+)\)", r"√\1", text)
+    text = re.sub(r"\*\*\s*\(?([-\d.]+)\)?", lambda m: f"^{_exponent(m[1])}", text)
+    text = re.sub(r"\s*\*\s*", "·", text)
+    return f"{_SYMBOLS.get(field, field)} = {text}"
+
+
+def _exponent(text: str) -> str:
+    """``0.25`` → ``(1/4)``; a number that is no simple fraction, as written."""
+    fraction = Fraction(text).limit_denominator(16)
+    if fraction.denominator == 1 or float(fraction) != float(text):
+        return text
+    return f"({fraction.numerator}/{fraction.denominator})"
 
 
 def _finished(record: Mapping[str, str], sweep: Path) -> bool:
@@ -578,12 +708,15 @@ def _slug(text: str, empty: str = "figure") -> str:
 
 
 def _save(fig: Figure, out: str | Path) -> list[Path]:
-    """Save ``fig`` as ``out.png`` (150 dpi) and ``out.pdf``; return both paths."""
+    """Save ``fig`` as ``out.png`` (150 dpi) and ``out.pdf``, and the data of a
+    :class:`DataFigure` as ``out.csv``; return the PNG and PDF paths."""
     base = Path(out)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_name(f"{base.name}.{suffix}") for suffix in ("png", "pdf")]
     for path in paths:
         fig.savefig(path, dpi=150)
+    if isinstance(fig, DataFigure):
+        atomic_write(base.with_name(f"{base.name}.csv"), table_text(DATA_COLUMNS, fig.data))
     return paths
 
 

@@ -1,15 +1,20 @@
 """The paper-style report of a sweep or run directory (``asyncsim report DIR``).
 
-Per method and per value of the swept fields other than ``seed``: the time to target as
-mean ± standard error over the seeds, a run that missed the target counted at the end of its
-budget as the paper's plots do (the mean is then a lower bound, shown as "≥", with the number
-of missed runs); the closed-form cost per gradient (:func:`asyncsim.bounds.method_bounds`);
-the mean gradients used and uploads. For each group, one sentence says whether the measured
-order of the methods agrees with the order of their closed-form costs per gradient.
+Per method and per value of the swept fields other than ``seed``: the time to target (the total
+time when the scenario has no target) as mean ± standard error over the seeds (one seed: its
+time), a run that missed the target counted at the end of its budget as the paper's plots do
+(the mean is then a lower bound, shown as "≥", with the number of missed runs); the closed-form
+cost per gradient (:func:`asyncsim.bounds.method_bounds`); the mean gradients used and uploads.
+For each group, one sentence says whether the measured order of the methods agrees with the
+order of their closed-form costs per gradient (:func:`agreement`), and claims no more than the
+runs show: ties are ties, methods that missed the target are ordered only where their lower
+bounds decide it, and runs that neither reach a common target nor use the same number of
+gradients are not compared at all.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from asyncsim import bounds
+from asyncsim.config import Scenario, scenario_warnings
 from asyncsim.results import read_run_scenario
 from asyncsim.tables import load_run, load_sweep
 
 __all__ = [
+    "TIE_TOLERANCE",
     "ReportRow",
     "agreement",
     "format_number",
@@ -30,7 +37,13 @@ __all__ = [
     "format_time",
     "report_rows",
     "report_text",
+    "report_warnings",
 ]
+
+TIE_TOLERANCE = 1e-9
+"""Two times (or two costs) whose relative difference is at most this are equal: a tie, not
+an order. Methods of one protocol share their closed form exactly, and with fixed times their
+runs take the same time to the last few bits (float sums in another order)."""
 
 _SUMMARY_COLUMNS = ("name", "protocol", "optimizer", "seed")
 
@@ -69,6 +82,8 @@ class ReportRow:
     cost: float | None
     gradients: float
     uploads: float
+    targeted: bool = True
+    """The scenario has a target (else ``mean`` is the total time of the budget)."""
 
 
 def report_rows(path: str | Path) -> list[ReportRow]:
@@ -86,6 +101,8 @@ def report_rows(path: str | Path) -> list[ReportRow]:
         method = keys[-1]
         times = part["time_to_target_censored"].astype(float).tolist()
         point = (path / "points" / str(part["hash"].iloc[0])) if sweep else path
+        scenario = read_run_scenario(point)
+        budget = scenario.budget
         rows.append(
             ReportRow(
                 group=tuple(zip(group_by, keys[:-1], strict=True)),
@@ -94,12 +111,31 @@ def report_rows(path: str | Path) -> list[ReportRow]:
                 missed=int((~part["reached"]).sum()),
                 mean=float(sum(times) / len(times)),
                 standard_error=_standard_error(times),
-                cost=_gradient_cost(point, method),
+                cost=_gradient_cost(scenario, method),
                 gradients=float(part["gradients_used"].mean()),
                 uploads=float(part["uploads"].mean()),
+                targeted=budget.target_grad_norm is not None or budget.target_return is not None,
             )
         )
     return rows
+
+
+def report_warnings(path: str | Path) -> list[str]:
+    """What :func:`asyncsim.config.scenario_warnings` says of the scenarios of a sweep or run
+    directory's finished points (each warning once)."""
+    path = Path(path)
+    if not (path / "index.csv").is_file():
+        return scenario_warnings(read_run_scenario(path))
+    from asyncsim.sweep import read_index
+
+    hashes = {row["hash"] for row in read_index(path) if row.get("status") == "done"}
+    found = [
+        warning
+        for point in sorted(hashes)
+        if (path / "points" / point / "scenario.yaml").is_file()
+        for warning in scenario_warnings(read_run_scenario(path / "points" / point))
+    ]
+    return list(dict.fromkeys(found))
 
 
 def _standard_error(values: Sequence[float]) -> float:
@@ -110,9 +146,8 @@ def _standard_error(values: Sequence[float]) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
 
 
-def _gradient_cost(run_dir: Path, key: str) -> float | None:
-    """The closed-form seconds per gradient of method ``key`` in a run directory's scenario."""
-    scenario = read_run_scenario(run_dir)
+def _gradient_cost(scenario: Scenario, key: str) -> float | None:
+    """The closed-form seconds per gradient of method ``key`` in ``scenario``."""
     method = next(m for m in scenario.methods if m.key == key)
     return bounds.method_bounds(scenario, method).gradient_cost
 
@@ -123,26 +158,89 @@ def format_number(value: float) -> str:
 
 
 def format_time(row: ReportRow) -> str:
-    """``420 ± 118``, or ``≥ 804 ± 200 (1/3 missed)`` when some runs missed the target."""
-    text = f"{format_number(row.mean)} ± {format_number(row.standard_error)}"
+    """``420 ± 118``; one run: ``420``; ``≥ 804 ± 200 (1/3 missed)`` when some runs missed
+    the target."""
+    text = format_number(row.mean)
+    if row.runs > 1:
+        text += f" ± {format_number(row.standard_error)}"
     return f"≥ {text} ({row.missed}/{row.runs} missed)" if row.missed else text
+
+
+def _tied(a: float, b: float) -> bool:
+    """Equal within :data:`TIE_TOLERANCE` (relative)."""
+    return abs(a - b) <= TIE_TOLERANCE * max(abs(a), abs(b))
+
+
+def _chain(rows: Sequence[ReportRow], value: Any, label: Any = None) -> str:
+    """``a < b = c``: the rows (sorted by ``value``) joined by '<', or '=' for a tie."""
+    label = label or (lambda row: row.method)
+    parts = [label(rows[0])] if rows else []
+    for before, after in itertools.pairwise(rows):
+        parts += ["=" if _tied(value(before), value(after)) else "<", label(after)]
+    return " ".join(parts)
+
+
+def _measured_order(rows: Sequence[ReportRow]) -> tuple[str, list[tuple[ReportRow, ReportRow]]]:
+    """The measured order as text and the pairs (faster, slower) it shows.
+
+    Methods whose every run reached the target are ordered by their mean time (ties: '=').
+    A method with missed runs has a lower bound for its mean: it is placed after the others
+    only when that bound is at least all their means, several such methods are not ordered
+    among themselves ({a, b}), and one whose bound is smaller is listed as not ordered."""
+    reached = sorted((row for row in rows if not row.missed), key=lambda row: row.mean)
+    missed = [row for row in rows if row.missed]
+    slowest = max((row.mean for row in reached), default=0.0)
+    after = [row for row in missed if row.mean >= slowest]
+    unordered = [row for row in missed if row.mean < slowest]
+    text = _chain(reached, lambda row: row.mean)
+    if after:
+        names = ", ".join(row.method for row in after)
+        text += (" < " if text else "") + (names if len(after) == 1 else f"{{{names}}}")
+    if unordered:
+        names = ", ".join(row.method for row in unordered)
+        text += f" ({names}: missed the target, a lower bound below others' times: not ordered)"
+    return text, [(a, b) for a in rows for b in rows if _faster(a, b)]
+
+
+def _faster(a: ReportRow, b: ReportRow) -> bool:
+    """The runs show ``a`` faster than ``b``: every run of ``a`` reached the target, before
+    ``b``'s mean time (not tied) or at most ``b``'s lower bound when ``b`` missed."""
+    if a.missed or a is b:
+        return False
+    return a.mean <= b.mean if b.missed else a.mean < b.mean and not _tied(a.mean, b.mean)
+
+
+def _comparable(rows: Sequence[ReportRow]) -> bool:
+    """The runs reached a common target, or each method used the same number of gradients:
+    only then can their times be set against costs per gradient."""
+    return all(row.targeted for row in rows) or all(
+        _tied(row.gradients, rows[0].gradients) for row in rows
+    )
 
 
 def agreement(rows: Sequence[ReportRow]) -> str:
     """One sentence: does the measured order (time to target) agree with the order of the
-    closed-form costs per gradient? ``rows`` are the methods of one group."""
+    closed-form costs per gradient? ``rows`` are the methods of one group. Only the pairs the
+    runs order (:func:`_measured_order`) are set against the costs; a pair of equal costs
+    agrees with any order."""
     costed = [row for row in rows if row.cost is not None]
     if len(costed) < 2:
         return "fewer than two methods have a closed-form cost per gradient: nothing to compare."
-    measured = sorted(costed, key=lambda row: row.mean)
+    if not _comparable(costed):
+        used = ", ".join(f"{row.method} {format_number(row.gradients)}" for row in costed)
+        return (
+            "not compared: the runs neither reach a common target nor use the same number of "
+            f"gradients (gradients used: {used}); give a target to compare them."
+        )
+    order, shown = _measured_order(costed)
     predicted = sorted(costed, key=lambda row: row.cost)
-    order = " < ".join(row.method for row in measured)
-    if [r.method for r in measured] == [r.method for r in predicted]:
-        verdict = f"the measured order {order} agrees with the closed-form costs per gradient"
-    else:
-        costs = " < ".join(f"{row.method} ({row.cost:.3g} s)" for row in predicted)
+    costs = _chain(predicted, lambda row: row.cost, lambda row: f"{row.method} ({row.cost:.3g} s)")
+    against = [(a, b) for a, b in shown if a.cost > b.cost and not _tied(a.cost, b.cost)]
+    if against:
         verdict = (f"the measured order {order} differs from the closed-form costs per gradient "
                    f"{costs}")  # fmt: skip
+    else:
+        verdict = f"the measured order {order} agrees with the closed-form costs per gradient"
     missed = [row.method for row in costed if row.missed]
     caveat = f" (runs of {', '.join(missed)} missed the target: lower bounds)" if missed else ""
     return f"{verdict}{caveat}."
@@ -157,9 +255,10 @@ def report_text(path: str | Path) -> str:
     for row in rows:
         groups.setdefault(row.group, []).append(row)
     parts = []
-    headers = ["method", "time to target (s)", "s/gradient", "gradients used", "uploads", "seeds"]
     for group, members in groups.items():
         title = ", ".join(f"{k} = {v}" for k, v in group)
+        time = "time to target (s)" if all(r.targeted for r in members) else "total time (s)"
+        headers = ["method", time, "s/gradient", "gradients used", "uploads", "seeds"]
         table = format_table(
             headers,
             [

@@ -15,9 +15,10 @@ key), so that every bad file gives one line naming the field.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,18 @@ def _check_step(node: Any, part: str | int, before: list[str | int], path: str) 
         raise ConfigError(path, f"{where} is {quote(node)}, not a mapping of fields")
 
 
+def check_distinct(field: str, values: Sequence[Any]) -> None:
+    """ConfigError when a list of sweep values holds one twice: the point would run again
+    under the same values and count as another seed or setting (``seeds: [0, 0, 0]`` would
+    report three identical runs as three seeds)."""
+    seen: set[str] = set()
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key in seen:
+            raise ConfigError(field, f"holds {quote(value)} twice; give each value once")
+        seen.add(key)
+
+
 def expand_shorthands(data: Mapping[str, Any]) -> dict[str, Any]:
     """Rewrite ``seeds: [..]`` as the sweep axis ``sweep: {..., seed: [..]}``."""
     result = dict(data)
@@ -293,6 +306,7 @@ def expand_shorthands(data: Mapping[str, Any]) -> dict[str, Any]:
     seeds = result.pop("seeds")
     if not isinstance(seeds, list) or not seeds:
         raise ConfigError("seeds", f"must be a non-empty list of seeds, got {seeds!r}")
+    check_distinct("seeds", seeds)
     sweep = result.get("sweep") or {}
     if not isinstance(sweep, Mapping):
         raise ConfigError("sweep", f"must be a mapping of field path to values, got {sweep!r}")

@@ -87,6 +87,7 @@ from asyncsim.results import (
 from asyncsim.runner import MethodResult, RunResult, simulate
 from asyncsim.scenario import (
     apply_overrides,
+    check_distinct,
     dump_yaml,
     load_yaml,
     plugins_relative_to,
@@ -138,6 +139,7 @@ def sweep_axes(data: Mapping[str, Any]) -> dict[str, list[Any]]:
             )
         if str(path).split(".")[0] == "sweep":
             raise ConfigError(f"sweep.{path}", "the sweep block cannot itself be swept")
+        check_distinct(f"sweep.{path}", values)
     return {str(path): values for path, values in axes.items()}
 
 

@@ -16,7 +16,7 @@ k-th completion time is accumulated as ``t = b_i; t = t + τ_i; ...`` (the simul
 (docs/algorithms.md §3, "Event order"). The *bound* functions are the lemmas of Tyurin,
 Spiridonov, Rudenko
 (arXiv 2509.24305). The ε-complexities are shapes: logs dropped, O-constants set to 1, and
-ḣ_i = h_i/(1-γ).
+evaluated at the per-gradient times τ_i (docs/algorithms.md §5, "Which per-agent time").
 """
 
 from __future__ import annotations
@@ -503,9 +503,9 @@ def total_time(initial_round: float, round_time: float, iterations: int) -> floa
 # --------------------------------------------------------------------------------------------
 
 
-def _effective(h: ArrayLike, discount: float) -> np.ndarray:
-    """ḣ_i = h_i/(1-γ), sorted ascending."""
-    return np.sort(_vector(h)) / (1.0 - discount)
+def _ascending(tau: ArrayLike) -> np.ndarray:
+    """The per-gradient times τ_i sorted ascending (τ_1 ≤ … ≤ τ_n, as the shapes index them)."""
+    return np.sort(_vector(tau))
 
 
 def _iterations(eps: float, L_g: float, L_h: float, delta: float) -> float:
@@ -514,45 +514,53 @@ def _iterations(eps: float, L_g: float, L_h: float, delta: float) -> float:
 
 
 def rennala_nigt_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Rennala NIGT time complexity shape (Theorems 4.2/4.4).
 
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2})
-    + min_m (1/m Σ_{i≤m} 1/ḣ_i)^{-1} (L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²/(mε²) + σ²√L_h Δ/(mε^{7/2})).
+    + min_m (1/m Σ_{i≤m} 1/τ_i)^{-1} (L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²/(mε²) + σ²√L_h Δ/(mε^{7/2})).
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Every shape takes τ_i = h_i·H, the per-gradient times of the scenario (docs/algorithms.md
+    §5, "Which per-agent time").
+
+    Args:
+        tau: Per-gradient compute times τ_i (any order).
+        kappa: κ = max_i κ_i.
+        eps: Target ε of E||∇f|| ≤ ε.
+        L_g, L_h, sigma2, delta: The problem's constants L_g, L_h, σ², Δ.
+
+    Returns:
+        The shape's value (seconds, up to the dropped constants).
     """
     iters = _iterations(eps, L_g, L_h, delta)
     noise = sigma2 / eps**2 + sigma2 * np.sqrt(L_h) * delta / eps**3.5
-    return float(kappa * iters + _best_prefix(_effective(h, discount), iters, noise)[0])
+    return float(kappa * iters + _best_prefix(_ascending(tau), iters, noise)[0])
 
 
 def malenia_nigt_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Malenia NIGT time complexity shape (Theorem 5.1).
 
-    κ(L_gΔ/ε² + √L_h Δ/ε^{3/2}) + ḣ_n (L_gΔ/ε² + √L_h Δ/ε^{3/2})
-    + (1/n Σ_i ḣ_i)(σ²/(nε²) + σ²√L_h Δ/(nε^{7/2})), with ḣ_n = max_i ḣ_i.
+    κ(L_gΔ/ε² + √L_h Δ/ε^{3/2}) + τ_n (L_gΔ/ε² + √L_h Δ/ε^{3/2})
+    + (1/n Σ_i τ_i)(σ²/(nε²) + σ²√L_h Δ/(nε^{7/2})), with τ_n = max_i τ_i.
 
     Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
-    hdot = _effective(h, discount)
+    hdot = _ascending(tau)
     n = hdot.size
     iters = _iterations(eps, L_g, L_h, delta)
     noise = sigma2 / (n * eps**2) + sigma2 * np.sqrt(L_h) * delta / (n * eps**3.5)
@@ -560,74 +568,66 @@ def malenia_nigt_complexity(
 
 
 def synchronized_nigt_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Synchronized NIGT time complexity shape (docs/algorithms.md §5).
 
-    (max_i ḣ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
+    (max_i τ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
 
     Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
-    hdot = _effective(h, discount)
+    hdot = _ascending(tau)
     noise = sigma2 * np.sqrt(L_h) * delta / (hdot.size * eps**3.5)
     return float((hdot[-1] + kappa) * (_iterations(eps, L_g, L_h, delta) + noise))
 
 
 def afedpg_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """AFedPG time complexity shape, as bounded in the paper's Table 1.
 
-    (1/n Σ_i 1/ḣ_i)^{-1}(n^{4/3} ε^{-7/3} + 1/(n ε^{7/2})) computation + κ ε^{-3}
+    (1/n Σ_i 1/τ_i)^{-1}(n^{4/3} ε^{-7/3} + 1/(n ε^{7/2})) computation + κ ε^{-3}
     communication. The table states this bound without L_g, L_h, σ², Δ: those arguments are
     accepted for a uniform signature and ignored.
 
     Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
-    hdot = _effective(h, discount)
+    hdot = _ascending(tau)
     n = hdot.size
     harmonic = n / float(np.sum(1.0 / hdot))
     return harmonic * (n ** (4 / 3) / eps ** (7 / 3) + 1.0 / (n * eps**3.5)) + kappa / eps**3
 
 
 def lower_bound_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Lower bound shape (Theorem G.1).
 
-    min_m (1/m Σ_{i≤m} 1/ḣ_i)^{-1}(√L_h Δ/ε^{3/2} + σ²√L_h Δ/(m ε^{7/2}))
+    min_m (1/m Σ_{i≤m} 1/τ_i)^{-1}(√L_h Δ/ε^{3/2} + σ²√L_h Δ/(m ε^{7/2}))
     + κ L_g^{3/7} L_h^{2/7} Δ/ε^{12/7}.
-
-    The theorem is stated with per-gradient times; like the other shapes this uses
-    ḣ_i = h_i/(1-γ), so all shapes are on the same scale.
 
     Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
     """
     curvature = np.sqrt(L_h) * delta
-    compute, _ = _best_prefix(
-        _effective(h, discount), curvature / eps**1.5, sigma2 * curvature / eps**3.5
-    )
+    compute, _ = _best_prefix(_ascending(tau), curvature / eps**1.5, sigma2 * curvature / eps**3.5)
     return float(compute + kappa * L_g ** (3 / 7) * L_h ** (2 / 7) * delta / eps ** (12 / 7))
 
 
@@ -639,14 +639,13 @@ def _sgd_terms(eps: float, L_g: float, sigma2: float, delta: float) -> tuple[flo
 
 
 def rennala_sgd_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Rennala SGD (Tyurin & Richtárik, NeurIPS 2023) and Ringmaster ASGD (Maranjyan, Tyurin,
     Richtárik, ICML 2025), optimal in the fixed computation model:
@@ -657,18 +656,17 @@ def rennala_sgd_complexity(
     signature and ignored. Arguments as in :func:`rennala_nigt_complexity`.
     """
     deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
-    return _best_prefix(_effective(h, discount), deterministic, noise)[0]
+    return _best_prefix(_ascending(tau), deterministic, noise)[0]
 
 
 def malenia_sgd_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Malenia SGD (Tyurin & Richtárik, NeurIPS 2023), optimal for heterogeneous functions:
 
@@ -676,20 +674,19 @@ def malenia_sgd_complexity(
 
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
-    times = _effective(h, discount)
+    times = _ascending(tau)
     deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
     return float(times[-1] * deterministic + times.mean() * noise / times.size)
 
 
 def minibatch_sgd_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Minibatch SGD (one gradient per worker per step):
 
@@ -697,20 +694,19 @@ def minibatch_sgd_complexity(
 
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
-    times = _effective(h, discount)
+    times = _ascending(tau)
     deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
     return float(times[-1] * (deterministic + noise / times.size))
 
 
 def asynchronous_sgd_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
 ) -> float:
     """Asynchronous SGD with delay-adaptive steps (Koloskova et al.; Mishchenko et al.,
     NeurIPS 2022), as stated in the fixed computation model:
@@ -719,21 +715,20 @@ def asynchronous_sgd_complexity(
 
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
-    times = _effective(h, discount)
+    times = _ascending(tau)
     n = times.size
     deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
     return float(n / np.sum(1.0 / times) * (deterministic + noise / n))
 
 
 def m_synchronous_sgd_complexity(
-    h: ArrayLike,
+    tau: ArrayLike,
     kappa: float,
     eps: float,
     L_g: float = 1.0,
     L_h: float = 1.0,
     sigma2: float = 1.0,
     delta: float = 1.0,
-    discount: float = 0.0,
     m: int | None = None,
 ) -> float:
     """m-Synchronous SGD (Begunov & Tyurin 2026): Minibatch SGD on the m fastest agents,
@@ -743,7 +738,7 @@ def m_synchronous_sgd_complexity(
     Our reading of a round that waits for the first m gradients; ``kappa`` and L_h are ignored
     (see :func:`rennala_sgd_complexity`).
     """
-    times = _effective(h, discount)
+    times = _ascending(tau)
     m = times.size if m is None else m
     deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
     return float(times[m - 1] * (deterministic + noise / m))

@@ -6,9 +6,10 @@ each point running that one method with that step, times the scenario's own swee
 and any other axis: one α is then tuned for the whole grid). The pick per method is the α with
 the fewest runs that missed the target, then the smallest mean time to target over the runs (a
 run that missed counted at the end of its budget, as the paper's plots do); ties (e.g. every
-run missed) go to the larger mean final return, else the smaller mean final ||∇f||. Missed runs
-come first because a run that diverged ends early: its censored time says nothing about its
-speed.
+run missed) go to the larger mean final return, else the smaller mean final ||∇f||. A step with
+a run that diverged is never picked (its run ended early, so its censored time says nothing
+about its speed); a method all of whose steps diverged gets no pick. A pick at the smallest or
+largest step of the grid is flagged (:func:`edge_warnings`): the best step may lie outside.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ import numpy as np
 from asyncsim.errors import ConfigError
 from asyncsim.expressions import parse_expression
 
-__all__ = ["GridPoint", "parse_grid", "picks", "tuned_scenario", "tuning_sweep", "tuning_table"]
+__all__ = [
+    "GridPoint",
+    "edge_warnings",
+    "parse_grid",
+    "picks",
+    "tuned_scenario",
+    "tuning_sweep",
+    "tuning_table",
+]
 
 _RANGE = re.compile(
     r"^(?P<formula>.+?)\s+for\s+k\s+in\s+(?P<first>-?\d+)\s*\.\.\s*(?P<last>-?\d+)$"
@@ -83,6 +92,7 @@ class GridPoint:
     mean_return: float | None
     mean_grad_norm: float | None
     picked: bool = False
+    diverged: int = 0
 
     def key(self) -> tuple[int, float, float, float]:
         """Smaller is better: runs that missed the target, mean time to target, −final return,
@@ -109,10 +119,12 @@ def tuning_table(sweep_dir: str | Path) -> list[GridPoint]:
                 mean_time=float(part["time_to_target_censored"].mean()),
                 mean_return=_mean(part.get("final_return")),
                 mean_grad_norm=_mean(part.get("final_grad_norm")),
+                diverged=int((part["stop_reason"] == "diverged").sum()),
             )
         )
-    best = {p.method: p for p in sorted(points, key=GridPoint.key, reverse=True)}
-    return [GridPoint(**{**vars(p), "picked": best[p.method] is p}) for p in points]
+    usable = [p for p in points if not p.diverged]
+    best = {p.method: p for p in sorted(usable, key=GridPoint.key, reverse=True)}
+    return [GridPoint(**{**vars(p), "picked": best.get(p.method) is p}) for p in points]
 
 
 def _mean(column: Any) -> float | None:
@@ -122,8 +134,26 @@ def _mean(column: Any) -> float | None:
 
 
 def picks(table: Sequence[GridPoint]) -> dict[str, float]:
-    """The picked α of each method."""
+    """The picked α of each method (none for a method whose every step diverged)."""
     return {point.method: point.lr for point in table if point.picked}
+
+
+def edge_warnings(table: Sequence[GridPoint]) -> list[str]:
+    """One sentence per method whose pick is the smallest or the largest step of its grid
+    (more than one step), or that has no pick because every step diverged."""
+    warnings = []
+    for method in dict.fromkeys(point.method for point in table):
+        steps = sorted(point.lr for point in table if point.method == method)
+        chosen = picks(table).get(method)
+        if chosen is None:
+            warnings.append(f"{method}: every step of the grid diverged; no step picked")
+        elif len(steps) > 1 and chosen in (steps[0], steps[-1]):
+            side = "smallest" if chosen == steps[0] else "largest"
+            warnings.append(
+                f"{method}: the pick lr = {chosen:g} is the {side} step of the grid; the best "
+                "step may lie outside it: widen the grid"
+            )
+    return warnings
 
 
 def tuned_scenario(data: Mapping[str, Any], chosen: Mapping[str, float]) -> dict[str, Any]:

@@ -1,4 +1,14 @@
-"""Sim-to-real: the simulator's timing error against real workers as the time scale S shrinks.
+"""Sim-to-real: the simulator's timing error against real workers, on a scenario whose events
+are well separated, then as the time scale S shrinks.
+
+First ``scenarios/emulation_separated.yaml`` (every round-based protocol, AFedPG, Ringmaster and
+two plug-ins; no decision within 12 ms of an event it depends on) at S = 1 on local processes:
+per method the total-time error against the claim that it stays under 5% on an idle machine,
+the run's timer and messaging jitter, and whether it took the simulated decisions. The error
+depends on the machine's load (timers wake late when the cores are busy), which is why this
+claim is measured here and not asserted by the tests (tests/test_emulate.py asserts what does
+not depend on the machine).
+
 
 The quickstart's shape on the synthetic oracle: n agents (8 and 32) with τ_i = i/n modelled
 seconds and κ_i = 0.1·i/n for uploads and broadcasts (the quickstart's 10:1 ratio, the slowest
@@ -23,9 +33,13 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from asyncsim.emulation import emulate, start_agents
+from asyncsim.scenario import load_scenario_data
+
+SEPARATED = Path(__file__).resolve().parent.parent / "scenarios" / "emulation_separated.yaml"
 
 SCALES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 SIZES = (8, 32)
@@ -124,7 +138,32 @@ def floor(lines: list[dict[str, Any]]) -> float | None:
     return passed
 
 
+def separated() -> bool:
+    """The separated scenario at S = 1: one line per method; whether every error is < 5%."""
+    print(f"== emulation: {SEPARATED.name} at S = 1 (claim: total-time error < 5%) ==")
+    started = time.perf_counter()
+    reports = emulate(load_scenario_data(SEPARATED)).report["methods"]
+    for key, report in reports.items():
+        events = report["events"]
+        jitter = events["timer_late_s"]["max"] + events["latency_s"]["max"]
+        error = report["total_time_error"]
+        print(
+            f"{key:<18} total error {100 * error:5.2f}% "
+            f"({'under' if error < FLOOR_ERROR else 'OVER'} 5%)  closest events "
+            f"{1e3 * report['closest_events_s']:5.1f} ms, jitter {1e3 * jitter:5.2f} ms, "
+            f"same decisions {report['same_decisions']}"
+        )
+    worst = max(report["total_time_error"] for report in reports.values())
+    held = worst < FLOOR_ERROR
+    print(
+        f"claim {'holds' if held else 'fails'}: largest error {100 * worst:.2f}% "
+        f"({time.perf_counter() - started:.0f} s)\n"
+    )
+    return held
+
+
 def main() -> None:
+    separated()
     print(
         "== emulation: total-time error of the simulation against real workers, S from 1 "
         "(slowest gradient 1 s) to 0.001 (1 ms) =="

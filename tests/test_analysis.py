@@ -311,3 +311,22 @@ def test_rank_correlation() -> None:
     assert rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert rank_correlation([3, 1, 1], [2, 1, 1]) == pytest.approx(1.0)  # ties averaged
     assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
+
+
+@pytest.mark.parametrize("module", ["analysis.run_all", "analysis.theory_check"])
+def test_analysis_commands_run_from_any_directory(module: str, tmp_path: Path) -> None:
+    """The analysis package is installed with asyncsim: its commands start outside the
+    repository (they read the repository's scenarios/ through the package's own path)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"usage: python -m {module}" in result.stdout
+    assert run_all.SWEEPS_DIR.is_dir()

@@ -38,6 +38,8 @@ TINY: dict[str, Any] = {
     ],
     "budget": {"iterations": 4},
 }
+COMPARABLE = {"iterations": 4, "time": 1e6}
+"""TINY's budget with a time: its methods' runs compare (no warning from scenario_warnings)."""
 TEXT = """\
 name: bad
 oracle: {kind: quadratic, dim: 3}
@@ -90,15 +92,15 @@ def test_run_defaults_to_results_name_and_applies_overrides(
     tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    sets = ["cluster.n=2", "cluster.compute.h=2", "cluster.uplink.time=0"]
+    sets = ["cluster.n=2", "cluster.compute.h=2", "cluster.uplink.time=0", "budget.time=1e6"]
     result = ok("run", tiny, *(f"--set={text}" for text in sets), "-q")
-    assert result.stderr == ""
+    assert result.stderr == ""  # with a time budget, no warning on comparability either
     run = load_run(tmp_path / "results" / "tiny")
     assert (run.scenario.cluster.n, run.scenario.cluster.compute.h) == (2, 2)
 
 
 def test_run_of_a_sweep_scenario_runs_the_base(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yaml", {**TINY, "seeds": [1, 2]})
+    path = write(tmp_path / "s.yaml", {**TINY, "seeds": [1, 2], "budget": COMPARABLE})
     result = ok("run", path, "--out", tmp_path / "out", "-q")
     assert result.stderr.startswith("note: running the base scenario only")
     assert load_run(tmp_path / "out").scenario.sweep is None
@@ -118,7 +120,8 @@ def test_sweep_runs_points_and_resumes(tmp_path: Path) -> None:
 
 def test_sweep_with_a_failing_point_exits_non_zero(tmp_path: Path) -> None:
     varying = [{"kind": "varying", "h": "1"}, {"kind": "varying", "h": "3 - k"}]
-    path = write(tmp_path / "s.yaml", {**TINY, "sweep": {"cluster.compute": varying}})
+    data = {**TINY, "sweep": {"cluster.compute": varying}, "budget": COMPARABLE}
+    path = write(tmp_path / "s.yaml", data)
     result = invoke("sweep", path, "--out", tmp_path / "sweep", "-q")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: 1 of 2 points failed; see ")
@@ -172,7 +175,7 @@ def test_bounds_communication_uses_the_parameter_count_d(tmp_path: Path) -> None
 def test_validate_scenario_and_sweep(tiny: Path, tmp_path: Path) -> None:
     result = ok("validate", tiny)
     assert result.stdout == f"OK: {tiny}: scenario 'tiny' is valid; 4 method(s), n = 3\n"
-    path = write(tmp_path / "s.yaml", {**TINY, "seeds": [0, 1, 1]})
+    path = write(tmp_path / "s.yaml", {**TINY, "sweep": {"cluster.compute.h": [1, 1.0, 2]}})
     assert "sweep of 3 points (2 distinct)" in ok("validate", path).stdout
 
 

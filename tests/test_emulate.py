@@ -19,43 +19,19 @@ from asyncsim.cli import main
 from asyncsim.config import validate_scenario
 from asyncsim.emulation import emulate, simulate_method
 from asyncsim.emulation.executors import _Connected
-from asyncsim.emulation.report import closest_events, compare
+from asyncsim.emulation.report import closest_events, compare, differences
 from asyncsim.methods import registry as builtin
 from asyncsim.plots import plot_emulation
 from asyncsim.plugins import load_plugin
 from asyncsim.results import load_run
 from asyncsim.runner import run_method
+from asyncsim.scenario import load_scenario_data
 
-PLUGINS = Path(__file__).resolve().parent.parent / "examples" / "plugins"
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
-#: n = 4, fixed times of 50-200 ms, S = 1: compute 120-194 ms, distinct up- and downlinks,
-#: chosen so that no decision of the simulation is within 12 ms of an event it depends on
-#: (checked below), against a timer and messaging jitter of 0.1-0.5 ms (a few ms under load).
-SEPARATED: dict[str, Any] = {
-    "name": "emulation-test",
-    "seed": 0,
-    "plugins": [str(PLUGINS / "fedbuff.py"), str(PLUGINS / "local_means.py")],
-    "oracle": {"kind": "quadratic", "dim": 4, "noise": 1.0},
-    "cluster": {
-        "n": 4,
-        "compute": {"kind": "fixed", "h": [0.120, 0.151, 0.152, 0.194]},
-        "uplink": {"kind": "fixed", "time": [0.016, 0.010, 0.019, 0.036]},
-        "downlink": {"kind": "fixed", "time": [0.003, 0.008, 0.019, 0.013]},
-    },
-    "method_defaults": {"lr": 0.05},
-    "methods": [
-        {"name": "rennala_nigt", "batch": 6, "momentum": 0.5},
-        {"name": "malenia_nigt", "batch": 4, "momentum": 0.5},
-        {"name": "synchronized_nigt", "momentum": 0.5},
-        {"name": "mindflayer_sgd", "batch": 4, "patience": 0.16},
-        {"name": "m_synchronous_sgd", "m": 2},
-        {"name": "afedpg", "momentum": 0.5},
-        {"name": "ringmaster_asgd", "max_delay": 1, "stop_stale": True},
-        {"name": "fedbuff", "buffer": 2},  # plug-ins: an asynchronous server and a rule
-        {"name": "local_means_nigt", "batch": 5, "momentum": 0.5},
-    ],
-    "budget": {"iterations": 3},
-}
+#: n = 4, fixed times of 3-200 ms, S = 1, every round-based protocol and two plug-ins: no
+#: decision of the simulation is within 12 ms of an event it depends on (checked below).
+SEPARATED: dict[str, Any] = load_scenario_data(SCENARIOS / "emulation_separated.yaml")
 
 #: Agents 1 and 2 finish 10 µs apart (agent 2 first), within the real jitter; one gradient
 #: per round, so which of them is first decides each round.
@@ -90,8 +66,10 @@ def test_separated_times_give_the_simulated_rounds(
     executor: str, tmp_path: Path, restore_registries: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every round-based protocol, AFedPG, Ringmaster (which stops stale work) and two
-    plug-ins: total time within 5% of the simulated time, the same participants and counts in
-    every round, the same iteration table and final parameters."""
+    plug-ins take the simulated decisions: the same participants and counts in every round, the
+    same iteration table and final parameters; the times differ by no more than the overheads
+    the run measured (the error itself depends on the machine's load: `python -m benchmarks
+    emulation` measures it)."""
     if executor == "ray":
         pytest.importorskip("ray")
         monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
@@ -104,15 +82,25 @@ def test_separated_times_give_the_simulated_rounds(
     protocols = {method.spec.protocol for method in scenario.methods}
     round_based = {m.PROTOCOL.name for m in builtin._PROTOCOL_MODULES if m.PROTOCOL.round_based}
     assert round_based <= protocols  # every built-in round-based protocol is here
+    rounds = {m.key for m in scenario.methods if m.spec.protocol_spec.round_based}
     assert report["time_scale"] == 1.0 and report["executor"] == executor
     for key, method in report["methods"].items():
         assert method["closest_events_s"] >= 0.01, key  # the scenario is well separated
-        assert method["total_time_error"] < 0.05, (key, method["total_time_error"])
+        assert_within_overheads(key, method, 1.0)
+        assert method["same_decisions"] == (
+            method["same_counts"]
+            and method["same_iteration_table"]
+            and method["rows"] == {"simulated": 4, "emulated": 4}
+        )
+        assert method["same_order"] == (method["divergence"] is None), key
+        if jitter(method, key in rounds) >= method["closest_events_s"]:
+            continue  # a timer or a notice was later than the gap between two events
+        # (two completions a decision does not depend on may still swap: same_order is not
+        # asserted, the decisions are)
+        assert method["same_decisions"], (key, method)
         assert method["same_participants"] and method["same_counts"], (key, method)
-        assert method["same_order"] and method["divergence"] is None, key
         assert method["same_iteration_table"], (key, method["first_table_difference"])
         assert method["parameter_difference"] <= 1e-12, key
-        assert method["rows"] == {"simulated": 4, "emulated": 4}
     emulated = load_run(out)  # the run directory contract of `asyncsim run`
     assert list(emulated.methods) == [method.key for method in scenario.methods]
     for key, method in emulated.methods.items():
@@ -122,6 +110,41 @@ def test_separated_times_give_the_simulated_rounds(
         assert {"compute_start", "compute_end", "upload_end", "update"} <= {
             event for _, _, event, _, _ in method.trace
         }
+    summary = result.output.splitlines()
+    assert summary[0].split()[-6:] == ["error", "closest", "events", "(s)", "same", "decisions"]
+    for line, (key, method) in zip(summary[1:], report["methods"].items(), strict=False):
+        cells = line.split()
+        assert cells[0] == key and cells[-1] == str(method["same_decisions"])
+        assert float(cells[-2]) == pytest.approx(method["closest_events_s"], rel=1e-5)
+
+
+def jitter(method: dict[str, Any], round_based: bool) -> float:
+    """How far apart the run can have moved two events (real seconds, S = 1): the largest timer
+    lateness plus the largest notice latency; for an asynchronous server also the spread of
+    the rows' delays (each agent's point left at another update; in a round every agent's
+    point leaves at once, so that delay is common). An order the simulation decides can
+    change only where two events are closer than that."""
+    events = method["events"]
+    late = events["timer_late_s"]["max"] + events["latency_s"]["max"]
+    if round_based:
+        return late
+    times = method["times"]
+    ends = zip(times["simulated"]["time_end"], times["emulated"]["time_end"], strict=True)
+    delays = [emulated - simulated for simulated, emulated in ends]
+    return late + max(delays) - min(delays)
+
+
+def assert_within_overheads(key: str, method: dict[str, Any], scale: float) -> None:
+    """The emulated total time exceeds the simulated one by no more than the overheads the
+    run measured (its timers' lateness, the notices' latency, the driver's time), and no row
+    ends earlier than simulated by more than them either."""
+    overhead = method["events"]["overhead_s"]
+    excess = (method["emulated_total_time"] - method["simulated_total_time"]) * scale
+    assert abs(excess) <= overhead, (key, excess, method["events"])
+    times = method["times"]
+    for simulated, emulated in zip(times["simulated"]["time_end"], times["emulated"]["time_end"],
+                                   strict=True):  # fmt: skip
+        assert abs(emulated - simulated) * scale <= overhead, key
 
 
 def test_overlapping_times_report_where_the_order_diverged(tmp_path: Path) -> None:
@@ -157,7 +180,7 @@ def test_uploads_that_take_no_time(tmp_path: Path) -> None:
     report = emulate(data).report["methods"]
     for key, method in report.items():
         assert method["rows"] == {"simulated": 4, "emulated": 4}, key
-        assert method["total_time_error"] < 0.05, key
+        assert_within_overheads(key, method, 1.0)
 
 
 def test_simulated_side_is_asyncsim_run(restore_registries: None) -> None:
@@ -192,6 +215,40 @@ def test_compare_finds_the_first_different_event() -> None:
         "emulated": {"agent": 2, "version": 2},
     }
     assert report["first_different_round"] == 2 and report["total_time_error"] == 0.0
+
+
+def test_same_decisions_needs_the_same_gradients_and_the_same_table() -> None:
+    """Issue reproducers: an identical iteration table with other agents' gradients in a round
+    (ties at equal times) is not the same decisions; neither is the same arrival order with
+    a different table (simultaneous arrivals counted in other rows)."""
+    rows = [{"iteration": t, "time_start": t, "time_end": t + 1.0, "uploads": 2} for t in range(2)]
+    simulated = {"rows": rows, "model": None, "sequence": [(0.5, 1, 0), (0.5, 2, 0), (1.5, 1, 1)]}
+    other_agent = {"rows": rows, "model": None, "sequence": [(1, 0), (3, 0), (1, 1)]}
+    report = compare(simulated, other_agent, round_based=True, scale=1.0)
+    assert report["same_iteration_table"] and not report["same_counts"]
+    assert not report["same_decisions"]
+    within_round = {"rows": rows, "model": None, "sequence": [(2, 0), (1, 0), (1, 1)]}
+    report = compare(simulated, within_round, round_based=True, scale=1.0)
+    assert not report["same_order"] and report["same_decisions"]  # order inside a round
+    uploads = [{**row, "uploads": 3 - 2 * row["iteration"]} for row in rows]
+    report = compare(simulated, {**within_round, "rows": uploads}, round_based=True, scale=1.0)
+    assert not report["same_iteration_table"] and not report["same_decisions"]
+    assert differences(report)[0] == (
+        "the iteration tables differ from iteration 0 on (uploads: 2 simulated, 3 here)"
+    )
+
+
+def test_rows_of_zero_simulated_length_have_no_relative_error() -> None:
+    """Two arrivals at one instant make a row a few ulps long in the simulation: its
+    relative error is left out (counted as zero length), not reported as 1e13."""
+    times = [(0.0, 0.3), (0.3, 0.3 + 5e-17), (0.3 + 5e-17, 0.6)]
+    simulated = [{"iteration": i, "time_start": a, "time_end": b} for i, (a, b) in enumerate(times)]
+    emulated = [{**row, "time_end": row["time_end"] + 0.002} for row in simulated]
+    report = compare({"rows": simulated, "model": None, "sequence": []},
+                     {"rows": emulated, "model": None, "sequence": []}, False, 1.0)  # fmt: skip
+    assert report["round_time_error"]["rows"] == 2
+    assert report["round_time_error"]["zero_length"] == 1
+    assert report["round_time_error"]["max"] < 0.01
 
 
 def test_emulation_figure_draws_both_panels() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import sys
 import types
 from pathlib import Path
@@ -16,6 +17,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 
 from asyncsim import plots
 from asyncsim import theory as th
+from asyncsim.config import validate_scenario
 from asyncsim.results import load_run
 from asyncsim.runner import MethodResult, RunResult, simulate
 
@@ -132,31 +134,52 @@ def scaling_points(sizes: tuple[int, ...]) -> list[tuple[float, RunResult]]:
     return [(n, simulate(scenario(cluster_n=n, methods=methods, budget=budget))) for n in sizes]
 
 
-def test_scaling_fits_one_constant_per_method_in_log_space() -> None:
+def oracle_constants(data: dict[str, Any]) -> dict[str, float]:
+    """L_g, L_h, σ², Δ the scenario's synthetic oracle states about itself."""
+    oracle = validate_scenario(data).oracle.build(data["cluster"]["n"], np.random.SeedSequence(0))
+    try:
+        return dict(oracle.constants)
+    finally:
+        oracle.close()
+
+
+def test_scaling_fits_one_constant_per_method_in_log_space(tmp_path: Path) -> None:
+    """The shape at τ_i = √i·H (H = 1), κ = max uplink, ε = the target and the oracle's own
+    constants (as the theory check), one constant fitted over the runs that reached the
+    target; the CSV beside the figure holds what is drawn."""
     points = scaling_points((2, 4, 8))
-    ax = plots.plot_scaling(points, "n").axes[0]
+    fig = plots.plot_scaling(points, "n", out=tmp_path / "scaling")
+    ax = fig.axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("n", "time to target (s)")
-    texts = legend_texts(ax.figure.legends[0])
-    lines = ax.get_lines()
+    texts = [t for t in legend_texts(ax.figure.legends[0]) if "not reached" not in t]
+    lines = [line for line in ax.get_lines() if "not reached" not in line.get_label()]
     assert len(lines) == 4  # markers + theory line per method
-    reached = 0
+    constants = oracle_constants(points[0][1].scenario.model_dump(mode="json"))
+    with open(tmp_path / "scaling.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert list(table[0]) == list(plots.DATA_COLUMNS)
     for index, (key, shape) in enumerate(
         [("rennala_nigt", th.rennala_nigt_complexity), ("afedpg", th.afedpg_complexity)]
     ):
         summaries = [run.methods[key].summary for _, run in points]
-        reached += sum(s["time_to_target"] is not None for s in summaries)
+        reached = np.array([s["time_to_target"] is not None for s in summaries])
+        assert reached.any()
         measured = np.array([s["time_to_target"] or s["total_time"] for s in summaries])
-        # eps defaults to budget.target_grad_norm; h = τ_i = √i·H with H = 1; κ = max uplink
-        shapes = np.array([shape(tau(n), KAPPA, 1.1) for n, _ in points])
-        scale = np.exp(np.mean(np.log(measured) - np.log(shapes)))
+        shapes = np.array([shape(tau(n), KAPPA, 1.1, **constants) for n, _ in points])
+        scale = np.exp(np.mean(np.log(measured[reached]) - np.log(shapes[reached])))
         markers, theory = lines[2 * index], lines[2 * index + 1]
         assert markers.get_linestyle() == "None" and markers.get_label() == key
-        np.testing.assert_array_equal(markers.get_xdata(), [2, 4, 8])
-        np.testing.assert_allclose(markers.get_ydata(), measured)
+        np.testing.assert_array_equal(markers.get_xdata(), np.array([2, 4, 8])[reached])
+        np.testing.assert_allclose(markers.get_ydata(), measured[reached])
         np.testing.assert_allclose(theory.get_ydata(), scale * shapes)
         assert texts[2 * index : 2 * index + 2] == [key, f"{key} theory ×{scale:.1e}"]
-    assert reached > 0  # both the time_to_target and the total_time fallback are exercised
+        rows = [row for row in table if row["series"] == f"{key} theory"]
+        assert [float(row["x"]) for row in rows] == [2.0, 4.0, 8.0]
+        assert [float(row["y"]) for row in rows] == list(theory.get_ydata())
+        assert [float(row["constant"]) for row in rows] == [pytest.approx(scale, rel=1e-12)] * 3
+        drawn = [float(row["y"]) for row in table if row["series"] == key]
+        assert drawn == list(markers.get_ydata())
 
 
 def test_scaling_in_alpha_has_linear_x_when_alpha_reaches_zero() -> None:
@@ -307,6 +330,47 @@ def test_plot_run_writes_png_and_pdf(tmp_path: Path) -> None:
         assert is_png_and_pdf([tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"])
 
 
+def read_data(path: Path) -> dict[str, list[dict[str, str]]]:
+    """A figure's CSV grouped by series."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        grouped.setdefault(row["series"], []).append(row)
+    return grouped
+
+
+def test_every_figure_writes_the_data_it_draws(tmp_path: Path, run: RunResult) -> None:
+    """plots/NAME.csv beside every figure: its rows are the drawn lines, points and bars."""
+    paths = plots.plot_run(run, tmp_path)
+    for png in [p for p in paths if p.suffix == ".png"]:
+        assert png.with_suffix(".csv").is_file(), png
+    progress = read_data(tmp_path / "progress.csv")
+    ax = plots.plot_progress([run]).axes[0]
+    for line in ax.get_lines():
+        rows = progress[line.get_label()]
+        assert [float(r["x"]) for r in rows] == list(line.get_xdata())
+        assert [float(r["y"]) for r in rows] == list(line.get_ydata())
+    rounds = read_data(tmp_path / "round_bounds.csv")
+    ax = plots.plot_round_bounds(run).axes[0]
+    for scatter, key in zip(ax.collections, KEYS[:3], strict=True):
+        xy = [(float(r["x"]), float(r["y"])) for r in rounds[key]]
+        assert xy == [tuple(p) for p in np.asarray(scatter.get_offsets()).tolist()]
+    timeline = read_data(tmp_path / "timeline_rennala_nigt.csv")
+    drawn = bars(plots.plot_timeline(run, "rennala_nigt").axes[0])
+    for gid, spans in drawn.items():
+        kind, agent = gid.split(":")
+        rows = [r for r in timeline[kind] if r["y"] == f"{float(agent)}"]
+        written = sorted((float(r["x"]), float(r["x_end"])) for r in rows)
+        np.testing.assert_allclose(written, spans, rtol=1e-12)
+    used = read_data(tmp_path / "utilization.csv")
+    axes = plots.plot_utilization(run).axes
+    for ax, key in zip(axes, KEYS, strict=True):
+        heights = [p.get_height() for p in ax.patches]
+        written = used[f"{key}: computing, used"] + used[f"{key}: computing, wasted"]
+        np.testing.assert_allclose([float(r["y"]) for r in written], heights, rtol=1e-12)
+
+
 def test_plot_run_without_trace_skips_trace_figures(tmp_path: Path) -> None:
     run = simulate(scenario(methods=[{"name": "afedpg"}], output={"trace": False}))
     assert [p.name for p in plots.plot_run(run, tmp_path)] == ["progress.png", "progress.pdf"]
@@ -417,7 +481,51 @@ def test_no_theory_line_for_a_method_without_a_shape(tmp_path: Path) -> None:
     points = [(n, simulate(scenario(cluster_n=n, methods=methods))) for n in (2, 4, 8)]
     ax = plots.plot_scaling(points, "n").axes[0]
     theory = [line.get_label() for line in ax.get_lines() if "theory" in line.get_label()]
-    assert len(theory) == 1 and theory[0].startswith("rennala_sgd theory ×")  # not NIGT's
+    assert len(theory) == 1 and theory[0].startswith("rennala_pg theory ×")  # its own name
+
+
+def made_up_run(seed: int, ends: list[float], target: float | None, reached: float | None):
+    """A run of one method whose evaluation return rises linearly to 100 at each row end."""
+    budget = {"time": 20000.0} if target is None else {"time": 20000.0, "target_return": target}
+    data = scenario(seed=seed, methods=[{"name": "rennala_nigt", "batch": 4}], budget=budget)
+    rows = [{"iteration": i, "time_start": 0.0, "time_end": t, "eval_return": 100.0 * t / ends[-1]}
+            for i, t in enumerate(ends)]  # fmt: skip
+    summary = {"time_to_target": reached, "total_time": ends[-1]}
+    method = MethodResult("rennala_nigt", rows, [], summary)
+    return RunResult(validate_scenario(data), {"rennala_nigt": method})
+
+
+def test_progress_marks_each_seed_and_its_ticks_do_not_run_together(tmp_path: Path) -> None:
+    """Issue reproducers: the quickstart's 20,000 s printed "10000125001500017500" (ticks every
+    2,500 s on axes narrowed by the legend); a seed's time to target, or its miss, was not
+    drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for target in (None, 80.0):  # without a target the legend is short and the axes wide
+        runs = [
+            made_up_run(0, [500.0, 12000.0, 14000.0], target, 12000.0 if target else None),
+            made_up_run(1, [500.0, 15000.0, 20000.0], target, None),  # missed: ends at 20,000
+        ]
+        fig = plots.plot_progress(runs, out=tmp_path / "progress")
+        ax = fig.axes[0]
+        FigureCanvasAgg(fig).draw()
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        inside = [b for b in (label.get_window_extent() for label in labels)
+                  if ax.bbox.x0 - 1 <= (b.x0 + b.x1) / 2 <= ax.bbox.x1 + 1]  # fmt: skip
+        space = 0.5 * max(b.height for b in inside)  # about a character's width
+        assert all(b.x0 - a.x1 >= space for a, b in itertools.pairwise(inside)), [
+            label.get_text() for label in labels
+        ]
+    marks = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    reached, missed = (np.asarray(c.get_offsets()).tolist() for c in marks)
+    assert reached == [[12000.0, pytest.approx(100.0 * 12000 / 14000)]]
+    assert missed == [[20000.0, 100.0]]
+    data = read_data(tmp_path / "progress.csv")
+    assert [(float(r["x"]), float(r["y"])) for r in data["rennala_nigt: missed"]] == [
+        (20000.0, 100.0)
+    ]
+    texts = legend_texts(fig.legends[0])
+    assert "a seed reaches the target" in texts and "a seed missed it (end of its run)" in texts
 
 
 def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> None:
@@ -437,3 +545,18 @@ def test_a_sweep_point_figure_is_titled_with_its_parameters(tmp_path: Path) -> N
     assert fig.axes[0].get_title() == "cluster.n = 2 (1 seed)"
     written = plots.plot_sweep(tmp_path / "sw", tmp_path / "figures")
     assert any(p.name == "progress_cluster.n=2.png" for p in written)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "title"),
+    [
+        ("cluster.uplink.time", "sqrt(i)", "κ_i = √i"),
+        ("cluster.uplink.time", "sqrt(i) * d**0.25", "κ_i = √i·d^(1/4)"),
+        ("cluster.compute.h", "i**2", "h_i = i^2"),
+        ("cluster.n", 16, "n = 16"),
+        ("methods[0].lr", 0.01, "methods[0].lr = 0.01"),
+    ],
+)
+def test_titles_name_the_regime(field: str, value: Any, title: str) -> None:
+    """The quickstart's figures were titled "cluster.uplink.time = sqrt(i) * d**0.25"."""
+    assert plots.regime(field, value) == title

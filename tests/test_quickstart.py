@@ -37,8 +37,9 @@ def groups(text: str) -> list[list[str]]:
     return [block.splitlines() for block in text.strip().split("\n\n")]
 
 
-def parse(lines: list[str]) -> tuple[dict[str, tuple[float, float]], str]:
-    """{method: (mean time to target, cost per gradient)} and the closing sentence."""
+def parse(lines: list[str]) -> tuple[dict[str, tuple[float, float, bool]], str]:
+    """{method: (mean time to target, cost per gradient, some run missed)} and the closing
+    sentence."""
     header = next(i for i, line in enumerate(lines) if line.startswith("method"))
     assert re.split(r"\s{2,}", lines[header].strip()) == COLUMNS
     rows = {}
@@ -48,20 +49,25 @@ def parse(lines: list[str]) -> tuple[dict[str, tuple[float, float]], str]:
         method, rest = line.split(maxsplit=1)
         mean = float(re.search(r"(\d[\d.e+]*) ±", rest)[1])
         cost = float(re.split(r"\s{2,}", line.strip())[2])
-        rows[method] = (mean, cost)
+        rows[method] = (mean, cost, "missed" in rest)
     raise AssertionError("no sentence")
 
 
 def test_the_table_has_the_columns_and_the_sentence_matches_the_numbers(report: str) -> None:
+    """The sentence agrees unless a pair the runs order (a method that always reached the
+    target, measured faster than another's time or lower bound) is ordered the other way by
+    the costs per gradient (printed to 3 digits: equal ones are a tie)."""
     blocks = groups(report)
     assert len(blocks) == 2  # Fig. 1(b) and 1(c) times
     for lines in blocks:
         rows, sentence = parse(lines)
         assert set(rows) == {"rennala_nigt", "afedpg", "synchronized_nigt"}
-        measured = sorted(rows, key=lambda m: rows[m][0])
-        predicted = sorted(rows, key=lambda m: rows[m][1])
-        order = " < ".join(measured)
-        if measured == predicted:
-            assert f"the measured order {order} agrees with" in sentence
-        else:
-            assert f"the measured order {order} differs from" in sentence
+        shown = [
+            (a, b)
+            for a in rows
+            for b in rows
+            if a != b and not rows[a][2] and rows[a][0] <= rows[b][0]
+            and (rows[b][2] or rows[a][0] < rows[b][0])
+        ]  # fmt: skip
+        contradicted = [(a, b) for a, b in shown if rows[a][1] > rows[b][1]]
+        assert ("differs from" if contradicted else "agrees with") in sentence, (rows, sentence)

@@ -28,7 +28,7 @@ SWEEP = {
     "oracle": {"kind": "quadratic", "dim": 4},
     "cluster": {"n": 2, "compute": {"kind": "exponential", "h": "i**0.5"}},
     "methods": [{"name": "rennala_nigt"}, {"name": "afedpg"}],
-    "budget": {"iterations": 20},
+    "budget": {"iterations": 20, "time": 1e6},  # a time too: no warning on comparability
     "sweep": {"cluster.n": [2, 4], "seed": [0, 1]},
 }
 

@@ -100,15 +100,15 @@ def test_seeds_shorthand_conflicts_with_a_seed_axis() -> None:
 
 
 def test_index_and_rerun_skip_finished_points(tmp_path: Path) -> None:
-    data = sweep_data({"cluster.n": [1, 2], "seed": [0, 0]})
+    data = sweep_data({"cluster.n": [1, 2], "cluster.compute.h": [1, 1.0]})  # equal points
     index = run_sweep(data, tmp_path, workers=1)
     rows = read_index(tmp_path)
-    assert list(rows[0]) == ["hash", "cluster.n", "seed", "status", "error"]
-    assert [(r["cluster.n"], r["seed"], r["status"]) for r in rows] == [
-        (1, 0, "done"),
-        (1, 0, "done"),
-        (2, 0, "done"),
-        (2, 0, "done"),
+    assert list(rows[0]) == ["hash", "cluster.n", "cluster.compute.h", "status", "error"]
+    assert [(r["cluster.n"], r["cluster.compute.h"], r["status"]) for r in rows] == [
+        (1, 1, "done"),
+        (1, 1.0, "done"),
+        (2, 1, "done"),
+        (2, 1.0, "done"),
     ]
     assert rows[0]["hash"] == rows[1]["hash"]  # equal points run once
     assert len(list(tmp_path.glob("points/*/COMPLETE"))) == 2

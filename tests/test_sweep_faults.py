@@ -30,7 +30,7 @@ SWEEP: dict[str, Any] = {
     "oracle": {"kind": "quadratic", "dim": 4},
     "cluster": {"n": 3, "compute": {"kind": "exponential", "h": "i**0.5"}},
     "methods": [{"name": "rennala_nigt"}, {"name": "afedpg"}],
-    "budget": {"iterations": 200},
+    "budget": {"iterations": 200, "time": 1e6},  # a time too: no warning on comparability
     "sweep": {"seed": [0, 1, 2, 3, 4, 5]},
 }
 

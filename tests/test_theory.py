@@ -86,7 +86,7 @@ def test_every_shape_a_protocol_names_exists_with_the_shared_signature():
     assert named <= set(th.COMPLEXITY_SHAPES), named - set(th.COMPLEXITY_SHAPES)
     for name in named | {"lower_bound"}:
         value = th.COMPLEXITY_SHAPES[name](
-            [1.0, 2.0], 0.5, 0.1, L_g=2.0, L_h=1.0, sigma2=3.0, delta=4.0, discount=0.5
+            [1.0, 2.0], 0.5, 0.1, L_g=2.0, L_h=1.0, sigma2=3.0, delta=4.0
         )
         assert math.isfinite(value) and value > 0, name
 
@@ -329,7 +329,7 @@ shape_eps = st.floats(min_value=1e-3, max_value=1.0)
 
 
 def test_complexities_hand_computed():
-    # All constants 1, ε = 1, γ = 0: A = L_gΔ/ε² + √L_hΔ/ε^{3/2} = 2, σ² terms = 1 each.
+    # All constants 1, ε = 1: A = L_gΔ/ε² + √L_hΔ/ε^{3/2} = 2, σ² terms = 1 each.
     h, kappa = [1.0, 1.0], 0.5
     # Rennala: κA + min_m (m/Σ1/h)(A + 2/m) = 1 + min(1·4, 1·3) = 4.
     assert th.rennala_nigt_complexity(h, kappa, 1.0) == pytest.approx(4.0)
@@ -341,8 +341,8 @@ def test_complexities_hand_computed():
     assert th.afedpg_complexity(h, kappa, 1.0) == pytest.approx(2 ** (4 / 3) + 1.0)
     # Lower bound: min_m (m/Σ1/h)(1 + 1/m) = 1.5, plus κ = 0.5.
     assert th.lower_bound_complexity(h, kappa, 1.0) == pytest.approx(2.0)
-    # Discount scales the compute terms by 1/(1-γ).
-    assert th.lower_bound_complexity(h, kappa, 1.0, discount=0.5) == pytest.approx(3.5)
+    # Doubling every τ_i doubles the compute terms: 2·1.5 + 0.5.
+    assert th.lower_bound_complexity([2.0, 2.0], kappa, 1.0) == pytest.approx(3.5)
 
 
 def test_sgd_complexities_hand_computed():

@@ -120,12 +120,16 @@ class EventTimes:
 
     def summary(self) -> dict[str, Any]:
         """Median, 90th percentile and maximum of latency and lateness; the driver's time
-        per notice."""
+        per notice; ``overhead_s``, all of them summed: every real second the emulated run
+        can have lost against its modelled times (timers that woke late, notices in transit,
+        the driver busy), so |T_emulated − T_simulated|·S cannot exceed it."""
+        positive = sum(max(0.0, value) for value in (*self.latency, *self.late))
         return {
             "messages": self.messages,
             "latency_s": _spread(self.latency),
             "timer_late_s": _spread(self.late),
             "driver_s_per_message": self.driver / self.messages if self.messages else None,
+            "overhead_s": positive + self.driver,
         }
 
 

@@ -13,7 +13,15 @@ Per method (``emulation.json``, see :func:`compare`):
   in real seconds) says how close the simulation's decisions came to such a tie;
 * participants and per-agent counts per round (per update: the sending agent), the integer
   columns of the iteration table row by row, and the largest difference of the final
-  parameters (relative to max(1, ||θ_sim||_∞)).
+  parameters (relative to max(1, ||θ_sim||_∞));
+* ``same_decisions``: the verdict the summary prints: as many rows, every row took the same
+  gradients (the same counts per agent in each round; the same sender in each update) and the
+  iteration tables are equal. The event-by-event order (``same_order``) is a finer diagnostic:
+  two completions of one round may arrive in either order without changing a decision.
+
+Rows of zero simulated length (up to the rounding of the simulated clock, :data:`ZERO_LENGTH`
+of the run's total time: simultaneous asynchronous arrivals) have no relative error; they are
+counted as ``zero_length``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TABLE_COLUMNS", "closest_events", "compare", "simulated_sequence"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "ZERO_LENGTH",
+    "closest_events",
+    "compare",
+    "differences",
+    "simulated_sequence",
+]
 
 TABLE_COLUMNS = (
     "gradients_used",
@@ -40,6 +55,11 @@ TABLE_COLUMNS = (
     "delay",
 )
 """Integer columns of the iteration table that equal event orders make equal."""
+
+ZERO_LENGTH = 1e-9
+"""A simulated row shorter than this fraction of the run's total time has zero length: the
+simulated clock sums floats, so two arrivals at one instant can be a few ulps apart (a relative
+error of 1e13 for a row of 1e-16 s)."""
 
 Step = tuple[int, int]
 """(agent 1..n, version) of one gradient the server took."""
@@ -76,13 +96,14 @@ def compare(
     timed = [(time, (agent, version)) for time, agent, version in simulated["sequence"]]
     sim_steps = [step for _, step in timed]
     emu_steps = [tuple(step) for step in emulated["sequence"]]
-    return {
+    zero = ZERO_LENGTH * _total(sim_rows)
+    report = {
         "rows": {"simulated": len(sim_rows), "emulated": len(emu_rows)},
         "simulated_total_time": _total(sim_rows),
         "emulated_total_time": _total(emu_rows),
         "total_time_error": _relative(_total(emu_rows), _total(sim_rows)),
-        "round_time_error": _errors(sim_rows, emu_rows, _duration),
-        "end_time_error": _errors(sim_rows, emu_rows, lambda row: row["time_end"]),
+        "round_time_error": _errors(sim_rows, emu_rows, _duration, zero),
+        "end_time_error": _errors(sim_rows, emu_rows, lambda row: row["time_end"], zero),
         **_order(timed, emu_steps),
         **_participants(sim_steps, emu_steps, sim_rows, emu_rows, round_based),
         **_table(sim_rows, emu_rows),
@@ -91,6 +112,37 @@ def compare(
         ),
         "closest_events_s": _scaled(closest, scale),
     }
+    report["same_decisions"] = (
+        len(sim_rows) == len(emu_rows) and report["same_counts"] and report["same_iteration_table"]
+    )
+    return report
+
+
+def differences(report: dict[str, Any]) -> list[str]:
+    """What :func:`compare` found different, one sentence each (none: the same decisions and
+    the same order)."""
+    lines = []
+    rows = report["rows"]
+    if rows["simulated"] != rows["emulated"]:
+        lines.append(f"{rows['emulated']} rows emulated against {rows['simulated']} simulated")
+    if report["first_different_round"] is not None:
+        lines.append(
+            f"row {report['first_different_round']} took other gradients than in the simulation"
+        )
+    table = report["first_table_difference"]
+    if table is not None:
+        lines.append(
+            f"the iteration tables differ from iteration {table['iteration']} on "
+            f"({table['column']}: {table['simulated']} simulated, {table['emulated']} here)"
+        )
+    event = report["divergence"]
+    if event is not None:
+        lines.append(
+            f"the order diverged at event {event['event']} (simulated time "
+            f"{event['simulated_time']:.6g}): agent {event['simulated']['agent']} in the "
+            f"simulation, agent {event['emulated']['agent']} here"
+        )
+    return lines
 
 
 def _scaled(value: float | None, scale: float) -> float | None:
@@ -109,18 +161,18 @@ def _relative(measured: float, reference: float) -> float | None:
     return abs(measured - reference) / reference if reference > 0 else None
 
 
-def _errors(sim_rows: Sequence[dict], emu_rows: Sequence[dict], value: Any) -> dict[str, Any]:
-    """Median and maximum relative error of ``value(row)`` over the rows both runs have
-    (rows whose simulated value is 0 have none)."""
-    errors = [
-        _relative(value(emu), value(sim))
-        for sim, emu in zip(sim_rows, emu_rows, strict=False)
-        if value(sim) > 0
-    ]
+def _errors(
+    sim_rows: Sequence[dict], emu_rows: Sequence[dict], value: Any, zero: float
+) -> dict[str, Any]:
+    """Median and maximum relative error of ``value(row)`` over the rows both runs have;
+    rows whose simulated value is at most ``zero`` have none (``zero_length`` counts them)."""
+    pairs = list(zip(sim_rows, emu_rows, strict=False))
+    errors = [_relative(value(emu), value(sim)) for sim, emu in pairs if value(sim) > zero]
     return {
         "median": statistics.median(errors) if errors else None,
         "max": max(errors) if errors else None,
         "rows": len(errors),
+        "zero_length": len(pairs) - len(errors),
     }
 
 

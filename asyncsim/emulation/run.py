@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from asyncsim.bounds import mean_times
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.emulation import limits
 from asyncsim.emulation.engine import EmulatedEngine
@@ -305,11 +306,12 @@ def _method_report(
 
 
 def fixed_tau(scenario: Scenario) -> list[float] | None:
-    """τ_i = h_i·H of every agent when compute times are fixed and per trajectory, else None."""
+    """τ_i = h_i·H of every agent (:func:`asyncsim.bounds.mean_times`) when compute times are
+    fixed and per trajectory, else None."""
     fixed = scenario.cluster.time_models(1)["compute"].fixed_values()
     if fixed is None or scenario.cluster.timing == "per_step":
         return None
-    return [float(h) * scenario.horizon for h in fixed]
+    return mean_times(scenario).tau.tolist()
 
 
 def _run_result(scenario: Scenario, runs: list[MethodRun]) -> RunResult:
