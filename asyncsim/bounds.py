@@ -2,7 +2,7 @@
 costs, ε-complexity shapes, and the check of measured rounds against the exact forms.
 
 The formulas are in :mod:`asyncsim.theory`; which one applies to a method is its protocol's
-record (:class:`~asyncsim.registry.ProtocolSpec`): a protocol without a closed form simply gets
+record (:class:`~asyncsim.core.registry.ProtocolSpec`): a protocol without a closed form simply gets
 ``None`` here, and nothing downstream assumes one. Used by ``asyncsim bounds``, the figures and
 the theory check.
 """

@@ -1,7 +1,7 @@
 """Conformance checkers users run on their own oracles and methods (like Gymnasium's
 ``check_env``): each raises :class:`ConformanceError` naming what broke the contract.
 
-* :func:`check_oracle`: the determinism contract of :mod:`asyncsim.oracles.base`: gradient
+* :func:`check_oracle`: the determinism contract of :mod:`asyncsim.core.oracle`: gradient
   (agent, index) at a point is a function of (seed, agent, index, point) alone, the same in any
   request order, any batch split, and on any repeated call.
 * :func:`check_method`: a registered method runs on a tiny fixed-time scenario, reproduces itself
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest
 from asyncsim.errors import AsyncSimError
 from asyncsim.linalg import norm
-from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest
 
 __all__ = ["CHECK_SCENARIO", "ConformanceError", "check_method", "check_oracle"]
 

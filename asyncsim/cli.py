@@ -28,6 +28,7 @@ import click
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
+from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.locks import locked
@@ -40,7 +41,6 @@ from asyncsim.plugins import (
 )
 from asyncsim.progress import Progress, throttled
 from asyncsim.recorder import watching
-from asyncsim.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.report import format_table, report_text, report_warnings
 from asyncsim.results import (
     EMULATION_FILE,

@@ -12,7 +12,7 @@
 
 Every failure becomes a one-line :class:`~asyncsim.errors.ConfigError` naming the field path and
 the offending value. The built-in time models and oracles are registered here; plug-ins add
-theirs through :mod:`asyncsim.registry`.
+theirs through :mod:`asyncsim.core.registry`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from asyncsim.errors import ConfigError, quote
-from asyncsim.files import check_method_key, check_output_name
-from asyncsim.plugins import origin_of
-from asyncsim.registry import (
+from asyncsim.core.registry import (
     METHODS,
     ORACLES,
     TIME_MODELS,
@@ -44,6 +41,9 @@ from asyncsim.registry import (
     register_oracle,
     register_time_model,
 )
+from asyncsim.errors import ConfigError, quote
+from asyncsim.files import check_method_key, check_output_name
+from asyncsim.plugins import origin_of
 from asyncsim.timing import (
     ExponentialTimes,
     FixedTimes,

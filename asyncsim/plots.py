@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from asyncsim import bounds, fitting
 from asyncsim.config import MethodConfig, Scenario
+from asyncsim.core.trace import TraceEvent
 from asyncsim.csvtables import table_text
 from asyncsim.results import atomic_write
 from asyncsim.runner import RunResult
@@ -60,10 +61,10 @@ _KIND_COLORS = {
 }
 #: trace event that ends a computation → timeline kind of that computation
 _COMPUTE_OUTCOMES = {
-    "compute_end": "compute",
-    "discarded": "discarded",
-    "abandoned": "discarded",
-    "lost": "lost",
+    TraceEvent.COMPUTE_END: "compute",
+    TraceEvent.DISCARDED: "discarded",
+    TraceEvent.ABANDONED: "discarded",
+    TraceEvent.LOST: "lost",
 }
 _NOT_FINISHED = {"failed", "error", "pending", "running"}
 _INDEX_COLUMNS = ("hash", "status", "error")
@@ -483,14 +484,18 @@ def _spans(trace: Sequence[tuple[float, int, str, int, int]], end: float) -> Spa
         if agent == 0:
             made.setdefault(version, time)
             continue
-        if time > end and event in ("compute_start", "upload_start", "broadcast_received"):
+        if time > end and event in (
+            TraceEvent.COMPUTE_START,
+            TraceEvent.UPLOAD_START,
+            TraceEvent.BROADCAST_RECEIVED,
+        ):
             continue
-        if event in ("compute_start", "upload_start"):
+        if event in (TraceEvent.COMPUTE_START, TraceEvent.UPLOAD_START):
             opened[agent, event.split("_")[0]] = time
             continue
-        if event == "broadcast_received":
+        if event == TraceEvent.BROADCAST_RECEIVED:
             kind, start = "downlink", max(made.get(version, time), free.get(agent, 0.0))
-        elif event in _COMPUTE_OUTCOMES or event == "upload_end":
+        elif event in _COMPUTE_OUTCOMES or event == TraceEvent.UPLOAD_END:
             kind = _COMPUTE_OUTCOMES.get(event, "upload")
             start = opened.pop((agent, "upload" if kind == "upload" else "compute"), None)
         else:

@@ -1,7 +1,7 @@
 """Plug-ins: Python files (or installed packages) that register methods, oracles and time models.
 
 A plug-in is an ordinary Python file that calls the registration functions of
-:mod:`asyncsim.registry` (``asyncsim.register_method`` ...) when it is imported. It is loaded
+:mod:`asyncsim.core.registry` (``asyncsim.register_method`` ...) when it is imported. It is loaded
 
 * by a scenario's ``plugins: [file.py, ...]`` (paths relative to the scenario file), only with
   the user's word: ``--trust-plugins`` (:func:`trust_plugins`) or the environment variable
@@ -29,12 +29,17 @@ import importlib.util
 import os
 import re
 import sys
-import warnings
-from importlib.metadata import entry_points
 from pathlib import Path
 
+from asyncsim.core.registry import (
+    ENTRY_POINT_GROUP,
+    PluginWarning,
+    describe_failure,
+    load_builtins,
+    load_entry_points,
+    registering_from,
+)
 from asyncsim.errors import ConfigError, quote
-from asyncsim.registry import load_builtins, registering_from
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -51,8 +56,6 @@ __all__ = [
     "trust_plugins",
 ]
 
-ENTRY_POINT_GROUP = "asyncsim.plugins"
-
 TRUST_VARIABLE = "ASYNCSIM_TRUST_PLUGINS"
 """Environment variable: ``1`` imports every scenario's plug-ins (for CI and scripts)."""
 
@@ -60,10 +63,6 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _loaded: dict[Path, str] = {}
 _trust_all = False
-
-
-class PluginWarning(UserWarning):
-    """An installed plug-in failed to load and was left out."""
 
 
 def trust_plugins(trusted: bool = True) -> None:
@@ -157,17 +156,10 @@ def load_plugin(path: str | Path, field: str = "--plugin") -> Path:
             spec.loader.exec_module(module)
     except (Exception, SystemExit, KeyboardInterrupt) as exc:
         del sys.modules[name], _loaded[resolved]
-        raise ConfigError(field, f"plug-in {str(path)!r} failed to load: {_failure(exc)}") from None
+        raise ConfigError(
+            field, f"plug-in {str(path)!r} failed to load: {describe_failure(exc)}"
+        ) from None
     return resolved
-
-
-def _failure(exc: BaseException) -> str:
-    """A plug-in's failure in one line (``sys.exit(3)`` and Ctrl-C in its code included)."""
-    if isinstance(exc, SystemExit):
-        return f"it called sys.exit({exc.code!r}) while being imported"
-    if isinstance(exc, KeyboardInterrupt):
-        return "it raised KeyboardInterrupt while being imported"
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def all_loaded(paths: list[str]) -> bool:
@@ -191,21 +183,3 @@ def origin_of(value: object) -> str | None:
 def loaded_plugins() -> list[Path]:
     """The plug-in files loaded in this process, in loading order."""
     return list(_loaded)
-
-
-def load_entry_points() -> None:
-    """Load the installed plug-ins (entry-point group ``asyncsim.plugins``). One that fails to
-    load is left out (whatever it registered is removed) with one :class:`PluginWarning`."""
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            with registering_from(f"installed plug-in {point.name!r} ({point.value})"):
-                loaded = point.load()
-                if callable(loaded):
-                    loaded()
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            warnings.warn(
-                f"installed plug-in {point.name!r} ({point.value}) failed to load and is "
-                f"left out: {_failure(exc)}",
-                PluginWarning,
-                stacklevel=2,
-            )

@@ -18,7 +18,7 @@ needs of those entries, as data.
 
 :func:`stand_ins` turns a record back into registry entries that give those numbers (asyncsim's
 own formulas do the rest); :func:`asyncsim.results.read_run_scenario` validates a stored scenario
-with them (:func:`asyncsim.registry.recorded_entries`). An entry a plug-in registered in this
+with them (:func:`asyncsim.core.registry.recorded_entries`). An entry a plug-in registered in this
 process (``--plugin FILE``) takes precedence. A recorded round bound is the protocol's for round
 0 and round 1; later rounds take round 1's (the rounds of a protocol with batches differ only by
 M_init). A stand-in cannot run: drawing a time, building the oracle or training raise one line.
@@ -38,8 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ConfigDict, create_model
 
-from asyncsim.errors import AsyncSimError
-from asyncsim.registry import (
+from asyncsim.core.registry import (
     METHODS,
     OPTIMIZERS,
     ORACLES,
@@ -52,6 +51,7 @@ from asyncsim.registry import (
     ProtocolSpec,
     TimeModelSpec,
 )
+from asyncsim.errors import AsyncSimError
 from asyncsim.timing import TimeModel
 
 __all__ = ["RECORD_FILE", "describe", "method_origin", "stand_ins"]

@@ -35,8 +35,8 @@ from asyncsim.linalg import norm
 
 if TYPE_CHECKING:
     from asyncsim.config import BudgetConfig, EvaluationConfig
-    from asyncsim.engine.simulation import Simulation
-    from asyncsim.oracles.base import GradientResult
+    from asyncsim.core.engine import Engine
+    from asyncsim.core.oracle import GradientResult
 
 __all__ = ["COLUMNS", "STUCK_MARGIN", "UPDATE_LAPSE", "IterationRecorder", "watching"]
 
@@ -104,7 +104,7 @@ class IterationRecorder:
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Engine,
         budget: BudgetConfig,
         evaluation: EvaluationConfig,
         evaluate: Evaluate | None = None,
@@ -119,6 +119,8 @@ class IterationRecorder:
         self.evaluate = evaluate
         self.target_column = target_column
         self.rows: list[dict[str, Any]] = []
+        #: θ after the last update (None before the first)
+        self.model: np.ndarray | None = None
         #: the evaluation hook's columns at θ_0 (empty without evaluation)
         self.initial: dict[str, Any] = {}
         self.stop_reason = "time"
@@ -147,6 +149,7 @@ class IterationRecorder:
         """Append the row of update ``iteration``; return True when the run must stop."""
         row = self._row(iteration, time_start, gradient, model)
         row.update(extra)
+        self.model = model
         self.rows.append(row)
         if self._timed_only:
             self._check_clock(row)

@@ -53,12 +53,12 @@ import numpy as np
 
 from asyncsim import __version__, recorded
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.core.registry import recorded_entries
 from asyncsim.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.files import check_method_key
 from asyncsim.locks import LOCK_FILE
 from asyncsim.recorder import COLUMNS
-from asyncsim.registry import recorded_entries
 from asyncsim.runner import MethodResult, RunResult
 from asyncsim.scenario import dump_yaml, load_yaml, plugins_relative_to
 
@@ -619,7 +619,7 @@ def _earlier_release_scenario(data: dict[str, Any]) -> dict[str, Any]:
     """A scenario.yaml of the releases before method parameters, made valid: they dumped every
     field (null where unset) and gave every method ``batch`` and ``initial_batch``. The nulls
     and the parameters a method does not declare are dropped (they had no effect on the run)."""
-    from asyncsim.registry import METHODS
+    from asyncsim.core.registry import METHODS
 
     def without_nulls(value: Any) -> Any:
         if isinstance(value, dict):

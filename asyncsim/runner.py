@@ -19,16 +19,19 @@ from typing import Any
 import numpy as np
 
 from asyncsim.config import MethodConfig, Scenario, validate_scenario
+from asyncsim.core.engine import Engine
+from asyncsim.core.oracle import GradientOracle
+from asyncsim.core.trace import Trace
+from asyncsim.core.training import Training
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Simulation
-from asyncsim.engine.trace import Trace
 from asyncsim.errors import AsyncSimError
-from asyncsim.methods.protocol import Training
 from asyncsim.oracles import build_oracle
 from asyncsim.recorder import IterationRecorder
 from asyncsim.timing import Outage
 
 __all__ = [
+    "EngineFactory",
     "MethodResult",
     "MethodsFailed",
     "RunResult",
@@ -36,9 +39,9 @@ __all__ = [
     "iteration_recorder",
     "method_summary",
     "run_method",
-    "run_until_budget",
     "seeds",
     "simulate",
+    "simulation",
     "vector_dimension",
 ]
 
@@ -58,6 +61,8 @@ class MethodResult:
     rows: list[dict[str, Any]]
     recorded: Trace | list[TraceRow] = field(repr=False)
     summary: dict[str, Any]
+    model: np.ndarray | None = field(default=None, repr=False)
+    """θ after the last update (None when no update was made)."""
 
     @property
     def trace(self) -> list[TraceRow]:
@@ -171,8 +176,23 @@ def _failure(method: MethodConfig, index: int, exc: Exception, iteration: int | 
     )
 
 
-def run_method(scenario: Scenario, index: int) -> MethodResult:
-    """Simulate ``scenario.methods[index]`` and return its tables.
+EngineFactory = Callable[[Scenario, ClusterRuntime, GradientOracle], Engine]
+"""Makes the engine a method runs on from the scenario, its cluster and its oracle."""
+
+
+def simulation(scenario: Scenario, cluster: ClusterRuntime, oracle: GradientOracle) -> Simulation:
+    """The SimPy simulation of a method (the default engine of :func:`run_method`)."""
+    per_step = scenario.cluster.timing == "per_step"
+    return Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
+
+
+def run_method(scenario: Scenario, index: int, engine: EngineFactory = simulation) -> MethodResult:
+    """Run ``scenario.methods[index]`` on the engine ``engine(scenario, cluster, oracle)`` (the
+    simulation by default; the emulation's agents otherwise) and return its tables.
+
+    The wiring is the same whatever the engine: the run's seeds, the oracle, the cluster, the
+    optimizer, the iteration recorder and the protocol's process, which the engine drives until
+    it returns or the time budget is spent.
 
     Raises:
         AsyncSimError: one line naming the method, its plug-in and the iteration, whatever
@@ -193,14 +213,13 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
     real_start = time.perf_counter()
     try:
         cluster = build_cluster(scenario, oracle.dim, timing_seed)
-        per_step = scenario.cluster.timing == "per_step"
-        sim = Simulation(cluster, oracle, Trace(scenario.output.trace), per_step)
+        sim = engine(scenario, cluster, oracle)
         recorder = iteration_recorder(sim, scenario, method.key)
         recorder.lapse = max(recorder.lapse, _round_computations(cluster, method))
         optimizer = spec.optimizer_spec.build(method.params)
         training = Training(sim, optimizer, method.params, recorder)
         process = spec.protocol_spec.train(training)
-        run_until_budget(sim, process, scenario.budget.time, recorder)
+        sim.drive(process, scenario.budget.time, recorder.check_updates)
     except Exception as exc:
         last = len(recorder.rows) - 1 if recorder is not None and recorder.rows else None
         raise AsyncSimError(_failure(method, index, exc, last)) from exc
@@ -208,7 +227,7 @@ def run_method(scenario: Scenario, index: int) -> MethodResult:
         oracle.close()
     summary = method_summary(method, recorder, scenario.seed)
     summary["real_seconds"] = time.perf_counter() - real_start
-    return MethodResult(method.key, recorder.rows, sim.trace, summary)
+    return MethodResult(method.key, recorder.rows, sim.trace, summary, recorder.model)
 
 
 def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
@@ -222,7 +241,7 @@ def _round_computations(cluster: ClusterRuntime, method: MethodConfig) -> int:
     return int(10 * max(batch + cluster.n, spread))
 
 
-def iteration_recorder(sim: Simulation, scenario: Scenario, name: str = "") -> IterationRecorder:
+def iteration_recorder(sim: Engine, scenario: Scenario, name: str = "") -> IterationRecorder:
     """The iteration table of method ``name`` with the oracle's evaluation as its hook: columns
     ``eval_return`` (the mean return of the model θ, which a return target reads),
     ``eval_episode_length`` and ``eval_return_agent_<i>``. θ_0 is evaluated once too (the
@@ -243,21 +262,6 @@ def iteration_recorder(sim: Simulation, scenario: Scenario, name: str = "") -> I
     )
     recorder.initial = evaluate(sim.oracle.initial_point())
     return recorder
-
-
-def run_until_budget(
-    sim: Simulation,
-    training: Any,
-    time_budget: float | None,
-    recorder: IterationRecorder | None = None,
-) -> None:
-    """Run the protocol's process until it returns or the time budget ends; without a time
-    budget, the ``recorder`` watches that updates keep coming (check_updates)."""
-    process = sim.env.process(training)
-    if time_budget is not None:
-        sim.run(sim.env.any_of([process, sim.env.timeout(time_budget)]))
-        return
-    sim.run(process, recorder.check_updates if recorder is not None else None)
 
 
 def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:

@@ -22,9 +22,7 @@ from asyncsim.emulation.executors import _Connected
 from asyncsim.emulation.report import closest_events, compare, differences
 from asyncsim.methods import registry as builtin
 from asyncsim.plots import plot_emulation
-from asyncsim.plugins import load_plugin
 from asyncsim.results import load_run
-from asyncsim.runner import run_method
 from asyncsim.scenario import load_scenario_data
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -181,17 +179,6 @@ def test_uploads_that_take_no_time(tmp_path: Path) -> None:
     for key, method in report.items():
         assert method["rows"] == {"simulated": 4, "emulated": 4}, key
         assert_within_overheads(key, method, 1.0)
-
-
-def test_simulated_side_is_asyncsim_run(restore_registries: None) -> None:
-    """The simulation the emulation is compared with is the one `asyncsim run` makes."""
-    for path in SEPARATED["plugins"]:
-        load_plugin(path)  # naming a file is the word for it
-    scenario = validate_scenario(SEPARATED)
-    for index in range(len(scenario.methods)):
-        ours, theirs = simulate_method(scenario, index).result, run_method(scenario, index)
-        assert ours.rows == theirs.rows
-        assert ours.trace == theirs.trace
 
 
 def test_closest_events_flags_a_near_tie_with_a_decision() -> None:

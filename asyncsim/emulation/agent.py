@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from asyncsim.core.oracle import GradientJob, GradientRequest, GradientResult, sum_reports
+from asyncsim.core.trace import TraceEvent
 from asyncsim.emulation.messages import (
     Event,
     Failure,
@@ -45,7 +47,6 @@ from asyncsim.emulation.messages import (
 )
 from asyncsim.lifeline import exit_with_parent
 from asyncsim.oracles import build_oracle
-from asyncsim.oracles.base import GradientJob, GradientRequest, GradientResult, sum_reports
 from asyncsim.runner import build_cluster, seeds
 
 __all__ = [
@@ -140,14 +141,14 @@ class AgentWorker:
         interrupted = self._wait(deadline)
         if interrupted is not None:
             return interrupted
-        self._event("broadcast_received", deadline)
+        self._event(TraceEvent.BROADCAST_RECEIVED, deadline)
         index = start.first_index
         while True:
             deadline, used = self._compute(start, deadline, index)
             interrupted = self._wait(deadline)
             if interrupted is not None:
                 return interrupted
-            self._event("compute_end" if used else "abandoned", deadline)
+            self._event(TraceEvent.COMPUTE_END if used else TraceEvent.ABANDONED, deadline)
             index += 1
             if not used or start.keeps_computing:
                 continue

@@ -1,11 +1,11 @@
 """The engine a protocol sees under emulation: the simulator's interface over real workers.
 
-:class:`EmulatedEngine` offers what protocols use of :class:`asyncsim.engine.simulation
-.Simulation` (``collect``, ``dispatch``, ``next_arrival``, ``restart``, ``now``, ``cluster``,
-``oracle``, ``counters``, ``trace``, ``record_update``), so the registered protocol code, a
+:class:`EmulatedEngine` implements the engine port (:class:`asyncsim.core.engine.Engine`:
+``collect``, ``dispatch``, ``next_arrival``, ``restart``, ``now``, ``cluster``, ``oracle``,
+``counters``, ``trace``, ``record_update``, ``drive``), as the simulation does, so the registered protocol code, a
 plug-in's included, runs unchanged; its decisions are made on real arrivals. The protocol's
 process is a generator: where it waits (``yield`` inside ``collect``, or the token of
-``next_arrival``), :meth:`EmulatedEngine.run` blocks on the agents' notices and handles them
+``next_arrival``), :meth:`EmulatedEngine.drive` blocks on the agents' notices and handles them
 until the wait is over, then sends the result back in.
 
 The driver keeps the simulator's bookkeeping, event by event, in the order notices arrive: an
@@ -32,18 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
+from asyncsim.core.oracle import GradientOracle, GradientResult, sum_reports
+from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.emulation.agent import combine_stats
 from asyncsim.emulation.executors import Agents
 from asyncsim.emulation.messages import Event, Failure, Ready, Setup, Start, Stop, Upload
 from asyncsim.engine.cluster import ClusterRuntime
-from asyncsim.engine.simulation import Counters, RoundOutcome
-from asyncsim.engine.trace import SERVER, Trace
 from asyncsim.errors import AsyncSimError
-from asyncsim.oracles.base import GradientOracle, GradientResult, sum_reports
 
 if TYPE_CHECKING:
     from asyncsim.config import Scenario
-    from asyncsim.methods.protocol import CollectionRule
 
 __all__ = ["EmulatedArrival", "EmulatedEngine", "EventTimes"]
 
@@ -74,7 +73,7 @@ class EmulatedArrival:
         """The server drops it unused: counted as discarded and traced as ``ignored``."""
         engine = self.engine
         engine.counters.discarded += 1
-        engine.trace.record(engine.now, self.agent, "ignored", self.version, self.version)
+        engine.trace.record(engine.now, self.agent, TraceEvent.IGNORED, self.version, self.version)
 
 
 @dataclass
@@ -159,7 +158,6 @@ class EmulatedEngine:
         oracle: the driver's oracle (θ_0, ||∇f||, evaluation).
         trace: where events are recorded.
         scale: S, real seconds per modelled second.
-        time_budget: the budget's simulated seconds, or None.
     """
 
     def __init__(
@@ -170,7 +168,6 @@ class EmulatedEngine:
         oracle: GradientOracle,
         trace: Trace,
         scale: float,
-        time_budget: float | None,
     ) -> None:
         self.agents = agents
         self.cluster = cluster
@@ -183,7 +180,6 @@ class EmulatedEngine:
         #: completions in rounds, arrivals at an asynchronous server
         self.sequence: list[tuple[int, int]] = []
         self.times = EventTimes()
-        self._time_budget = time_budget
         self._agents = [_Agent() for _ in range(cluster.n)]
         self._next_index = [0] * cluster.n
         self._jobs = itertools.count(1)
@@ -228,9 +224,15 @@ class EmulatedEngine:
 
     # ---------------------------------------------------------------- driving the protocol
 
-    def run(self, process: Generator[Any, Any, Any]) -> None:
-        """Drive the protocol's process until it returns or the time budget is spent."""
-        deadline = None if self._time_budget is None else self._time_budget * self.scale
+    def drive(
+        self,
+        process: Generator[Any, Any, Any],
+        time_budget: float | None,
+        watchdog: Callable[[], None] | None = None,
+    ) -> None:
+        """Drive the protocol's process until it returns or ``time_budget`` modelled seconds
+        have passed (``watchdog`` is not needed: real time always moves on)."""
+        deadline = None if time_budget is None else time_budget * self.scale
         started = time.perf_counter()
         try:
             self._drive(process, deadline)
@@ -262,7 +264,7 @@ class EmulatedEngine:
         """Count and trace the computations ``restart`` stopped."""
         for at, agent, version in self._stopped:
             self.counters.discarded += 1
-            self.trace.record(at, agent, "discarded", version, version)
+            self.trace.record(at, agent, TraceEvent.DISCARDED, version, version)
         self._stopped.clear()
 
     def _receive(self, deadline: float | None) -> bool:
@@ -340,7 +342,7 @@ class EmulatedEngine:
         version, n = round_.version, len(self._agents)
         for agent in sorted(round_.running):
             self.counters.discarded += 1
-            self.trace.record(round_.stop_time, agent, "discarded", version, version)
+            self.trace.record(round_.stop_time, agent, TraceEvent.DISCARDED, version, version)
         round_.running.clear()
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
         if self.cluster.topology == "allreduce":  # one collective of all n, ending for all
@@ -391,7 +393,7 @@ class EmulatedEngine:
 
     def record_update(self, iteration: int) -> None:
         """Trace the update applied at the end of round ``iteration``."""
-        self.trace.record(self.now, SERVER, "update", iteration, iteration + 1)
+        self.trace.record(self.now, SERVER, TraceEvent.UPDATE, iteration, iteration + 1)
 
     def _send_job(self, agent: int, start: Start, round_: _Round | None) -> None:
         self._agents[agent] = _Agent(start.job, start.version, round_, "broadcast")
@@ -417,11 +419,11 @@ class EmulatedEngine:
         self.times.late.append(notice.late)
         if state.round is not None and state.round.stop_time is not None:
             return  # work of a stopped round: discarded (or never started) at the stop
-        if notice.kind == "broadcast_received":
+        if notice.kind == TraceEvent.BROADCAST_RECEIVED:
             at = self._time(notice.time)
             self.trace.record(at, agent, notice.kind, state.version, state.version)
             self._begin(agent, at, state)
-        elif notice.kind == "compute_end":
+        elif notice.kind == TraceEvent.COMPUTE_END:
             self._on_gradient(agent, self._time(notice.time), state)
         else:  # abandoned after the rule's patience: a fresh computation at the same point
             at = self._time(notice.time)
@@ -436,14 +438,14 @@ class EmulatedEngine:
         self._next_index[agent] += 1
         self.counters.started += 1
         state.phase = "computing"
-        self.trace.record(at, agent, "compute_start", state.version, state.version)
+        self.trace.record(at, agent, TraceEvent.COMPUTE_START, state.version, state.version)
         if state.round is not None:
             state.round.running[agent] = state.index
 
     def _on_gradient(self, agent: int, at: float, state: _Agent) -> None:
         """A computation completed: an asynchronous agent uploads it; in a round it counts
         (the rule may stop the round) and the agent computes on if the rule says so."""
-        self.trace.record(at, agent, "compute_end", state.version, state.version)
+        self.trace.record(at, agent, TraceEvent.COMPUTE_END, state.version, state.version)
         round_ = state.round
         if round_ is None:
             state.phase = "uploading"
@@ -463,8 +465,10 @@ class EmulatedEngine:
         if round_ is not None and agent not in round_.used and agent not in round_.senders:
             return  # a gradient completed after the stop: it was discarded there
         version = state.version
-        self.trace.record(self._time(upload.start), agent, "upload_start", version, version)
-        self.trace.record(self._time(upload.time), agent, "upload_end", version, version)
+        self.trace.record(
+            self._time(upload.start), agent, TraceEvent.UPLOAD_START, version, version
+        )
+        self.trace.record(self._time(upload.time), agent, TraceEvent.UPLOAD_END, version, version)
         state.phase = "idle"
         if round_ is not None:
             round_.uploads[agent] = upload

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from asyncsim.config import Scenario
-from asyncsim.oracles.base import GradientResult
+from asyncsim.core.oracle import GradientResult
 
 __all__ = ["Event", "Failure", "Quit", "Ready", "Setup", "Start", "Stop", "Upload"]
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from asyncsim.core.trace import TraceEvent
+
 __all__ = [
     "TABLE_COLUMNS",
     "ZERO_LENGTH",
@@ -71,7 +73,7 @@ def simulated_sequence(
     """(time, agent, version) of the gradients the server took in a simulated run, from its
     trace: the completions of rounds (every ``compute_end`` of a round is counted), or the
     arrivals (``upload_end``) at an asynchronous server, in the order the engine saw them."""
-    event = "compute_end" if round_based else "upload_end"
+    event = TraceEvent.COMPUTE_END if round_based else TraceEvent.UPLOAD_END
     return [(time, agent, version) for time, agent, kind, version, _ in trace if kind == event]
 
 
@@ -279,7 +281,7 @@ def closest_events(
         stopper = {
             version: agent
             for time, agent, kind, version, _ in trace
-            if kind == "compute_end" and time == stops.get(version)
+            if kind == TraceEvent.COMPUTE_END and time == stops.get(version)
         }
         gaps = [
             abs(time - stops[version])
@@ -291,7 +293,7 @@ def closest_events(
         gaps = [
             later - earlier
             for (earlier, a, first), (later, b, second) in itertools.pairwise(events)
-            if a != b and "upload_end" in (first, second)
+            if a != b and TraceEvent.UPLOAD_END in (first, second)
         ]
     if duration is not None:
         gaps += _discarded_ends(trace, duration)
@@ -306,12 +308,12 @@ def _discarded_ends(
     started: dict[int, float] = {}
     gaps = []
     for time, agent, kind, version, _ in trace:
-        if kind == "compute_start":
+        if kind == TraceEvent.COMPUTE_START:
             started[agent] = time
-        elif kind == "discarded" and agent in started:
+        elif kind == TraceEvent.DISCARDED and agent in started:
             gaps.append(started[agent] + duration(agent - 1, version) - time)
     return gaps
 
 
-_ROUND_EVENTS = {"compute_end", "broadcast_received", "abandoned"}
-_ASYNC_EVENTS = {"upload_end", "broadcast_received"}
+_ROUND_EVENTS = {TraceEvent.COMPUTE_END, TraceEvent.BROADCAST_RECEIVED, TraceEvent.ABANDONED}
+_ASYNC_EVENTS = {TraceEvent.UPLOAD_END, TraceEvent.BROADCAST_RECEIVED}

@@ -10,7 +10,6 @@ differs.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,26 +19,15 @@ import numpy as np
 
 from asyncsim.bounds import mean_times
 from asyncsim.config import Scenario, validate_scenario
+from asyncsim.core.engine import CollectionRule
+from asyncsim.core.trace import Trace
 from asyncsim.emulation import limits
 from asyncsim.emulation.engine import EmulatedEngine
 from asyncsim.emulation.executors import Agents, start_agents
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
-from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Simulation
-from asyncsim.engine.trace import Trace
 from asyncsim.errors import ConfigError
-from asyncsim.methods.protocol import CollectionRule, Training
-from asyncsim.oracles import build_oracle
-from asyncsim.oracles.base import GradientOracle
-from asyncsim.runner import (
-    MethodResult,
-    RunResult,
-    build_cluster,
-    iteration_recorder,
-    method_summary,
-    run_until_budget,
-    seeds,
-)
+from asyncsim.runner import MethodResult, RunResult, run_method
 
 __all__ = [
     "EmulationResult",
@@ -81,49 +69,6 @@ class EmulationResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Training(Training):
-    """The protocol's context, remembering the model of the last update."""
-
-    model: np.ndarray | None = None
-
-    def updated(
-        self, iteration: int, start: float, gradient: Any, model: Any, **columns: Any
-    ) -> bool:
-        self.model = np.array(model, copy=True)
-        return super().updated(iteration, start, gradient, model, **columns)
-
-
-Engine = Simulation | EmulatedEngine
-
-
-def _run(
-    scenario: Scenario,
-    index: int,
-    make: Callable[[ClusterRuntime, GradientOracle], Engine],
-    drive: Callable[[Engine, Any], None],
-) -> tuple[Engine, MethodResult, np.ndarray | None]:
-    """``scenario.methods[index]`` on the engine ``make(cluster, oracle)``, whose protocol
-    process ``drive(engine, process)`` runs to its end (the wiring of runner.run_method)."""
-    method = scenario.methods[index]
-    spec = method.spec
-    timing_seed, oracle_seed = seeds(scenario.seed)
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, oracle_seed)
-    oracle.horizon = scenario.horizon  # synthetic oracles take the scenario's H (runner)
-    real_start = time.perf_counter()
-    try:
-        engine = make(build_cluster(scenario, oracle.dim, timing_seed), oracle)
-        recorder = iteration_recorder(engine, scenario)
-        optimizer = spec.optimizer_spec.build(method.params)
-        training = _Training(engine, optimizer, method.params, recorder)
-        drive(engine, spec.protocol_spec.train(training))
-    finally:
-        oracle.close()
-    summary = method_summary(method, recorder, scenario.seed)
-    summary["real_seconds"] = time.perf_counter() - real_start
-    return engine, MethodResult(method.key, recorder.rows, engine.trace, summary), training.model
-
-
 class _RecordingSimulation(Simulation):
     """The simulator, keeping each round's collection rule (for the computations' lengths)."""
 
@@ -138,16 +83,17 @@ class _RecordingSimulation(Simulation):
 
 def simulate_method(scenario: Scenario, index: int) -> MethodRun:
     """Simulate one method (its trace recorded: the comparison reads it)."""
-    per_step = scenario.cluster.timing == "per_step"
-    sim, result, model = _run(
-        scenario,
-        index,
-        lambda cluster, oracle: _RecordingSimulation(cluster, oracle, Trace(True), per_step),
-        lambda sim, process: run_until_budget(sim, process, scenario.budget.time),
-    )
+    engines: list[_RecordingSimulation] = []
+
+    def recording(scenario: Scenario, cluster: Any, oracle: Any) -> _RecordingSimulation:
+        per_step = scenario.cluster.timing == "per_step"
+        engines.append(_RecordingSimulation(cluster, oracle, Trace(True), per_step))
+        return engines[-1]
+
+    result = run_method(scenario, index, recording)
     round_based = scenario.methods[index].spec.protocol_spec.round_based
-    closest = closest_events(result.trace, result.rows, round_based, _lengths(scenario, sim))
-    return MethodRun(result, model, simulated_sequence(result.trace, round_based), closest)
+    closest = closest_events(result.trace, result.rows, round_based, _lengths(scenario, engines[0]))
+    return MethodRun(result, result.model, simulated_sequence(result.trace, round_based), closest)
 
 
 def _lengths(scenario: Scenario, sim: _RecordingSimulation) -> Callable[[int, int], float] | None:
@@ -169,17 +115,17 @@ def _lengths(scenario: Scenario, sim: _RecordingSimulation) -> Callable[[int, in
 def emulate_method(scenario: Scenario, index: int, agents: Agents, scale: float) -> MethodRun:
     """Run one method on ``agents`` with time scale ``scale`` (S real seconds per modelled
     second); times in its tables are real seconds over S."""
-    trace = Trace(scenario.output.trace)
-    engine, result, model = _run(
-        scenario,
-        index,
-        lambda cluster, oracle: EmulatedEngine(
-            agents, scenario, cluster, oracle, trace, scale, scenario.budget.time
-        ),
-        lambda emulated, process: emulated.run(process),
-    )
+    engines: list[EmulatedEngine] = []
+
+    def emulated(scenario: Scenario, cluster: Any, oracle: Any) -> EmulatedEngine:
+        trace = Trace(scenario.output.trace)
+        engines.append(EmulatedEngine(agents, scenario, cluster, oracle, trace, scale))
+        return engines[-1]
+
+    result = run_method(scenario, index, emulated)
     result.summary["time_scale"] = scale
-    return MethodRun(result, model, engine.sequence, times=engine.times.summary())
+    engine = engines[0]
+    return MethodRun(result, result.model, engine.sequence, times=engine.times.summary())
 
 
 def check_emulable(scenario: Scenario) -> None:

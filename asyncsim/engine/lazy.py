@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.errors import AsyncSimError
-from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
 from asyncsim.plugins import origin_of
 
 __all__ = ["LazyGradients"]

@@ -20,48 +20,29 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import simpy
 
+from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
+from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
+from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.engine.clock import AgentTimeout
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.lazy import LazyGradients
-from asyncsim.engine.trace import SERVER, Trace
-from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 
-if TYPE_CHECKING:
-    from asyncsim.methods.protocol import CollectionRule
+__all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
 
-__all__ = ["Arrival", "Counters", "RoundOutcome", "Simulation"]
+COMPUTE_START, COMPUTE_END = TraceEvent.COMPUTE_START, TraceEvent.COMPUTE_END
 
 Process = Generator[simpy.Event, Any, Any]
 
 
 @dataclass
-class Counters:
-    """Running totals of a simulation (deltas between updates fill the iteration table)."""
-
-    started: int = 0
-    used: int = 0
-    discarded: int = 0
-    lost: int = 0
-    uploads: int = 0
-
-
-@dataclass
-class RoundOutcome:
-    """What one aggregation round produced."""
-
-    gradient: GradientResult
-    stop_time: float
-    counts: dict[int, int]
-
-
-@dataclass
-class Arrival:
-    """A gradient that reached the asynchronous server."""
+class SimulatedArrival:
+    """A gradient that reached the asynchronous server (an
+    :class:`~asyncsim.core.engine.Arrival`)."""
 
     agent: int
     version: int
@@ -81,7 +62,7 @@ class Arrival:
         sim = self.simulation
         sim.lazy.cancel(self.handle)
         sim.counters.discarded += 1
-        sim.trace.record(sim.now, self.agent, "ignored", self.version, self.version)
+        sim.trace.record(sim.now, self.agent, TraceEvent.IGNORED, self.version, self.version)
 
 
 @dataclass
@@ -134,10 +115,19 @@ class Simulation:
         self.context = self.oracle.next_context(self.context, result)
         return result
 
-    def run(self, until: simpy.Event, watchdog: Callable[[], None] | None = None) -> None:
-        """Run the SimPy environment until ``until`` fires, the cyclic collector at rest;
-        ``watchdog()`` is called after every :data:`WATCH_EVENTS` events (it raises to stop a
-        run that makes no progress)."""
+    def drive(
+        self,
+        process: Generator[Any, Any, Any],
+        time_budget: float | None,
+        watchdog: Callable[[], None] | None = None,
+    ) -> None:
+        """Run the protocol's process until it returns or ``time_budget`` simulated seconds
+        have passed, the cyclic collector at rest; without a time budget, ``watchdog()`` is
+        called after every :data:`WATCH_EVENTS` events (it raises to stop a run that makes no
+        progress)."""
+        until = self.env.process(process)
+        if time_budget is not None:
+            until, watchdog = self.env.any_of([until, self.env.timeout(time_budget)]), None
         with _collector_at_rest():
             if watchdog is None:
                 self.env.run(until=until)
@@ -160,7 +150,7 @@ class Simulation:
         if self._outages:
             resume = self.cluster.available_from(agent, now)
             if resume > now:
-                self.trace.add((now, agent + 1, "outage_wait", version, version))
+                self.trace.add((now, agent + 1, TraceEvent.OUTAGE_WAIT, version, version))
                 return resume - now, -1, None
         index = self._next_index[agent]
         self._next_index[agent] = index + 1
@@ -170,24 +160,24 @@ class Simulation:
             duration = fixed_tau[agent]
         else:
             duration = self._compute_time(agent, version, point, index)
-        self.trace.add((now, agent + 1, "compute_start", version, version))
+        self.trace.add((now, agent + 1, TraceEvent.COMPUTE_START, version, version))
         lost_at = self._outages and self.cluster.outage_between(agent, now, now + duration)
         lost_first = lost_at and patience is not None and lost_at < now + patience
         if patience is not None and duration > patience and not lost_first:
-            return patience, index, "abandoned"
+            return patience, index, TraceEvent.ABANDONED
         if lost_at:
-            return lost_at - now, index, "lost"
-        return duration, index, "compute_end"
+            return lost_at - now, index, TraceEvent.LOST
+        return duration, index, TraceEvent.COMPUTE_END
 
     def _end(self, agent: int, index: int, ending: str | None, version: int) -> bool:
         """Close the step begun by ``_begin`` at its end; True when a gradient was completed."""
         if ending is not None:
             self.trace.add((self.env.now, agent + 1, ending, version, version))
-        if ending == "lost":
+        if ending == TraceEvent.LOST:
             self.counters.lost += 1
-        elif ending == "abandoned":
+        elif ending == TraceEvent.ABANDONED:
             self.counters.discarded += 1
-        return ending == "compute_end"
+        return ending == TraceEvent.COMPUTE_END
 
     def _compute_time(self, agent: int, version: int, point: np.ndarray, index: int) -> float:
         """τ = h_{i,k} · transitions: H under per-trajectory timing, the trajectory's length
@@ -243,9 +233,10 @@ class Simulation:
             yield AgentTimeout(env, delay, agent)
             if round_.done:
                 return
-        self.trace.record(env.now, agent, "broadcast_received", version, version)
+        self.trace.record(env.now, agent, TraceEvent.BROADCAST_RECEIVED, version, version)
         running, point, rule, counters = round_.running, round_.point, round_.rule, self.counters
         add, next_index, keeps_computing = self.trace.add, self._next_index, rule.keeps_computing
+        start_event, end_event = COMPUTE_START, COMPUTE_END
         number = agent + 1  # as the trace writes it
         patience = rule.patience(agent)
         fast = not self._outages and self._fixed_tau is not None and patience is None
@@ -256,13 +247,13 @@ class Simulation:
                 index = next_index[agent]  # no patience): _begin and _end inlined
                 next_index[agent] = index + 1
                 counters.started += 1
-                add((env.now, number, "compute_start", version, version))
+                add((env.now, number, start_event, version, version))
                 running[agent] = index
                 yield AgentTimeout(env, fixed_tau, agent)
                 if round_.done:
                     return
                 del running[agent]
-                add((env.now, number, "compute_end", version, version))
+                add((env.now, number, end_event, version, version))
             else:
                 delay, index, ending = self._begin(agent, point, version, patience)
                 if index >= 0:
@@ -289,7 +280,7 @@ class Simulation:
     def _discard_running(self, round_: _Round, time: float) -> None:
         for agent in sorted(round_.running):
             self.counters.discarded += 1
-            self.trace.record(time, agent, "discarded", round_.version, round_.version)
+            self.trace.record(time, agent, TraceEvent.DISCARDED, round_.version, round_.version)
         round_.running.clear()
 
     def _record_uploads(self, uploads: dict[int, tuple[float, float]], version: int) -> None:
@@ -297,8 +288,8 @@ class Simulation:
         ahead, in time order."""
         rows = []
         for agent, (start, end) in sorted(uploads.items()):
-            rows.append((start, agent + 1, "upload_start", version, version))
-            rows.append((end, agent + 1, "upload_end", version, version))
+            rows.append((start, agent + 1, TraceEvent.UPLOAD_START, version, version))
+            rows.append((end, agent + 1, TraceEvent.UPLOAD_END, version, version))
         for row in sorted(rows, key=_row_time):
             self.trace.add(row)
         self.counters.uploads += len(uploads)
@@ -339,7 +330,7 @@ class Simulation:
             delay = self.cluster.broadcast_delay(agent, version)
             if delay > 0:
                 yield AgentTimeout(env, delay, agent)
-            self.trace.record(env.now, agent, "broadcast_received", version, version)
+            self.trace.record(env.now, agent, TraceEvent.BROADCAST_RECEIVED, version, version)
             while True:  # the request is submitted at the start, so in-flight gradients batch
                 delay, index, ending = self._begin(agent, point, version)
                 if index >= 0:
@@ -355,26 +346,26 @@ class Simulation:
             if handle is not None:
                 lazy.cancel(handle)
                 self.counters.discarded += 1
-                self.trace.record(env.now, agent, "discarded", version, version)
+                self.trace.record(env.now, agent, TraceEvent.DISCARDED, version, version)
             return
         self._stoppable[agent] = False
         uplink = self.cluster.uplink_time(agent, version)
-        self.trace.record(env.now, agent, "upload_start", version, version)
+        self.trace.record(env.now, agent, TraceEvent.UPLOAD_START, version, version)
         if uplink > 0:
             yield AgentTimeout(env, uplink, agent)
-        self.trace.record(env.now, agent, "upload_end", version, version)
+        self.trace.record(env.now, agent, TraceEvent.UPLOAD_END, version, version)
         self.counters.uploads += 1
-        yield self._arrivals.put(Arrival(agent, version, handle, self))
+        yield self._arrivals.put(SimulatedArrival(agent, version, handle, self))
 
     def next_arrival(self) -> simpy.Event:
-        """Event whose value is the next :class:`Arrival` at the server."""
+        """Event whose value is the next :class:`SimulatedArrival` at the server."""
         return self._arrivals.get()
 
     # ------------------------------------------------------------------ bookkeeping
 
     def record_update(self, iteration: int) -> None:
         """Trace the update applied at the end of round ``iteration``."""
-        self.trace.record(self.env.now, SERVER, "update", iteration, iteration + 1)
+        self.trace.record(self.env.now, SERVER, TraceEvent.UPDATE, iteration, iteration + 1)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -21,8 +21,8 @@ from itertools import count
 from typing import Any
 
 from asyncsim import theory
+from asyncsim.core.registry import Params, ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.registry import Params, ProtocolSpec
 
 __all__ = ["PROTOCOL", "train_asynchronously"]
 

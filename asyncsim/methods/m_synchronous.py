@@ -14,9 +14,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from asyncsim import theory
+from asyncsim.core.registry import Context, Params, ProtocolSpec
 from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import CollectionRule, rounds
-from asyncsim.registry import Context, Params, ProtocolSpec
 
 __all__ = ["PROTOCOL", "MSynchronousParams", "MSynchronousRule"]
 

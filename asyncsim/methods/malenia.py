@@ -12,6 +12,7 @@ Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
 from __future__ import annotations
 
 from asyncsim import theory
+from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import (
     BatchParams,
     CollectionRule,
@@ -19,7 +20,6 @@ from asyncsim.methods.protocol import (
     batch_exact_round,
     rounds,
 )
-from asyncsim.registry import ProtocolSpec
 
 __all__ = ["PROTOCOL", "MaleniaRule"]
 

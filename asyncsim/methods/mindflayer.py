@@ -20,10 +20,10 @@ import numpy as np
 from pydantic import Field
 
 from asyncsim import theory
+from asyncsim.core.registry import Context, ProtocolSpec
 from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import BatchParams, rounds
 from asyncsim.methods.rennala import RennalaRule
-from asyncsim.registry import Context, ProtocolSpec
 from asyncsim.timing import per_agent_values
 
 __all__ = ["PROTOCOL", "MindFlayerParams", "MindFlayerRule"]

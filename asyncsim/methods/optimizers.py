@@ -9,15 +9,15 @@ the gradient's point was sent (0 for synchronous rounds); only delay-adaptive ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
 
+from asyncsim.core.optimizer import Optimizer
+from asyncsim.core.registry import Context, Params
 from asyncsim.linalg import norm
-from asyncsim.registry import Context, Params
 
 __all__ = [
     "DelayAdaptiveParams",
@@ -32,13 +32,6 @@ __all__ = [
 ]
 
 StepSize = Annotated[float, Field(gt=0, description="step size α")]
-
-
-class Optimizer(NamedTuple):
-    """An update rule with its hyper-parameters bound: ``init`` and ``update``."""
-
-    init: Callable[[np.ndarray], Any]
-    update: Callable[..., Any]
 
 
 # ---------------------------------------------------------------- NIGT (Algorithm 1)

@@ -1,32 +1,27 @@
-"""What a protocol is written against: the training context, collection rules and the round loop.
+"""The round loop that round-based protocols share, and their batch parameters.
 
-A protocol is a SimPy process ``train(run)`` that receives a :class:`Training` and drives the
-engine through it. Round-based protocols only say when a round stops and how gradients are
-weighted (a :class:`CollectionRule`) and reuse :func:`train_in_rounds`, the loop of Algorithm 1;
-asynchronous servers write their own loop with ``run.sim.dispatch`` and
-``run.sim.next_arrival`` (see :mod:`asyncsim.methods.asynchronous`). Either way, every update is
-reported with ``run.updated(...)``, which also says when the budget is spent.
+A protocol is a process ``train(run)`` that receives a
+:class:`~asyncsim.core.training.Training` and drives the engine
+(:class:`~asyncsim.core.engine.Engine`) through it. Round-based protocols only say when a round
+stops and how gradients are weighted (a :class:`CollectionRule`) and reuse
+:func:`train_in_rounds`, the loop of Algorithm 1; asynchronous servers write their own loop
+with ``run.sim.dispatch`` and ``run.sim.next_arrival`` (see :mod:`asyncsim.methods.asynchronous`).
+Either way, every update is reported with ``run.updated(...)``, which also says when the budget
+is spent.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from functools import partial
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 from pydantic import Field
 
-from asyncsim.registry import Context, Params
-
-if TYPE_CHECKING:
-    from asyncsim.engine.simulation import Simulation
-    from asyncsim.methods.optimizers import Optimizer
-    from asyncsim.oracles.base import GradientResult
-    from asyncsim.recorder import IterationRecorder
+from asyncsim.core.engine import CollectionRule
+from asyncsim.core.registry import Context, Params
+from asyncsim.core.training import Training
 
 __all__ = [
     "BatchParams",
@@ -37,66 +32,6 @@ __all__ = [
     "rounds",
     "train_in_rounds",
 ]
-
-
-@dataclass
-class Training:
-    """One method's run as its protocol sees it.
-
-    Attributes:
-        sim: the engine (``collect`` for rounds; ``dispatch``/``next_arrival`` for servers;
-            ``now``, ``cluster.n``, ``oracle.initial_point()``).
-        optimizer: the method's update rule, hyper-parameters bound.
-        params: the method's resolved parameters (protocol and optimizer fields).
-        recorder: the iteration table and budget.
-    """
-
-    sim: Simulation
-    optimizer: Optimizer
-    params: Any
-    recorder: IterationRecorder
-
-    def updated(
-        self,
-        iteration: int,
-        start: float,
-        gradient: GradientResult,
-        model: np.ndarray,
-        **columns: Any,
-    ) -> bool:
-        """Report update ``iteration`` (applied now, begun at ``start``, from ``gradient``, giving
-        ``model``): trace it, append its row (with protocol ``columns``); True when the run ends."""
-        self.sim.record_update(iteration)
-        return self.recorder.record(iteration, start, gradient, model, **columns)
-
-
-class CollectionRule(ABC):
-    """The protocol-specific part of a round: when to stop and how to weight gradients.
-
-    A rule is made for each round as ``Rule(n, params, iteration)``; the engine calls
-    :meth:`on_gradient` at each completion (in time order, ties in agent order) and
-    :meth:`weight` when it forms the aggregate ĝ = Σ_i weight(i, B_i) · Σ_k g_{i,k}.
-    """
-
-    #: whether an agent starts another gradient after finishing one in the same round
-    keeps_computing: bool = True
-
-    @abstractmethod
-    def __init__(self, n: int, params: Any, iteration: int) -> None:
-        """A rule for round ``iteration`` of n agents with the method's parameters."""
-
-    @abstractmethod
-    def on_gradient(self, agent: int) -> bool:
-        """Record a finished gradient of ``agent`` (0-based); True when the round must stop."""
-
-    @abstractmethod
-    def weight(self, agent: int, count: int) -> float:
-        """Weight of each of the ``count`` gradients of ``agent`` in the aggregate."""
-
-    def patience(self, agent: int) -> float | None:
-        """Seconds after which ``agent`` abandons a computation and starts a new one at the same
-        point (None: never)."""
-        return None
 
 
 class BatchParams(Params):

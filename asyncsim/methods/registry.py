@@ -1,14 +1,19 @@
 """The built-in methods: each protocol's record, the optimizers, and the methods as
 (protocol × optimizer).
 
-The one place that names them. A protocol's record (:class:`~asyncsim.registry.ProtocolSpec`)
+The one place that names them. A protocol's record (:class:`~asyncsim.core.registry.ProtocolSpec`)
 lives in its own module beside the code that runs it; this module registers the records and the
 methods built from them. ``asyncsim list`` prints them; plug-ins add theirs with the same
-functions (:mod:`asyncsim.registry`).
+functions (:mod:`asyncsim.core.registry`).
 """
 
 from __future__ import annotations
 
+from asyncsim.core.registry import (
+    PROTOCOLS,
+    register_method,
+    register_optimizer,
+)
 from asyncsim.methods import (
     asynchronous,
     m_synchronous,
@@ -25,11 +30,6 @@ from asyncsim.methods.optimizers import (
     delay_adaptive_sgd,
     nigt,
     sgd,
-)
-from asyncsim.registry import (
-    PROTOCOLS,
-    register_method,
-    register_optimizer,
 )
 
 __all__: list[str] = []

@@ -12,6 +12,7 @@ exactly, the M-th smallest of {b_i + k·τ_i} plus the reduce (``theory.rennala_
 from __future__ import annotations
 
 from asyncsim import theory
+from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import (
     BatchParams,
     CollectionRule,
@@ -19,7 +20,6 @@ from asyncsim.methods.protocol import (
     batch_exact_round,
     rounds,
 )
-from asyncsim.registry import ProtocolSpec
 
 __all__ = ["PROTOCOL", "RennalaRule"]
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import Field
 
+from asyncsim.core.registry import Context, Params, ProtocolSpec
 from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import Training
-from asyncsim.registry import Context, Params, ProtocolSpec
 
 __all__ = ["PROTOCOL", "RingmasterParams", "train_ringmaster"]
 

@@ -10,8 +10,8 @@ With the plain step it is Minibatch SGD.
 from __future__ import annotations
 
 from asyncsim import theory
+from asyncsim.core.registry import Params, ProtocolSpec
 from asyncsim.methods.protocol import CollectionRule, rounds
-from asyncsim.registry import Params, ProtocolSpec
 
 __all__ = ["PROTOCOL", "SynchronizedRule"]
 

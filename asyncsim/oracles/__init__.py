@@ -1,4 +1,4 @@
-"""Gradient oracles: the contract (:mod:`asyncsim.oracles.base`), its checker
+"""Gradient oracles: the contract (:mod:`asyncsim.core.oracle`), its checker
 (:mod:`asyncsim.oracles.check`), and the factory that builds one from a scenario's ``oracle``
 block (the model registered for its ``kind`` builds it; see :mod:`asyncsim.config`)."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.oracles.base import GradientOracle
+from asyncsim.core.oracle import GradientOracle
 
 __all__ = ["build_oracle"]
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.linalg import norm
-from asyncsim.oracles.base import GradientOracle, GradientRequest, GradientResult
 
 __all__ = ["GradientNoise", "NonconvexOracle", "QuadraticOracle", "SyntheticOracle"]
 
