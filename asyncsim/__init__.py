@@ -42,7 +42,7 @@ _API = {
     "average": "asyncsim.core.oracle",
     "GradientNoise": "asyncsim.oracles.synthetic",
     "TimeModel": "asyncsim.timing",
-    "ScaledTimeConfig": "asyncsim.config",
+    "ScaledTimeConfig": "asyncsim.timing",
     "check_oracle": "asyncsim.checks",
     "check_method": "asyncsim.checks",
     "load_plugin": "asyncsim.plugins",

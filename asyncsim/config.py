@@ -11,15 +11,16 @@
    method's own defaults such as M ← n and M_init ← M), so no other code re-derives them.
 
 Every failure becomes a one-line :class:`~asyncsim.errors.ConfigError` naming the field path and
-the offending value. The built-in time models and oracles are registered here; plug-ins add
-theirs through :mod:`asyncsim.core.registry`.
+the offending value. Time models and oracles register their own blocks (the built-ins beside
+their implementations, :mod:`asyncsim.timing`, :mod:`asyncsim.oracles`; plug-ins alike)
+through :mod:`asyncsim.core.registry`.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -38,26 +39,16 @@ from asyncsim.core.registry import (
     Context,
     MethodSpec,
     Params,
-    register_oracle,
-    register_time_model,
 )
 from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
 from asyncsim.plugins import origin_of
 from asyncsim.timing import (
-    ExponentialTimes,
-    FixedTimes,
-    GammaTimes,
-    LogNormalTimes,
+    FixedTimeConfig,
     TimeModel,
-    TruncatedNormalTimes,
-    UniformTimes,
-    VaryingTimes,
-    bandwidth_times,
     check_clock_scale,
     check_model_times,
-    per_agent_values,
-    read_trace,
+    value_name,
 )
 
 __all__ = [
@@ -66,7 +57,6 @@ __all__ = [
     "EvaluationConfig",
     "MethodConfig",
     "OutputConfig",
-    "ScaledTimeConfig",
     "Scenario",
     "scenario_json_schema",
     "scenario_warnings",
@@ -74,165 +64,12 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-PerAgent = float | str | list[float]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0)]
-_PER_AGENT = "a number, a list of n numbers, or an expression in i (1-based agent index)"
 
 
 # ---------------------------------------------------------------- time models
 
-
-class ScaledTimeConfig(Params):
-    """A per-agent value: ``h`` for compute models (seconds per transition), ``time`` for
-    communication models (seconds per vector, where expressions may also use d)."""
-
-    h: PerAgent | None = Field(None, description=f"compute models: h_i, {_PER_AGENT}")
-    time: PerAgent | None = Field(
-        None, description=f"communication models: κ_i, {_PER_AGENT} (and d, the dimension)"
-    )
-
-    def values(self, n: int, field: str, role: str, dim: int) -> np.ndarray:
-        """The n per-agent values of the field this role reads, checked."""
-        return per_agent_values(
-            self.value(field, role), n, f"{field}.{_value_name(role)}", _constants(role, dim)
-        )
-
-    def value(self, field: str, role: str) -> PerAgent:
-        """``h`` (compute) or ``time`` (communication); the other one must be absent."""
-        name = _value_name(role)
-        wrong = "time" if name == "h" else "h"
-        if getattr(self, wrong) is not None:
-            raise ConfigError(f"{field}.{wrong}", f"not used by {role} models; give {name!r}")
-        value = getattr(self, name)
-        if value is None:
-            raise ConfigError(f"{field}.{name}", f"required for kind {self.kind!r}")
-        return value
-
-
-def _value_name(role: str) -> str:
-    return "h" if role == "compute" else "time"
-
-
-def _constants(role: str, dim: int) -> dict[str, float] | None:
-    """Names an expression may use besides i: d for communication models (κ_i = √i·d^{1/4})."""
-    return {"d": float(dim)} if role == "communication" else None
-
-
-class FixedTimeConfig(ScaledTimeConfig):
-    """Deterministic per-agent times."""
-
-    kind: Literal["fixed"] = "fixed"
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return FixedTimes(self.values(n, field, role, dim))
-
-
-class ExponentialTimeConfig(ScaledTimeConfig):
-    """Exp with mean = the per-agent value."""
-
-    kind: Literal["exponential"]
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return ExponentialTimes(self.values(n, field, role, dim))
-
-
-class LogNormalTimeConfig(ScaledTimeConfig):
-    """LogNormal with mean = the per-agent value."""
-
-    kind: Literal["lognormal"]
-    sigma: NonNegative = Field(0.5, description="standard deviation of the log")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return LogNormalTimes(self.values(n, field, role, dim), self.sigma)
-
-
-class UniformTimeConfig(ScaledTimeConfig):
-    """U[s(1 − spread), s(1 + spread)], s the per-agent value."""
-
-    kind: Literal["uniform"]
-    spread: Annotated[float, Field(ge=0, le=1)] = Field(0.5, description="half-width / mean")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return UniformTimes(self.values(n, field, role, dim), self.spread)
-
-
-class TruncatedNormalTimeConfig(ScaledTimeConfig):
-    """N(s, (cv·s)²) truncated at 0, s the per-agent value."""
-
-    kind: Literal["truncated_normal"]
-    cv: NonNegative = Field(0.5, description="coefficient of variation before truncation")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return TruncatedNormalTimes(self.values(n, field, role, dim), self.cv)
-
-
-class GammaTimeConfig(ScaledTimeConfig):
-    """Gamma(shape, s/shape), mean s the per-agent value."""
-
-    kind: Literal["gamma"]
-    shape: Annotated[float, Field(gt=0)] = Field(2.0, description="shape parameter k")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return GammaTimes(self.values(n, field, role, dim), self.shape)
-
-
-class VaryingTimeConfig(ScaledTimeConfig):
-    """Iteration-varying h_{i,k}: an expression in i and k (Theorem 4.3)."""
-
-    kind: Literal["varying"]
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        value = self.value(field, role)
-        where = f"{field}.{_value_name(role)}"
-        if not isinstance(value, str):
-            raise ConfigError(where, f"must be an expression in i and k, got {value!r}")
-        return VaryingTimes(value, n, where)
-
-
-class TraceTimeConfig(Params):
-    """Durations from a CSV file with columns agent, k, duration."""
-
-    kind: Literal["trace"]
-    path: str = Field(description="CSV file with columns agent (1..n), k, duration")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return read_trace(self.path, n, f"{field}.path")
-
-
-class BandwidthTimeConfig(Params):
-    """Communication only: κ_i = latency_i + 4·d / bandwidth_i (float32 vectors)."""
-
-    kind: Literal["bandwidth"]
-    latency: PerAgent = Field(0.0, description=f"seconds per message, {_PER_AGENT}")
-    bandwidth: PerAgent = Field(description=f"bytes per second, {_PER_AGENT}")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        if role == "compute":
-            raise ConfigError(f"{field}.kind", "'bandwidth' is a communication model only")
-        bandwidth = per_agent_values(self.bandwidth, n, f"{field}.bandwidth")
-        if (bandwidth <= 0).any():
-            raise ConfigError(f"{field}.bandwidth", f"must be > 0, got {bandwidth.min()}")
-        return bandwidth_times(
-            per_agent_values(self.latency, n, f"{field}.latency"), bandwidth, dim
-        )
-
-
-for _config, _text in (
-    (
-        FixedTimeConfig,
-        "per-agent value: number, list of n numbers, or expression in i (and d for communication)",
-    ),
-    (ExponentialTimeConfig, "Exp with mean = the value"),
-    (LogNormalTimeConfig, "LogNormal with mean = the value and log-std `sigma` (default 0.5)"),
-    (UniformTimeConfig, "U[s·(1-spread), s·(1+spread)], spread in [0, 1] (default 0.5)"),
-    (TruncatedNormalTimeConfig, "N(s, (cv·s)²) truncated at 0, cv default 0.5"),
-    (GammaTimeConfig, "Gamma(shape, s/shape), mean = s, shape default 2"),
-    (VaryingTimeConfig, "iteration-varying h_{i,k}: expression in i and k (Theorem 4.3)"),
-    (TraceTimeConfig, "CSV file with columns agent, k, duration"),
-    (BandwidthTimeConfig, "communication only: latency_i + 4·d / bandwidth_i"),
-):
-    register_time_model(get_args(_config.model_fields["kind"].annotation)[0], _config, _text)
 
 TimeModelBlock = SerializeAsAny[Params]
 """A validated time-model config (the model registered for its ``kind``)."""
@@ -240,177 +77,6 @@ TimeModelBlock = SerializeAsAny[Params]
 
 # ---------------------------------------------------------------- oracles
 
-
-class _SyntheticOracleConfig(Params):
-    """Fields shared by the synthetic oracles: dimension and noise."""
-
-    dim: PositiveInt = Field(10, description="dimension d of x")
-    noise: NonNegative = Field(1.0, description="σ: E||ξ||² = σ² per stochastic gradient")
-    noise_distribution: Literal["gaussian", "student_t"] = Field(
-        "gaussian", description="Gaussian, or Student-t rescaled to the same variance"
-    )
-    df: Annotated[float, Field(gt=2)] = Field(3.0, description="Student-t degrees of freedom")
-
-    @property
-    def sigma2(self) -> float:
-        """σ², the variance bound of a stochastic gradient."""
-        return self.noise**2
-
-
-class QuadraticOracleConfig(_SyntheticOracleConfig):
-    """f_i(x) = ½ (x − c_i)ᵀ A (x − c_i) per agent, A diagonal with eigenvalues log-spaced in
-    [min_curvature, smoothness]; centres c_i average to 0, with RMS norm ``heterogeneity``."""
-
-    kind: Literal["quadratic"]
-    smoothness: Annotated[float, Field(gt=0)] = Field(1.0, description="L, largest eigenvalue")
-    min_curvature: Annotated[float, Field(gt=0)] = Field(0.1, description="smallest eigenvalue")
-    init_scale: float = Field(1.0, description="x_0 = init_scale · (1, ..., 1)")
-    heterogeneity: NonNegative = Field(0.0, description="RMS norm of the agents' centres c_i")
-
-    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
-        from asyncsim.oracles.synthetic import QuadraticOracle
-
-        return QuadraticOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
-
-
-class NonconvexOracleConfig(_SyntheticOracleConfig):
-    """f(x) = Σ_j (c/2) x_j² + a sin²(x_j): L = c + 2a, L_h = 4a, nonconvex if 2a > c."""
-
-    kind: Literal["nonconvex"]
-    curvature: Annotated[float, Field(gt=0)] = Field(1.0, description="c")
-    ripple: NonNegative = Field(2.0, description="a")
-    init_scale: float = Field(3.0, description="x_0 = init_scale · (1, ..., 1)")
-
-    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
-        from asyncsim.oracles.synthetic import NonconvexOracle
-
-        return NonconvexOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
-
-
-class PolicyConfig(Params):
-    """The policy network: the paper's Gaussian MLP or a linear Gaussian policy."""
-
-    kind: Literal["mlp", "linear"] = Field("mlp", description="network")
-    hidden: list[PositiveInt] = Field([64, 64], description="hidden widths of the MLP")
-    action_scale: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="c in a = c·tanh(u) (default: the action space's bound)"
-    )
-
-
-class AgentEnvConfig(Params):
-    """Per-agent environment override (heterogeneous environments)."""
-
-    env: str | None = Field(None, description="Gymnasium id of this agent's environment")
-    env_kwargs: dict[str, Any] = Field({}, description="gymnasium.make keyword arguments")
-
-
-class PolicyGradientOracleConfig(Params):
-    """Real policy gradients (GPOMDP) on a Gymnasium environment."""
-
-    kind: Literal["policy_gradient"]
-    env: str = Field("Pendulum-v1", description="Gymnasium id")
-    env_kwargs: dict[str, Any] = Field({}, description="gymnasium.make keyword arguments")
-    heterogeneity: Literal["none", "inverted_observation"] = Field(
-        "none", description="App. H.3: odd agents see (s, 0), even ones (−s, 1)"
-    )
-    agents: list[AgentEnvConfig] | None = Field(None, description="one entry per agent")
-    horizon: PositiveInt = Field(1000, description="H, transitions per trajectory")
-    discount: Annotated[float, Field(gt=0, le=1)] = Field(0.99, description="γ")
-    policy: PolicyConfig = PolicyConfig()
-    baseline: bool | Literal["none", "batch", "running"] = Field(
-        "none",
-        description="subtracted from the rewards-to-go: none (the paper's estimator), batch "
-        "(leave-one-out mean of the request's other trajectories; true), running (the server's "
-        "running mean, sent with the point; docs/algorithms.md §1)",
-    )
-    baseline_window: PositiveInt = Field(
-        20, description="W: each trajectory the server takes moves the running baseline 1/W"
-    )
-    normalize_observations: bool = Field(
-        False,
-        description="policy inputs clip((s − m)/σ, ±10), m and σ of the states of 20 "
-        "episodes of θ_0 (fixed for the run)",
-    )
-    workers: PositiveInt | None = Field(None, description="rollout processes (default: cores)")
-    fast_path: bool = Field(
-        True,
-        description="step the MuJoCo tasks `asyncsim list` marks in MuJoCo's batch API "
-        "(same trajectories; false: every environment through Gymnasium)",
-    )
-
-    sigma2: ClassVar[None] = None
-    """The variance bound of a policy gradient is not known in closed form."""
-
-    def resolve(self, context: Context) -> PolicyGradientOracleConfig:
-        """Check, once per process and environment, that every agent's environment can be built
-        here with its kwargs and that the Gaussian policy can act in it (1-D Box spaces)."""
-        from asyncsim.rl.envs import agent_env_specs
-
-        arguments = (
-            context.n,
-            self.env,
-            self.env_kwargs,
-            self.heterogeneity,
-            self.agent_overrides,
-            context.field,
-            "agents",
-        )
-        if repr(arguments) not in _CHECKED_ENVS:  # a sweep validates every point
-            agent_env_specs(*arguments)
-            _CHECKED_ENVS.add(repr(arguments))
-        return self
-
-    @property
-    def agent_overrides(self) -> list[dict[str, Any]] | None:
-        """``agents`` as the oracle takes them (unset keys left out)."""
-        if self.agents is None:
-            return None
-        return [agent.model_dump(exclude_none=True) for agent in self.agents]
-
-    def build(self, n_agents: int, seed: np.random.SeedSequence) -> Any:
-        from asyncsim.oracles.policy_gradient import PolicyGradientOracle
-
-        return PolicyGradientOracle(
-            self.env,
-            n_agents,
-            seed,
-            horizon=self.horizon,
-            discount=self.discount,
-            policy=self.policy.kind,
-            hidden=tuple(self.policy.hidden),
-            action_scale=self.policy.action_scale,
-            baseline=self.baseline,
-            baseline_window=self.baseline_window,
-            normalize_observations=self.normalize_observations,
-            env_kwargs=self.env_kwargs,
-            heterogeneity=self.heterogeneity,
-            agent_overrides=self.agent_overrides,
-            workers=self.workers,
-            fast_path=self.fast_path,
-        )
-
-
-_CHECKED_ENVS: set[str] = set()
-"""The environment checks already passed in this process: a check builds, resets and steps
-each environment (2-6 ms warm for Pendulum, Hopper, Humanoid here, ~25 ms the first time), and
-a sweep validates every point."""
-
-
-register_oracle(
-    "quadratic",
-    QuadraticOracleConfig,
-    "noisy quadratic with known L, σ², Δ (optional heterogeneous centres)",
-)
-register_oracle(
-    "nonconvex",
-    NonconvexOracleConfig,
-    "smooth nonconvex Σ (c/2)x² + a sin²(x) with known L, L_h, σ², Δ",
-)
-register_oracle(
-    "policy_gradient",
-    PolicyGradientOracleConfig,
-    "GPOMDP policy gradients on a Gymnasium/MuJoCo environment",
-)
 
 OracleBlock = SerializeAsAny[Params]
 """A validated oracle config (the model registered for its ``kind``)."""
@@ -741,7 +407,7 @@ def _checked_durations(cluster: ClusterConfig, models: Mapping[str, TimeModel]) 
     durations = {}
     for role, model in models.items():
         block = getattr(cluster, role)
-        name = _value_name(_ROLES[role])
+        name = value_name(_ROLES[role])
         field = f"cluster.{role}.{name}" if getattr(block, name, None) is not None else ""
         field = field or f"cluster.{role}"
         source = origin_of(model)

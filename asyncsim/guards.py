@@ -33,7 +33,6 @@ stays under, so that nothing reasonable is refused; ``--force`` runs a refused s
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import os
@@ -43,11 +42,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncsim.config import MethodConfig, QuadraticOracleConfig, Scenario
+from asyncsim.config import MethodConfig, Scenario
 from asyncsim.csvtables import BLOCK_ROWS
 from asyncsim.errors import ConfigError
-from asyncsim.methods.m_synchronous import MSynchronousParams
-from asyncsim.methods.protocol import BatchParams, train_in_rounds
 
 __all__ = [
     "AGENT_BYTES",
@@ -266,17 +263,8 @@ class _Update:
 
 
 def _update(method: MethodConfig, index: int) -> _Update:
-    params, field = method.params, f"methods[{index}]"
-    # a round-based protocol built with asyncsim.rounds starts every agent each round
-    train = method.spec.protocol_spec.train
-    collects = isinstance(train, functools.partial) and train.func is train_in_rounds
-    if isinstance(params, BatchParams):
-        first, later = params.batch_of(0), params.batch_of(1)
-        name = "initial_batch" if first > later else "batch"
-        return _Update(first, later, f"{field}.{name}", collects)
-    if isinstance(params, MSynchronousParams):
-        return _Update(params.m, params.m, f"{field}.m", collects)
-    return _Update(1, 1, f"{field}.name", collects)
+    first, later, name = method.params.gradients_per_update()
+    return _Update(first, later, f"methods[{index}].{name}", method.spec.starts_every_agent)
 
 
 @dataclass(frozen=True)
@@ -416,8 +404,7 @@ def _agents_part(n: int) -> Part:
 def _transient_parts(scenario: Scenario, update: _Update) -> tuple[Part, ...]:
     n = scenario.cluster.n
     dim, dim_field, dim_what = _dimension(scenario)
-    # the quadratic oracle keeps one centre c_i per agent
-    copies = VECTOR_COPIES + (n if isinstance(scenario.oracle, QuadraticOracleConfig) else 0)
+    copies = VECTOR_COPIES + n * getattr(scenario.oracle, "vectors_per_agent", 0)
     parts = [
         _agents_part(n),
         Part(dim_field, _FLOAT64 * float(dim) * copies,

@@ -50,7 +50,6 @@ __all__ = [
     "load_entry_points",
     "load_plugin",
     "load_plugins",
-    "loaded_plugins",
     "origin_of",
     "shown",
     "trust_plugins",
@@ -178,8 +177,3 @@ def origin_of(value: object) -> str | None:
     if path is not None and _resolved(path) in _loaded:
         return shown(path)
     return f"module {module_name}"
-
-
-def loaded_plugins() -> list[Path]:
-    """The plug-in files loaded in this process, in loading order."""
-    return list(_loaded)

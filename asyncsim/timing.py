@@ -1,5 +1,6 @@
 """Time models: how long agent i needs for one unit of work at iteration k
-(docs/algorithms.md, "Time model").
+(docs/algorithms.md, "Time model"), each beside its scenario block (``FixedTimeConfig`` ...),
+which is registered for its ``kind`` through the call a plug-in uses (``register_time_model``).
 
 A time model is frozen and stateless: ``sample(agent, k, rng)`` draws one duration from the
 caller's random stream (one stream per agent and role gives common random numbers across
@@ -17,9 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal, get_args
 
 import numpy as np
+from pydantic import Field
 
+from asyncsim.core.registry import Params, register_time_model
 from asyncsim.errors import AsyncSimError, ConfigError, clip, quote
 from asyncsim.expressions import parse_expression
 from asyncsim.files import read_text_file
@@ -27,15 +31,26 @@ from asyncsim.files import read_text_file
 __all__ = [
     "CLOCK_BITS",
     "MAX_SECONDS",
+    "BandwidthTimeConfig",
+    "ExponentialTimeConfig",
     "ExponentialTimes",
+    "FixedTimeConfig",
     "FixedTimes",
+    "GammaTimeConfig",
     "GammaTimes",
+    "LogNormalTimeConfig",
     "LogNormalTimes",
     "Outage",
+    "PerAgent",
+    "ScaledTimeConfig",
     "TimeModel",
+    "TraceTimeConfig",
     "TraceTimes",
+    "TruncatedNormalTimeConfig",
     "TruncatedNormalTimes",
+    "UniformTimeConfig",
     "UniformTimes",
+    "VaryingTimeConfig",
     "VaryingTimes",
     "bandwidth_times",
     "check_clock_scale",
@@ -43,6 +58,7 @@ __all__ = [
     "check_time",
     "per_agent_values",
     "read_trace",
+    "value_name",
 ]
 
 
@@ -408,3 +424,166 @@ class Outage:
     agent: int
     start: float
     end: float
+
+
+# ---------------------------------------------------------------- scenario blocks
+# Each built-in time model's config (the ``kind`` a scenario's cluster.compute, cluster.uplink or
+# cluster.downlink names), registered through the call a plug-in uses.
+
+PerAgent = float | str | list[float]
+"""A per-agent value as a scenario writes it."""
+NonNegative = Annotated[float, Field(ge=0)]
+_PER_AGENT = "a number, a list of n numbers, or an expression in i (1-based agent index)"
+
+
+class ScaledTimeConfig(Params):
+    """A per-agent value: ``h`` for compute models (seconds per transition), ``time`` for
+    communication models (seconds per vector, where expressions may also use d)."""
+
+    h: PerAgent | None = Field(None, description=f"compute models: h_i, {_PER_AGENT}")
+    time: PerAgent | None = Field(
+        None, description=f"communication models: κ_i, {_PER_AGENT} (and d, the dimension)"
+    )
+
+    def values(self, n: int, field: str, role: str, dim: int) -> np.ndarray:
+        """The n per-agent values of the field this role reads, checked."""
+        return per_agent_values(
+            self.value(field, role), n, f"{field}.{value_name(role)}", _constants(role, dim)
+        )
+
+    def value(self, field: str, role: str) -> PerAgent:
+        """``h`` (compute) or ``time`` (communication); the other one must be absent."""
+        name = value_name(role)
+        wrong = "time" if name == "h" else "h"
+        if getattr(self, wrong) is not None:
+            raise ConfigError(f"{field}.{wrong}", f"not used by {role} models; give {name!r}")
+        value = getattr(self, name)
+        if value is None:
+            raise ConfigError(f"{field}.{name}", f"required for kind {self.kind!r}")
+        return value
+
+
+def value_name(role: str) -> str:
+    """The field a time model of ``role`` reads: ``h`` (compute) or ``time`` (communication)."""
+    return "h" if role == "compute" else "time"
+
+
+def _constants(role: str, dim: int) -> dict[str, float] | None:
+    """Names an expression may use besides i: d for communication models (κ_i = √i·d^{1/4})."""
+    return {"d": float(dim)} if role == "communication" else None
+
+
+class FixedTimeConfig(ScaledTimeConfig):
+    """Deterministic per-agent times."""
+
+    kind: Literal["fixed"] = "fixed"
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return FixedTimes(self.values(n, field, role, dim))
+
+
+class ExponentialTimeConfig(ScaledTimeConfig):
+    """Exp with mean = the per-agent value."""
+
+    kind: Literal["exponential"]
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return ExponentialTimes(self.values(n, field, role, dim))
+
+
+class LogNormalTimeConfig(ScaledTimeConfig):
+    """LogNormal with mean = the per-agent value."""
+
+    kind: Literal["lognormal"]
+    sigma: NonNegative = Field(0.5, description="standard deviation of the log")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return LogNormalTimes(self.values(n, field, role, dim), self.sigma)
+
+
+class UniformTimeConfig(ScaledTimeConfig):
+    """U[s(1 − spread), s(1 + spread)], s the per-agent value."""
+
+    kind: Literal["uniform"]
+    spread: Annotated[float, Field(ge=0, le=1)] = Field(0.5, description="half-width / mean")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return UniformTimes(self.values(n, field, role, dim), self.spread)
+
+
+class TruncatedNormalTimeConfig(ScaledTimeConfig):
+    """N(s, (cv·s)²) truncated at 0, s the per-agent value."""
+
+    kind: Literal["truncated_normal"]
+    cv: NonNegative = Field(0.5, description="coefficient of variation before truncation")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return TruncatedNormalTimes(self.values(n, field, role, dim), self.cv)
+
+
+class GammaTimeConfig(ScaledTimeConfig):
+    """Gamma(shape, s/shape), mean s the per-agent value."""
+
+    kind: Literal["gamma"]
+    shape: Annotated[float, Field(gt=0)] = Field(2.0, description="shape parameter k")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return GammaTimes(self.values(n, field, role, dim), self.shape)
+
+
+class VaryingTimeConfig(ScaledTimeConfig):
+    """Iteration-varying h_{i,k}: an expression in i and k (Theorem 4.3)."""
+
+    kind: Literal["varying"]
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        value = self.value(field, role)
+        where = f"{field}.{value_name(role)}"
+        if not isinstance(value, str):
+            raise ConfigError(where, f"must be an expression in i and k, got {value!r}")
+        return VaryingTimes(value, n, where)
+
+
+class TraceTimeConfig(Params):
+    """Durations from a CSV file with columns agent, k, duration."""
+
+    kind: Literal["trace"]
+    path: str = Field(description="CSV file with columns agent (1..n), k, duration")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        return read_trace(self.path, n, f"{field}.path")
+
+
+class BandwidthTimeConfig(Params):
+    """Communication only: κ_i = latency_i + 4·d / bandwidth_i (float32 vectors)."""
+
+    kind: Literal["bandwidth"]
+    latency: PerAgent = Field(0.0, description=f"seconds per message, {_PER_AGENT}")
+    bandwidth: PerAgent = Field(description=f"bytes per second, {_PER_AGENT}")
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        if role == "compute":
+            raise ConfigError(f"{field}.kind", "'bandwidth' is a communication model only")
+        bandwidth = per_agent_values(self.bandwidth, n, f"{field}.bandwidth")
+        if (bandwidth <= 0).any():
+            raise ConfigError(f"{field}.bandwidth", f"must be > 0, got {bandwidth.min()}")
+        return bandwidth_times(
+            per_agent_values(self.latency, n, f"{field}.latency"), bandwidth, dim
+        )
+
+
+for _config, _text in (
+    (
+        FixedTimeConfig,
+        "per-agent value: number, list of n numbers, or expression in i (and d for communication)",
+    ),
+    (ExponentialTimeConfig, "Exp with mean = the value"),
+    (LogNormalTimeConfig, "LogNormal with mean = the value and log-std `sigma` (default 0.5)"),
+    (UniformTimeConfig, "U[s·(1-spread), s·(1+spread)], spread in [0, 1] (default 0.5)"),
+    (TruncatedNormalTimeConfig, "N(s, (cv·s)²) truncated at 0, cv default 0.5"),
+    (GammaTimeConfig, "Gamma(shape, s/shape), mean = s, shape default 2"),
+    (VaryingTimeConfig, "iteration-varying h_{i,k}: expression in i and k (Theorem 4.3)"),
+    (TraceTimeConfig, "CSV file with columns agent, k, duration"),
+    (BandwidthTimeConfig, "communication only: latency_i + 4·d / bandwidth_i"),
+):
+    register_time_model(get_args(_config.model_fields["kind"].annotation)[0], _config, _text)

@@ -97,7 +97,7 @@ def test_the_time_bound_is_below_the_real_time() -> None:
 def test_the_parameter_bound_is_a_policy_with_one_input_and_one_action(
     hidden: list[int], kind: str
 ) -> None:
-    from asyncsim.config import PolicyConfig
+    from asyncsim.oracles.policy_gradient import PolicyConfig
     from asyncsim.rl.policy import make_policy
 
     policy = PolicyConfig(kind=kind, hidden=hidden)

@@ -15,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncsim import theory
-from asyncsim.config import FixedTimeConfig, validate_scenario
+from asyncsim.config import validate_scenario
 from asyncsim.errors import AsyncSimError, ConfigError
 from asyncsim.runner import simulate
 from asyncsim.timing import (
     ExponentialTimes,
+    FixedTimeConfig,
     FixedTimes,
     GammaTimes,
     LogNormalTimes,

@@ -104,6 +104,12 @@ class Params(BaseModel):
         (``model_copy(update=...)``); the default has nothing to resolve."""
         return self
 
+    def gradients_per_update(self) -> tuple[int, int, str]:
+        """A method's resolved parameters: the gradients its first update and each later one
+        take at least, and the field (under the method) that sets them; the resource guards
+        read it. The default: one gradient, set by the method's name."""
+        return 1, 1, "name"
+
 
 class Registry(Generic[T]):
     """Entries by name, with aliases; an unknown name is an error listing the valid ones."""
@@ -300,6 +306,12 @@ class MethodSpec:
         return self.alias_titles.get(written) or self.title or self.name
 
     @property
+    def starts_every_agent(self) -> bool:
+        """Whether every round starts every agent (a protocol built with ``asyncsim.rounds``
+        says so on its ``train``)."""
+        return bool(getattr(self.protocol_spec.train, "starts_every_agent", False))
+
+    @property
     def protocol_spec(self) -> ProtocolSpec:
         return PROTOCOLS.get(self.protocol)
 
@@ -397,8 +409,14 @@ def register_time_model(kind: str, config: type[Params], description: str) -> Ti
 ENTRY_POINT_GROUP = "asyncsim.plugins"
 """The entry-point group of installed plug-ins."""
 
-BUILTIN_MODULES = ("asyncsim.config", "asyncsim.methods.registry")
-"""The modules that register asyncsim's own entries, imported by name like a plug-in."""
+BUILTIN_MODULES = (
+    "asyncsim.timing",
+    "asyncsim.oracles.synthetic",
+    "asyncsim.oracles.policy_gradient",
+    "asyncsim.methods.registry",
+)
+"""The modules that register asyncsim's own entries (each beside its implementation), imported
+by name like an installed plug-in."""
 
 
 class PluginWarning(UserWarning):

@@ -2,11 +2,11 @@
 
 :class:`EmulatedEngine` implements the engine port (:class:`asyncsim.core.engine.Engine`:
 ``collect``, ``dispatch``, ``next_arrival``, ``restart``, ``now``, ``cluster``, ``oracle``,
-``counters``, ``trace``, ``record_update``, ``drive``), as the simulation does, so the registered protocol code, a
-plug-in's included, runs unchanged; its decisions are made on real arrivals. The protocol's
-process is a generator: where it waits (``yield`` inside ``collect``, or the token of
-``next_arrival``), :meth:`EmulatedEngine.drive` blocks on the agents' notices and handles them
-until the wait is over, then sends the result back in.
+``counters``, ``trace``, ``record_update``, ``drive``), as the simulation does, so the
+registered protocol code, a plug-in's included, runs unchanged; its decisions are made on real
+arrivals. The protocol's process is a generator: where it waits (``yield`` inside ``collect``, or
+the token of ``next_arrival``), :meth:`EmulatedEngine.drive` blocks on the agents' notices and
+handles them until the wait is over, then sends the result back in.
 
 The driver keeps the simulator's bookkeeping, event by event, in the order notices arrive: an
 agent starts a computation when its broadcast notice arrives and after each gradient it

@@ -21,9 +21,10 @@ from asyncsim.bounds import mean_times
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.trace import Trace
-from asyncsim.emulation import limits
 from asyncsim.emulation.engine import EmulatedEngine
 from asyncsim.emulation.executors import Agents, start_agents
+from asyncsim.emulation.limits import check_agents, check_real_time
+from asyncsim.emulation.limits import floor_warning as floor_of_times
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
 from asyncsim.engine.simulation import Simulation
 from asyncsim.errors import ConfigError
@@ -178,14 +179,14 @@ def emulate(
         raise ConfigError("--time-scale", f"must be a positive number, got {time_scale}")
     check_emulable(scenario)
     if agents is None and not force:
-        limits.check_agents(scenario.cluster.n, executor, address)
+        check_agents(scenario.cluster.n, executor, address)
     if agents is not None and agents.n != scenario.cluster.n:
         raise ConfigError("cluster.n", f"is {scenario.cluster.n}, but {agents.n} agents run")
     given, scenario = scenario, _in_process_rollouts(scenario)
     simulated = [simulate_method(scenario, i) for i in range(len(scenario.methods))]
     if not force:
         totals = [run.result.summary["total_time"] for run in simulated]
-        limits.check_real_time([math.inf if t is None else t for t in totals], time_scale)
+        check_real_time([math.inf if t is None else t for t in totals], time_scale)
     if agents is None:
         with start_agents(executor, scenario.cluster.n, address) as started:
             result = _emulated(scenario, simulated, time_scale, started, progress)
@@ -228,7 +229,7 @@ def floor_warning(scenario: Scenario, time_scale: float) -> str | None:
     from asyncsim.bounds import mean_times
 
     times = mean_times(scenario)
-    return limits.floor_warning(times.tau, times.offsets + times.tau + times.uplink, time_scale)
+    return floor_of_times(times.tau, times.offsets + times.tau + times.uplink, time_scale)
 
 
 def _method_report(

@@ -1,4 +1,4 @@
-"""Lazy, batched gradient evaluation (DESIGN.md: simulated time is not compute time).
+"""Lazy, batched gradient evaluation (simulated time is not compute time).
 
 The engine submits a request when a computation *starts* and asks for its value only when the
 protocol needs it. Asking for one value evaluates every pending request in one oracle call, so

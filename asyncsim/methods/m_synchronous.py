@@ -33,6 +33,9 @@ class MSynchronousParams(Params):
             raise ConfigError(f"{context.field}.m", f"must be <= n = {context.n}, got {m}")
         return params.model_copy(update={"m": m})
 
+    def gradients_per_update(self) -> tuple[int, int, str]:
+        return self.m, self.m, "m"
+
 
 class MSynchronousRule(CollectionRule):
     """Each agent computes one gradient; stop at the m-th; every gradient weighs 1/m."""

@@ -49,6 +49,10 @@ class BatchParams(Params):
             update={"batch": batch, "initial_batch": params.initial_batch or batch}
         )
 
+    def gradients_per_update(self) -> tuple[int, int, str]:
+        first, later = self.batch_of(0), self.batch_of(1)
+        return first, later, "initial_batch" if first > later else "batch"
+
     def batch_of(self, iteration: int) -> int:
         """M_init for round 0, M afterwards."""
         return self.initial_batch if iteration == 0 else self.batch
@@ -115,5 +119,8 @@ def train_in_rounds(
 
 
 def rounds(rule: Callable[[int, Any, int], CollectionRule]) -> Callable[[Training], Generator]:
-    """The ``train`` process of a round-based protocol with collection rule ``rule``."""
-    return partial(train_in_rounds, make_rule=rule)
+    """The ``train`` process of a round-based protocol with collection rule ``rule``; it
+    starts every agent each round (``starts_every_agent``, which the resource guards read)."""
+    train = partial(train_in_rounds, make_rule=rule)
+    train.starts_every_agent = True  # type: ignore[attr-defined]
+    return train

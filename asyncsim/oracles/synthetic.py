@@ -5,20 +5,30 @@ minimised returns stochastic estimates of ∇J = −∇f. ``gradient_norm`` give
 Noise ξ has E ξ = 0 and E||ξ||² = σ² (``noise`` = σ), Gaussian or Student-t (heavy-tailed,
 rescaled to the same variance). The noise of gradient (agent i, index k) is a function of
 (seed, i, k) alone (:class:`GradientNoise`), so a gradient is the same in any request order or
-batch split, as the oracle contract asks (:func:`asyncsim.oracles.check.check_oracle`).
+batch split, as the oracle contract asks (:func:`asyncsim.checks.check_oracle`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
+from asyncsim.core.registry import Params, register_oracle
 from asyncsim.linalg import norm
 
-__all__ = ["GradientNoise", "NonconvexOracle", "QuadraticOracle", "SyntheticOracle"]
+__all__ = [
+    "GradientNoise",
+    "NonconvexOracle",
+    "NonconvexOracleConfig",
+    "QuadraticOracle",
+    "QuadraticOracleConfig",
+    "SyntheticOracle",
+]
 
 
 class GradientNoise:
@@ -214,3 +224,68 @@ class NonconvexOracle(SyntheticOracle):
             "sigma2": self.noise**2,
             "delta": delta,
         }
+
+
+# ---------------------------------------------------------------- scenario blocks
+# The ``oracle`` blocks of kinds quadratic and nonconvex, registered through the call a plug-in
+# uses.
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _SyntheticOracleConfig(Params):
+    """Fields shared by the synthetic oracles: dimension and noise."""
+
+    dim: PositiveInt = Field(10, description="dimension d of x")
+    noise: NonNegative = Field(1.0, description="σ: E||ξ||² = σ² per stochastic gradient")
+    noise_distribution: Literal["gaussian", "student_t"] = Field(
+        "gaussian", description="Gaussian, or Student-t rescaled to the same variance"
+    )
+    df: Annotated[float, Field(gt=2)] = Field(3.0, description="Student-t degrees of freedom")
+
+    @property
+    def sigma2(self) -> float:
+        """σ², the variance bound of a stochastic gradient."""
+        return self.noise**2
+
+
+class QuadraticOracleConfig(_SyntheticOracleConfig):
+    """f_i(x) = ½ (x − c_i)ᵀ A (x − c_i) per agent, A diagonal with eigenvalues log-spaced in
+    [min_curvature, smoothness]; centres c_i average to 0, with RMS norm ``heterogeneity``."""
+
+    kind: Literal["quadratic"]
+    smoothness: Annotated[float, Field(gt=0)] = Field(1.0, description="L, largest eigenvalue")
+    min_curvature: Annotated[float, Field(gt=0)] = Field(0.1, description="smallest eigenvalue")
+    init_scale: float = Field(1.0, description="x_0 = init_scale · (1, ..., 1)")
+    heterogeneity: NonNegative = Field(0.0, description="RMS norm of the agents' centres c_i")
+
+    vectors_per_agent: ClassVar[int] = 1
+    """Vectors of d numbers the oracle keeps per agent (its centre c_i): the memory guard."""
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> SyntheticOracle:
+        return QuadraticOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
+
+
+class NonconvexOracleConfig(_SyntheticOracleConfig):
+    """f(x) = Σ_j (c/2) x_j² + a sin²(x_j): L = c + 2a, L_h = 4a, nonconvex if 2a > c."""
+
+    kind: Literal["nonconvex"]
+    curvature: Annotated[float, Field(gt=0)] = Field(1.0, description="c")
+    ripple: NonNegative = Field(2.0, description="a")
+    init_scale: float = Field(3.0, description="x_0 = init_scale · (1, ..., 1)")
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> SyntheticOracle:
+        return NonconvexOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
+
+
+register_oracle(
+    "quadratic",
+    QuadraticOracleConfig,
+    "noisy quadratic with known L, σ², Δ (optional heterogeneous centres)",
+)
+register_oracle(
+    "nonconvex",
+    NonconvexOracleConfig,
+    "smooth nonconvex Σ (c/2)x² + a sin²(x) with known L, L_h, σ², Δ",
+)

@@ -1,7 +1,7 @@
 """Real policy gradients: GPOMDP on Gymnasium environments, computed lazily and in batches.
 
 The engine names gradients by (agent, index) and point; this oracle computes them only when
-their value is needed (DESIGN.md, "simulated time is not compute time"):
+their value is needed (the simulated clock never depends on gradient values):
 
 * all trajectories of one ``compute`` call, at one or several points, are rolled out together
   (environments step in lockstep, one policy forward per step for the whole batch, the policy
