@@ -23,7 +23,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
-# The paper's Fig. 1 ordering on the reduced Humanoid scenarios (3 seeds each; ~5 min on 2 cores)
+# The paper's Fig. 1 ordering on the reduced Humanoid scenarios (5 seeds each)
 check-paper: $(STAMP)
 	$(BIN)/python -m analysis.paper_ordering --run --results results/check-paper --set oracle.workers=1
 

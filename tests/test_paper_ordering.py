@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from analysis.paper_ordering import Times, check_claims, report
 
 
@@ -30,6 +32,24 @@ def test_each_claim_can_fail():
     assert not check_claims(EQUAL, afedpg_first, C)["(b) Rennala NIGT first"]
     smaller_lead = check_claims(EQUAL, C, B)
     assert not smaller_lead["(c) lead over AFedPG and Synchronized NIGT larger than in (b)"]
+
+
+def test_first_is_decided_only_beyond_noise():
+    """Rennala NIGT 'first' holds or fails only where the means differ by more than
+    NOISE_WIDTHS pooled standard errors; in between the runs do not decide it."""
+    from analysis.paper_ordering import NOISE_WIDTHS
+
+    claim = "(b) Rennala NIGT first"
+    rennala = (200.0, 260.0, 230.0)  # mean 230, standard error 17.3
+    se = math.sqrt(sum((v - 230.0) ** 2 for v in rennala) / 2 / 3)
+    pooled = math.hypot(se, se)
+    for shift, verdict in [(-1.01, False), (-0.99, None), (0.99, None), (1.01, True)]:
+        other = tuple(v + shift * NOISE_WIDTHS * pooled for v in rennala)
+        b = _times(rennala_nigt=rennala, afedpg=other, synchronized_nigt=(900.0, 950.0, 1000.0))
+        assert check_claims(EQUAL, b, C)[claim] is verdict, shift
+    # an AFedPG that missed the target has a lower bound: below Rennala's it decides nothing
+    missed = {**B, "afedpg": Times((5, 6, 7), 1)}
+    assert check_claims(EQUAL, missed, C)[claim] is None
 
 
 def test_claims_are_not_inferred_from_missed_targets():
