@@ -251,13 +251,14 @@ def run_until_budget(
     time_budget: float | None,
     recorder: IterationRecorder | None = None,
 ) -> None:
-    """Run the protocol's process until it returns or the time budget ends; without a time
-    budget, the ``recorder`` watches that updates keep coming (check_updates)."""
+    """Run the protocol's process until it returns or the time budget ends; the ``recorder``
+    watches that updates keep coming (check_updates), with a time budget too: computations of
+    no time can keep a round from ever ending while the clock stands still."""
     process = sim.env.process(training)
-    if time_budget is not None:
-        sim.run(sim.env.any_of([process, sim.env.timeout(time_budget)]))
-        return
-    sim.run(process, recorder.check_updates if recorder is not None else None)
+    until = (
+        process if time_budget is None else sim.env.any_of([process, sim.env.timeout(time_budget)])
+    )
+    sim.run(until, recorder.check_updates if recorder is not None else None)
 
 
 def method_summary(method: MethodConfig, recorder: IterationRecorder, seed: int) -> dict[str, Any]:
