@@ -9,9 +9,9 @@ file (``make check-paper``, which CI runs, uses it on the reduced budget as it i
 
 Claims (Tyurin et al., App. H; docs/algorithms.md, "Experiments"):
 - (a) equal times: the methods' times to the target return are within noise of each other:
-  every pair of method means differs by at most ``NOISE_WIDTHS`` pooled standard errors;
+  no pair of method means differs beyond noise (Welch's t test at ``NOISE_LEVEL``);
 - (b), (c) heterogeneous times: Rennala NIGT reaches the target first: its mean time is below
-  every other method's by more than ``NOISE_WIDTHS`` pooled standard errors; the claim fails
+  every other method's beyond noise (Welch's t test at ``NOISE_LEVEL``); the claim fails
   when another method's mean is below Rennala NIGT's by more than that, and is undecided
   ("within noise") in between;
 - (c) versus (b): Rennala NIGT's lead over AFedPG and over Synchronized NIGT (their mean time
@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from asyncsim.errors import AsyncSimError
 from asyncsim.fitting import time_to_target
 from asyncsim.scenario import load_scenario_data, parse_override
@@ -52,7 +54,7 @@ from asyncsim.sweep import finished_runs, run_sweep
 __all__ = [
     "FIGURE_1",
     "LEARNING_MARGIN",
-    "NOISE_WIDTHS",
+    "NOISE_LEVEL",
     "Margin",
     "Times",
     "check_claims",
@@ -61,7 +63,9 @@ __all__ = [
     "times_to_target",
 ]
 
-NOISE_WIDTHS = 2.0
+NOISE_LEVEL = 0.95
+"""Two means differ beyond noise when Welch's t statistic exceeds the two-sided 95% quantile of
+Student's t at Welch's degrees of freedom (a few seeds: the normal 1.96 would overstate it)."""
 LEARNING_MARGIN = 2.0
 """A panel decides claims only when its target is at least this times θ_0's mean return."""
 RENNALA, AFEDPG, SYNCHRONIZED = "rennala_nigt", "afedpg", "synchronized_nigt"
@@ -142,29 +146,48 @@ def times_to_target(sweep_dir: str | Path) -> dict[str, Times]:
     return {key: Times(tuple(v), censored[key]) for key, v in values.items()}
 
 
+def _student_t_quantile(level: float, df: float) -> float:
+    """The ``level`` quantile (> 0.5) of Student's t with ``df`` degrees of freedom: bisection
+    on its CDF, integrated from the density (trapezoids on 20,001 points)."""
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(x: float) -> float:
+        t = np.linspace(0.0, x, 20001)
+        density = np.exp(log_norm - (df + 1) / 2 * np.log1p(t * t / df))
+        return 0.5 + float(np.sum((density[1:] + density[:-1]) / 2) * (t[1] - t[0]))
+
+    low, high = 0.0, 100.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < level else (low, middle)
+    return (low + high) / 2
+
+
+def _welch(a: Times, b: Times) -> float:
+    """Welch's t of ``b``'s mean minus ``a``'s, in units of its noise width (the quantile of
+    :data:`NOISE_LEVEL`): above 1, ``b`` is slower beyond noise; below −1, faster."""
+    va, vb = a.standard_error**2, b.standard_error**2
+    difference = b.mean - a.mean
+    if va + vb == 0:
+        return 0.0 if difference == 0 else math.copysign(math.inf, difference)
+    df = (va + vb) ** 2 / (va**2 / max(len(a.values) - 1, 1) + vb**2 / max(len(b.values) - 1, 1))
+    width = _student_t_quantile(1 - (1 - NOISE_LEVEL) / 2, df)
+    return difference / math.sqrt(va + vb) / width
+
+
 def _within_noise(times: Mapping[str, Times]) -> bool:
     if any(t.censored for t in times.values()):
         return False
     keys = sorted(times)
-    for i, first in enumerate(keys):
-        for second in keys[i + 1 :]:
-            a, b = times[first], times[second]
-            pooled = math.hypot(a.standard_error, b.standard_error)
-            if abs(a.mean - b.mean) > NOISE_WIDTHS * pooled:
-                return False
-    return True
+    return all(
+        abs(_welch(times[first], times[second])) <= 1
+        for i, first in enumerate(keys)
+        for second in keys[i + 1 :]
+    )
 
 
 def _lead(times: Mapping[str, Times], other: str) -> float:
     return times[other].mean / times[RENNALA].mean
-
-
-def _gap(times: Mapping[str, Times], other: str) -> float:
-    """How many pooled standard errors ``other``'s mean time lies above Rennala NIGT's."""
-    rennala, second = times[RENNALA], times[other]
-    pooled = math.hypot(rennala.standard_error, second.standard_error)
-    difference = second.mean - rennala.mean
-    return math.copysign(math.inf, difference) if pooled == 0 else difference / pooled
 
 
 def _first(times: Mapping[str, Times]) -> bool | None:
@@ -172,9 +195,10 @@ def _first(times: Mapping[str, Times]) -> bool | None:
     docstring): a censored mean is a lower bound, so it can only hold for a method that missed
     and only fail against one that did not."""
     others = [key for key in times if key != RENNALA]
-    if any(_gap(times, key) < -NOISE_WIDTHS and not times[key].censored for key in others):
+    gaps = {key: _welch(times[RENNALA], times[key]) for key in others}
+    if any(gaps[key] < -1 and not times[key].censored for key in others):
         return False
-    if not times[RENNALA].censored and all(_gap(times, key) > NOISE_WIDTHS for key in others):
+    if not times[RENNALA].censored and all(gaps[key] > 1 for key in others):
         return True
     return None
 

@@ -165,7 +165,7 @@ class IterationRecorder:
     def check_updates(self) -> None:
         """Raise when more than ``lapse`` computations started since the last update (or the
         start): under a budget of iterations, gradients or transitions the run would never
-        end (the engine's watchdog calls this while no time limit bounds the run)."""
+        end, and under a time budget the clock may stand still (the engine's watchdog)."""
         started = self.sim.counters.started - self._previous.started
         if started <= self.lapse:
             return
@@ -178,8 +178,8 @@ class IterationRecorder:
         since = f"since update {len(self.rows) - 1}" if self.rows else "and no update"
         raise AsyncSimError(
             f"{limit}: {started} computations {since} (simulated {self.sim.now:g} s): the "
-            "protocol never reports one (run.updated) or abandons every computation; the "
-            "budget would never be reached"
+            "protocol never reports one (run.updated) or abandons every computation, or times "
+            "of 0 keep the clock from moving; the budget would never be reached"
         )
 
     def progress(self) -> float:

@@ -119,7 +119,8 @@ def test_sweep_runs_points_and_resumes(tmp_path: Path) -> None:
 
 
 def test_sweep_with_a_failing_point_exits_non_zero(tmp_path: Path) -> None:
-    varying = [{"kind": "varying", "h": "1"}, {"kind": "varying", "h": "3 - k"}]
+    # the second point's times turn negative at k = 1 (an error) without passing through 0
+    varying = [{"kind": "varying", "h": "1"}, {"kind": "varying", "h": "1 - 2 * k"}]
     data = {**TINY, "sweep": {"cluster.compute": varying}, "budget": COMPARABLE}
     path = write(tmp_path / "s.yaml", data)
     result = invoke("sweep", path, "--out", tmp_path / "sweep", "-q")

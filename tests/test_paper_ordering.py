@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from analysis.paper_ordering import Times, check_claims, report
 
 
@@ -35,21 +37,30 @@ def test_each_claim_can_fail():
 
 
 def test_first_is_decided_only_beyond_noise():
-    """Rennala NIGT 'first' holds or fails only where the means differ by more than
-    NOISE_WIDTHS pooled standard errors; in between the runs do not decide it."""
-    from analysis.paper_ordering import NOISE_WIDTHS
-
+    """Rennala NIGT 'first' holds or fails only where Welch's t exceeds Student's two-sided 95%
+    quantile; in between the runs do not decide it. Two shifted copies of 3 values: equal
+    standard errors, Welch's degrees of freedom 4, quantile 2.7764 (a printed t table)."""
     claim = "(b) Rennala NIGT first"
     rennala = (200.0, 260.0, 230.0)  # mean 230, standard error 17.3
     se = math.sqrt(sum((v - 230.0) ** 2 for v in rennala) / 2 / 3)
-    pooled = math.hypot(se, se)
+    width = 2.7764 * math.hypot(se, se)
     for shift, verdict in [(-1.01, False), (-0.99, None), (0.99, None), (1.01, True)]:
-        other = tuple(v + shift * NOISE_WIDTHS * pooled for v in rennala)
+        other = tuple(v + shift * width for v in rennala)
         b = _times(rennala_nigt=rennala, afedpg=other, synchronized_nigt=(900.0, 950.0, 1000.0))
         assert check_claims(EQUAL, b, C)[claim] is verdict, shift
+
+
+def test_the_noise_width_is_students_quantile():
+    from analysis.paper_ordering import _student_t_quantile
+
+    for df, table in [(4, 2.7764), (8, 2.3060), (30, 2.0423)]:
+        assert _student_t_quantile(0.975, df) == pytest.approx(table, abs=2e-4)
+
+
+def test_first_with_a_missed_target():
     # an AFedPG that missed the target has a lower bound: below Rennala's it decides nothing
     missed = {**B, "afedpg": Times((5, 6, 7), 1)}
-    assert check_claims(EQUAL, missed, C)[claim] is None
+    assert check_claims(EQUAL, missed, C)["(b) Rennala NIGT first"] is None
 
 
 def test_claims_are_not_inferred_from_missed_targets():

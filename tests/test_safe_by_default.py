@@ -609,3 +609,21 @@ def test_a_terminal_gets_one_redrawn_line() -> None:
     assert text.count("\r\033[K") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "running rennala_nigt iteration 3, simulated 12.5 s, 400 transitions" in text
     assert "25% of its budget, ETA 0:06" in text
+
+
+def test_a_round_stuck_at_one_instant_under_a_time_budget_stops_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """Compute times that reach 0 (h = 3 − k at round k = 3) while another agent's download
+    is still on its way: Malenia NIGT's round collects zero-time gradients at one instant
+    forever and the clock never reaches the time budget; the watchdog stops it."""
+    cluster = {"n": 3, "compute": {"kind": "varying", "h": "3 - k"},
+               "uplink": {"time": [0.5, 0.25, 1.0]}}  # fmt: skip
+    scenario = scenario_with(
+        tmp_path, cluster=cluster, methods=[{"name": "malenia_nigt", "batch": 5}],
+        budget={"iterations": 4, "time": 1e6},
+    )  # fmt: skip
+    outcome = asyncsim("run", scenario, "--out", tmp_path / "out", "--no-plots", cwd=tmp_path)
+    assert outcome.returncode == 2, outcome.stderr[-2000:]
+    (line,) = outcome.stderr.splitlines()  # 10^6 computations first: not the 5 s of a refusal
+    assert line.startswith("error: budget.iterations: ") and "times of 0 keep the clock" in line

@@ -122,12 +122,13 @@ class Simulation:
         watchdog: Callable[[], None] | None = None,
     ) -> None:
         """Run the protocol's process until it returns or ``time_budget`` simulated seconds
-        have passed, the cyclic collector at rest; without a time budget, ``watchdog()`` is
-        called after every :data:`WATCH_EVENTS` events (it raises to stop a run that makes no
-        progress)."""
+        have passed, the cyclic collector at rest; ``watchdog()`` is called after every
+        :data:`WATCH_EVENTS` events (it raises to stop a run that makes no progress: under a
+        budget of iterations the run may never end, and under a time budget computations of no
+        time may keep the clock from moving)."""
         until = self.env.process(process)
         if time_budget is not None:
-            until, watchdog = self.env.any_of([until, self.env.timeout(time_budget)]), None
+            until = self.env.any_of([until, self.env.timeout(time_budget)])
         with _collector_at_rest():
             if watchdog is None:
                 self.env.run(until=until)
