@@ -17,7 +17,7 @@ import click
 
 from asyncsim import __version__, guards
 from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import AsyncSimError, quote
+from asyncsim.errors import AsyncSimError, quote, spell
 from asyncsim.locks import locked
 from asyncsim.plugins import (
     TRUST_VARIABLE,
@@ -32,6 +32,21 @@ from asyncsim.sweep import SweepPoint, expand_sweep, sweep_axes
 __all__ = ["main"]
 
 
+CLI_SWITCHES = {
+    "overwrite": "--overwrite",
+    "force": "--force",
+    "plugin": "--plugin FILE",
+    "trust_plugins": "--trust-plugins",
+    "out": "--out",
+    "set": "--set",
+    "address": "--address",
+    "executor": "--executor",
+    "time_scale": "--time-scale",
+    "lr": "--lr",
+}
+"""The command line's spelling of the switches library messages ask for (errors.switch)."""
+
+
 class _Group(click.Group):
     """Turns user errors into one ``error:`` line and exit status 2."""
 
@@ -42,7 +57,8 @@ class _Group(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
         except (AsyncSimError, OSError) as exc:
-            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            text = exc.text(CLI_SWITCHES) if isinstance(exc, AsyncSimError) else str(exc)
+            click.echo(f"error: {' '.join(text.split())}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: finished work is kept; re-run to resume a sweep", err=True)
@@ -91,7 +107,7 @@ force_option = click.option(
 
 def _load_plugins(ctx: click.Context, param: click.Parameter, paths: Sequence[str]) -> None:
     """Load the --plugin files; the command's scenario lists them too (``load_data``)."""
-    ctx.meta["plugins"] = [str(load_plugin(path)) for path in paths]
+    ctx.meta["plugins"] = [str(load_plugin(path, "--plugin")) for path in paths]
 
 
 def _trust(ctx: click.Context, param: click.Parameter, trusted: bool) -> None:
@@ -188,7 +204,7 @@ WATCH_SECONDS = 0.25
 def warn(warnings: Sequence[str]) -> None:
     """Valid, but probably not what was meant (:func:`scenario_warnings`): each once."""
     for warning in dict.fromkeys(warnings):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {spell(warning, CLI_SWITCHES)}", err=True)
 
 
 def warn_diverged(summaries: Sequence[dict[str, Any]]) -> None:

@@ -29,6 +29,7 @@ from asyncsim.cli.app import (
     plugin_option,
     quiet_option,
     trust_option,
+    warn,
     writing_to,
 )
 
@@ -109,8 +110,7 @@ def emulate(
     warnings_due = [floor_warning(scenario, time_scale)]
 
     def announce(key: str, seconds: float) -> None:
-        for warning in filter(None, warnings_due):  # once the refusals have passed
-            click.echo(f"warning: {warning}", err=True)
+        warn(list(filter(None, warnings_due)))  # once the refusals have passed
         warnings_due.clear()
         if not quiet:
             click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)

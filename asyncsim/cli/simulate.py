@@ -270,7 +270,7 @@ def tune(
     picks.
     """
     data = load_data(scenario_path, overrides)
-    steps = parse_grid(grid)
+    steps = parse_grid(grid, "--lr")
     out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-tune"
     _run_sweep(tuning_sweep(data, steps), out, options)
     table = tuning_table(out)
