@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,19 @@ overwrite_option = click.option(
     help="Replace the results of another scenario (or of the other command) in --out, or "
     "write into a non-empty --out that holds no asyncsim results (its other files are kept).",
 )
+
+
+def scenario_command(name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command of a SCENARIO file: ``--plugin``, ``--trust-plugins``, the SCENARIO argument
+    (``scenario_path``) and ``--set`` (``overrides``), in that order in its help."""
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        scenario = click.argument("scenario_path", metavar="SCENARIO")
+        for option in (overrides_option, scenario, trust_option, plugin_option):
+            function = option(function)
+        return main.command(name=name)(function)
+
+    return decorate
 
 
 def load_data(path: str, overrides: Sequence[str]) -> dict[str, Any]:

@@ -10,27 +10,13 @@ from pathlib import Path
 
 import click
 
+from asyncsim.cli import app
 from asyncsim.report import format_table
 from asyncsim.results import (
     EMULATION_FILE,
     atomic_write,
     check_run_dir,
     write_run,
-)
-
-__all__ = ["main"]
-from asyncsim.cli.app import (
-    base_scenario,
-    load_data,
-    main,
-    out_option,
-    overrides_option,
-    overwrite_option,
-    plugin_option,
-    quiet_option,
-    trust_option,
-    warn,
-    writing_to,
 )
 
 # ---------------------------------------------------------------- emulate
@@ -45,12 +31,8 @@ _EMULATE_COLUMNS = {
 }
 
 
-@main.command()
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
-@out_option
+@app.scenario_command()
+@app.out_option
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0, min_open=True),
@@ -68,9 +50,9 @@ _EMULATE_COLUMNS = {
 @click.option(
     "--address", metavar="HOST:PORT", help="Ray cluster [default: start a local Ray instance]."
 )
-@quiet_option
+@app.quiet_option
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
-@overwrite_option
+@app.overwrite_option
 @click.option(
     "--force",
     is_flag=True,
@@ -104,18 +86,18 @@ def emulate(
     from asyncsim.emulation import floor_warning
     from asyncsim.emulation.report import differences
 
-    scenario = base_scenario(load_data(scenario_path, overrides))
+    scenario = app.base_scenario(app.load_data(scenario_path, overrides))
     directory = out or Path("results") / f"{scenario.name}-emulated"
     check_run_dir(directory, overwrite, scenario, "emulation")
     warnings_due = [floor_warning(scenario, time_scale)]
 
     def announce(key: str, seconds: float) -> None:
-        warn(list(filter(None, warnings_due)))  # once the refusals have passed
+        app.warn(list(filter(None, warnings_due)))  # once the refusals have passed
         warnings_due.clear()
         if not quiet:
             click.echo(f"emulating {key}: about {seconds:.3g} s of real time", err=True)
 
-    with writing_to(directory, "emulate"):
+    with app.writing_to(directory, "emulate"):
         started = time.time()
         result = run_emulation(
             scenario, time_scale, executor, address, progress=announce, force=force

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from asyncsim import bounds, theory
+from asyncsim.cli import app
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings
 from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS
 from asyncsim.errors import ConfigError
@@ -24,27 +25,13 @@ from asyncsim.results import (
     results_kind,
 )
 
-__all__ = ["main"]
-from asyncsim.cli.app import (
-    base_scenario,
-    force_option,
-    guarded_points,
-    load_data,
-    main,
-    out_option,
-    overrides_option,
-    plugin_option,
-    trust_option,
-    warn,
-)
-
 # ---------------------------------------------------------------- plot
 
 
-@main.command()
-@plugin_option
+@app.main.command()
+@app.plugin_option
 @click.argument("directory", type=click.Path(path_type=Path))
-@out_option
+@app.out_option
 def plot(directory: Path, out: Path | None) -> None:
     """Plot a run directory or a sweep directory.
 
@@ -64,8 +51,8 @@ def plot(directory: Path, out: Path | None) -> None:
 # ---------------------------------------------------------------- report
 
 
-@main.command()
-@plugin_option
+@app.main.command()
+@app.plugin_option
 @click.argument("directory", type=click.Path(path_type=Path))
 def report(directory: Path) -> None:
     """Paper-style table of a sweep or run directory.
@@ -77,7 +64,7 @@ def report(directory: Path) -> None:
     (only where the runs reached a common target or used the same number of gradients).
     """
     results_kind(directory)  # one line for anything else
-    warn(report_warnings(directory))
+    app.warn(report_warnings(directory))
     click.echo(report_text(directory))
 
 
@@ -100,11 +87,7 @@ def _bounds_row(scenario: Scenario, index: int) -> list[Any]:
     ]
 
 
-@main.command(name="bounds")
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
+@app.scenario_command("bounds")
 @click.option(
     "--eps", type=float, multiple=True, default=(0.1, 0.01), show_default=True, help="Target ε."
 )
@@ -123,7 +106,7 @@ def bounds_(
     for value in eps:
         if not 0 < value < math.inf:  # nan fails too
             raise ConfigError("--eps", f"must be a finite number > 0, got {value}")
-    scenario = base_scenario(load_data(scenario_path, overrides))
+    scenario = app.base_scenario(app.load_data(scenario_path, overrides))
     fixed = bounds.fixed_times(scenario)
     times = fixed if isinstance(fixed, theory.AgentTimes) else bounds.mean_times(scenario)
     kind = (
@@ -164,27 +147,23 @@ def bounds_(
 # ---------------------------------------------------------------- validate, list, schema
 
 
-@main.command()
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
-@force_option
+@app.scenario_command()
+@app.force_option
 def validate(scenario_path: str, overrides: Sequence[str], force: bool) -> None:
     """Check SCENARIO and every point of its sweep, and that each can finish on this machine
     (memory and time estimated from the fields; --force skips that check)."""
-    data = load_data(scenario_path, overrides)
+    data = app.load_data(scenario_path, overrides)
     if data.get("sweep"):
-        points = guarded_points(data, force)
+        points = app.guarded_points(data, force)
         distinct = len({point.key for point in points})
         what = f"sweep of {len(points)} points ({distinct} distinct)"
         scenario = points[0].scenario
         warnings = [w for point in points for w in scenario_warnings(point.scenario)]
     else:
-        scenario = base_scenario(data, force)
+        scenario = app.base_scenario(data, force)
         what = f"{len(scenario.methods)} method(s), n = {scenario.cluster.n}"
         warnings = scenario_warnings(scenario)
-    warn(warnings)
+    app.warn(warnings)
     click.echo(f"OK: {scenario_path}: scenario {scenario.name!r} is valid; {what}")
 
 
@@ -219,8 +198,8 @@ def _entries(entries: dict[str, str]) -> str:
     return "\n".join(f"  {name.ljust(width)}  {text}" for name, text in entries.items())
 
 
-@main.command(name="list")
-@plugin_option
+@app.main.command(name="list")
+@app.plugin_option
 def list_() -> None:
     """List methods (with their parameters), time models, oracles and environments."""
     methods = {}
@@ -241,8 +220,8 @@ def list_() -> None:
     click.echo(_environments())
 
 
-@main.command()
-@plugin_option
+@app.main.command()
+@app.plugin_option
 def schema() -> None:
     """Print the JSON schema of a scenario file."""
     click.echo(json.dumps(scenario_json_schema(), indent=2))

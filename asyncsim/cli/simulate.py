@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from asyncsim.cli import app
 from asyncsim.config import Scenario, scenario_warnings
 from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError
@@ -32,25 +33,6 @@ from asyncsim.tune import (
     tuning_table,
 )
 
-__all__ = ["main"]
-from asyncsim.cli.app import (
-    WATCH_SECONDS,
-    base_scenario,
-    force_option,
-    guarded_points,
-    load_data,
-    main,
-    out_option,
-    overrides_option,
-    overwrite_option,
-    plugin_option,
-    quiet_option,
-    trust_option,
-    warn,
-    warn_diverged,
-    writing_to,
-)
-
 # ---------------------------------------------------------------- run and sweep
 
 #: table column of `asyncsim run` → summary.json key
@@ -63,16 +45,12 @@ _RUN_COLUMNS = {
 }
 
 
-@main.command()
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
-@out_option
-@quiet_option
+@app.scenario_command()
+@app.out_option
+@app.quiet_option
 @click.option("--no-plots", is_flag=True, help="Do not write the figures.")
-@overwrite_option
-@force_option
+@app.overwrite_option
+@app.force_option
 def run(
     scenario_path: str,
     overrides: Sequence[str],
@@ -89,22 +67,22 @@ def run(
     its fields) cannot fit this machine is refused unless --force is given. A method whose
     iterates diverge stops there, with a warning.
     """
-    data = load_data(scenario_path, overrides)
-    scenario = base_scenario(data, force)
+    data = app.load_data(scenario_path, overrides)
+    scenario = app.base_scenario(data, force)
     directory = out or Path("results") / scenario.name
     check_run_dir(directory, overwrite, scenario)  # refuse an unusable directory before simulating
-    warn(scenario_warnings(scenario))
+    app.warn(scenario_warnings(scenario))
     if data.get("sweep"):
         click.echo(
             "note: running the base scenario only; `asyncsim sweep` runs the sweep", err=True
         )
-    with writing_to(directory, "run"):
+    with app.writing_to(directory, "run"):
         started = time.time()
         try:
             result, failure = _simulated(scenario, quiet), None
         except MethodsFailed as exc:
             result, failure = exc.result, exc
-        warn_diverged(result.summary_table())
+        app.warn_diverged(result.summary_table())
         if result.methods:
             directory = write_run(result, directory, started, overwrite=overwrite)
             rows = [[s["method"], *(s[k] for k in _RUN_COLUMNS.values())]
@@ -132,7 +110,7 @@ def _simulated(scenario: Scenario, quiet: bool) -> RunResult:
     try:
         if quiet:
             return simulate(scenario, progress=advance)
-        with watching(throttled(lambda status: display.update("", status), WATCH_SECONDS)):
+        with watching(throttled(lambda status: display.update("", status), app.WATCH_SECONDS)):
             return simulate(scenario, progress=advance)
     finally:
         display.close()
@@ -167,8 +145,8 @@ def _sweep_options(command: Any) -> Any:
             help="Run in an --out that holds another sweep (this sweep's index replaces its "
             "listing; its points stay in points/) or files of no sweep (kept).",
         ),
-        quiet_option,
-        force_option,
+        app.quiet_option,
+        app.force_option,
     ]
     for option in reversed(options):
         command = option(command)
@@ -180,8 +158,8 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
     Without --force, a sweep with too many points or a point that cannot finish here is
     refused first; then the points' warnings are given (this expands the points once more:
     0.1-0.3 ms each)."""
-    points = guarded_points(data, options["force"])
-    warn([warning for point in points for warning in scenario_warnings(point.scenario)])
+    points = app.guarded_points(data, options["force"])
+    app.warn([warning for point in points for warning in scenario_warnings(point.scenario)])
     display = None if options["quiet"] else (lambda total: Progress(total, "points"))
     index = run_sweep(
         data,
@@ -204,12 +182,8 @@ def _run_sweep(data: dict[str, Any], out: Path, options: dict[str, Any]) -> None
         raise SystemExit(1)
 
 
-@main.command()
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
-@out_option
+@app.scenario_command()
+@app.out_option
 @_sweep_options
 def sweep(scenario_path: str, overrides: Sequence[str], out: Path | None, **options: Any) -> None:
     """Run the sweep of SCENARIO (resumable).
@@ -227,17 +201,13 @@ def sweep(scenario_path: str, overrides: Sequence[str], out: Path | None, **opti
     --port=PORT` and the same Ray version; this machine's Ray token (RAY_AUTH_TOKEN,
     RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) is sent unless RAY_AUTH_MODE says otherwise.
     """
-    data = load_data(scenario_path, overrides)
+    data = app.load_data(scenario_path, overrides)
     out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-sweep"
     _run_sweep(data, out, options)
 
 
-@main.command()
-@plugin_option
-@trust_option
-@click.argument("scenario_path", metavar="SCENARIO")
-@overrides_option
-@out_option
+@app.scenario_command()
+@app.out_option
 @click.option(
     "--lr",
     "grid",
@@ -269,7 +239,7 @@ def tune(
     edge of the grid is warned about. Writes DIRECTORY/tune.csv with every grid point and the
     picks.
     """
-    data = load_data(scenario_path, overrides)
+    data = app.load_data(scenario_path, overrides)
     steps = parse_grid(grid, "--lr")
     out = out or Path("results") / f"{data.get('name', Path(scenario_path).stem)}-tune"
     _run_sweep(tuning_sweep(data, steps), out, options)
@@ -301,7 +271,7 @@ def tune(
     ]
     atomic_write(out / "tune.csv", table_text(headers, rows))
     click.echo(format_table(headers, rows))
-    warn(edge_warnings(table))
+    app.warn(edge_warnings(table))
     chosen = picks(table)
     click.echo("picked: " + ", ".join(f"{method}: lr = {lr:g}" for method, lr in chosen.items()))
     if write is not None:
