@@ -68,6 +68,7 @@ API_SWITCHES = {
     "executor": "executor",
     "time_scale": "time_scale",
     "lr": "grid",
+    "wait": "wait=True",
 }
 """How the Python API spells each switch (the command line spells its flags)."""
 

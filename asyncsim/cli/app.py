@@ -43,6 +43,7 @@ CLI_SWITCHES = {
     "executor": "--executor",
     "time_scale": "--time-scale",
     "lr": "--lr",
+    "wait": "--wait",
 }
 """The command line's spelling of the switches library messages ask for (errors.switch)."""
 
