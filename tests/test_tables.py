@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from asyncsim.cli import main
 from asyncsim.errors import ConfigError
 from asyncsim.runner import simulate
-from asyncsim.tables import load_run, load_sweep
+from asyncsim.tables import load_run_frame, load_sweep
 from asyncsim.tune import parse_grid
 
 BASE = {
@@ -93,7 +93,7 @@ def test_run_frames_from_memory_and_from_disk(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(BASE))
     cli("run", path, "--out", tmp_path / "run", "-q", "--no-plots")
-    disk = load_run(tmp_path / "run")
+    disk = load_run_frame(tmp_path / "run")
     columns = [c for c in memory.columns if c != "real_seconds"]
     pd.testing.assert_frame_equal(disk[columns], memory[columns], check_dtype=False)
     trace = run.to_pandas("trace")
