@@ -161,3 +161,17 @@ def test_tune_picks_what_brute_force_picks(tmp_path: Path) -> None:
     tuned = yaml.safe_load((tmp_path / "tuned.yaml").read_text())
     assert {m["name"]: m["lr"] for m in tuned["methods"]} == expected
     assert tuned["sweep"] == {"seed": seeds}
+
+
+def test_the_public_names_keep_their_meaning() -> None:
+    """``asyncsim.load_run`` is the DataFrame reader, ``asyncsim.results.load_run`` the reader of
+    a RunResult; the run's data classes are one class whatever the import path."""
+    import asyncsim
+    import asyncsim.results
+    import asyncsim.run_data
+    import asyncsim.runner
+
+    assert asyncsim.load_run is load_run_frame
+    assert asyncsim.results.load_run.__annotations__["return"] == "RunResult"
+    assert asyncsim.RunResult is asyncsim.runner.RunResult is asyncsim.run_data.RunResult
+    assert asyncsim.runner.MethodResult is asyncsim.run_data.MethodResult
