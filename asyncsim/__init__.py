@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 
 _API = {
     "simulate": "asyncsim.runner",
-    "RunResult": "asyncsim.runner",
-    "load_run": "asyncsim.tables",
+    "RunResult": "asyncsim.run_data",
+    "load_run": "asyncsim.tables:load_run_frame",
     "load_sweep": "asyncsim.tables",
     "register_method": "asyncsim.core.registry",
     "register_protocol": "asyncsim.core.registry",
@@ -51,6 +51,8 @@ _API = {
     "check_method": "asyncsim.checks",
     "load_plugin": "asyncsim.plugins",
 }
+"""Public name → the module that defines it, as ``module:attribute`` where the name there
+differs (``asyncsim.load_run`` is the DataFrame of :func:`asyncsim.tables.load_run_frame`)."""
 __all__ = ["__version__", *_API]
 
 
@@ -97,5 +99,6 @@ sys.meta_path.append(_MovedModuleFinder())
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
+        module, _, attribute = _API[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
     raise AttributeError(f"module 'asyncsim' has no attribute {name!r}")

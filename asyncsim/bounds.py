@@ -18,7 +18,8 @@ import numpy as np
 
 from asyncsim import theory
 from asyncsim.config import MethodConfig, Scenario
-from asyncsim.runner import RunResult, build_cluster, vector_dimension
+from asyncsim.run_data import RunResult
+from asyncsim.scenario_parts import build_cluster, vector_dimension
 
 __all__ = [
     "CONSTANTS_MODES",

@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from asyncsim import bounds
-from asyncsim.runner import RunResult
+from asyncsim.run_data import RunResult, censored_time, time_to_target
 
 __all__ = [
     "AGREEMENT_TOLERANCE",
@@ -85,36 +85,6 @@ def axis_label(axis: str) -> str:
         "cluster.compute.h": "heterogeneity exponent α (h_i = i^α)",
     }
     return labels.get(axis, axis)
-
-
-def time_to_target(
-    run: RunResult, key: str, censored: Literal["budget", "none"] = "none"
-) -> float | None:
-    """Method ``key``'s simulated time to the scenario's target (:func:`censored_time`)."""
-    budget = run.scenario.budget.model_dump()
-    return censored_time(run.methods[key].summary, budget, censored)
-
-
-def censored_time(
-    summary: Mapping[str, Any],
-    budget: Mapping[str, Any],
-    censored: Literal["budget", "none"] = "none",
-) -> float | None:
-    """A run's time to target from its summary and its scenario's budget.
-
-    A run that reached its target gives that time; a scenario without a target gives the run's
-    total time. A run that missed its target is censored: ``"budget"`` counts it at the end of
-    its budget (the time budget, else its total time), as the paper's plots do; ``"none"``
-    gives None.
-    """
-    if summary.get("time_to_target") is not None:
-        return float(summary["time_to_target"])
-    if budget.get("target_grad_norm") is None and budget.get("target_return") is None:
-        return float(summary["total_time"])
-    if censored == "none":
-        return None
-    end = budget.get("time")
-    return float(end if end is not None else summary["total_time"])
 
 
 # ---------------------------------------------------------------- curve statistics

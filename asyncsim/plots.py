@@ -29,7 +29,7 @@ from asyncsim.config import MethodConfig, Scenario
 from asyncsim.core.trace import TraceEvent
 from asyncsim.csvtables import table_text
 from asyncsim.results import atomic_write
-from asyncsim.runner import RunResult
+from asyncsim.run_data import RunResult
 
 __all__ = [
     "DATA_COLUMNS",
@@ -620,7 +620,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     (or α), one per combination of the other swept fields.
     """
     from asyncsim.results import load_run
-    from asyncsim.sweep import index_records
+    from asyncsim.sweep_index import index_records
 
     sweep = Path(sweep_dir)
     records = index_records(sweep)

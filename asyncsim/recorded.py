@@ -80,7 +80,7 @@ def describe(scenario: Any, directory: str | Path) -> dict[str, Any] | None:
     """The record of the plug-in entries ``scenario`` uses, paths relative to ``directory``
     (the run directory); None when it uses none."""
     from asyncsim.bounds import mean_times
-    from asyncsim.runner import vector_dimension
+    from asyncsim.scenario_parts import vector_dimension
 
     start = Path(directory).resolve()
     record: dict[str, Any] = {}

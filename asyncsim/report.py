@@ -26,7 +26,7 @@ import numpy as np
 from asyncsim import bounds
 from asyncsim.config import Scenario, scenario_warnings
 from asyncsim.results import read_run_scenario
-from asyncsim.tables import load_run, load_sweep
+from asyncsim.tables import load_run_frame, load_sweep
 
 __all__ = [
     "TIE_TOLERANCE",
@@ -90,7 +90,7 @@ def report_rows(path: str | Path) -> list[ReportRow]:
     """The rows of the report of a sweep directory (``index.csv``) or a run directory."""
     path = Path(path)
     sweep = (path / "index.csv").is_file()
-    frame = load_sweep(path) if sweep else load_run(path)
+    frame = load_sweep(path) if sweep else load_run_frame(path)
     if frame.empty:
         return []
     swept = list(frame.columns[: list(frame.columns).index("hash")]) if sweep else []
@@ -126,7 +126,7 @@ def report_warnings(path: str | Path) -> list[str]:
     path = Path(path)
     if not (path / "index.csv").is_file():
         return scenario_warnings(read_run_scenario(path))
-    from asyncsim.sweep import read_index
+    from asyncsim.sweep_index import read_index
 
     hashes = {row["hash"] for row in read_index(path) if row.get("status") == "done"}
     found = [

@@ -59,7 +59,7 @@ from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.files import check_method_key
 from asyncsim.locks import LOCK_FILE
 from asyncsim.recorder import COLUMNS
-from asyncsim.runner import MethodResult, RunResult
+from asyncsim.run_data import MethodResult, RunResult
 from asyncsim.scenario import dump_yaml, load_yaml, plugins_relative_to
 
 __all__ = [

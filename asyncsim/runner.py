@@ -1,5 +1,8 @@
 """Run a scenario: build cluster, oracle and method for each method, run SimPy, collect tables.
 
+The run's results are data (:mod:`asyncsim.run_data`); ``MethodResult``, ``RunResult``,
+``build_cluster`` and ``vector_dimension`` are also importable from here.
+
 ``simulate(scenario)`` is the Python API; every method of a scenario is run with the same seed,
 so they share θ_0, per-agent time draws and oracle randomness (common random numbers).
 """
@@ -8,11 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
-from itertools import chain
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from asyncsim.engine.simulation import Simulation
 from asyncsim.errors import AsyncSimError
 from asyncsim.oracles import build_oracle
 from asyncsim.recorder import IterationRecorder
-from asyncsim.timing import Outage
+from asyncsim.run_data import MethodResult, RunResult
+from asyncsim.scenario_parts import build_cluster, vector_dimension
 
 __all__ = [
     "EngineFactory",
@@ -46,105 +47,10 @@ __all__ = [
 ]
 
 
-TraceRow = tuple[float, int, str, int, int]
-
-
-@dataclass
-class MethodResult:
-    """Iteration rows, trace rows and summary of one method.
-
-    ``recorded`` is the run's :class:`Trace` or its rows; ``trace`` sorts and numbers the rows
-    when first read (millions of rows: output work that a run whose trace nobody reads skips).
-    """
-
-    key: str
-    rows: list[dict[str, Any]]
-    recorded: Trace | list[TraceRow] = field(repr=False)
-    summary: dict[str, Any]
-    model: np.ndarray | None = field(default=None, repr=False)
-    """θ after the last update (None when no update was made)."""
-
-    @property
-    def trace(self) -> list[TraceRow]:
-        """Trace rows (time, agent 1..n or 0 for the server, event, iteration, version)."""
-        if isinstance(self.recorded, Trace):
-            self.recorded = self.recorded.rows()
-        return self.recorded
-
-    def trace_blocks(self, rows: int) -> Iterator[list[Any]]:
-        """The trace rows flattened (time, agent, event, iteration, version of the first row,
-        then of the second, ...) in blocks of at most ``rows`` rows, for writers (see
-        Trace.flat_blocks); a block may be the trace's own list: do not change it."""
-        if isinstance(self.recorded, Trace):
-            yield from self.recorded.flat_blocks(rows)
-            return
-        for start in range(0, len(self.recorded), rows):
-            yield list(chain.from_iterable(self.recorded[start : start + rows]))
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle (process pools, Ray) the rows, not the recorder."""
-        return {**vars(self), "recorded": self.trace}
-
-
-@dataclass
-class RunResult:
-    """All methods of one scenario run (those that finished, if some failed: ``failed`` maps
-    the key of each failed method to its one-line error)."""
-
-    scenario: Scenario
-    methods: dict[str, MethodResult] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def summary_table(self) -> list[dict[str, Any]]:
-        """One summary dict per method, in scenario order."""
-        return [result.summary for result in self.methods.values()]
-
-    def to_pandas(self, table: str = "summary") -> Any:
-        """The run as a pandas DataFrame: ``summary`` (one row per method), ``iterations`` or
-        ``trace`` (see :mod:`asyncsim.tables`)."""
-        from asyncsim.tables import run_frame
-
-        return run_frame(self, table)
-
-
 def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     """The run's (timing, oracle) seed sequences; identical for every method of a scenario."""
     timing, oracle = np.random.SeedSequence(seed).spawn(2)
     return timing, oracle
-
-
-def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) -> ClusterRuntime:
-    """The cluster runtime of ``scenario`` (d = ``dim`` for communication models that use it)."""
-    c = scenario.cluster
-    models = c.time_models(dim)
-    return ClusterRuntime(
-        c.n,
-        models["compute"],
-        models["uplink"],
-        models["downlink"],
-        seed,
-        topology=c.topology,
-        allreduce=c.allreduce,
-        outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
-    )
-
-
-def vector_dimension(scenario: Scenario) -> int:
-    """d, the number of parameters, where a communication model needs it (bandwidth models and
-    expressions in ``d``); an RL oracle (its policy) is built only then, else 1 is returned."""
-    dim = getattr(scenario.oracle, "dim", None)
-    links = [scenario.cluster.uplink, scenario.cluster.downlink]
-    uses_d = any(
-        link.kind == "bandwidth" or re.search(r"\bd\b", str(getattr(link, "time", None) or ""))
-        for link in links
-    )
-    if dim is not None or not uses_d:
-        return dim or 1
-    oracle = build_oracle(scenario.oracle, scenario.cluster.n, np.random.SeedSequence(0))
-    try:
-        return oracle.dim
-    finally:
-        oracle.close()
 
 
 class MethodsFailed(AsyncSimError):

@@ -1,54 +1,39 @@
 """Results as data: run and sweep directories as pandas DataFrames.
 
-``load_run(DIR)`` and ``load_sweep(DIR)`` give one row per method (per point and method for a
-sweep, with every swept field as a column) holding the method's summary fields, and the columns
-``reached`` (the target was reached, or the scenario has none) and ``time_to_target_censored``
-(the time to target, a run that missed it counted at the end of its budget as the paper's plots
-do). ``table="iterations"`` or ``"trace"`` gives those tables instead, one row per row of the
-files, with the method (and the swept fields) in front. pandas is imported only here.
+``load_run_frame(DIR)`` and ``load_sweep(DIR)`` give one row per method (per point and method
+for a sweep, with every swept field as a column) holding the method's summary fields, and the
+columns ``reached`` (the target was reached, or the scenario has none) and
+``time_to_target_censored`` (the time to target, a run that missed it counted at the end of its
+budget as the paper's plots do). ``table="iterations"`` or ``"trace"`` gives those tables
+instead, one row per row of the files, with the method (and the swept fields) in front. A run in
+memory becomes the same DataFrames through :func:`asyncsim.run_data.run_frame`. pandas is
+imported only when a frame is made.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from asyncsim.fitting import censored_time
-from asyncsim.results import expect_results, is_readable, written_methods
-from asyncsim.results import load_run as load_run_result
+from asyncsim.results import expect_results, is_readable, load_run, written_methods
+from asyncsim.run_data import TABLES, Table, run_frame, summary_row
 from asyncsim.scenario import load_yaml
+from asyncsim.sweep_index import read_index
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from asyncsim.runner import RunResult
-
-__all__ = ["load_run", "load_sweep", "run_frame"]
-
-Table = Literal["summary", "iterations", "trace"]
-_TABLES = ("summary", "iterations", "trace")
+__all__ = ["load_run_frame", "load_sweep", "run_frame"]
 
 
-def run_frame(run: RunResult, table: Table = "summary") -> pd.DataFrame:
-    """A RunResult (in memory) as a DataFrame (see the module doc)."""
-    import pandas as pd
-
-    budget = run.scenario.budget.model_dump()
-    frames = [
-        _method_frame(key, result.summary, result.rows, result.trace, budget, table)
-        for key, result in run.methods.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
-
-
-def load_run(path: str | Path, table: Table = "summary") -> pd.DataFrame:
-    """A finished run directory as a DataFrame (see the module doc)."""
+def load_run_frame(path: str | Path, table: Table = "summary") -> pd.DataFrame:
+    """A finished run directory as a DataFrame (see the module doc; ``asyncsim.load_run``).
+    :func:`asyncsim.results.load_run` reads it back as a RunResult instead."""
     _check_table(table)
     path = Path(path)
     if table != "summary":
-        return run_frame(load_run_result(path), table)
+        return run_frame(load_run(path), table)
     expect_results(path, "run")
     return _summary_frame(path)
 
@@ -59,8 +44,6 @@ def load_sweep(path: str | Path, table: Table = "summary") -> pd.DataFrame:
     (a list of methods, say) is given as its JSON text."""
     import pandas as pd
 
-    from asyncsim.sweep import read_index
-
     _check_table(table)
     expect_results(path, "sweep")
     frames = []
@@ -68,7 +51,7 @@ def load_sweep(path: str | Path, table: Table = "summary") -> pd.DataFrame:
         directory = Path(path) / "points" / str(row["hash"])
         if row.get("status") != "done" or not is_readable(directory):
             continue
-        frame = load_run(directory, table)
+        frame = load_run_frame(directory, table)
         axes = {k: _scalar(v) for k, v in row.items() if k not in ("hash", "status", "error")}
         swept = {**axes, "hash": row["hash"]}
         for position, (name, value) in enumerate(swept.items()):
@@ -89,37 +72,8 @@ def _summary_frame(path: Path) -> pd.DataFrame:
     rows = []
     for key in keys:
         summary = json.loads((path / key / "summary.json").read_text(encoding="utf-8"))
-        rows.append(_summary_row(summary, budget))
+        rows.append(summary_row(summary, budget))
     return pd.DataFrame(rows)
-
-
-def _method_frame(
-    key: str,
-    summary: Mapping[str, Any],
-    rows: list[dict[str, Any]],
-    trace: list[tuple],
-    budget: Mapping[str, Any],
-    table: Table,
-) -> pd.DataFrame:
-    import pandas as pd
-
-    if table == "summary":
-        return pd.DataFrame([_summary_row(summary, budget)])
-    if table == "iterations":
-        frame = pd.DataFrame(rows)
-    else:
-        frame = pd.DataFrame(trace, columns=["time", "agent", "event", "iteration", "version"])
-    frame.insert(0, "method", key)
-    return frame
-
-
-def _summary_row(summary: Mapping[str, Any], budget: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary fields, whether the target was reached and the censored time to target."""
-    return {
-        **summary,
-        "reached": censored_time(summary, budget) is not None,
-        "time_to_target_censored": censored_time(summary, budget, "budget"),
-    }
 
 
 def _scalar(value: Any) -> Any:
@@ -128,5 +82,5 @@ def _scalar(value: Any) -> Any:
 
 
 def _check_table(table: str) -> None:
-    if table not in _TABLES:
-        raise ValueError(f"table must be one of {', '.join(_TABLES)}, got {table!r}")
+    if table not in TABLES:
+        raise ValueError(f"table must be one of {', '.join(TABLES)}, got {table!r}")

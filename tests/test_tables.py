@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from asyncsim.cli import main
 from asyncsim.errors import ConfigError
 from asyncsim.runner import simulate
-from asyncsim.tables import load_run, load_sweep
+from asyncsim.tables import load_run_frame, load_sweep
 from asyncsim.tune import parse_grid
 
 BASE = {
@@ -93,7 +93,7 @@ def test_run_frames_from_memory_and_from_disk(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(BASE))
     cli("run", path, "--out", tmp_path / "run", "-q", "--no-plots")
-    disk = load_run(tmp_path / "run")
+    disk = load_run_frame(tmp_path / "run")
     columns = [c for c in memory.columns if c != "real_seconds"]
     pd.testing.assert_frame_equal(disk[columns], memory[columns], check_dtype=False)
     trace = run.to_pandas("trace")
@@ -161,3 +161,17 @@ def test_tune_picks_what_brute_force_picks(tmp_path: Path) -> None:
     tuned = yaml.safe_load((tmp_path / "tuned.yaml").read_text())
     assert {m["name"]: m["lr"] for m in tuned["methods"]} == expected
     assert tuned["sweep"] == {"seed": seeds}
+
+
+def test_the_public_names_keep_their_meaning() -> None:
+    """``asyncsim.load_run`` is the DataFrame reader, ``asyncsim.results.load_run`` the reader of
+    a RunResult; the run's data classes are one class whatever the import path."""
+    import asyncsim
+    import asyncsim.results
+    import asyncsim.run_data
+    import asyncsim.runner
+
+    assert asyncsim.load_run is load_run_frame
+    assert asyncsim.results.load_run.__annotations__["return"] == "RunResult"
+    assert asyncsim.RunResult is asyncsim.runner.RunResult is asyncsim.run_data.RunResult
+    assert asyncsim.runner.MethodResult is asyncsim.run_data.MethodResult

@@ -47,7 +47,8 @@ from asyncsim.emulation.messages import (
 )
 from asyncsim.lifeline import exit_with_parent
 from asyncsim.oracles import build_oracle
-from asyncsim.runner import build_cluster, seeds
+from asyncsim.runner import seeds
+from asyncsim.scenario_parts import build_cluster
 
 __all__ = [
     "AgentWorker",

@@ -200,7 +200,7 @@ class RayAgents(_Connected):
             raise AsyncSimError(
                 f"{switch('executor')} ray needs Ray: pip install 'asyncsim[ray]'"
             ) from None
-        from asyncsim.sweep import default_workers, init_ray
+        from asyncsim.sweep_executors import default_workers, init_ray
 
         self._ray = ray
         self._started_here = not ray.is_initialized()

@@ -24,16 +24,16 @@ from typing import Any
 
 
 def _crash_on(seed: int) -> None:
-    import asyncsim.sweep as sweep
+    import asyncsim.sweep_executors as executors
 
-    original = sweep.run_point
+    original = executors.run_point
 
     def run_point(scenario: Any, *args: Any) -> Any:
         if scenario.seed == seed and multiprocessing.parent_process() is not None:
             os.kill(os.getpid(), signal.SIGKILL)
         return original(scenario, *args)
 
-    sweep.run_point = run_point
+    executors.run_point = run_point
 
 
 def _disk(spec: str) -> None:
@@ -48,7 +48,7 @@ def _disk(spec: str) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         original(path, data)
 
-    # before asyncsim.sweep exists, so that its `from asyncsim.results import` takes this one
+    # before the sweep modules exist, so that its `from asyncsim.results import` takes this one
     results.atomic_write = atomic_write
 
     import asyncsim.csvtables as csvtables
