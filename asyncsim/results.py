@@ -55,7 +55,7 @@ from asyncsim import __version__, recorded
 from asyncsim.config import Scenario, validate_scenario
 from asyncsim.core.registry import recorded_entries
 from asyncsim.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
-from asyncsim.errors import AsyncSimError, ConfigError, quote
+from asyncsim.errors import AsyncSimError, ConfigError, quote, switch
 from asyncsim.files import check_method_key
 from asyncsim.locks import LOCK_FILE
 from asyncsim.recorder import COLUMNS
@@ -339,7 +339,7 @@ def _earlier_run(
             f"{out}: refusing to write into a non-empty directory that holds no asyncsim run "
             f"(it holds {', '.join(quote(name, 60) for name in foreign[:3])}"
             f"{', …' if len(foreign) > 3 else ''}); "
-            "choose another output directory, or give --overwrite to write into it "
+            f"choose another output directory, or give {switch('overwrite')} to write into it "
             "(other files are kept)"
         )
     return None
@@ -358,7 +358,8 @@ def _refuse_other_results(
     else:
         return
     raise AsyncSimError(
-        f"{out}: holds {what}; choose another output directory, or give --overwrite to replace them"
+        f"{out}: holds {what}; choose another output directory, or give {switch('overwrite')} to "
+        "replace them"
     )
 
 
@@ -598,7 +599,7 @@ def read_run_scenario(path: str | Path) -> Scenario:
                     str(path),
                     f"{exc}; these results name plug-ins but hold no record of them "
                     f"({recorded.RECORD_FILE}: written from this release on), so reading them "
-                    "needs the plug-in: give --plugin FILE",
+                    f"needs the plug-in: give {switch('plugin')}",
                 ) from None
             raise exc from None
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncsim.errors import AsyncSimError
+from asyncsim.errors import AsyncSimError, switch
 from asyncsim.locks import LOCK_FILE, locked
 from asyncsim.progress import Progress
 from asyncsim.results import atomic_write, write_run
@@ -154,8 +154,8 @@ def check_sweep_dir(out: Path, points: Sequence[SweepPoint], overwrite: bool = F
         shown = ", ".join(repr(name) for name in entries[:3]) + (", …" if len(entries) > 3 else "")
         raise AsyncSimError(
             f"{out}: refusing to run a sweep in a non-empty directory that holds no sweep (it "
-            f"holds {shown}); choose another --out, or give --overwrite to write into it "
-            "(other files are kept)"
+            f"holds {shown}); choose another {switch('out')}, or give {switch('overwrite')} "
+            "to write into it (other files are kept)"
         )
     if not (out / "index.csv").is_file():
         return
@@ -165,7 +165,8 @@ def check_sweep_dir(out: Path, points: Sequence[SweepPoint], overwrite: bool = F
         raise AsyncSimError(
             f"{out}: holds another sweep: {len(others)} of the {len(listed)} points its index "
             "lists are not points of this one and would no longer be listed; choose another "
-            "--out, or give --overwrite to list this sweep's points instead (the points "
+            f"{switch('out')}, or give {switch('overwrite')} to list this sweep's points instead "
+            "(the points "
             "computed before stay in points/)"
         )
 

@@ -32,7 +32,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, BinaryIO, Literal
 
 from asyncsim.config import Scenario
-from asyncsim.errors import AsyncSimError
+from asyncsim.errors import AsyncSimError, switch
 from asyncsim.lifeline import exit_with_parent, parent_lifeline
 from asyncsim.progress import Status, throttled
 from asyncsim.recorder import watching
@@ -368,7 +368,9 @@ def _run_ray(
     try:
         import ray
     except ImportError:
-        raise AsyncSimError("--executor ray needs Ray: pip install 'asyncsim[ray]'") from None
+        raise AsyncSimError(
+            f"{switch('executor')} ray needs Ray: pip install 'asyncsim[ray]'"
+        ) from None
     started_here = not ray.is_initialized()
     if started_here:
         init_ray(ray, workers, address)
@@ -404,10 +406,10 @@ def init_ray(ray: Any, workers: int, address: str | None) -> None:
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
             reason = _last_log_line(log) or " ".join(str(exc).split())
             raise AsyncSimError(
-                f"--address {address}: Ray could not connect ({reason[:200]}); the cluster must "
-                f"run Ray {ray.__version__}, as here, and if it uses token authentication this "
-                "machine needs its token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
-                "~/.ray/auth_token) with RAY_AUTH_MODE unset or 'token'"
+                f"{switch('address')} {address}: Ray could not connect ({reason[:200]}); the "
+                f"cluster must run Ray {ray.__version__}, as here, and if it uses token "
+                "authentication this machine needs its token (RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) with RAY_AUTH_MODE unset or 'token'"
             ) from None
         log.seek(0)  # connected: what Ray said is shown as it would have been
         sys.stderr.write(log.read().decode(errors="replace"))
@@ -439,13 +441,16 @@ def _check_reachable(address: str) -> None:
     itself would retry for minutes."""
     host, _, port = address.rpartition(":")
     if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise AsyncSimError(f"--address: expected HOST:PORT of a Ray cluster, got {address!r}")
+        raise AsyncSimError(
+            f"{switch('address')}: expected HOST:PORT of a Ray cluster, got {address!r}"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as exc:
         raise AsyncSimError(
-            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
-            f"one on that machine with `ray start --head --port={port}`, or leave out --address "
+            f"{switch('address')} {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+            f"start one on that machine with `ray start --head --port={port}`, or leave out "
+            f"{switch('address')} "
             "to start a local Ray instance"
         ) from None
 
