@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import itertools
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.collections import PathCollection, PolyCollection
 
-from asyncsim import plots
+from asyncsim import plots, results
 from asyncsim import theory as th
 from asyncsim.config import validate_scenario
 from asyncsim.results import load_run
@@ -378,7 +376,8 @@ def test_plot_run_without_trace_skips_trace_figures(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list]:
-    """A sweep over cluster.compute.h (α) × seed, served by a stand-in asyncsim.results."""
+    """A sweep over cluster.compute.h (α) × seed, its runs served by stand-ins of
+    asyncsim.results' readers."""
     methods = [{"name": "rennala_nigt", "batch": 4}]
     runs, rows = {}, []
     for alpha in ("sqrt(i)", "i**2"):
@@ -405,10 +404,8 @@ def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list]:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    results = types.ModuleType("asyncsim.results")
-    results.load_run = lambda path: runs[Path(path).name]  # type: ignore[attr-defined]
-    results.is_readable = lambda path: Path(path).name in runs  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "asyncsim.results", results)
+    monkeypatch.setattr(results, "load_run", lambda path: runs[Path(path).name])
+    monkeypatch.setattr(results, "is_readable", lambda path: Path(path).name in runs)
     calls: list = []
     original = plots.plot_scaling
 
