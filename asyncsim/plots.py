@@ -526,11 +526,11 @@ def _utilization(run: RunResult, traced: Mapping[str, TraceColumns]) -> DataFigu
         ax.set_ylim(0.0, 1.0)
     axes[0].set_ylabel("fraction of simulated time")
     if binned:
-        fig.suptitle(_summary(fig, _bins_note(n, last.size, sizes), last.size), fontsize="small")
+        fig.suptitle(_summary(fig, _bins_note(n, last.size, sizes), last.size), fontsize="medium")
     fig.legend(
         *axes[0].get_legend_handles_labels(),
         loc="outside lower center",
-        ncols=2,
+        ncols=1 if binned else 2,
         frameon=False,
         fontsize="small",
     )
@@ -546,7 +546,7 @@ def _agent_bins(n: int) -> np.ndarray:
 def _bins_note(n: int, bins: int, sizes: np.ndarray) -> str:
     """The utilization summary in words."""
     size = f"{sizes.min():,}" + (f"–{sizes.max():,}" if sizes.max() > sizes.min() else "")
-    return f"{n:,} agents in {bins} bins of {size} consecutive agents: mean (bar), min–max (line)"
+    return f"{n:,} agents in {bins} bins of {size}:\nbar = mean of a bin, line = its min–max"
 
 
 # ---------------------------------------------------------------- emulated against simulated
