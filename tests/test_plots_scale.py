@@ -3,13 +3,13 @@ drawn with a number of artists that does not grow with n, and its data recompute
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
+from test_plots import read_data
 
 from asyncsim import plots
 from asyncsim.runner import RunResult, simulate
@@ -42,15 +42,6 @@ def run() -> RunResult:
     return large(400)
 
 
-def read_series(path: Path) -> dict[str, list[dict[str, str]]]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    grouped: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        grouped.setdefault(row["series"], []).append(row)
-    return grouped
-
-
 def intervals_of(trace: list[tuple], agent: int, end: float) -> dict[str, list[tuple]]:
     """The agent's compute and wasted (discarded, abandoned, lost) intervals, from one walk over
     the trace, clipped to [0, end]; a computation starting after ``end`` is left out."""
@@ -80,7 +71,7 @@ def test_timeline_shows_evenly_spaced_agents_in_one_collection(
     assert "40 of 400 agents, evenly spaced" in ax.get_title()
     assert [c.get_gid() for c in ax.collections] == ["bars"]
     assert isinstance(ax.collections[0], PolyCollection)
-    data = read_series(tmp_path / "timeline.csv")
+    data = read_data(tmp_path / "timeline.csv")
     assert [float(r["y"]) for r in data["summary: 40 of 400 agents, evenly spaced"]] == [40.0]
     assert {float(r["y"]) for r in data["compute"]} <= {float(a) for a in expected}
     end = run.methods["rennala_nigt"].rows[plots.TIMELINE_ROUNDS - 1]["time_end"]
@@ -100,7 +91,7 @@ def test_timeline_shows_evenly_spaced_agents_in_one_collection(
 
 def test_utilization_bins_agents_and_records_mean_and_range(run: RunResult, tmp_path: Path) -> None:
     fig = plots.plot_utilization(run, out=tmp_path / "utilization")
-    data = read_series(tmp_path / "utilization.csv")
+    data = read_data(tmp_path / "utilization.csv")
     summaries = [s for s in data if s.startswith("summary: ")]
     assert len(summaries) == 1 and "40 bins" in summaries[0]
     assert fig.get_suptitle() == summaries[0].removeprefix("summary: ")
