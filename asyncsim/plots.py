@@ -19,19 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 from numpy.typing import ArrayLike
 
-from asyncsim import bounds, fitting
+from asyncsim import bounds, fitting, intervals
 from asyncsim.config import MethodConfig, Scenario
-from asyncsim.core.trace import TraceEvent
 from asyncsim.csvtables import table_text
+from asyncsim.intervals import TraceColumns
 from asyncsim.results import atomic_write
 from asyncsim.run_data import RunResult
 
 __all__ = [
+    "AGENT_ROWS",
     "DATA_COLUMNS",
     "DataFigure",
     "plot_emulation",
@@ -59,17 +62,8 @@ _KIND_COLORS = {
     "lost": "tab:red",
     "idle": "0.85",
 }
-#: trace event that ends a computation → timeline kind of that computation
-_COMPUTE_OUTCOMES = {
-    TraceEvent.COMPUTE_END: "compute",
-    TraceEvent.DISCARDED: "discarded",
-    TraceEvent.ABANDONED: "discarded",
-    TraceEvent.LOST: "lost",
-}
 _NOT_FINISHED = {"failed", "error", "pending", "running"}
 _INDEX_COLUMNS = ("hash", "status", "error")
-
-Spans = dict[int, dict[str, list[tuple[float, float]]]]
 
 DATA_COLUMNS = ("series", "x", "y", "x_end", "constant")
 """Columns of a figure's NAME.csv: one row per point drawn; ``x_end`` ends an interval (the
@@ -381,160 +375,178 @@ def plot_round_bounds(run: RunResult, out: str | Path | None = None) -> Figure:
 
 # ---------------------------------------------------------------- (d) timeline, (e) utilization
 
+AGENT_ROWS = 40
+"""The most agents a per-agent figure shows one by one; beyond, it shows a summary."""
+TIMELINE_ROUNDS = 3
+"""Rounds a timeline shows unless told otherwise (the one of ``plot_run``)."""
+
 
 def plot_timeline(
-    run: RunResult, method: str, rounds: int = 3, out: str | Path | None = None
+    run: RunResult, method: str, rounds: int = TIMELINE_ROUNDS, out: str | Path | None = None
 ) -> Figure:
     """Per-agent timeline of the first ``rounds`` rounds of one method, from its trace.
 
-    Bars: downlink (the point on its way: from the update that made it, or the end of the
-    agent's previous work if later, to broadcast_received), compute (compute_start →
-    compute_end), upload (upload_start → upload_end), discarded, abandoned and lost work
-    (compute_start → discarded / abandoned / lost) and idle (every other gap); thin white edges
-    separate consecutive gradients. An asynchronous method has no rounds: there a "round" is n
-    updates.
-    Each bar collection has the gid ``"<kind>:<agent>"``.
+    Bars (:mod:`asyncsim.intervals`): downlink (the point on its way: from the update that
+    made it, or the end of the agent's previous work if later, to broadcast_received), compute
+    (compute_start → compute_end), upload (upload_start → upload_end), discarded, abandoned and
+    lost work (compute_start → discarded / abandoned / lost) and idle (every other gap); thin
+    white edges separate consecutive gradients. An asynchronous method has no rounds: there a
+    "round" is n updates.
+    Up to :data:`AGENT_ROWS` agents, one row per agent and each bar collection has the gid
+    ``"<kind>:<agent>"``. Beyond, the rows are :data:`AGENT_ROWS` evenly spaced agents (1 and
+    n among them), drawn as one collection (gid ``"bars"``); the title says so, and so does
+    the CSV (series ``summary: ...``).
     """
     result = run.methods[method]
-    if not result.trace:
+    trace = TraceColumns.of(result)
+    if not len(trace):
         raise ValueError(f"method {method!r} has no trace (output.trace was off)")
+    return _saved(_timeline(run, method, trace, rounds), out)
+
+
+def _timeline(run: RunResult, method: str, trace: TraceColumns, rounds: int) -> DataFigure:
+    """The figure of :func:`plot_timeline` from the method's trace columns."""
+    result = run.methods[method]
     n = run.scenario.cluster.n
     asynchronous = not _method(run.scenario, method).spec.protocol_spec.round_based
     updates = rounds * n if asynchronous else rounds
     end = result.rows[min(updates, len(result.rows)) - 1]["time_end"]
-    spans = _with_idle(_spans(result.trace, end), n, end)
-    fig = DataFigure(figsize=(8.0, 1.2 + 0.35 * n), layout="constrained")
+    agents = _shown_agents(n)
+    sampled = agents.size < n
+    bars = intervals.with_idle(
+        intervals.busy(trace.of_agents(agents) if sampled else trace, end), agents, end
+    )
+    fig = DataFigure(figsize=(8.0, 1.2 + 0.35 * agents.size), layout="constrained")
     ax = fig.subplots()
-    for agent, kinds in spans.items():
-        for kind, bars in kinds.items():
-            widths = [(start, stop - start) for start, stop in bars]
-            fig.record(kind, [a for a, _ in bars], [agent] * len(bars), [b for _, b in bars])
-            ax.broken_barh(
-                widths,
-                (agent - 0.4, 0.8),
-                facecolors=_KIND_COLORS[kind],
-                edgecolors="white",
-                linewidth=0.5,
-                gid=f"{kind}:{agent}",
-            )
-    shown = [kind for kind in _KIND_COLORS if any(kind in kinds for kinds in spans.values())]
+    for agent, kind, rows in bars.groups():
+        fig.record(kind, bars.start[rows], bars.agent[rows], bars.stop[rows])
+        if not sampled:
+            widths = np.column_stack([bars.start[rows], bars.stop[rows] - bars.start[rows]])
+            ax.broken_barh(widths, (agent - 0.4, 0.8), facecolors=_KIND_COLORS[kind],
+                           edgecolors="white", linewidth=0.5, gid=f"{kind}:{agent}")  # fmt: skip
+    if sampled:
+        ax.add_collection(_bar_collection(bars, np.searchsorted(agents, bars.agent) + 1))
+    shown = [kind for index, kind in enumerate(intervals.KINDS) if (bars.kind == index).any()]
     handles = [Patch(color=_KIND_COLORS[kind], label=kind) for kind in shown]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(shown), frameon=False)
     ax.set_xlim(0.0, end)
-    ax.set_ylim(0.4, n + 0.6)
-    ax.set_yticks(range(1, n + 1))
+    ax.set_ylim(0.4, agents.size + 0.6)
+    if sampled:
+        ax.set_yticks(range(1, agents.size + 1), labels=[str(a) for a in agents])
+    else:
+        ax.set_yticks(range(1, n + 1))
     ax.invert_yaxis()
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("agent")
-    ax.set_title(f"{method}: first {rounds} {'rounds of n updates' if asynchronous else 'rounds'}")
-    return _saved(fig, out)
+    title = f"{method}: first {rounds} {'rounds of n updates' if asynchronous else 'rounds'}"
+    if sampled:
+        title += "\n" + _summary(fig, f"{agents.size} of {n:,} agents, evenly spaced", agents.size)
+    ax.set_title(title)
+    return fig
+
+
+def _shown_agents(n: int) -> np.ndarray:
+    """Agents 1..n, or :data:`AGENT_ROWS` of them evenly spaced (1 and n included)."""
+    if n <= AGENT_ROWS:
+        return np.arange(1, n + 1)
+    return np.unique(np.linspace(1, n, AGENT_ROWS).round().astype(np.int64))
+
+
+def _bar_collection(bars: intervals.Intervals, rows: np.ndarray) -> PolyCollection:
+    """Every bar as one collection: (start, stop) × (row ± 0.4), coloured by kind."""
+    low, high = rows - 0.4, rows + 0.4
+    corners = [(bars.start, low), (bars.start, high), (bars.stop, high), (bars.stop, low)]
+    vertices = np.stack([np.column_stack(corner) for corner in corners], axis=1)
+    colors = to_rgba_array([_KIND_COLORS[kind] for kind in intervals.KINDS])[bars.kind]
+    return PolyCollection(vertices, facecolors=colors, edgecolors="white", linewidths=0.5,
+                          gid="bars")  # fmt: skip
+
+
+def _summary(fig: DataFigure, note: str, shown: int) -> str:
+    """Record that ``fig`` shows a summary of its agents, as the series ``summary: <note>``
+    (y: how many rows or bins it shows), and return ``note`` for its title."""
+    fig.record(f"summary: {note}", None, shown)
+    return note
 
 
 def plot_utilization(run: RunResult, out: str | Path | None = None) -> Figure:
     """Per-agent fraction of the run's simulated time spent computing, as stacked bars.
 
     The lower bar is computation whose gradient was used (ended by compute_end), the upper one
-    wasted computation (discarded or lost). One panel per method with a trace.
+    wasted computation (discarded or lost). One panel per method with a trace. Beyond
+    :data:`AGENT_ROWS` agents, a bar is a bin of consecutive agents (:data:`AGENT_ROWS` bins):
+    its height the bin's mean, and a line its min–max of used + wasted; the title says so,
+    each CSV row gives its bin's first agent (x) and last (x_end), and a series
+    ``summary: ...`` says that it is a summary.
     """
-    traced = {key: result for key, result in run.methods.items() if result.trace}
+    traced = _traced(run)
     if not traced:
         raise ValueError("no method has a trace (output.trace was off)")
+    return _saved(_utilization(run, traced), out)
+
+
+def _traced(run: RunResult) -> dict[str, TraceColumns]:
+    """The trace columns of every method whose trace has rows."""
+    columns = {key: TraceColumns.of(result) for key, result in run.methods.items()}
+    return {key: trace for key, trace in columns.items() if len(trace)}
+
+
+def _utilization(run: RunResult, traced: Mapping[str, TraceColumns]) -> DataFigure:
+    """The figure of :func:`plot_utilization` from the methods' trace columns."""
     n = run.scenario.cluster.n
-    agents = np.arange(1, n + 1)
+    edges = _agent_bins(n)
+    first, last = edges[:-1] + 1, edges[1:]
+    binned = last.size < n
     fig = DataFigure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
     axes = fig.subplots(1, len(traced), sharey=True, squeeze=False)[0]
-    for ax, (key, result) in zip(axes, traced.items(), strict=True):
-        total = result.rows[-1]["time_end"]
-        used, wasted = _utilization(_spans(result.trace, total), n, total)
-        fig.record(f"{key}: computing, used", agents, used)
-        fig.record(f"{key}: computing, wasted", agents, wasted)
-        ax.bar(agents, used, color=_KIND_COLORS["compute"], label="computing, used")
-        ax.bar(
-            agents,
-            wasted,
-            bottom=used,
-            color=_KIND_COLORS["discarded"],
-            label="computing, wasted (discarded / lost)",
+    for ax, (key, trace) in zip(axes, traced.items(), strict=True):
+        total = run.methods[key].rows[-1]["time_end"]
+        used, wasted = (
+            t / total for t in intervals.computing_time(intervals.busy(trace, total), n)
         )
+        sizes = last - first + 1
+        means = [np.add.reduceat(values, edges[:-1]) / sizes for values in (used, wasted)]
+        ends = last if binned else None
+        fig.record(f"{key}: computing, used", first, means[0], ends)
+        fig.record(f"{key}: computing, wasted", first, means[1], ends)
+        centers, widths = (first + last) / 2, (sizes if binned else 0.8)
+        ax.bar(centers, means[0], widths, color=_KIND_COLORS["compute"], label="computing, used")
+        ax.bar(centers, means[1], widths, bottom=means[0], color=_KIND_COLORS["discarded"],
+               label="computing, wasted (discarded / lost)")  # fmt: skip
+        if binned:
+            low, high = (f.reduceat(used + wasted, edges[:-1]) for f in (np.minimum, np.maximum))
+            fig.record(f"{key}: computing, used + wasted, min of bin", first, low, last)
+            fig.record(f"{key}: computing, used + wasted, max of bin", first, high, last)
+            ax.vlines(centers, low, high, color="0.2", linewidth=0.8,
+                      label="used + wasted: min–max of a bin")  # fmt: skip
+        else:
+            ax.set_xticks(first)
         ax.set_title(key)
         ax.set_xlabel("agent")
-        ax.set_xticks(agents)
         ax.set_ylim(0.0, 1.0)
     axes[0].set_ylabel("fraction of simulated time")
+    if binned:
+        fig.suptitle(_summary(fig, _bins_note(n, last.size, sizes), last.size), fontsize="medium")
     fig.legend(
         *axes[0].get_legend_handles_labels(),
         loc="outside lower center",
-        ncols=2,
+        ncols=1 if binned else 2,
         frameon=False,
         fontsize="small",
     )
-    return _saved(fig, out)
+    return fig
 
 
-def _spans(trace: Sequence[tuple[float, int, str, int, int]], end: float) -> Spans:
-    """Busy intervals per agent and kind, clipped to [0, end] (the server, agent 0, is left out).
-
-    A downlink starts when the point it brings was made (the server's update to that version,
-    0 for version 0), or when the agent finished its previous work if that is later."""
-    spans: Spans = {}
-    opened: dict[tuple[int, str], float] = {}
-    made = {0: 0.0}  # version → time of the update that made it
-    free: dict[int, float] = {}  # agent → end of its latest work
-    for time, agent, event, _, version in trace:
-        if agent == 0:
-            made.setdefault(version, time)
-            continue
-        if time > end and event in (
-            TraceEvent.COMPUTE_START,
-            TraceEvent.UPLOAD_START,
-            TraceEvent.BROADCAST_RECEIVED,
-        ):
-            continue
-        if event in (TraceEvent.COMPUTE_START, TraceEvent.UPLOAD_START):
-            opened[agent, event.split("_")[0]] = time
-            continue
-        if event == TraceEvent.BROADCAST_RECEIVED:
-            kind, start = "downlink", max(made.get(version, time), free.get(agent, 0.0))
-        elif event in _COMPUTE_OUTCOMES or event == TraceEvent.UPLOAD_END:
-            kind = _COMPUTE_OUTCOMES.get(event, "upload")
-            start = opened.pop((agent, "upload" if kind == "upload" else "compute"), None)
-        else:
-            continue
-        free[agent] = max(free.get(agent, 0.0), time)
-        if start is not None and time > start:
-            spans.setdefault(agent, {}).setdefault(kind, []).append((start, min(time, end)))
-    return spans
+def _agent_bins(n: int) -> np.ndarray:
+    """Edges e_0 = 0 < ... < e_B = n: bin b holds agents e_b + 1 .. e_(b+1); one agent per
+    bin up to :data:`AGENT_ROWS` agents, else :data:`AGENT_ROWS` bins of equal size ±1."""
+    return np.linspace(0, n, min(n, AGENT_ROWS) + 1).round().astype(np.int64)
 
 
-def _with_idle(spans: Spans, n: int, end: float) -> Spans:
-    """``spans`` plus, for every agent 1..n, the gaps of [0, end] it is not busy in."""
-    result: Spans = {}
-    for agent in range(1, n + 1):
-        kinds = dict(spans.get(agent, {}))
-        busy = sorted(span for bars in kinds.values() for span in bars)
-        gaps, cursor = [], 0.0
-        for start, stop in busy:
-            if start > cursor:
-                gaps.append((cursor, start))
-            cursor = max(cursor, stop)
-        if cursor < end:
-            gaps.append((cursor, end))
-        if gaps:
-            kinds["idle"] = gaps
-        result[agent] = kinds
-    return result
-
-
-def _utilization(spans: Spans, n: int, total: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-agent (used, wasted) computing time as fractions of ``total``."""
-
-    def fraction(agent: int, kinds: tuple[str, ...]) -> float:
-        bars = spans.get(agent, {})
-        return sum(stop - start for kind in kinds for start, stop in bars.get(kind, ())) / total
-
-    agents = range(1, n + 1)
-    used = np.array([fraction(a, ("compute",)) for a in agents])
-    return used, np.array([fraction(a, ("discarded", "lost")) for a in agents])
+def _bins_note(n: int, bins: int, sizes: np.ndarray) -> str:
+    """The utilization summary in words."""
+    size = f"{sizes.min():,}" + (f"–{sizes.max():,}" if sizes.max() > sizes.min() else "")
+    return f"{n:,} agents in {bins} bins of {size}:\nbar = mean of a bin, line = its min–max"
 
 
 # ---------------------------------------------------------------- emulated against simulated
@@ -599,11 +611,11 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
     paths = _save(plot_progress([run]), out / "progress")
     if any(p.round_bound is not None for p in protocols.values()):
         paths += _save(plot_round_bounds(run), out / "round_bounds")
-    traced = [key for key in run.methods if run.methods[key].trace]
-    for key in traced:
-        paths += _save(plot_timeline(run, key), out / f"timeline_{_slug(key)}")
+    traced = _traced(run)
+    for key, trace in traced.items():
+        paths += _save(_timeline(run, key, trace, TIMELINE_ROUNDS), out / f"timeline_{_slug(key)}")
     if traced:
-        paths += _save(plot_utilization(run), out / "utilization")
+        paths += _save(_utilization(run, traced), out / "utilization")
     if source is not None and (source / "emulation.json").is_file():
         paths += _save(plot_emulation(source / "emulation.json"), out / "emulation")
     return paths

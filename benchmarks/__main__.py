@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("engine", "rl", "workloads", "sweep", "emulation")
+BENCHMARKS = ("engine", "rl", "workloads", "sweep", "emulation", "figures")
 
 
 def main(names: list[str]) -> None:
