@@ -28,7 +28,7 @@ import click
 
 from asyncsim import __version__, bounds, guards, theory
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings, validate_scenario
-from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS
+from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS, TOPOLOGIES
 from asyncsim.csvtables import table_text
 from asyncsim.errors import AsyncSimError, ConfigError, quote
 from asyncsim.locks import locked
@@ -794,7 +794,8 @@ def _entries(entries: dict[str, str]) -> str:
 @main.command(name="list")
 @_plugin
 def list_() -> None:
-    """List methods (with their parameters), time models, oracles and environments."""
+    """List methods (with their parameters), time models, oracles, topologies and
+    environments."""
     methods = {}
     for name, spec in METHODS.items():
         aliases = METHODS.aliases_of(name)
@@ -810,6 +811,8 @@ def list_() -> None:
     click.echo(
         "oracles (oracle.kind):\n" + _entries({k: s.description for k, s in ORACLES.items()})
     )
+    topologies = {name: spec.description for name, spec in TOPOLOGIES.items()}
+    click.echo("topologies (cluster.topology):\n" + _entries(topologies))
     click.echo(_environments())
 
 

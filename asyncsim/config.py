@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -36,6 +37,7 @@ from asyncsim.core.registry import (
     METHODS,
     ORACLES,
     TIME_MODELS,
+    TOPOLOGIES,
     Context,
     MethodSpec,
     Params,
@@ -50,6 +52,7 @@ from asyncsim.timing import (
     check_model_times,
     value_name,
 )
+from asyncsim.topology.allreduce import COLLECTIVE_TIMES
 
 __all__ = [
     "BudgetConfig",
@@ -114,11 +117,19 @@ class ClusterConfig(Params):
     downlink: TimeModelBlock | None = Field(
         None, description="broadcast time per agent (default: the uplink model)"
     )
-    topology: Literal["server", "allreduce"] = Field("server", description="star or collective")
-    allreduce: Literal["max", "ring"] = Field(
+    topology: str = Field("server", description="star or collective")
+    allreduce: Literal[tuple(COLLECTIVE_TIMES)] = Field(  # type: ignore[valid-type]
         "max", description="collective time: max_i κ_i, or 2(n-1)/n · max_i κ_i"
     )
     outages: list[OutageConfig] = Field([], description="intervals an agent cannot compute")
+
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _registered(cls, topology: Any) -> Any:
+        """A registered topology (:mod:`asyncsim.topology`, or a plug-in's)."""
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"must be one of {_one_of(TOPOLOGIES.names())}, got {quote(topology)}")
+        return topology
 
     def time_models(self, dim: int = 1) -> dict[str, TimeModel]:
         """The ``compute``, ``uplink`` and ``downlink`` models (d = ``dim`` for expressions and
@@ -130,6 +141,12 @@ class ClusterConfig(Params):
 
 
 _ROLES = {"compute": "compute", "uplink": "communication", "downlink": "communication"}
+
+
+def _one_of(names: list[str]) -> str:
+    """``'a', 'b' or 'c'``: the alternatives as a literal field's message lists them."""
+    quoted = [repr(name) for name in names]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 # ---------------------------------------------------------------- methods, budget, output
@@ -432,7 +449,7 @@ def _resolved_method(
     index: int,
     tau: np.ndarray | None,
 ) -> MethodConfig:
-    if method.spec.protocol_spec.server_only and cluster.topology != "server":
+    if method.spec.protocol_spec.server_only and not TOPOLOGIES.get(cluster.topology).has_server:
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
@@ -577,6 +594,7 @@ def scenario_json_schema() -> dict[str, Any]:
     cluster = defs["ClusterConfig"]["properties"]
     for role in _ROLES:
         cluster[role] = times
+    cluster["topology"] = dict(sorted({**cluster["topology"], "enum": TOPOLOGIES.names()}.items()))
     return schema
 
 
