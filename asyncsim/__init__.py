@@ -5,7 +5,8 @@ returns a RunResult. Plug-ins extend asyncsim through the names below (see READM
 ``register_method``, ``register_protocol``, ``register_optimizer``, ``register_oracle``,
 ``register_time_model`` and ``register_topology`` (with ``TopologyContext``), the bases
 ``Params``, ``CollectionRule``, ``GradientOracle`` and ``TimeModel``, and the checkers
-``check_oracle`` and ``check_method``. The package imports lazily, so ``import asyncsim.theory`` stays free of simpy, torch and gymnasium.
+``check_oracle`` and ``check_method``. The package imports lazily, so ``import asyncsim.theory``
+stays free of simpy, torch and gymnasium.
 """
 
 from __future__ import annotations

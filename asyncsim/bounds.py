@@ -18,7 +18,6 @@ import numpy as np
 
 from asyncsim import theory
 from asyncsim.config import MethodConfig, Scenario
-from asyncsim.core.registry import TOPOLOGIES
 from asyncsim.runner import RunResult, build_cluster, vector_dimension
 
 __all__ = [
@@ -63,13 +62,13 @@ def mean_times(scenario: Scenario) -> theory.AgentTimes:
     §5, "Which per-agent time")."""
     cluster, n = scenario.cluster, scenario.cluster.n
     models = _time_models(scenario)
-    broadcasts = TOPOLOGIES.get(cluster.topology).broadcasts
+    broadcasts = cluster.topology_spec.broadcasts
     offsets = models["downlink"].means(n) if broadcasts else np.zeros(n)
     return theory.AgentTimes(
         models["compute"].means(n) * scenario.horizon,
         models["uplink"].means(n),
         offsets,
-        cluster.topology,
+        cluster.topology_spec,
         cluster.allreduce,
     )
 

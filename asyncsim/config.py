@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
     field_validator,
@@ -41,6 +42,7 @@ from asyncsim.core.registry import (
     Context,
     MethodSpec,
     Params,
+    TopologySpec,
 )
 from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
@@ -122,6 +124,14 @@ class ClusterConfig(Params):
         "max", description="collective time: max_i κ_i, or 2(n-1)/n · max_i κ_i"
     )
     outages: list[OutageConfig] = Field([], description="intervals an agent cannot compute")
+
+    _topology_spec: TopologySpec | None = PrivateAttr(None)
+
+    @property
+    def topology_spec(self) -> TopologySpec:
+        """The record of ``topology`` (:mod:`asyncsim.topology`), kept by validation: the
+        stand-in of results whose plug-in topology is not loaded outlives the validation."""
+        return self._topology_spec or TOPOLOGIES.get(self.topology, "cluster.topology")
 
     @field_validator("topology", mode="before")
     @classmethod
@@ -398,6 +408,7 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
             "downlink": cluster.downlink or cluster.uplink,
         }
     )
+    resolved._topology_spec = TOPOLOGIES.get(resolved.topology, "cluster.topology")
     # building the models validates every per-agent value
     models = resolved.time_models(getattr(scenario.oracle, "dim", 1))
     for index, outage in enumerate(cluster.outages):
@@ -449,7 +460,7 @@ def _resolved_method(
     index: int,
     tau: np.ndarray | None,
 ) -> MethodConfig:
-    if method.spec.protocol_spec.server_only and not TOPOLOGIES.get(cluster.topology).has_server:
+    if method.spec.protocol_spec.server_only and not cluster.topology_spec.has_server:
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncsim.config import MethodConfig, Scenario
-from asyncsim.core.registry import TOPOLOGIES
 from asyncsim.csvtables import BLOCK_ROWS
 from asyncsim.errors import ConfigError
 
@@ -357,7 +356,7 @@ def _slowest_cycle(scenario: Scenario) -> float | None:
         role: _means(model, n)
         for role, model in cluster.time_models(_dimension(scenario)[0]).items()
     }
-    broadcast = means["downlink"] if TOPOLOGIES.get(cluster.topology).broadcasts else 0.0
+    broadcast = means["downlink"] if cluster.topology_spec.broadcasts else 0.0
     return float((broadcast + means["compute"] * scenario.horizon + means["uplink"]).max())
 
 

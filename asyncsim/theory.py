@@ -76,9 +76,13 @@ def _vector(values: ArrayLike | None, size: int = 0) -> np.ndarray:
     return np.zeros(size) if values is None else np.asarray(values, dtype=float).ravel()
 
 
-def _topology(topology: str) -> TopologySpec:
-    """The registered topology (:mod:`asyncsim.topology`); ValueError for an unknown name."""
-    return TOPOLOGIES.get(topology)
+Topology = str | TopologySpec
+"""A topology by registered name (``"server"``, ``"allreduce"``) or its record."""
+
+
+def _topology(topology: Topology) -> TopologySpec:
+    """The topology's record (:mod:`asyncsim.topology`); ValueError for an unknown name."""
+    return topology if isinstance(topology, TopologySpec) else TOPOLOGIES.get(topology)
 
 
 def _reduce(kappa: np.ndarray, spec: TopologySpec, n: int, allreduce: str) -> float:
@@ -86,7 +90,7 @@ def _reduce(kappa: np.ndarray, spec: TopologySpec, n: int, allreduce: str) -> fl
     return spec.reduce_time(kappa, TopologyContext(n, allreduce))
 
 
-def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "max") -> float:
+def reduce_time(uplink: ArrayLike, topology: Topology = "server", allreduce: str = "max") -> float:
     """Time from the stop of a collection until the aggregate is held (docs/algorithms.md §4):
     the reduce of the topology's record (:mod:`asyncsim.topology`).
 
@@ -113,7 +117,7 @@ def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "m
     return _reduce(kappa, _topology(topology), kappa.size, allreduce)
 
 
-def senders(counts: ArrayLike, topology: str) -> np.ndarray:
+def senders(counts: ArrayLike, topology: Topology) -> np.ndarray:
     """Which agents send in a reduce, by the topology's record: those with B_i > 0 on a server
     (an agent without a gradient sends nothing), every agent under allreduce (a collective of
     all n)."""
@@ -169,14 +173,14 @@ class AgentTimes:
         uplink: κ_i, seconds to send one vector.
         offsets: b_i, when the broadcast point reaches agent i (its downlink time; zeros under
             allreduce, where the collective leaves the aggregate on every node).
-        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``, or its record.
         allreduce: ``"max"`` or ``"ring"``.
     """
 
     tau: np.ndarray
     uplink: np.ndarray
     offsets: np.ndarray
-    topology: str = "server"
+    topology: Topology = "server"
     allreduce: str = "max"
 
     @property
@@ -205,7 +209,7 @@ def _finish(
     stop: float,
     counts: list[int],
     uplink: ArrayLike | None,
-    topology: str,
+    topology: Topology,
     allreduce: str,
 ) -> Collection:
     """Build a :class:`Collection`: the round ends when the reduce of :func:`senders` does."""
@@ -219,7 +223,7 @@ def rennala_collection_exact(
     batch: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """Exact AggregateRennala round for fixed times (docs/algorithms.md §5, Lemma C.1 exact).
@@ -255,7 +259,7 @@ def malenia_collection_exact(
     batch: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """Exact AggregateMalenia round for fixed times (docs/algorithms.md §5, Lemma C.2 exact).
@@ -302,7 +306,7 @@ def synchronized_round_time(
     tau: ArrayLike,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> float:
     """Exact synchronized round time for fixed times (docs/algorithms.md §3).
@@ -333,7 +337,7 @@ def synchronized_collection_exact(
     tau: ArrayLike,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """The synchronized round as a :class:`Collection`: it stops when the last of the n
@@ -350,7 +354,7 @@ def m_synchronous_collection_exact(
     m: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """The m-Synchronous round for fixed times: the first m agents to finish their gradient

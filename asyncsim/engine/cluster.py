@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asyncsim.core.registry import TOPOLOGIES, TopologyContext
+from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
 from asyncsim.plugins import origin_of
 from asyncsim.timing import Outage, TimeModel, check_time
 
@@ -66,9 +66,9 @@ class ClusterRuntime:
         compute: model of h_i (seconds per transition).
         uplink: model of κ_i; ``downlink``: broadcast time per agent (default: same as uplink).
         seed: timing seed of the run.
-        topology: a registered topology (:mod:`asyncsim.topology`): ``server`` (broadcast, then
-            a star reduce) or ``allreduce`` (no broadcast: the collective leaves the aggregate on
-            every node); its record is ``self.topology``.
+        topology: a registered topology (:mod:`asyncsim.topology`) or its record: ``server``
+            (broadcast, then a star reduce) or ``allreduce`` (no broadcast: the collective
+            leaves the aggregate on every node); its record is ``self.topology``.
         allreduce: ``max`` or ``ring`` collective-time model.
         outages: intervals during which agents cannot compute.
     """
@@ -80,12 +80,14 @@ class ClusterRuntime:
         uplink: TimeModel,
         downlink: TimeModel | None,
         seed: np.random.SeedSequence,
-        topology: str = "server",
+        topology: str | TopologySpec = "server",
         allreduce: str = "max",
         outages: Sequence[Outage] = (),
     ) -> None:
         self.n = n
-        self.topology = TOPOLOGIES.get(topology, "cluster.topology")
+        self.topology = (
+            TOPOLOGIES.get(topology, "cluster.topology") if isinstance(topology, str) else topology
+        )
         self.topology_context = TopologyContext(n, allreduce)
         compute_seed, uplink_seed, downlink_seed = seed.spawn(3)
         self._compute = _Role(compute, compute_seed, n, "cluster.compute")
