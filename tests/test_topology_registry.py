@@ -5,14 +5,19 @@ examples/plugins/tree_allreduce.py) runs the built-in methods with exact round t
 from __future__ import annotations
 
 import ast
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from asyncsim import theory
+from asyncsim.cli import main
 from asyncsim.config import validate_scenario
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext
 from asyncsim.errors import ConfigError
@@ -121,3 +126,22 @@ def test_an_unknown_topology_lists_the_registered_ones() -> None:
     unknown = r"cluster.topology: must be one of 'server'.*, got 'mesh'"
     with pytest.raises(ConfigError, match=unknown):
         validate_scenario(_tree_scenario([{"name": "rennala_nigt"}], topology="mesh"))
+
+
+def test_the_example_runs_and_its_results_read_back_without_the_plug_in(tmp_path: Path) -> None:
+    out = tmp_path / "tree"
+    result = CliRunner().invoke(
+        main, ["run", str(TREE.with_name("tree.yaml")), "--out", str(out), "-q", "--no-plots",
+               "--trust-plugins"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "plugins.json").read_text())["topology"]["collective"] is True
+    code = (
+        "import sys; from asyncsim.results import read_run_scenario; "
+        "from asyncsim.core.registry import TOPOLOGIES; "
+        "s = read_run_scenario(sys.argv[1]).cluster; "
+        "print(s.topology, s.topology_spec.broadcasts, s.topology_spec.has_server, "
+        "'tree_allreduce' in TOPOLOGIES)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert done.stdout.split() == ["tree_allreduce", "False", "False", "False"], done.stderr

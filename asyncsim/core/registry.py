@@ -389,7 +389,8 @@ class TopologySpec:
         name: registry name (``cluster.topology``).
         description: one line, with the reduce-time formula.
         senders: ``senders(counts)``: which agents send in a reduce (a boolean mask) given the
-            gradients B_i each agent contributes (an integer array of n).
+            gradients B_i each agent contributes (an integer array of n); on a star only agents
+            with a gradient (B_i > 0) have something to send.
         broadcasts: a server sends each point, agent i holds it after its downlink time b_i;
             False: the reduce leaves the aggregate on every node (b_i = 0).
         collective: ``collective(uplink, context)``: the seconds of one collective of the senders
