@@ -12,6 +12,10 @@ stays free of simpy, torch and gymnasium.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
 from typing import Any
 
 __version__ = "0.1.0"
@@ -51,6 +55,47 @@ _API = {
     "load_plugin": "asyncsim.plugins",
 }
 __all__ = ["__version__", *_API]
+
+
+MOVED = {
+    "asyncsim.registry": "asyncsim.core.registry",
+    "asyncsim.oracles.base": "asyncsim.core.oracle",
+    "asyncsim.engine.trace": "asyncsim.core.trace",
+}
+"""Module paths that scripts and plug-ins import → where the module lives now: importing the
+old path gives the very same module object (its functions, and what a test patches on it)."""
+
+
+class _MovedModuleLoader(importlib.abc.Loader):
+    """Loads a moved path as the module at its new place (:data:`MOVED`)."""
+
+    def __init__(self, place: str) -> None:
+        self.place = place
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        module = importlib.import_module(self.place)
+        self.spec = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the module at its new place is already imported; the import system
+        has set its ``__spec__`` to the old path's, which is put back."""
+        module.__spec__ = self.spec
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds the paths of :data:`MOVED` (after the files, so nothing on disk is shadowed)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        place = MOVED.get(name)
+        return (
+            None
+            if place is None
+            else importlib.util.spec_from_loader(name, _MovedModuleLoader(place))
+        )
+
+
+sys.meta_path.append(_MovedModuleFinder())
 
 
 def __getattr__(name: str) -> Any:

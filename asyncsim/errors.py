@@ -9,9 +9,10 @@ shortens its own text to :data:`MESSAGE_LIMIT` characters as a last resort, keep
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "API_SWITCHES",
     "MESSAGE_LIMIT",
     "QUOTE_LIMIT",
     "AsyncSimError",
@@ -19,6 +20,8 @@ __all__ = [
     "UnknownNameError",
     "clip",
     "quote",
+    "spell",
+    "switch",
 ]
 
 QUOTE_LIMIT = 200
@@ -50,6 +53,40 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return clip(repr(value), limit)
 
 
+SWITCH_MARK = "\x1f"
+"""Brackets a switch's name in a message (a control character: :func:`quote` escapes it in
+quoted values, so only :func:`switch` puts it there)."""
+
+API_SWITCHES = {
+    "overwrite": "overwrite=True",
+    "force": "force=True",
+    "plugin": "load_plugin(FILE)",
+    "trust_plugins": "trust_plugins()",
+    "out": "output directory",
+    "set": "override",
+    "address": "address",
+    "executor": "executor",
+    "time_scale": "time_scale",
+    "lr": "grid",
+    "wait": "wait=True",
+}
+"""How the Python API spells each switch (the command line spells its flags)."""
+
+
+def switch(name: str) -> str:
+    """Where a message asks for the user's word (``overwrite``, ``force``, a plug-in, …) or names
+    a setting: a mark that the interface showing the message spells (:func:`spell`), so the
+    library names no command-line flag."""
+    return f"{SWITCH_MARK}{name}{SWITCH_MARK}"
+
+
+def spell(text: str, spellings: Mapping[str, str] = API_SWITCHES) -> str:
+    """``text`` with each :func:`switch` mark replaced by its spelling (its name if unknown)."""
+    parts = text.split(SWITCH_MARK)
+    parts[1::2] = [spellings.get(name, name) for name in parts[1::2]]
+    return "".join(parts)
+
+
 def _shorten(message: str) -> str:
     """``message`` cut to :data:`MESSAGE_LIMIT` characters by dropping its middle."""
     if len(message) <= MESSAGE_LIMIT:
@@ -62,11 +99,16 @@ def _shorten(message: str) -> str:
 class AsyncSimError(Exception):
     """Base class of the errors asyncsim raises for bad input or unusable results.
 
-    ``str()`` of one is at most about :data:`MESSAGE_LIMIT` characters long.
+    ``str()`` of one is at most about :data:`MESSAGE_LIMIT` characters long, its switches
+    spelled for the Python API; :meth:`text` spells them for another interface.
     """
 
+    def text(self, spellings: Mapping[str, str] = API_SWITCHES) -> str:
+        """The message with its switches spelled by ``spellings``, shortened."""
+        return _shorten(spell(super().__str__(), spellings))
+
     def __str__(self) -> str:
-        return _shorten(super().__str__())
+        return self.text()
 
 
 class ConfigError(AsyncSimError, ValueError):

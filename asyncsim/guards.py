@@ -44,7 +44,7 @@ from typing import Any
 
 from asyncsim.config import MethodConfig, Scenario
 from asyncsim.csvtables import BLOCK_ROWS
-from asyncsim.errors import ConfigError
+from asyncsim.errors import ConfigError, switch
 
 __all__ = [
     "AGENT_BYTES",
@@ -567,7 +567,7 @@ def _refuse_memory(part: Part, total: float) -> None:
         part.field,
         f"{part.what}: at least {size_text(part.amount)}; the run needs at least "
         f"{size_text(total)} of memory, more than {source} ({size_text(available)}); "
-        "--force runs it anyway",
+        f"{switch('force')} runs it anyway",
     )
 
 
@@ -578,7 +578,7 @@ def _refuse_time(part: Part, total: float) -> None:
         part.field,
         f"{part.what}: at least {duration_text(part.amount)}; the run needs at least "
         f"{duration_text(total)} of real time, more than {duration_text(TIME_LIMIT)}; "
-        "--force runs it anyway",
+        f"{switch('force')} runs it anyway",
     )
 
 
@@ -595,7 +595,7 @@ def check_sweep_size(axes: Mapping[str, list[Any]]) -> int:
             "sweep",
             f"{points} points ({sizes}) are more than {SWEEP_POINTS_LIMIT}: expanding them "
             "alone takes minutes and gigabytes, and each writes a directory; split the sweep "
-            "or use --force",
+            f"or use {switch('force')}",
         )
     return points
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from asyncsim.errors import AsyncSimError
+from asyncsim.errors import AsyncSimError, switch
 
 __all__ = ["LOCK_FILE", "locked"]
 
@@ -46,7 +46,8 @@ def locked(directory: Path, command: str, wait: bool = False) -> Iterator[None]:
         except BlockingIOError:
             holder = _holder(path)
             if not wait:
-                how = ", or with --wait to wait for it" if command in ("sweep", "tune") else ""
+                waits = command in ("sweep", "tune")
+                how = f", or with {switch('wait')} to wait for it" if waits else ""
                 raise AsyncSimError(
                     f"{directory}: another {holder} is using this directory; re-run when it has "
                     f"finished{how}"

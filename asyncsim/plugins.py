@@ -39,7 +39,7 @@ from asyncsim.core.registry import (
     load_entry_points,
     registering_from,
 )
-from asyncsim.errors import ConfigError, quote
+from asyncsim.errors import ConfigError, quote, switch
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -97,8 +97,9 @@ def check_trusted(paths: object, field: str = "plugins", allow: bool = False) ->
         raise ConfigError(
             field,
             f"the scenario names plug-in files {names}{more}: Python code that would run on "
-            "this machine, so it is not imported without your word; give --trust-plugins to "
-            f"import them (or --plugin FILE for each file, or set {TRUST_VARIABLE}=1)",
+            "this machine, so it is not imported without your word; give "
+            f"{switch('trust_plugins')} to import them (or {switch('plugin')} for each file, or "
+            f"set {TRUST_VARIABLE}=1)",
         )
 
 
@@ -128,7 +129,7 @@ def load_plugins(paths: object, field: str = "plugins", trusted: bool = False) -
     return [load_plugin(path, f"{field}[{index}]") for index, path in enumerate(paths)]
 
 
-def load_plugin(path: str | Path, field: str = "--plugin") -> Path:
+def load_plugin(path: str | Path, field: str = "path") -> Path:
     """Import the Python file ``path`` once (a second call with the same file does nothing).
 
     Raises:

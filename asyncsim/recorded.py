@@ -55,7 +55,7 @@ from asyncsim.core.registry import (
     TimeModelSpec,
     TopologySpec,
 )
-from asyncsim.errors import AsyncSimError
+from asyncsim.errors import AsyncSimError, switch
 from asyncsim.timing import TimeModel
 
 __all__ = ["RECORD_FILE", "describe", "method_origin", "stand_ins"]
@@ -213,7 +213,7 @@ def _cannot_run(what: str) -> Callable[..., Any]:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AsyncSimError(
             f"{what} comes from a plug-in that is not loaded (these results record it as "
-            "data): run it with the plug-in (--plugin FILE, or --trust-plugins)"
+            f"data): run it with the plug-in ({switch('plugin')}, or {switch('trust_plugins')})"
         )
 
     return refuse

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import ConfigError, clip, quote
+from asyncsim.errors import ConfigError, clip, quote, switch
 from asyncsim.files import read_text_file
 
 __all__ = [
@@ -208,9 +208,9 @@ def dump_yaml(data: Any) -> str:
 def parse_override(text: str) -> tuple[str, Any]:
     """``a.b[0].c=value`` → (path, YAML-parsed value)."""
     if "=" not in text:
-        raise ConfigError("--set", f"expected path=value, got {text!r}")
+        raise ConfigError(switch("set"), f"expected path=value, got {text!r}")
     path, value = text.split("=", 1)
-    return path.strip(), load_yaml(value, f"--set {path.strip()}")
+    return path.strip(), load_yaml(value, f"{switch('set')} {path.strip()}")
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Iterable[tuple[str, Any]]) -> dict:

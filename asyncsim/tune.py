@@ -41,7 +41,7 @@ _RANGE = re.compile(
 )
 
 
-def parse_grid(text: str, field: str = "--lr") -> list[float]:
+def parse_grid(text: str, field: str = "grid") -> list[float]:
     """The step sizes of ``"2**-k for k in 1..10"`` (an expression in k over an inclusive range
     of integers) or of ``"0.1, 0.01, 0.001"``; each must be a positive finite number."""
     match = _RANGE.match(text.strip())

@@ -400,6 +400,12 @@ def test_bad_input_gives_one_line(
     assert not (work / "out" / "COMPLETE").exists()
 
 
+DIVERGING_SECONDS = 4 * SECONDS
+"""CPU seconds a diverging run may take: it runs its methods until they diverge (the
+policy-gradient case imports torch and rolls out: 5.6 s of CPU on two cores shared with a
+simulation, above the 5 s a refusal gets)."""
+
+
 @pytest.mark.parametrize("case", DIVERGING, ids=lambda case: f"{case.category}: {case.name}")
 def test_divergence_is_one_warning_per_method_and_strict_json(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -410,7 +416,7 @@ def test_divergence_is_one_warning_per_method_and_strict_json(
     assert len(lines) == len(case.diverges), outcome.stderr
     for line, method in zip(lines, case.diverges, strict=True):
         assert line.startswith(f"warning: {method} {case.fragment} "), line
-    assert outcome.seconds < SECONDS
+    assert outcome.seconds < DIVERGING_SECONDS
     summaries = []
     for path in (tmp_path / "out").rglob("*.json"):
         data = json.loads(path.read_text(), parse_constant=_reject_constant)

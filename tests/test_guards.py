@@ -148,7 +148,7 @@ def test_the_refusal_names_the_field_that_drives_it(
         return
     message = _refusal(**overrides)
     assert message.startswith(f"{field}: ") and fragment in message
-    assert "--force runs it anyway" in message
+    assert "force=True runs it anyway" in message
 
 
 def test_ten_million_agents_are_refused_before_anything_of_their_size(
@@ -162,7 +162,7 @@ def test_ten_million_agents_are_refused_before_anything_of_their_size(
     assert str(caught.value).startswith(
         "sweep point cluster.n=10000000: cluster.n: 10000000 agents at 1500 B each: at least "
         "14 GiB; the run needs at least 14 GiB of memory, more than this machine's memory "
-        "(8 GiB); --force runs it anyway"
+        "(8 GiB); force=True runs it anyway"
     )
 
 

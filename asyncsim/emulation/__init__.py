@@ -11,27 +11,8 @@ communication times × S. :func:`emulate` also simulates the scenario and compar
 
 from __future__ import annotations
 
+from asyncsim.emulation import run
 from asyncsim.emulation.executors import Agents, start_agents
-from asyncsim.emulation.run import (
-    EmulationResult,
-    MethodRun,
-    check_emulable,
-    emulate,
-    emulate_method,
-    fixed_tau,
-    floor_warning,
-    simulate_method,
-)
+from asyncsim.emulation.run import *  # noqa: F403  (the names of run.__all__)
 
-__all__ = [
-    "Agents",
-    "EmulationResult",
-    "MethodRun",
-    "check_emulable",
-    "emulate",
-    "emulate_method",
-    "fixed_tau",
-    "floor_warning",
-    "simulate_method",
-    "start_agents",
-]
+__all__ = ["Agents", "start_agents", *run.__all__]

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from asyncsim.emulation.agent import RayAgent, no_delay, serve_process
 from asyncsim.emulation.messages import Quit
-from asyncsim.errors import AsyncSimError
+from asyncsim.errors import AsyncSimError, switch
 from asyncsim.lifeline import parent_lifeline
 
 __all__ = ["Agents", "LocalAgents", "RayAgents", "start_agents"]
@@ -197,7 +197,9 @@ class RayAgents(_Connected):
         try:
             import ray
         except ImportError:
-            raise AsyncSimError("--executor ray needs Ray: pip install 'asyncsim[ray]'") from None
+            raise AsyncSimError(
+                f"{switch('executor')} ray needs Ray: pip install 'asyncsim[ray]'"
+            ) from None
         from asyncsim.sweep import default_workers, init_ray
 
         self._ray = ray
@@ -286,8 +288,8 @@ def start_agents(executor: str, n: int, address: str | None = None) -> Agents:
     """n agents on ``executor`` (``local`` or ``ray``; ``address``: a Ray cluster)."""
     if executor == "local":
         if address:
-            raise AsyncSimError("--address: only used with --executor ray")
+            raise AsyncSimError(f"{switch('address')}: only used with {switch('executor')} ray")
         return LocalAgents(n)
     if executor == "ray":
         return RayAgents(n, address)
-    raise AsyncSimError(f"--executor: expected 'local' or 'ray', got {executor!r}")
+    raise AsyncSimError(f"{switch('executor')}: expected 'local' or 'ray', got {executor!r}")

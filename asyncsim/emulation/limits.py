@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asyncsim.errors import switch
 from asyncsim.guards import TIME_LIMIT, ResourceError, available_memory, duration_text, size_text
 
 __all__ = [
@@ -69,7 +70,7 @@ def check_agents(n: int, executor: str, address: str | None) -> None:
             "cluster.n",
             f"emulating {n} agents starts {n} processes, more than {AGENT_LIMIT}: the driver "
             "alone would need more than a modelled round's time per round to message them; "
-            "emulate fewer agents, or --force",
+            f"emulate fewer agents, or {switch('force')}",
         )
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     descriptors = DESCRIPTORS_PER_AGENT * n
@@ -77,7 +78,7 @@ def check_agents(n: int, executor: str, address: str | None) -> None:
         raise ResourceError(
             "cluster.n",
             f"{n} agents need {descriptors} file descriptors, more than `ulimit -n` leaves "
-            f"({soft}); raise it, or --force",
+            f"({soft}); raise it, or {switch('force')}",
         )
     if executor == "ray" and address:
         return
@@ -86,7 +87,7 @@ def check_agents(n: int, executor: str, address: str | None) -> None:
         raise ResourceError(
             "cluster.n",
             f"{n} agents start {n} processes, more than `ulimit -u` allows ({processes}); "
-            "--force tries anyway",
+            f"{switch('force')} tries anyway",
         )
     needed = float(n) * AGENT_PROCESS_BYTES
     available, source = available_memory()
@@ -95,7 +96,7 @@ def check_agents(n: int, executor: str, address: str | None) -> None:
             "cluster.n",
             f"{n} agent processes need at least {size_text(needed)} "
             f"({size_text(AGENT_PROCESS_BYTES)} each), more than {source} "
-            f"({size_text(available)}); --force runs it anyway",
+            f"({size_text(available)}); {switch('force')} runs it anyway",
         )
 
 
@@ -112,10 +113,11 @@ def check_real_time(simulated: Sequence[float], time_scale: float) -> float:
     seconds = time_scale * float(sum(simulated))
     if not seconds <= TIME_LIMIT:
         raise ResourceError(
-            "--time-scale",
+            switch("time_scale"),
             f"S = {time_scale:g} real s per modelled s over {float(sum(simulated)):.6g} "
             f"simulated s of its methods makes at least {duration_text(seconds)} of real "
-            f"time, more than {duration_text(TIME_LIMIT)}; lower --time-scale, or --force",
+            f"time, more than {duration_text(TIME_LIMIT)}; lower {switch('time_scale')}, or "
+            f"{switch('force')}",
         )
     return seconds
 
@@ -133,8 +135,8 @@ def floor_warning(tau: np.ndarray, cycles: np.ndarray, time_scale: float) -> str
     else:
         return None
     return (
-        f"--time-scale {time_scale:g} is below the floor where the emulation's error stays "
-        f"under 5% (README, Sim-to-real: a gradient of at least "
+        f"{switch('time_scale')} {time_scale:g} is below the floor where the emulation's error "
+        f"stays under 5% (README, Sim-to-real: a gradient of at least "
         f"{FLOOR_GRADIENT_SECONDS * 1000:g} ms, at most {FLOOR_MESSAGES_PER_SECOND:g} messages "
         f"a second): {why}; expect larger errors"
     )

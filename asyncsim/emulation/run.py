@@ -27,7 +27,7 @@ from asyncsim.emulation.limits import check_agents, check_real_time
 from asyncsim.emulation.limits import floor_warning as floor_of_times
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
 from asyncsim.engine.simulation import Simulation
-from asyncsim.errors import ConfigError
+from asyncsim.errors import ConfigError, switch
 from asyncsim.runner import MethodResult, RunResult, run_method
 
 __all__ = [
@@ -176,7 +176,7 @@ def emulate(
     elif not isinstance(scenario, Scenario):
         scenario = validate_scenario(scenario)
     if not time_scale > 0 or time_scale == float("inf"):
-        raise ConfigError("--time-scale", f"must be a positive number, got {time_scale}")
+        raise ConfigError(switch("time_scale"), f"must be a positive number, got {time_scale}")
     check_emulable(scenario)
     if agents is None and not force:
         check_agents(scenario.cluster.n, executor, address)
