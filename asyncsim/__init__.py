@@ -2,10 +2,11 @@
 
 ``asyncsim.simulate(scenario)`` runs a scenario (a YAML path, a mapping or a Scenario) and
 returns a RunResult. Plug-ins extend asyncsim through the names below (see README, "Extending"):
-``register_method``, ``register_protocol``, ``register_optimizer``, ``register_oracle`` and
-``register_time_model``, the bases ``Params``, ``CollectionRule``, ``GradientOracle`` and
-``TimeModel``, and the checkers ``check_oracle`` and ``check_method``. The package imports
-lazily, so ``import asyncsim.theory`` stays free of simpy, torch and gymnasium.
+``register_method``, ``register_protocol``, ``register_optimizer``, ``register_oracle``,
+``register_time_model`` and ``register_topology`` (with ``TopologyContext``), the bases
+``Params``, ``CollectionRule``, ``GradientOracle`` and ``TimeModel``, and the checkers
+``check_oracle`` and ``check_method``. The package imports lazily, so ``import asyncsim.theory``
+stays free of simpy, torch and gymnasium.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _API = {
     "register_optimizer": "asyncsim.core.registry",
     "register_oracle": "asyncsim.core.registry",
     "register_time_model": "asyncsim.core.registry",
+    "register_topology": "asyncsim.core.registry",
+    "TopologyContext": "asyncsim.core.registry",
     "Params": "asyncsim.core.registry",
     "Context": "asyncsim.core.registry",
     "Training": "asyncsim.core.training",

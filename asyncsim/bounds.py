@@ -54,7 +54,8 @@ def _time_models(scenario: Scenario) -> dict[str, Any]:
 
 
 def mean_times(scenario: Scenario) -> theory.AgentTimes:
-    """τ_i = mean h_i·H, mean κ_i and mean broadcast offsets b_i (0 under allreduce).
+    """τ_i = mean h_i·H, mean κ_i and mean broadcast offsets b_i (0 on a topology that does not
+    broadcast, such as allreduce).
 
     The one place that turns a scenario into the per-agent times of every closed form: the
     round times, the costs per gradient and the ε-complexity shapes all take τ_i = h_i·H, the
@@ -62,12 +63,13 @@ def mean_times(scenario: Scenario) -> theory.AgentTimes:
     §5, "Which per-agent time")."""
     cluster, n = scenario.cluster, scenario.cluster.n
     models = _time_models(scenario)
-    offsets = np.zeros(n) if cluster.topology == "allreduce" else models["downlink"].means(n)
+    broadcasts = cluster.topology_spec.broadcasts
+    offsets = models["downlink"].means(n) if broadcasts else np.zeros(n)
     return theory.AgentTimes(
         models["compute"].means(n) * scenario.horizon,
         models["uplink"].means(n),
         offsets,
-        cluster.topology,
+        cluster.topology_spec,
         cluster.allreduce,
     )
 

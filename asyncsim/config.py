@@ -26,8 +26,10 @@ import numpy as np
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -36,9 +38,11 @@ from asyncsim.core.registry import (
     METHODS,
     ORACLES,
     TIME_MODELS,
+    TOPOLOGIES,
     Context,
     MethodSpec,
     Params,
+    TopologySpec,
 )
 from asyncsim.errors import ConfigError, quote
 from asyncsim.files import check_method_key, check_output_name
@@ -50,6 +54,7 @@ from asyncsim.timing import (
     check_model_times,
     value_name,
 )
+from asyncsim.topology.allreduce import COLLECTIVE_TIMES
 
 __all__ = [
     "BudgetConfig",
@@ -114,11 +119,27 @@ class ClusterConfig(Params):
     downlink: TimeModelBlock | None = Field(
         None, description="broadcast time per agent (default: the uplink model)"
     )
-    topology: Literal["server", "allreduce"] = Field("server", description="star or collective")
-    allreduce: Literal["max", "ring"] = Field(
+    topology: str = Field("server", description="star or collective")
+    allreduce: Literal[tuple(COLLECTIVE_TIMES)] = Field(  # type: ignore[valid-type]
         "max", description="collective time: max_i κ_i, or 2(n-1)/n · max_i κ_i"
     )
     outages: list[OutageConfig] = Field([], description="intervals an agent cannot compute")
+
+    _topology_spec: TopologySpec | None = PrivateAttr(None)
+
+    @property
+    def topology_spec(self) -> TopologySpec:
+        """The record of ``topology`` (:mod:`asyncsim.topology`), kept by validation: the
+        stand-in of results whose plug-in topology is not loaded outlives the validation."""
+        return self._topology_spec or TOPOLOGIES.get(self.topology, "cluster.topology")
+
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _registered(cls, topology: Any) -> Any:
+        """A registered topology (:mod:`asyncsim.topology`, or a plug-in's)."""
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"must be one of {_one_of(TOPOLOGIES.names())}, got {quote(topology)}")
+        return topology
 
     def time_models(self, dim: int = 1) -> dict[str, TimeModel]:
         """The ``compute``, ``uplink`` and ``downlink`` models (d = ``dim`` for expressions and
@@ -130,6 +151,12 @@ class ClusterConfig(Params):
 
 
 _ROLES = {"compute": "compute", "uplink": "communication", "downlink": "communication"}
+
+
+def _one_of(names: list[str]) -> str:
+    """``'a', 'b' or 'c'``: the alternatives as a literal field's message lists them."""
+    quoted = [repr(name) for name in names]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 # ---------------------------------------------------------------- methods, budget, output
@@ -381,6 +408,7 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
             "downlink": cluster.downlink or cluster.uplink,
         }
     )
+    resolved._topology_spec = TOPOLOGIES.get(resolved.topology, "cluster.topology")
     # building the models validates every per-agent value
     models = resolved.time_models(getattr(scenario.oracle, "dim", 1))
     for index, outage in enumerate(cluster.outages):
@@ -432,7 +460,7 @@ def _resolved_method(
     index: int,
     tau: np.ndarray | None,
 ) -> MethodConfig:
-    if method.spec.protocol_spec.server_only and cluster.topology != "server":
+    if method.spec.protocol_spec.server_only and not cluster.topology_spec.has_server:
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
@@ -577,6 +605,7 @@ def scenario_json_schema() -> dict[str, Any]:
     cluster = defs["ClusterConfig"]["properties"]
     for role in _ROLES:
         cluster[role] = times
+    cluster["topology"] = dict(sorted({**cluster["topology"], "enum": TOPOLOGIES.names()}.items()))
     return schema
 
 

@@ -343,9 +343,10 @@ def _longest_outage(scenario: Scenario, until: float) -> float:
 
 
 def _slowest_cycle(scenario: Scenario) -> float | None:
-    """max_i (b_i + τ_i + κ_i) at the mean times (b_i = 0 under AllReduce), τ_i = h_i·H an
-    upper bound of a gradient's compute time; None when it cannot be known without building
-    the oracle (communication times that depend on a policy's parameter count)."""
+    """max_i (b_i + τ_i + κ_i) at the mean times (b_i = 0 on a topology that does not
+    broadcast), τ_i = h_i·H an upper bound of a gradient's compute time; None when it cannot be
+    known without building the oracle (communication times that depend on a policy's parameter
+    count)."""
     cluster = scenario.cluster
     links = (cluster.uplink, cluster.downlink)
     if _rollouts(scenario) and any(_uses_dimension(link) for link in links):
@@ -355,7 +356,7 @@ def _slowest_cycle(scenario: Scenario) -> float | None:
         role: _means(model, n)
         for role, model in cluster.time_models(_dimension(scenario)[0]).items()
     }
-    broadcast = 0.0 if cluster.topology == "allreduce" else means["downlink"]
+    broadcast = means["downlink"] if cluster.topology_spec.broadcasts else 0.0
     return float((broadcast + means["compute"] * scenario.horizon + means["uplink"]).max())
 
 

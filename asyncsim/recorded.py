@@ -14,7 +14,9 @@ needs of those entries, as data.
   (:func:`asyncsim.bounds.method_bounds`) and the shape's arguments;
 - ``time_models``: per role (``cluster.compute``, ...) whose kind is a plug-in's: the kind, the
   per-agent means and, when they never vary, the fixed values;
-- ``oracle``: when its kind is a plug-in's: the kind and the dimension d.
+- ``oracle``: when its kind is a plug-in's: the kind and the dimension d;
+- ``topology``: when ``cluster.topology`` is a plug-in's: its name, description, whether it
+  broadcasts, has a collective and has a server.
 
 :func:`stand_ins` turns a record back into registry entries that give those numbers (asyncsim's
 own formulas do the rest); :func:`asyncsim.results.read_run_scenario` validates a stored scenario
@@ -44,12 +46,14 @@ from asyncsim.core.registry import (
     ORACLES,
     PROTOCOLS,
     TIME_MODELS,
+    TOPOLOGIES,
     MethodSpec,
     OptimizerSpec,
     OracleSpec,
     Params,
     ProtocolSpec,
     TimeModelSpec,
+    TopologySpec,
 )
 from asyncsim.errors import AsyncSimError, switch
 from asyncsim.timing import TimeModel
@@ -106,6 +110,8 @@ def describe(scenario: Any, directory: str | Path) -> dict[str, Any] | None:
         origin = ORACLES.origin(oracle.kind) or getattr(oracle, "origin", None)
         record["oracle"] = {"kind": oracle.kind, "dim": vector_dimension(scenario),
                             "origin": _relative(origin, start)}  # fmt: skip
+    if not TOPOLOGIES.is_builtin(cluster.topology):
+        record["topology"] = _topology_entry(TOPOLOGIES.get(cluster.topology), start)
     if not record and not scenario.plugins:
         return None
     record["files"] = [_file_entry(path, start) for path in scenario.plugins]
@@ -141,6 +147,17 @@ def _method_entry(method: Any, origin: str, start: Path) -> dict[str, Any]:
         "scaling": protocol.scaling,
         "origin": _relative(origin, start),
         "closed_forms": [],
+    }
+
+
+def _topology_entry(spec: TopologySpec, start: Path) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "broadcasts": spec.broadcasts,
+        "collective": spec.collective is not None,
+        "has_server": spec.has_server,
+        "origin": _relative(TOPOLOGIES.origin(spec.name), start),
     }
 
 
@@ -302,7 +319,23 @@ def stand_ins(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         entries.setdefault(ORACLES.what, {})[oracle["kind"]] = OracleSpec(
             oracle["kind"], config, "recorded"
         )
+    topology = record.get("topology")
+    if topology:
+        entries.setdefault(TOPOLOGIES.what, {})[topology["name"]] = _topology_stand_in(topology)
     return entries
+
+
+def _topology_stand_in(entry: Mapping[str, Any]) -> TopologySpec:
+    """The recorded topology: its flags as stored; its reduce cannot run."""
+    refuse = _cannot_run(f"topology {entry['name']!r}")
+    return TopologySpec(
+        name=entry["name"],
+        description=entry.get("description") or "recorded",
+        senders=refuse,
+        broadcasts=bool(entry.get("broadcasts", True)),
+        collective=refuse if entry.get("collective") else None,
+        has_server=bool(entry.get("has_server", True)),
+    )
 
 
 def _method_stand_in(name: str, entry: Mapping[str, Any]) -> RecordedMethodSpec:

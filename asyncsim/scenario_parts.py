@@ -31,7 +31,7 @@ def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) ->
         models["uplink"],
         models["downlink"],
         seed,
-        topology=c.topology,
+        topology=c.topology_spec,
         allreduce=c.allreduce,
         outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
     )

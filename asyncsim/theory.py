@@ -1,7 +1,8 @@
 """Closed forms of the theory (docs/algorithms.md §5): collection times, round times and
 ε-complexity shapes.
 
-Everything here is pure arithmetic on NumPy arrays; importing this module never imports simpy,
+Everything here is pure arithmetic on NumPy arrays, and a topology's reduce comes from its
+record (:mod:`asyncsim.topology`, looked up by name); importing this module never imports simpy,
 torch or gymnasium. Conventions (all times relative to the start of a round):
 
 * agents are 0-based in arrays;
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
 
 __all__ = [
     "COMPLEXITY_SHAPES",
@@ -73,16 +76,23 @@ def _vector(values: ArrayLike | None, size: int = 0) -> np.ndarray:
     return np.zeros(size) if values is None else np.asarray(values, dtype=float).ravel()
 
 
-def _check_names(topology: str, allreduce: str) -> None:
-    """Raise ValueError for an unknown topology or collective model."""
-    if topology not in ("server", "allreduce"):
-        raise ValueError(f"unknown topology {topology!r}; valid: allreduce, server")
-    if allreduce not in ("max", "ring"):
-        raise ValueError(f"unknown allreduce model {allreduce!r}; valid: max, ring")
+Topology = str | TopologySpec
+"""A topology by registered name (``"server"``, ``"allreduce"``) or its record."""
 
 
-def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "max") -> float:
-    """Time from the stop of a collection until the aggregate is held (docs/algorithms.md §4).
+def _topology(topology: Topology) -> TopologySpec:
+    """The topology's record (:mod:`asyncsim.topology`); ValueError for an unknown name."""
+    return topology if isinstance(topology, TopologySpec) else TOPOLOGIES.get(topology)
+
+
+def _reduce(kappa: np.ndarray, spec: TopologySpec, n: int, allreduce: str) -> float:
+    """The topology's reduce time of senders with uplink times ``kappa`` in a cluster of n."""
+    return spec.reduce_time(kappa, TopologyContext(n, allreduce))
+
+
+def reduce_time(uplink: ArrayLike, topology: Topology = "server", allreduce: str = "max") -> float:
+    """Time from the stop of a collection until the aggregate is held (docs/algorithms.md §4):
+    the reduce of the topology's record (:mod:`asyncsim.topology`).
 
     ``uplink`` holds the κ_i of the agents that send (:func:`senders`): the participants on a
     server, all n agents under allreduce (one collective, in which an agent without a gradient
@@ -94,7 +104,7 @@ def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "m
 
     Args:
         uplink: Uplink times κ_i of the agents that send.
-        topology: ``"server"`` or ``"allreduce"``.
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
         allreduce: Collective model for the allreduce topology, ``"max"`` or ``"ring"``.
 
     Returns:
@@ -103,22 +113,15 @@ def reduce_time(uplink: ArrayLike, topology: str = "server", allreduce: str = "m
     Raises:
         ValueError: For an unknown topology or collective model.
     """
-    _check_names(topology, allreduce)
     kappa = _vector(uplink)
-    if kappa.size == 0:
-        return 0.0
-    longest = float(kappa.max())
-    if topology == "allreduce" and allreduce == "ring":
-        p = kappa.size
-        return 2.0 * (p - 1) / p * longest
-    return longest
+    return _reduce(kappa, _topology(topology), kappa.size, allreduce)
 
 
-def senders(counts: ArrayLike, topology: str) -> np.ndarray:
-    """Which agents send in a reduce: those with B_i > 0 on a server (an agent without a
-    gradient sends nothing), every agent under allreduce (a collective of all n)."""
-    counts = np.asarray(counts)
-    return counts > 0 if topology == "server" else np.ones(counts.size, dtype=bool)
+def senders(counts: ArrayLike, topology: Topology) -> np.ndarray:
+    """Which agents send in a reduce, by the topology's record: those with B_i > 0 on a server
+    (an agent without a gradient sends nothing), every agent under allreduce (a collective of
+    all n)."""
+    return _topology(topology).senders(np.asarray(counts))
 
 
 def malenia_stop_reached(n: int, batch: int, inverse_sum: float, missing: int) -> bool:
@@ -170,14 +173,14 @@ class AgentTimes:
         uplink: κ_i, seconds to send one vector.
         offsets: b_i, when the broadcast point reaches agent i (its downlink time; zeros under
             allreduce, where the collective leaves the aggregate on every node).
-        topology: ``"server"`` or ``"allreduce"``.
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``, or its record.
         allreduce: ``"max"`` or ``"ring"``.
     """
 
     tau: np.ndarray
     uplink: np.ndarray
     offsets: np.ndarray
-    topology: str = "server"
+    topology: Topology = "server"
     allreduce: str = "max"
 
     @property
@@ -206,12 +209,13 @@ def _finish(
     stop: float,
     counts: list[int],
     uplink: ArrayLike | None,
-    topology: str,
+    topology: Topology,
     allreduce: str,
 ) -> Collection:
     """Build a :class:`Collection`: the round ends when the reduce of :func:`senders` does."""
-    kappa = _vector(uplink, len(counts))[senders(counts, topology)]
-    return Collection(stop, tuple(counts), stop + reduce_time(kappa, topology, allreduce))
+    spec = _topology(topology)
+    kappa = _vector(uplink, len(counts))[spec.senders(np.asarray(counts))]
+    return Collection(stop, tuple(counts), stop + _reduce(kappa, spec, len(counts), allreduce))
 
 
 def rennala_collection_exact(
@@ -219,7 +223,7 @@ def rennala_collection_exact(
     batch: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """Exact AggregateRennala round for fixed times (docs/algorithms.md §5, Lemma C.1 exact).
@@ -233,7 +237,8 @@ def rennala_collection_exact(
         batch: Batch size M ≥ 1.
         offsets: Broadcast arrival times b_i (default zeros).
         uplink: Uplink times κ_i (default zeros).
-        topology: ``"server"`` or ``"allreduce"`` (see :func:`reduce_time`).
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
+            (see :func:`reduce_time`).
         allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
 
     Returns:
@@ -254,7 +259,7 @@ def malenia_collection_exact(
     batch: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """Exact AggregateMalenia round for fixed times (docs/algorithms.md §5, Lemma C.2 exact).
@@ -268,7 +273,8 @@ def malenia_collection_exact(
         batch: Batch size M ≥ 1.
         offsets: Broadcast arrival times b_i (default zeros).
         uplink: Uplink times κ_i (default zeros).
-        topology: ``"server"`` or ``"allreduce"`` (see :func:`reduce_time`).
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
+            (see :func:`reduce_time`).
         allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
 
     Returns:
@@ -300,38 +306,38 @@ def synchronized_round_time(
     tau: ArrayLike,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> float:
     """Exact synchronized round time for fixed times (docs/algorithms.md §3).
 
-    * ``server``: max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
-    * ``allreduce``: max_i (b_i + τ_i) + :func:`reduce_time` of all uplinks.
+    * a star (``server``): max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
+    * a collective (``allreduce``): max_i (b_i + τ_i) + :func:`reduce_time` of all uplinks.
 
     Args:
         tau: Per-gradient compute times τ_i.
         offsets: Broadcast arrival times b_i (default zeros).
         uplink: Uplink times κ_i (default zeros).
-        topology: ``"server"`` or ``"allreduce"``.
+        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
         allreduce: ``"max"`` or ``"ring"``.
 
     Returns:
         The round time.
     """
-    _check_names(topology, allreduce)
+    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
     kappa = _vector(uplink, times.size)
-    if topology == "server":
+    if spec.collective is None:
         return float((ready + kappa).max())
-    return float(ready.max()) + reduce_time(kappa, topology, allreduce)
+    return float(ready.max()) + _reduce(kappa, spec, times.size, allreduce)
 
 
 def synchronized_collection_exact(
     tau: ArrayLike,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """The synchronized round as a :class:`Collection`: it stops when the last of the n
@@ -348,24 +354,25 @@ def m_synchronous_collection_exact(
     m: int,
     offsets: ArrayLike | None = None,
     uplink: ArrayLike | None = None,
-    topology: str = "server",
+    topology: Topology = "server",
     allreduce: str = "max",
 ) -> Collection:
     """The m-Synchronous round for fixed times: the first m agents to finish their gradient
     (ordered by (b_i + τ_i, i)) take part, the others' computations are discarded.
 
-    Server: each participant sends as soon as it is done, the round ends at
-    max_{i ∈ S} (b_i + τ_i + κ_i); allreduce: at the m-th completion plus the collective of all
-    n agents (:func:`reduce_time`). With m = n it is :func:`synchronized_collection_exact`.
+    A star (server): each participant sends as soon as it is done, the round ends at
+    max_{i ∈ S} (b_i + τ_i + κ_i); a collective (allreduce): at the m-th completion plus the
+    collective of all n agents (:func:`reduce_time`). With m = n it is
+    :func:`synchronized_collection_exact`.
     """
-    _check_names(topology, allreduce)
+    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
     kappa = _vector(uplink, times.size)
     first = sorted(range(times.size), key=lambda i: (ready[i], i))[:m]
     counts = [int(i in first) for i in range(times.size)]
     stop = float(ready[first[-1]])
-    if topology == "server":
+    if spec.collective is None:
         return Collection(stop, tuple(counts), float(max(ready[i] + kappa[i] for i in first)))
     return _finish(stop, counts, kappa, topology, allreduce)
 

@@ -18,7 +18,7 @@ import click
 from asyncsim import bounds, theory
 from asyncsim.cli import app
 from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings
-from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS
+from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS, TOPOLOGIES
 from asyncsim.errors import ConfigError
 from asyncsim.report import format_table, report_text, report_warnings
 from asyncsim.results import (
@@ -201,7 +201,8 @@ def _entries(entries: dict[str, str]) -> str:
 @app.main.command(name="list")
 @app.plugin_option
 def list_() -> None:
-    """List methods (with their parameters), time models, oracles and environments."""
+    """List methods (with their parameters), time models, oracles, topologies and
+    environments."""
     methods = {}
     for name, spec in METHODS.items():
         aliases = METHODS.aliases_of(name)
@@ -217,6 +218,8 @@ def list_() -> None:
     click.echo(
         "oracles (oracle.kind):\n" + _entries({k: s.description for k, s in ORACLES.items()})
     )
+    topologies = {name: spec.description for name, spec in TOPOLOGIES.items()}
+    click.echo("topologies (cluster.topology):\n" + _entries(topologies))
     click.echo(_environments())
 
 

@@ -1,8 +1,9 @@
-"""Registries of everything a scenario names: protocols, optimizers, methods, oracles and time
-models, with the public functions that add to them.
+"""Registries of everything a scenario names: protocols, optimizers, methods, oracles, time
+models and topologies, with the public functions that add to them.
 
 A scenario refers to methods by registry name (``rennala_nigt``), to oracles and time models by
-``kind``; nothing else in asyncsim hard-codes those names. Built-in entries are registered by the
+``kind``, to its topology by ``cluster.topology``; nothing else in asyncsim hard-codes those
+names. Built-in entries are registered by the
 modules that define them (:mod:`asyncsim.methods.registry`, :mod:`asyncsim.oracles`,
 :mod:`asyncsim.config`); plug-ins add theirs with the ``register_*`` functions below, from a file
 named by a scenario's ``plugins:``, ``--plugin FILE`` or an installed package's entry point in the
@@ -42,6 +43,7 @@ __all__ = [
     "ORACLES",
     "PROTOCOLS",
     "TIME_MODELS",
+    "TOPOLOGIES",
     "Context",
     "MethodSpec",
     "OptimizerSpec",
@@ -51,6 +53,8 @@ __all__ = [
     "ProtocolSpec",
     "Registry",
     "TimeModelSpec",
+    "TopologyContext",
+    "TopologySpec",
     "describe_failure",
     "load_builtins",
     "load_entry_points",
@@ -60,6 +64,7 @@ __all__ = [
     "register_oracle",
     "register_protocol",
     "register_time_model",
+    "register_topology",
     "registering_from",
 ]
 
@@ -243,7 +248,8 @@ class ProtocolSpec:
         params: the protocol's own parameters (a :class:`Params` subclass).
         round_based: rows of the iteration table are rounds (columns ``stop_time``,
             ``participants``) rather than single asynchronous updates (``agent``, ``delay``).
-        server_only: needs a server; rejected under ``topology: allreduce``.
+        server_only: needs a server; rejected on a topology without one
+            (:attr:`TopologySpec.has_server`, e.g. ``topology: allreduce``).
         family: short name shared by related methods, for plot colours and legends.
         exact_round: ``exact_round(times, params, iteration, start)``: the exact
             :class:`~asyncsim.theory.Collection` of round ``iteration`` that starts at absolute
@@ -352,11 +358,68 @@ class TimeModelSpec:
     description: str
 
 
+@dataclass(frozen=True)
+class TopologyContext:
+    """What a topology's reduce may depend on besides the senders' uplink times κ_i: the
+    cluster's size and its options (``cluster.allreduce``, the AllReduce collective model).
+
+    Attributes:
+        n: number of agents.
+        allreduce: the collective-time model named by ``cluster.allreduce`` (``max``, ``ring``);
+            topologies without a collective ignore it.
+    """
+
+    n: int
+    allreduce: str = "max"
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    """How agents and aggregate meet (docs/algorithms.md §4, "Topologies"), in one record.
+
+    A round starts when the point reaches agent i, b_i after the round's start (its downlink
+    time where the topology ``broadcasts``, else 0), and ends when the aggregate is held: the
+    reduce of the ``senders`` after the collection stops. Without a ``collective`` each sender
+    uploads its vector on its own link (κ_i; an agent that computes one gradient a round sends it
+    as soon as it is done) and the reduce ends when the last vector arrives, max_i κ_i over the
+    senders (a star); with one, the senders' vectors are combined by one collective that starts
+    when the collection stops and ends for all at once, ``collective(κ, context)`` seconds later.
+
+    Attributes:
+        name: registry name (``cluster.topology``).
+        description: one line, with the reduce-time formula.
+        senders: ``senders(counts)``: which agents send in a reduce (a boolean mask) given the
+            gradients B_i each agent contributes (an integer array of n); on a star only agents
+            with a gradient (B_i > 0) have something to send.
+        broadcasts: a server sends each point, agent i holds it after its downlink time b_i;
+            False: the reduce leaves the aggregate on every node (b_i = 0).
+        collective: ``collective(uplink, context)``: the seconds of one collective of the senders
+            whose uplink times are ``uplink``; None: a star (each sender uploads on its own).
+        has_server: server-only protocols (:attr:`ProtocolSpec.server_only`) may run on it.
+    """
+
+    name: str
+    description: str
+    senders: Callable[[Any], Any]
+    broadcasts: bool = True
+    collective: Callable[[Any, TopologyContext], float] | None = None
+    has_server: bool = True
+
+    def reduce_time(self, uplink: Any, context: TopologyContext) -> float:
+        """Seconds from the stop of a collection until the aggregate is held, for senders with
+        uplink times ``uplink`` (a float array): max_i κ_i on a star (0.0 when nobody sends),
+        else the collective's time."""
+        if self.collective is not None:
+            return self.collective(uplink, context)
+        return float(uplink.max()) if uplink.size else 0.0
+
+
 PROTOCOLS: Registry[ProtocolSpec] = Registry("protocol")
 OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer")
 METHODS: Registry[MethodSpec] = Registry("method")
 ORACLES: Registry[OracleSpec] = Registry("oracle kind")
 TIME_MODELS: Registry[TimeModelSpec] = Registry("time model kind")
+TOPOLOGIES: Registry[TopologySpec] = Registry("topology")
 
 
 # ---------------------------------------------------------------- the public API
@@ -404,6 +467,14 @@ def register_time_model(kind: str, config: type[Params], description: str) -> Ti
     return TIME_MODELS.add(kind, TimeModelSpec(kind, config, description))
 
 
+def register_topology(
+    name: str, senders: Callable[[Any], Any], description: str, **record: Any
+) -> TopologySpec:
+    """Register a topology; ``record`` holds the other :class:`TopologySpec` fields
+    (``broadcasts``, ``collective``, ``has_server``)."""
+    return TOPOLOGIES.add(name, TopologySpec(name, description, senders, **record))
+
+
 # ---------------------------------------------------------------- built-ins
 
 ENTRY_POINT_GROUP = "asyncsim.plugins"
@@ -414,6 +485,8 @@ BUILTIN_MODULES = (
     "asyncsim.oracles.synthetic",
     "asyncsim.oracles.policy_gradient",
     "asyncsim.methods.registry",
+    "asyncsim.topology.server",
+    "asyncsim.topology.allreduce",
 )
 """The modules that register asyncsim's own entries (each beside its implementation), imported
 by name like an installed plug-in."""

@@ -305,11 +305,12 @@ class EmulatedEngine:
         Every agent receives the point and computes until the rule stops the round (agents
         report each gradient; the rule sees them in arrival order); then running work is
         dropped, the participants upload the sum of their gradients used (each as soon as it
-        is done when the rule asks for one gradient per agent on a server; under AllReduce
-        every agent joins the collective) and ĝ = Σ_i rule.weight(i, B_i) · Σ_k g_{i,k}.
+        is done when the rule asks for one gradient per agent on a star topology; under a
+        collective such as AllReduce every sender joins it) and
+        ĝ = Σ_i rule.weight(i, B_i) · Σ_k g_{i,k}.
         """
         round_ = _Round(version, rule)
-        upload_when_done = not rule.keeps_computing and self.cluster.topology != "allreduce"
+        upload_when_done = not rule.keeps_computing and self.cluster.topology.collective is None
         for agent in range(self.cluster.n):
             start = Start(
                 next(self._jobs),
@@ -345,10 +346,10 @@ class EmulatedEngine:
             self.trace.record(round_.stop_time, agent, TraceEvent.DISCARDED, version, version)
         round_.running.clear()
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
-        if self.cluster.topology == "allreduce":  # one collective of all n, ending for all
+        if self.cluster.topology.collective is not None:  # one collective, ending for all
             reduce = self.cluster.reduce(list(counts), version)
             round_.senders = set(reduce.uplinks)
-            stops = [(a, True, reduce.duration) for a in range(n)]
+            stops = [(a, a in round_.senders, reduce.duration) for a in range(n)]
         elif round_.rule.keeps_computing:  # participants upload now, after their uplink time
             round_.senders = set(counts)
             stops = [(a, a in counts, None) for a in range(n)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asyncsim import theory
+from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
 from asyncsim.plugins import origin_of
 from asyncsim.timing import Outage, TimeModel, check_time
 
@@ -66,8 +66,9 @@ class ClusterRuntime:
         compute: model of h_i (seconds per transition).
         uplink: model of κ_i; ``downlink``: broadcast time per agent (default: same as uplink).
         seed: timing seed of the run.
-        topology: ``server`` (broadcast, then a star reduce) or ``allreduce`` (no broadcast: the
-            collective leaves the aggregate on every node).
+        topology: a registered topology (:mod:`asyncsim.topology`) or its record: ``server``
+            (broadcast, then a star reduce) or ``allreduce`` (no broadcast: the collective
+            leaves the aggregate on every node); its record is ``self.topology``.
         allreduce: ``max`` or ``ring`` collective-time model.
         outages: intervals during which agents cannot compute.
     """
@@ -79,13 +80,15 @@ class ClusterRuntime:
         uplink: TimeModel,
         downlink: TimeModel | None,
         seed: np.random.SeedSequence,
-        topology: str = "server",
+        topology: str | TopologySpec = "server",
         allreduce: str = "max",
         outages: Sequence[Outage] = (),
     ) -> None:
         self.n = n
-        self.topology = topology
-        self.allreduce = allreduce
+        self.topology = (
+            TOPOLOGIES.get(topology, "cluster.topology") if isinstance(topology, str) else topology
+        )
+        self.topology_context = TopologyContext(n, allreduce)
         compute_seed, uplink_seed, downlink_seed = seed.spawn(3)
         self._compute = _Role(compute, compute_seed, n, "cluster.compute")
         self._uplink = _Role(uplink, uplink_seed, n, "cluster.uplink")
@@ -107,19 +110,19 @@ class ClusterRuntime:
         return self._uplink.sample(agent, k)
 
     def broadcast_delay(self, agent: int, k: int) -> float:
-        """Seconds until the agent holds a point the server sent now (0 under AllReduce)."""
-        return 0.0 if self.topology == "allreduce" else self._downlink.sample(agent, k)
+        """Seconds until the agent holds a point the server sent now (0 on a topology that
+        does not broadcast, such as AllReduce)."""
+        return self._downlink.sample(agent, k) if self.topology.broadcasts else 0.0
 
     def reduce(self, participants: Sequence[int], k: int) -> Reduce:
-        """Uplinks of the agents that send and the reduce duration (theory.reduce_time): the
-        participants on a server, every agent under allreduce (theory.senders)."""
-        counts = [0] * self.n
-        for agent in participants:
-            counts[agent] = 1
-        sending = np.flatnonzero(theory.senders(counts, self.topology))
+        """Uplinks of the agents that send and the reduce duration, by the topology's record:
+        the participants on a server, every agent under allreduce (``senders``)."""
+        counts = np.zeros(self.n, dtype=int)
+        counts[list(participants)] = 1
+        sending = np.flatnonzero(self.topology.senders(counts))
         uplinks = {int(agent): self.uplink_time(int(agent), k) for agent in sending}
-        duration = theory.reduce_time(list(uplinks.values()), self.topology, self.allreduce)
-        return Reduce(uplinks, duration)
+        kappa = np.fromiter(uplinks.values(), dtype=float, count=len(uplinks))
+        return Reduce(uplinks, self.topology.reduce_time(kappa, self.topology_context))
 
     def available_from(self, agent: int, time: float) -> float:
         """The first instant >= time at which the agent is not in an outage."""

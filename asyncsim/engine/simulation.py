@@ -209,7 +209,7 @@ class Simulation:
         self._discard_running(round_, stop_time)
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
         reduce = self.cluster.reduce(list(counts), version)
-        if self.cluster.topology == "allreduce":  # one collective of all n, ending for all
+        if self.cluster.topology.collective is not None:  # one collective, ending for all
             uploads = {a: (stop_time, stop_time + reduce.duration) for a in reduce.uplinks}
         elif rule.keeps_computing:
             uploads = {a: (stop_time, stop_time + d) for a, d in reduce.uplinks.items()}
