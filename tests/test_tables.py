@@ -113,7 +113,7 @@ def test_grids(text: str, values: list[float]) -> None:
 
 @pytest.mark.parametrize("text", ["2**-k for k in 3..1", "-k for k in 1..2", "fast", "0, 1"])
 def test_bad_grids_are_one_line(text: str) -> None:
-    with pytest.raises(ConfigError, match=r"^--lr: "):
+    with pytest.raises(ConfigError, match=r"^grid: "):  # the command line names --lr
         parse_grid(text)
 
 
