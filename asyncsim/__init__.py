@@ -21,10 +21,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "simulate": "asyncsim.runner",
-    "RunResult": "asyncsim.run_data",
-    "load_run": "asyncsim.tables:load_run_frame",
-    "load_sweep": "asyncsim.tables",
+    "simulate": "asyncsim.run.runner",
+    "RunResult": "asyncsim.store.run_data",
+    "load_run": "asyncsim.analysis.tables:load_run_frame",
+    "load_sweep": "asyncsim.analysis.tables",
     "register_method": "asyncsim.core.registry",
     "register_protocol": "asyncsim.core.registry",
     "register_optimizer": "asyncsim.core.registry",
@@ -48,18 +48,48 @@ _API = {
     "GradientResult": "asyncsim.core.oracle",
     "average": "asyncsim.core.oracle",
     "GradientNoise": "asyncsim.oracles.synthetic",
-    "TimeModel": "asyncsim.timing",
-    "ScaledTimeConfig": "asyncsim.timing",
-    "check_oracle": "asyncsim.checks",
-    "check_method": "asyncsim.checks",
-    "load_plugin": "asyncsim.plugins",
+    "TimeModel": "asyncsim.timing.models",
+    "ScaledTimeConfig": "asyncsim.timing.models",
+    "check_oracle": "asyncsim.run.checks",
+    "check_method": "asyncsim.run.checks",
+    "load_plugin": "asyncsim.core.plugins",
 }
 """Public name → the module that defines it, as ``module:attribute`` where the name there
-differs (``asyncsim.load_run`` is the DataFrame of :func:`asyncsim.tables.load_run_frame`)."""
+differs (``asyncsim.load_run`` is the DataFrame of
+:func:`asyncsim.analysis.tables.load_run_frame`)."""
 __all__ = ["__version__", *_API]
 
 
 MOVED = {
+    "asyncsim.errors": "asyncsim.core.errors",
+    "asyncsim.linalg": "asyncsim.core.linalg",
+    "asyncsim.plugins": "asyncsim.core.plugins",
+    "asyncsim.expressions": "asyncsim.timing.expressions",
+    "asyncsim.config": "asyncsim.scenario.schema",
+    "asyncsim.guards": "asyncsim.scenario.guards",
+    "asyncsim.scenario_parts": "asyncsim.scenario.parts",
+    "asyncsim.runner": "asyncsim.run.runner",
+    "asyncsim.recorder": "asyncsim.run.recorder",
+    "asyncsim.progress": "asyncsim.run.progress",
+    "asyncsim.lifeline": "asyncsim.run.lifeline",
+    "asyncsim.sweep": "asyncsim.run.sweep",
+    "asyncsim.sweep_grid": "asyncsim.run.sweep_grid",
+    "asyncsim.sweep_executors": "asyncsim.run.sweep_executors",
+    "asyncsim.tune": "asyncsim.run.tune",
+    "asyncsim.checks": "asyncsim.run.checks",
+    "asyncsim.results": "asyncsim.store.runs",
+    "asyncsim.csvtables": "asyncsim.store.csvtables",
+    "asyncsim.files": "asyncsim.store.files",
+    "asyncsim.locks": "asyncsim.store.locks",
+    "asyncsim.recorded": "asyncsim.store.recorded",
+    "asyncsim.run_data": "asyncsim.store.run_data",
+    "asyncsim.sweep_index": "asyncsim.store.sweep_index",
+    "asyncsim.bounds": "asyncsim.analysis.bounds",
+    "asyncsim.fitting": "asyncsim.analysis.fitting",
+    "asyncsim.tables": "asyncsim.analysis.tables",
+    "asyncsim.report": "asyncsim.analysis.report",
+    "asyncsim.plots": "asyncsim.analysis.plots",
+    "asyncsim.intervals": "asyncsim.analysis.intervals",
     "asyncsim.registry": "asyncsim.core.registry",
     "asyncsim.oracles.base": "asyncsim.core.oracle",
     "asyncsim.engine.trace": "asyncsim.core.trace",

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncsim.emulation import emulate, start_agents
-from asyncsim.scenario import load_scenario_data
+from asyncsim.scenario.loading import load_scenario_data
 
 SEPARATED = Path(__file__).resolve().parent.parent / "scenarios" / "emulation_separated.yaml"
 

@@ -13,7 +13,7 @@ import time
 
 import simpy
 
-from asyncsim.runner import simulate
+from asyncsim.run.runner import simulate
 
 EVENTS = 1_000_000
 

@@ -15,8 +15,8 @@ import sys
 import tempfile
 import time
 
-from asyncsim import plots
-from asyncsim.runner import simulate
+from asyncsim.analysis import plots
+from asyncsim.run.runner import simulate
 
 SIZES = (1_000, 10_000, 100_000)
 TRIALS = 3

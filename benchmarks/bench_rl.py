@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
+
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.envs import AgentEnvSpec
 from asyncsim.rl.reference import reference_gradient
@@ -109,8 +109,8 @@ class _Interleaved(_Borrowed):
 
 def timed_run(data: dict[str, Any], wrap: Any = None) -> tuple[float, dict[str, Any]]:
     """Wall time and summary of one run whose oracle is built (and warmed up) beforehand."""
-    import asyncsim.runner as runner
-    from asyncsim.config import validate_scenario
+    import asyncsim.run.runner as runner
+    from asyncsim.scenario.schema import validate_scenario
 
     scenario_ = validate_scenario(data)
     _, oracle_seed = runner.seeds(scenario_.seed)

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncsim
-import asyncsim.sweep_executors
-from asyncsim.results import write_run
-from asyncsim.scenario import expand_shorthands
-from asyncsim.sweep import SweepPoint, expand_sweep, run_sweep
+import asyncsim.run.sweep_executors
+from asyncsim.run.sweep import SweepPoint, expand_sweep, run_sweep
+from asyncsim.scenario.loading import expand_shorthands
+from asyncsim.store.runs import write_run
 
 EXPONENTS = ["i**0", "i**0.5", "i**1", "i**1.5"]
 UPLINKS = [0.0, 0.1, 1.0, 10.0]
@@ -86,7 +86,7 @@ def simulate_and_write(points: list[SweepPoint], out: Path) -> None:
 def sweep_timing_simulate(data: dict[str, Any], out: Path, inside: list[float]) -> None:
     """``run_sweep`` with 1 worker (in-process), adding the wall seconds of each of its
     ``asyncsim.simulate`` calls to ``inside``."""
-    simulate = asyncsim.sweep_executors.simulate
+    simulate = asyncsim.run.sweep_executors.simulate
 
     def timed_simulate(*args: Any, **kwargs: Any) -> asyncsim.RunResult:
         start = time.perf_counter()
@@ -95,11 +95,11 @@ def sweep_timing_simulate(data: dict[str, Any], out: Path, inside: list[float]) 
         finally:
             inside.append(time.perf_counter() - start)
 
-    asyncsim.sweep_executors.simulate = timed_simulate
+    asyncsim.run.sweep_executors.simulate = timed_simulate
     try:
         run_sweep(data, out, "local", 1)
     finally:
-        asyncsim.sweep_executors.simulate = simulate
+        asyncsim.run.sweep_executors.simulate = simulate
 
 
 def overhead(root: Path, slices: list[dict[str, Any]]) -> dict[str, list[float]]:

@@ -40,8 +40,8 @@ from typing import Any
 import mujoco
 import numpy as np
 import yaml
-
 from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
+
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.envs import AgentEnvSpec, make_env
 from benchmarks.baselines import BareSteps
@@ -233,8 +233,8 @@ def timed_run(
     data: dict[str, Any], fast: bool, baselines: Sequence[Any], threads: bool | None = None
 ) -> dict[str, Any]:
     """Run ``data`` until ``SECONDS`` of real time (baselines interleaved); its figures."""
-    import asyncsim.runner as runner
-    from asyncsim.config import validate_scenario
+    import asyncsim.run.runner as runner
+    from asyncsim.scenario.schema import validate_scenario
 
     scenario = validate_scenario(data)
     _, oracle_seed = runner.seeds(scenario.seed)

@@ -1,7 +1,7 @@
 """The ``asyncsim`` command (the composition root): run, sweep, tune, report, plot, emulate,
 bounds, validate, list, schema.
 
-User errors (:class:`~asyncsim.errors.AsyncSimError`, unusable paths) print one line
+User errors (:class:`~asyncsim.core.errors.AsyncSimError`, unusable paths) print one line
 ``error: <message>`` on stderr and exit with status 2; an interrupted command exits with 130.
 Progress goes to stderr, tables and result locations to stdout.
 

@@ -15,19 +15,20 @@ from typing import Any
 
 import click
 
-from asyncsim import __version__, guards
-from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import AsyncSimError, quote, spell
-from asyncsim.locks import locked
-from asyncsim.plugins import (
+from asyncsim import __version__
+from asyncsim.core.errors import AsyncSimError, quote, spell
+from asyncsim.core.plugins import (
     TRUST_VARIABLE,
     PluginWarning,
     check_trusted,
     load_plugin,
     trust_plugins,
 )
-from asyncsim.scenario import load_scenario_data, parse_override
-from asyncsim.sweep import SweepPoint, expand_sweep, sweep_axes
+from asyncsim.run.sweep import SweepPoint, expand_sweep, sweep_axes
+from asyncsim.scenario import guards
+from asyncsim.scenario.loading import load_scenario_data, parse_override
+from asyncsim.scenario.schema import Scenario, validate_scenario
+from asyncsim.store.locks import locked
 
 __all__ = ["main"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
+from asyncsim.analysis.report import format_table
 from asyncsim.cli import app
-from asyncsim.report import format_table
-from asyncsim.results import (
+from asyncsim.store.runs import (
     EMULATION_FILE,
     atomic_write,
     check_run_dir,
@@ -116,7 +116,7 @@ def emulate(
             click.echo(f"{key}: {line}")
     click.echo(f"results written to {directory} (comparison: {directory / 'emulation.json'})")
     if not no_plots:
-        from asyncsim import plots
+        from asyncsim.analysis import plots
 
         plots.plot_run(directory, directory / "plots")
         click.echo(f"figures written to {directory / 'plots'}")

@@ -15,13 +15,14 @@ from typing import Any
 
 import click
 
-from asyncsim import bounds, theory
+from asyncsim import theory
+from asyncsim.analysis import bounds
+from asyncsim.analysis.report import format_table, report_text, report_warnings
 from asyncsim.cli import app
-from asyncsim.config import Scenario, scenario_json_schema, scenario_warnings
+from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import METHODS, ORACLES, TIME_MODELS, TOPOLOGIES
-from asyncsim.errors import ConfigError
-from asyncsim.report import format_table, report_text, report_warnings
-from asyncsim.results import (
+from asyncsim.scenario.schema import Scenario, scenario_json_schema, scenario_warnings
+from asyncsim.store.runs import (
     results_kind,
 )
 
@@ -37,7 +38,7 @@ def plot(directory: Path, out: Path | None) -> None:
 
     Figures (PNG and PDF) go to --out (default: DIRECTORY/plots).
     """
-    from asyncsim import plots
+    from asyncsim.analysis import plots
 
     out = out or directory / "plots"
     if results_kind(directory) == "sweep":

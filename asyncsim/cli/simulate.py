@@ -9,28 +9,28 @@ from typing import Any
 
 import click
 
+from asyncsim.analysis.report import format_table
 from asyncsim.cli import app
-from asyncsim.config import Scenario, scenario_warnings
-from asyncsim.csvtables import table_text
-from asyncsim.errors import AsyncSimError
-from asyncsim.progress import Progress, throttled
-from asyncsim.recorder import watching
-from asyncsim.report import format_table
-from asyncsim.results import (
-    atomic_write,
-    check_run_dir,
-    write_run,
-)
-from asyncsim.runner import MethodResult, MethodsFailed, RunResult, simulate
-from asyncsim.scenario import dump_yaml
-from asyncsim.sweep import run_sweep
-from asyncsim.tune import (
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.run.progress import Progress, throttled
+from asyncsim.run.recorder import watching
+from asyncsim.run.runner import MethodResult, MethodsFailed, RunResult, simulate
+from asyncsim.run.sweep import run_sweep
+from asyncsim.run.tune import (
     edge_warnings,
     parse_grid,
     picks,
     tuned_scenario,
     tuning_sweep,
     tuning_table,
+)
+from asyncsim.scenario.loading import dump_yaml
+from asyncsim.scenario.schema import Scenario, scenario_warnings
+from asyncsim.store.csvtables import table_text
+from asyncsim.store.runs import (
+    atomic_write,
+    check_run_dir,
+    write_run,
 )
 
 # ---------------------------------------------------------------- run and sweep
@@ -90,7 +90,7 @@ def run(
             click.echo(format_table(["method", *_RUN_COLUMNS], rows))
             click.echo(f"results written to {directory}")
             if not no_plots:
-                from asyncsim import plots
+                from asyncsim.analysis import plots
 
                 plots.plot_run(result, directory / "plots")
                 click.echo(f"figures written to {directory / 'plots'}")

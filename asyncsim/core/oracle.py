@@ -98,7 +98,7 @@ class GradientOracle(ABC):
     """Computes stochastic gradients of the objective (ascent direction for RL).
 
     Subclasses set ``dim``, ``n_agents`` and ``horizon`` (transitions per gradient under
-    per-trajectory timing). :func:`asyncsim.checks.check_oracle` checks the contract.
+    per-trajectory timing). :func:`asyncsim.run.checks.check_oracle` checks the contract.
     """
 
     dim: int

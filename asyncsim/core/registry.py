@@ -5,14 +5,14 @@ A scenario refers to methods by registry name (``rennala_nigt``), to oracles and
 ``kind``, to its topology by ``cluster.topology``; nothing else in asyncsim hard-codes those
 names. Built-in entries are registered by the
 modules that define them (:mod:`asyncsim.methods.registry`, :mod:`asyncsim.oracles`,
-:mod:`asyncsim.config`); plug-ins add theirs with the ``register_*`` functions below, from a file
-named by a scenario's ``plugins:``, ``--plugin FILE`` or an installed package's entry point in the
-group ``asyncsim.plugins`` (see :mod:`asyncsim.plugins`). Lookups load the built-ins and the
-installed entry points once, on first use.
+:mod:`asyncsim.scenario.schema`); plug-ins add theirs with the ``register_*`` functions below, from
+a file named by a scenario's ``plugins:``, ``--plugin FILE`` or an installed package's entry point
+in the group ``asyncsim.core.plugins`` (see :mod:`asyncsim.core.plugins`). Lookups load the
+built-ins and the installed entry points once, on first use.
 
 Every entry knows where it comes from (:meth:`Registry.origin`): None for asyncsim's own, else
 the plug-in that registered it (:func:`registering_from`), which error messages name and which
-decides what a run directory records of it (:mod:`asyncsim.recorded`). Results read back from
+decides what a run directory records of it (:mod:`asyncsim.store.recorded`). Results read back from
 disk may name entries of plug-ins that are not loaded: :func:`recorded_entries` supplies
 stand-ins for those while a stored scenario is validated (entries registered here win).
 """
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from asyncsim.errors import AsyncSimError, UnknownNameError
+from asyncsim.core.errors import AsyncSimError, UnknownNameError
 
 if TYPE_CHECKING:
     from asyncsim.core.training import Training
@@ -224,7 +224,7 @@ def registering_from(origin: str) -> Iterator[None]:
 def recorded_entries(entries: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
     """Inside the block, a name no plug-in of this process registered is looked up in
     ``entries`` (registry ``what`` → name → stand-in entry): the stand-ins a run directory's
-    record gives for the plug-ins it used (:mod:`asyncsim.recorded`)."""
+    record gives for the plug-ins it used (:mod:`asyncsim.store.recorded`)."""
     token = _RECORDED.set(entries)
     try:
         yield
@@ -477,11 +477,11 @@ def register_topology(
 
 # ---------------------------------------------------------------- built-ins
 
-ENTRY_POINT_GROUP = "asyncsim.plugins"
+ENTRY_POINT_GROUP = "asyncsim.core.plugins"
 """The entry-point group of installed plug-ins."""
 
 BUILTIN_MODULES = (
-    "asyncsim.timing",
+    "asyncsim.timing.models",
     "asyncsim.oracles.synthetic",
     "asyncsim.oracles.policy_gradient",
     "asyncsim.methods.registry",
@@ -502,7 +502,7 @@ _builtins_loaded = False
 def load_builtins() -> None:
     """Import the modules that register the built-in entries (as asyncsim's own, whatever
     plug-in is being loaded), then the installed plug-ins (entry-point group
-    ``asyncsim.plugins``), once. Lookups call it; so does loading a plug-in file, first."""
+    ``asyncsim.core.plugins``), once. Lookups call it; so does loading a plug-in file, first."""
     global _builtins_loaded
     if _builtins_loaded:
         return
@@ -526,7 +526,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def load_entry_points() -> None:
-    """Load the installed plug-ins (entry-point group ``asyncsim.plugins``). One that fails to
+    """Load the installed plug-ins (entry-point group ``asyncsim.core.plugins``). One that fails to
     load is left out (whatever it registered is removed) with one :class:`PluginWarning`."""
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:

@@ -22,7 +22,7 @@ __all__ = ["Recorder", "Training"]
 
 class Recorder(Protocol):
     """Where updates go (the iteration table and the budget,
-    :class:`asyncsim.recorder.IterationRecorder`)."""
+    :class:`asyncsim.run.recorder.IterationRecorder`)."""
 
     def record(
         self,

@@ -45,10 +45,10 @@ from asyncsim.emulation.messages import (
     Stop,
     Upload,
 )
-from asyncsim.lifeline import exit_with_parent
 from asyncsim.oracles import build_oracle
-from asyncsim.runner import seeds
-from asyncsim.scenario_parts import build_cluster
+from asyncsim.run.lifeline import exit_with_parent
+from asyncsim.run.runner import seeds
+from asyncsim.scenario.parts import build_cluster
 
 __all__ = [
     "AgentWorker",

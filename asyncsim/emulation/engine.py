@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
+from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.oracle import GradientOracle, GradientResult, sum_reports
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.emulation.agent import combine_stats
 from asyncsim.emulation.executors import Agents
 from asyncsim.emulation.messages import Event, Failure, Ready, Setup, Start, Stop, Upload
 from asyncsim.engine.cluster import ClusterRuntime
-from asyncsim.errors import AsyncSimError
 
 if TYPE_CHECKING:
-    from asyncsim.config import Scenario
+    from asyncsim.scenario.schema import Scenario
 
 __all__ = ["EmulatedArrival", "EmulatedEngine", "EventTimes"]
 

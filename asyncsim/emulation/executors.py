@@ -24,10 +24,10 @@ from multiprocessing.connection import Connection, Listener
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, NoReturn
 
+from asyncsim.core.errors import AsyncSimError, switch
 from asyncsim.emulation.agent import RayAgent, no_delay, serve_process
 from asyncsim.emulation.messages import Quit
-from asyncsim.errors import AsyncSimError, switch
-from asyncsim.lifeline import parent_lifeline
+from asyncsim.run.lifeline import parent_lifeline
 
 __all__ = ["Agents", "LocalAgents", "RayAgents", "start_agents"]
 
@@ -200,7 +200,7 @@ class RayAgents(_Connected):
             raise AsyncSimError(
                 f"{switch('executor')} ray needs Ray: pip install 'asyncsim[ray]'"
             ) from None
-        from asyncsim.sweep_executors import default_workers, init_ray
+        from asyncsim.run.sweep_executors import default_workers, init_ray
 
         self._ray = ray
         self._started_here = not ray.is_initialized()

@@ -5,11 +5,11 @@ below which its error grows.
 - Agents: every agent is a process (a Ray actor: a process too) that the driver reaches through
   its own descriptors; :func:`check_agents` refuses more than :data:`AGENT_LIMIT` agents, more
   descriptors than ``ulimit -n`` allows, more processes than ``ulimit -u`` allows, and more
-  memory than this process may use (:func:`asyncsim.guards.available_memory`), at
+  memory than this process may use (:func:`asyncsim.scenario.guards.available_memory`), at
   :data:`AGENT_PROCESS_BYTES` per agent at least.
 - Real time: an emulated method lasts its simulated time × S at least; :func:`check_real_time`
   refuses, once the methods are simulated and before any agent starts, an emulation longer
-  than :data:`asyncsim.guards.TIME_LIMIT`.
+  than :data:`asyncsim.scenario.guards.TIME_LIMIT`.
 - Floor: :func:`floor_warning` says when S is below the floor that README's "Sim-to-real"
   documents: the fastest agent's gradient shorter than :data:`FLOOR_GRADIENT_SECONDS` of real
   time, or more than :data:`FLOOR_MESSAGES_PER_SECOND` messages a second for the driver.
@@ -23,8 +23,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from asyncsim.errors import switch
-from asyncsim.guards import TIME_LIMIT, ResourceError, available_memory, duration_text, size_text
+from asyncsim.core.errors import switch
+from asyncsim.scenario.guards import (
+    TIME_LIMIT,
+    ResourceError,
+    available_memory,
+    duration_text,
+    size_text,
+)
 
 __all__ = [
     "AGENT_LIMIT",
@@ -109,7 +115,7 @@ def _open_descriptors() -> int:
 
 def check_real_time(simulated: Sequence[float], time_scale: float) -> float:
     """The real seconds the emulation of methods of these simulated times takes at least (S ×
-    their sum); refused above :data:`~asyncsim.guards.TIME_LIMIT`."""
+    their sum); refused above :data:`~asyncsim.scenario.guards.TIME_LIMIT`."""
     seconds = time_scale * float(sum(simulated))
     if not seconds <= TIME_LIMIT:
         raise ResourceError(

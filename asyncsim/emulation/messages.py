@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.config import Scenario
 from asyncsim.core.oracle import GradientResult
+from asyncsim.scenario.schema import Scenario
 
 __all__ = ["Event", "Failure", "Quit", "Ready", "Setup", "Start", "Stop", "Upload"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.bounds import mean_times
-from asyncsim.config import Scenario, validate_scenario
+from asyncsim.analysis.bounds import mean_times
 from asyncsim.core.engine import CollectionRule
+from asyncsim.core.errors import ConfigError, switch
 from asyncsim.core.trace import Trace
 from asyncsim.emulation.engine import EmulatedEngine
 from asyncsim.emulation.executors import Agents, start_agents
@@ -27,8 +27,8 @@ from asyncsim.emulation.limits import check_agents, check_real_time
 from asyncsim.emulation.limits import floor_warning as floor_of_times
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
 from asyncsim.engine.simulation import Simulation
-from asyncsim.errors import ConfigError, switch
-from asyncsim.runner import MethodResult, RunResult, run_method
+from asyncsim.run.runner import MethodResult, RunResult, run_method
+from asyncsim.scenario.schema import Scenario, validate_scenario
 
 __all__ = [
     "EmulationResult",
@@ -154,7 +154,7 @@ def emulate(
     """Simulate, then emulate, every method of ``scenario``, and compare them.
 
     Unless ``force``, agents that cannot be started here and an emulation that would take more
-    than :data:`~asyncsim.guards.TIME_LIMIT` of real time are refused (:mod:`.limits`), the
+    than :data:`~asyncsim.scenario.guards.TIME_LIMIT` of real time are refused (:mod:`.limits`), the
     first before anything runs, the second once the methods are simulated and before any agent
     starts.
 
@@ -170,7 +170,7 @@ def emulate(
         force: skip the refusals.
     """
     if isinstance(scenario, str | Path):
-        from asyncsim.scenario import load_scenario
+        from asyncsim.scenario.loading import load_scenario
 
         scenario = load_scenario(scenario)
     elif not isinstance(scenario, Scenario):
@@ -226,7 +226,7 @@ def _emulated(
 def floor_warning(scenario: Scenario, time_scale: float) -> str | None:
     """Why ``time_scale`` is below the documented floor for ``scenario``, or None (see
     :func:`.limits.floor_warning`), from the mean times."""
-    from asyncsim.bounds import mean_times
+    from asyncsim.analysis.bounds import mean_times
 
     times = mean_times(scenario)
     return floor_of_times(times.tau, times.offsets + times.tau + times.uplink, time_scale)
@@ -253,8 +253,8 @@ def _method_report(
 
 
 def fixed_tau(scenario: Scenario) -> list[float] | None:
-    """τ_i = h_i·H of every agent (:func:`asyncsim.bounds.mean_times`) when compute times are
-    fixed and per trajectory, else None."""
+    """τ_i = h_i·H of every agent (:func:`asyncsim.analysis.bounds.mean_times`) when compute times
+    are fixed and per trajectory, else None."""
     fixed = scenario.cluster.time_models(1)["compute"].fixed_values()
     if fixed is None or scenario.cluster.timing == "per_step":
         return None

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
-from asyncsim.plugins import origin_of
-from asyncsim.timing import Outage, TimeModel, check_time
+from asyncsim.timing.models import Outage, TimeModel, check_time
 
 __all__ = ["ClusterRuntime", "Reduce"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
-from asyncsim.errors import AsyncSimError
-from asyncsim.plugins import origin_of
+from asyncsim.core.plugins import origin_of
 
 __all__ = ["LazyGradients"]
 

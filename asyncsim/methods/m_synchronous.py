@@ -14,8 +14,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from asyncsim import theory
+from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context, Params, ProtocolSpec
-from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import CollectionRule, rounds
 
 __all__ = ["PROTOCOL", "MSynchronousParams", "MSynchronousRule"]

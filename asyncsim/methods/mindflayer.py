@@ -20,11 +20,11 @@ import numpy as np
 from pydantic import Field
 
 from asyncsim import theory
+from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context, ProtocolSpec
-from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import BatchParams, rounds
 from asyncsim.methods.rennala import RennalaRule
-from asyncsim.timing import per_agent_values
+from asyncsim.timing.models import per_agent_values
 
 __all__ = ["PROTOCOL", "MindFlayerParams", "MindFlayerRule"]
 

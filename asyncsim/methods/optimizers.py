@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from asyncsim.core.linalg import norm
 from asyncsim.core.optimizer import Optimizer
 from asyncsim.core.registry import Context, Params
-from asyncsim.linalg import norm
 
 __all__ = [
     "DelayAdaptiveParams",

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import Field
 
+from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context, Params, ProtocolSpec
-from asyncsim.errors import ConfigError
 from asyncsim.methods.protocol import Training
 
 __all__ = ["PROTOCOL", "RingmasterParams", "train_ringmaster"]

@@ -1,7 +1,7 @@
 """Gradient oracles: the built-in kinds, each a scenario block beside its implementation
 (:mod:`.synthetic`, :mod:`.policy_gradient`), and the factory that builds one from a scenario's
 ``oracle`` block (the model registered for its ``kind`` builds it). The contract is
-:mod:`asyncsim.core.oracle`; its checker :func:`asyncsim.checks.check_oracle`."""
+:mod:`asyncsim.core.oracle`; its checker :func:`asyncsim.run.checks.check_oracle`."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ minimised returns stochastic estimates of ∇J = −∇f. ``gradient_norm`` give
 Noise ξ has E ξ = 0 and E||ξ||² = σ² (``noise`` = σ), Gaussian or Student-t (heavy-tailed,
 rescaled to the same variance). The noise of gradient (agent i, index k) is a function of
 (seed, i, k) alone (:class:`GradientNoise`), so a gradient is the same in any request order or
-batch split, as the oracle contract asks (:func:`asyncsim.checks.check_oracle`).
+batch split, as the oracle contract asks (:func:`asyncsim.run.checks.check_oracle`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.registry import Params, register_oracle
-from asyncsim.linalg import norm
 
 __all__ = [
     "GradientNoise",

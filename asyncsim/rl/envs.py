@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.error import DependencyNotInstalled
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
-from asyncsim.errors import ConfigError, UnknownNameError, clip, quote
+from asyncsim.core.errors import ConfigError, UnknownNameError, clip, quote
 
 __all__ = [
     "BOOKKEEPING_WRAPPERS",

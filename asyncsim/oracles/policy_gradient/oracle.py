@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from asyncsim.core.errors import ConfigError, UnknownNameError
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
-from asyncsim.errors import ConfigError, UnknownNameError
 from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, make_env
 from asyncsim.rl.estimator import Trajectory, rewards_to_go, weighted_gradients
 from asyncsim.rl.mujoco_batch import fast_path_reason, is_mujoco_env

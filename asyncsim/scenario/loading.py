@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import ConfigError, clip, quote, switch
-from asyncsim.files import read_text_file
+from asyncsim.core.errors import ConfigError, clip, quote, switch
+from asyncsim.scenario.schema import Scenario, validate_scenario
+from asyncsim.store.files import read_text_file
 
 __all__ = [
     "apply_overrides",

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.errors import ConfigError
-from asyncsim.expressions import parse_expression
+from asyncsim.core.errors import ConfigError
+from asyncsim.timing.expressions import parse_expression
 
 __all__ = [
     "GridPoint",
@@ -104,7 +104,7 @@ class GridPoint:
 
 def tuning_table(sweep_dir: str | Path) -> list[GridPoint]:
     """Every grid point of a finished tuning sweep, the pick of each method marked."""
-    from asyncsim.tables import load_sweep
+    from asyncsim.analysis.tables import load_sweep
 
     frame = load_sweep(sweep_dir)
     frame["lr"] = [json.loads(text)[0]["lr"] for text in frame["methods"]]

@@ -5,7 +5,7 @@ pyplot (no global state, no display backend needed) and returns it; given ``out`
 it as ``out.png``, ``out.pdf`` and ``out.csv``, the data it draws (:class:`DataFigure`).
 ``plot_run`` and ``plot_sweep`` write the standard figure sets of a run directory and a sweep
 directory. What a method's protocol offers (rounds, a bound, a complexity shape) comes from its
-registry record through :mod:`asyncsim.bounds`, with τ_i = h_i·H from the mean of the
+registry record through :mod:`asyncsim.analysis.bounds`, with τ_i = h_i·H from the mean of the
 scenario's compute model; a method without a shape gets no theory line.
 """
 
@@ -26,12 +26,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 from numpy.typing import ArrayLike
 
-from asyncsim import bounds, fitting, intervals
-from asyncsim.config import MethodConfig, Scenario
-from asyncsim.csvtables import table_text
-from asyncsim.intervals import TraceColumns
-from asyncsim.results import atomic_write
-from asyncsim.run_data import RunResult
+from asyncsim.analysis import bounds, fitting, intervals
+from asyncsim.analysis.intervals import TraceColumns
+from asyncsim.scenario.schema import MethodConfig, Scenario
+from asyncsim.store.csvtables import table_text
+from asyncsim.store.run_data import RunResult
+from asyncsim.store.runs import atomic_write
 
 __all__ = [
     "AGENT_ROWS",
@@ -263,11 +263,11 @@ def plot_scaling(
 ) -> Figure:
     """Measured time to target versus a swept parameter, with each method's shape fitted.
 
-    A method's measurement is :func:`asyncsim.fitting.time_to_target`; a run that missed its
-    target is drawn as a hollow marker at the end of its budget (censored) and left out of the
+    A method's measurement is :func:`asyncsim.analysis.fitting.time_to_target`; a run that missed
+    its target is drawn as a hollow marker at the end of its budget (censored) and left out of the
     fit. A method whose protocol has an ε-complexity shape for its optimizer gets that shape
-    times one constant, both from :func:`asyncsim.fitting.fit_method` (the theory check's fit:
-    the shape at τ_i = h_i·H and κ = max_i κ_i, c = exp(mean(log measured − log shape)) over
+    times one constant, both from :func:`asyncsim.analysis.fitting.fit_method` (the theory check's
+    fit: the shape at τ_i = h_i·H and κ = max_i κ_i, c = exp(mean(log measured − log shape)) over
     the reached runs); the legend names the method and shows c. Others get no line.
 
     Args:
@@ -275,7 +275,7 @@ def plot_scaling(
         parameter: x-axis label (``"n"``, ``"α"``, ...).
         eps: ε of the shapes (default: each run's ``budget.target_grad_norm``, else 1).
         constants: L_g, L_h, σ², Δ of the shapes: a mode of
-            :data:`asyncsim.bounds.CONSTANTS_MODES` (default ``"oracle"``, as the theory
+            :data:`asyncsim.analysis.bounds.CONSTANTS_MODES` (default ``"oracle"``, as the theory
             check) or a mapping.
         out: Save as ``out.png``, ``out.pdf`` and ``out.csv`` when given.
 
@@ -386,7 +386,7 @@ def plot_timeline(
 ) -> Figure:
     """Per-agent timeline of the first ``rounds`` rounds of one method, from its trace.
 
-    Bars (:mod:`asyncsim.intervals`): downlink (the point on its way: from the update that
+    Bars (:mod:`asyncsim.analysis.intervals`): downlink (the point on its way: from the update that
     made it, or the end of the agent's previous work if later, to broadcast_received), compute
     (compute_start → compute_end), upload (upload_start → upload_end), discarded, abandoned and
     lost work (compute_start → discarded / abandoned / lost) and idle (every other gap); thin
@@ -602,7 +602,7 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
     """
     source = None if isinstance(run, RunResult) else Path(run)
     if source is not None:
-        from asyncsim.results import load_run
+        from asyncsim.store.runs import load_run
 
         run = load_run(source)
     out = Path(out_dir)
@@ -631,8 +631,8 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path, max_progress: int = 1
     are all ``i**α`` / ``sqrt(i)`` / ``i``, gets ``scaling_<field>`` figures against that value
     (or α), one per combination of the other swept fields.
     """
-    from asyncsim.results import load_run
-    from asyncsim.sweep_index import index_records
+    from asyncsim.store.runs import load_run
+    from asyncsim.store.sweep_index import index_records
 
     sweep = Path(sweep_dir)
     records = index_records(sweep)
@@ -693,7 +693,7 @@ def _exponent(text: str) -> str:
 
 def _finished(record: Mapping[str, str], sweep: Path) -> bool:
     """Whether a sweep point has results: no error, not failed or pending, and readable."""
-    from asyncsim.results import is_readable
+    from asyncsim.store.runs import is_readable
 
     status = (record.get("status") or "").strip().lower()
     point = sweep / "points" / record["hash"]

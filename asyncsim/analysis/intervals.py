@@ -1,7 +1,7 @@
 """Agents' busy and idle intervals, from a method's trace, as numpy arrays.
 
-What the timeline and utilization figures draw (:mod:`asyncsim.plots`). The trace is read in
-blocks into four columns and paired with sorts, in O(events log events) without a Python step
+What the timeline and utilization figures draw (:mod:`asyncsim.analysis.plots`). The trace is read
+in blocks into four columns and paired with sorts, in O(events log events) without a Python step
 per event, so that a trace of millions of rows costs seconds, not minutes.
 
 An interval's kind (:data:`KINDS`): a downlink (the point on its way: from the server's update
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asyncsim.core.trace import EVENTS, TraceEvent
-from asyncsim.runner import MethodResult
+from asyncsim.run.runner import MethodResult
 
 __all__ = ["KINDS", "Intervals", "TraceColumns", "busy", "computing_time", "with_idle"]
 

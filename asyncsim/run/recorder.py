@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncsim.errors import AsyncSimError
-from asyncsim.linalg import norm
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.core.linalg import norm
 
 if TYPE_CHECKING:
-    from asyncsim.config import BudgetConfig, EvaluationConfig
     from asyncsim.core.engine import Engine
     from asyncsim.core.oracle import GradientResult
+    from asyncsim.scenario.schema import BudgetConfig, EvaluationConfig
 
 __all__ = ["COLUMNS", "STUCK_MARGIN", "UPDATE_LAPSE", "IterationRecorder", "watching"]
 

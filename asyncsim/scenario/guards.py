@@ -42,9 +42,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncsim.config import MethodConfig, Scenario
-from asyncsim.csvtables import BLOCK_ROWS
-from asyncsim.errors import ConfigError, switch
+from asyncsim.core.errors import ConfigError, switch
+from asyncsim.scenario.schema import MethodConfig, Scenario
+from asyncsim.store.csvtables import BLOCK_ROWS
 
 __all__ = [
     "AGENT_BYTES",
@@ -90,7 +90,7 @@ TRACE_ROW_BYTES = 48
 
 WRITE_ROW_BYTES = 40
 """Memory per row of the block a table is written in (at most
-:data:`~asyncsim.csvtables.BLOCK_ROWS` rows at once): its five list slots at least; 168 B
+:data:`~asyncsim.store.csvtables.BLOCK_ROWS` rows at once): its five list slots at least; 168 B
 measured (16-17 MiB for blocks of 10^5 trace rows, whatever the trace's length; before tables
 were written in blocks, a trace's whole text was held three times over: 259 MiB for 2·10^6
 rows)."""
@@ -585,7 +585,7 @@ def _refuse_time(part: Part, total: float) -> None:
 def check_sweep_size(axes: Mapping[str, list[Any]]) -> int:
     """Refuse a sweep of more than SWEEP_POINTS_LIMIT points; return its number of points.
 
-    ``axes``: field path → values (as :func:`asyncsim.sweep.sweep_axes` returns them); the
+    ``axes``: field path → values (as :func:`asyncsim.run.sweep.sweep_axes` returns them); the
     count is their product, known before any point is expanded.
     """
     points = math.prod(len(values) for values in axes.values())

@@ -15,23 +15,23 @@ front (a bad value fails the whole sweep before anything runs). Layout of a swee
     SWEEP_DIR/sweep.yaml              the sweep as given (after --set and shorthands)
     SWEEP_DIR/index.csv               hash, one column per axis, status, error
     SWEEP_DIR/results.csv             one row per finished point × method: the swept values,
-                                      hash, then the method's summary (asyncsim.tables)
-    SWEEP_DIR/points/<hash>/          a run directory (asyncsim.results), or error.txt
+                                      hash, then the method's summary (asyncsim.analysis.tables)
+    SWEEP_DIR/points/<hash>/          a run directory (asyncsim.store.runs), or error.txt
 
-``<hash>`` is :func:`asyncsim.results.scenario_hash` of the resolved point, so a point that was
+``<hash>`` is :func:`asyncsim.store.runs.scenario_hash` of the resolved point, so a point that was
 finished by any earlier sweep (its completion marker exists) is never run again, and a sweep
 interrupted in any way resumes where it stopped. A point that raises is recorded as failed
 (index.csv and ``error.txt``) and the sweep goes on; a re-run retries it.
 
 Faults: a sweep holds ``SWEEP_DIR/.lock`` (flock) while it runs, so a second sweep on the
 directory refuses (or waits); pool workers exit when the driver dies, even by SIGKILL
-(:mod:`asyncsim.lifeline`); a worker that dies fails only the point it was running; results
+(:mod:`asyncsim.run.lifeline`); a worker that dies fails only the point it was running; results
 that cannot be written (a full disk) stop the sweep with one line naming the file, every
 finished point kept.
 
-Executors (``local``: a pool of worker processes; ``ray``): :mod:`asyncsim.sweep_executors`.
-The expansion of the axes is :mod:`asyncsim.sweep_grid`, the index and the finished points
-:mod:`asyncsim.sweep_index`; their public names are importable from here too.
+Executors (``local``: a pool of worker processes; ``ray``): :mod:`asyncsim.run.sweep_executors`.
+The expansion of the axes is :mod:`asyncsim.run.sweep_grid`, the index and the finished points
+:mod:`asyncsim.store.sweep_index`; their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -41,12 +41,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncsim.errors import AsyncSimError, switch
-from asyncsim.locks import LOCK_FILE, locked
-from asyncsim.progress import Progress
-from asyncsim.results import atomic_write, write_run
-from asyncsim.scenario import dump_yaml, plugins_relative_to
-from asyncsim.sweep_executors import (
+from asyncsim.core.errors import AsyncSimError, switch
+from asyncsim.run.progress import Progress
+from asyncsim.run.sweep_executors import (
     Executor,
     OnDone,
     OnStatus,
@@ -59,8 +56,11 @@ from asyncsim.sweep_executors import (
     run_point,
     traceback_text,
 )
-from asyncsim.sweep_grid import SweepPoint, expand_sweep, point_label, sweep_axes
-from asyncsim.sweep_index import (
+from asyncsim.run.sweep_grid import SweepPoint, expand_sweep, point_label, sweep_axes
+from asyncsim.scenario.loading import dump_yaml, plugins_relative_to
+from asyncsim.store.locks import LOCK_FILE, locked
+from asyncsim.store.runs import atomic_write, write_run
+from asyncsim.store.sweep_index import (
     StorageError,
     SweepIndex,
     finished_runs,
@@ -215,8 +215,8 @@ def _run_locked(
 
 def _write_results(out: Path) -> None:
     """``results.csv``: every finished point × method, its swept values and summary fields
-    (:func:`asyncsim.tables.load_sweep`)."""
-    from asyncsim.tables import load_sweep
+    (:func:`asyncsim.analysis.tables.load_sweep`)."""
+    from asyncsim.analysis.tables import load_sweep
 
     frame = load_sweep(out)
     with writing(out / "results.csv"):

@@ -3,7 +3,7 @@
 One constant per method is fitted by least squares in log space, c = exp(mean(log measured −
 log shape)); agreement is max_x |log(measured_x / (c·shape_x))|, with measured_x the geometric
 mean over seeds; trends are read on a log scale. Used by the scaling figures
-(:func:`asyncsim.plots.plot_scaling`) and the theory check (``analysis/theory_check.py``).
+(:func:`asyncsim.analysis.plots.plot_scaling`) and the theory check (``analysis/theory_check.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim import bounds
-from asyncsim.run_data import RunResult, censored_time, time_to_target
+from asyncsim.analysis import bounds
+from asyncsim.store.run_data import RunResult, censored_time, time_to_target
 
 __all__ = [
     "AGREEMENT_TOLERANCE",
@@ -281,9 +281,9 @@ def fit_method(
     """Method ``key``'s measured time to target at each parameter value x of ``chosen``
     ((x, run) pairs, several seeds per x) against its shape, and the fitted constant.
 
-    The shape is :func:`asyncsim.bounds.shape_value` at each x's scenario, with the constants
-    of :func:`asyncsim.bounds.shape_constants` (``constants``) and ε = ``eps``, else the
-    scenario's target (:func:`asyncsim.bounds.epsilon`). The constant is
+    The shape is :func:`asyncsim.analysis.bounds.shape_value` at each x's scenario, with the
+    constants of :func:`asyncsim.analysis.bounds.shape_constants` (``constants``) and ε = ``eps``,
+    else the scenario's target (:func:`asyncsim.analysis.bounds.epsilon`). The constant is
     :func:`fit_constant` over every run that reached its target; the agreement and the trends
     use the geometric mean over the seeds at each x. The scaling figures and the theory check
     both fit through here. None for a method without a shape.

@@ -31,16 +31,16 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, BinaryIO, Literal
 
-from asyncsim.config import Scenario
-from asyncsim.errors import AsyncSimError, switch
-from asyncsim.lifeline import exit_with_parent, parent_lifeline
-from asyncsim.progress import Status, throttled
-from asyncsim.recorder import watching
-from asyncsim.results import finished_methods, write_method, write_run
-from asyncsim.run_data import MethodResult, RunResult
-from asyncsim.runner import simulate
-from asyncsim.sweep_grid import SweepPoint
-from asyncsim.sweep_index import StorageError, SweepIndex, writing
+from asyncsim.core.errors import AsyncSimError, switch
+from asyncsim.run.lifeline import exit_with_parent, parent_lifeline
+from asyncsim.run.progress import Status, throttled
+from asyncsim.run.recorder import watching
+from asyncsim.run.runner import simulate
+from asyncsim.run.sweep_grid import SweepPoint
+from asyncsim.scenario.schema import Scenario
+from asyncsim.store.run_data import MethodResult, RunResult
+from asyncsim.store.runs import finished_methods, write_method, write_run
+from asyncsim.store.sweep_index import StorageError, SweepIndex, writing
 
 __all__ = [
     "Executor",
@@ -229,13 +229,13 @@ class _Pool:
     Unlike :class:`concurrent.futures.ProcessPoolExecutor`, which fails every pending point
     (BrokenProcessPool) when one worker dies and cannot tell which point it was running, a
     worker that dies here fails only its own point, and a fresh process takes its place.
-    Every worker exits when the driver dies (:func:`asyncsim.lifeline.exit_with_parent`).
+    Every worker exits when the driver dies (:func:`asyncsim.run.lifeline.exit_with_parent`).
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["asyncsim.sweep_executors"])
+        self._context.set_forkserver_preload(["asyncsim.run.sweep_executors"])
         self._lifeline = parent_lifeline()
         self._workers: list[_Worker] = []
 

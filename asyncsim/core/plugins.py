@@ -9,7 +9,7 @@ A plug-in is an ordinary Python file that calls the registration functions of
   naming the files, since a scenario someone sent is data, not a program;
 * by ``--plugin FILE`` on any ``asyncsim`` command, or :func:`load_plugin` from Python (naming
   the file is the user's word for it);
-* by an installed package that declares an entry point in the group ``asyncsim.plugins``
+* by an installed package that declares an entry point in the group ``asyncsim.core.plugins``
   (a module, or a callable that is called once): installing it was the user's word. One that
   fails to load is left out with one warning, and everything else keeps working.
 
@@ -19,7 +19,7 @@ idempotent: a file is imported once per process, under a module name derived fro
 plug-in that fails to load (an exception, ``sys.exit``, ``KeyboardInterrupt`` raised by its
 code) is one ConfigError line, and whatever it registered before failing is removed again.
 Results never import plug-ins: a run directory records what reading it needs
-(:mod:`asyncsim.recorded`).
+(:mod:`asyncsim.store.recorded`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import re
 import sys
 from pathlib import Path
 
+from asyncsim.core.errors import ConfigError, quote, switch
 from asyncsim.core.registry import (
     ENTRY_POINT_GROUP,
     PluginWarning,
@@ -39,7 +40,6 @@ from asyncsim.core.registry import (
     load_entry_points,
     registering_from,
 )
-from asyncsim.errors import ConfigError, quote, switch
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -2,9 +2,9 @@
 runtime (its compute and communication time models, drawn per agent) and d, the number of
 parameters a communication model may need.
 
-The runner (:func:`asyncsim.runner.run_method`), the emulation's agents and the closed forms
-(:func:`asyncsim.bounds.mean_times`) all build the cluster here, so the three see the same time
-models.
+The runner (:func:`asyncsim.run.runner.run_method`), the emulation's agents and the closed forms
+(:func:`asyncsim.analysis.bounds.mean_times`) all build the cluster here, so the three see the same
+time models.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import re
 
 import numpy as np
 
-from asyncsim.config import Scenario
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.oracles import build_oracle
-from asyncsim.timing import Outage
+from asyncsim.scenario.schema import Scenario
+from asyncsim.timing.models import Outage
 
 __all__ = ["build_cluster", "vector_dimension"]
 

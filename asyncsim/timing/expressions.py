@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from asyncsim.errors import ConfigError, quote
+from asyncsim.core.errors import ConfigError, quote
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Expression", "parse_expression"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from asyncsim.recorder import IterationRecorder
+    from asyncsim.run.recorder import IterationRecorder
 
 __all__ = [
     "LOG_SECONDS",
@@ -96,7 +96,7 @@ class Status:
 def throttled(
     report: Callable[[Status], None], seconds: float
 ) -> Callable[[IterationRecorder], None]:
-    """A watcher of updates (:func:`asyncsim.recorder.watching`) that reports the running
+    """A watcher of updates (:func:`asyncsim.run.recorder.watching`) that reports the running
     method's :class:`Status` at most every ``seconds`` (it runs once per update: the clock is
     read first, the status made only when due)."""
     last = time.perf_counter()

@@ -2,7 +2,7 @@
 
 A scenario whose methods, protocols, optimizers, oracle or time models are registered by plug-ins
 runs with the plug-ins' code, and its run directory also holds ``plugins.json``
-(:func:`describe`, written by :func:`asyncsim.results.write_run`): what reading the results
+(:func:`describe`, written by :func:`asyncsim.store.runs.write_run`): what reading the results
 needs of those entries, as data.
 
 - ``files``: each plug-in file, its path relative to the run directory and its sha256;
@@ -11,7 +11,7 @@ needs of those entries, as data.
   ε-complexity shape and scaling, the plug-in it comes from, and, per set of parameters the
   scenario gives it, the numbers its protocol's code gives at the run's mean times: the round
   bound of round 0 and of round 1, the closed-form cost per gradient
-  (:func:`asyncsim.bounds.method_bounds`) and the shape's arguments;
+  (:func:`asyncsim.analysis.bounds.method_bounds`) and the shape's arguments;
 - ``time_models``: per role (``cluster.compute``, ...) whose kind is a plug-in's: the kind, the
   per-agent means and, when they never vary, the fixed values;
 - ``oracle``: when its kind is a plug-in's: the kind and the dimension d;
@@ -19,7 +19,7 @@ needs of those entries, as data.
   broadcasts, has a collective and has a server.
 
 :func:`stand_ins` turns a record back into registry entries that give those numbers (asyncsim's
-own formulas do the rest); :func:`asyncsim.results.read_run_scenario` validates a stored scenario
+own formulas do the rest); :func:`asyncsim.store.runs.read_run_scenario` validates a stored scenario
 with them (:func:`asyncsim.core.registry.recorded_entries`). An entry a plug-in registered in this
 process (``--plugin FILE``) takes precedence. A recorded round bound is the protocol's for round
 0 and round 1; later rounds take round 1's (the rounds of a protocol with batches differ only by
@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ConfigDict, create_model
 
+from asyncsim.core.errors import AsyncSimError, switch
 from asyncsim.core.registry import (
     METHODS,
     OPTIMIZERS,
@@ -55,8 +56,7 @@ from asyncsim.core.registry import (
     TimeModelSpec,
     TopologySpec,
 )
-from asyncsim.errors import AsyncSimError, switch
-from asyncsim.timing import TimeModel
+from asyncsim.timing.models import TimeModel
 
 __all__ = ["RECORD_FILE", "describe", "method_origin", "stand_ins"]
 
@@ -83,8 +83,8 @@ def method_origin(method: Any) -> str | None:
 def describe(scenario: Any, directory: str | Path) -> dict[str, Any] | None:
     """The record of the plug-in entries ``scenario`` uses, paths relative to ``directory``
     (the run directory); None when it uses none."""
-    from asyncsim.bounds import mean_times
-    from asyncsim.scenario_parts import vector_dimension
+    from asyncsim.analysis.bounds import mean_times
+    from asyncsim.scenario.parts import vector_dimension
 
     start = Path(directory).resolve()
     record: dict[str, Any] = {}
@@ -164,7 +164,7 @@ def _topology_entry(spec: TopologySpec, start: Path) -> dict[str, Any]:
 def _closed_forms(scenario: Any, method: Any, mean_times: Callable) -> dict[str, Any]:
     """The numbers the method's protocol code gives for this scenario (None where it has no
     such closed form, or its code failed)."""
-    from asyncsim.bounds import method_bounds
+    from asyncsim.analysis.bounds import method_bounds
 
     protocol, params = method.spec.protocol_spec, method.params
     times = _attempt(lambda: mean_times(scenario))

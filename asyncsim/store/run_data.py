@@ -2,7 +2,7 @@
 
 :class:`RunResult` (every method of one scenario run) holds one :class:`MethodResult` per
 method: its iteration rows, trace rows and summary. The runner makes them, the results store
-(:mod:`asyncsim.results`) writes and reads them back, and the tables, the report, the figures,
+(:mod:`asyncsim.store.runs`) writes and reads them back, and the tables, the report, the figures,
 the fitting and the closed-form checks read them; this module imports none of those.
 
 Time to target (:func:`censored_time`): a run's time to its target from its summary, censored
@@ -24,7 +24,7 @@ from asyncsim.core.trace import Trace
 if TYPE_CHECKING:
     import pandas as pd
 
-    from asyncsim.config import Scenario
+    from asyncsim.scenario.schema import Scenario
 
 __all__ = [
     "MethodResult",

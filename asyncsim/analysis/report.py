@@ -4,8 +4,8 @@ Per method and per value of the swept fields other than ``seed``: the time to ta
 time when the scenario has no target) as mean ± standard error over the seeds (one seed: its
 time), a run that missed the target counted at the end of its budget as the paper's plots do
 (the mean is then a lower bound, shown as "≥", with the number of missed runs); the closed-form
-cost per gradient (:func:`asyncsim.bounds.method_bounds`); the mean gradients used and uploads.
-For each group, one sentence says whether the measured order of the methods agrees with the
+cost per gradient (:func:`asyncsim.analysis.bounds.method_bounds`); the mean gradients used and
+uploads. For each group, one sentence says whether the measured order of the methods agrees with the
 order of their closed-form costs per gradient (:func:`agreement`), and claims no more than the
 runs show: ties are ties, methods that missed the target are ordered only where their lower
 bounds decide it, and runs that neither reach a common target nor use the same number of
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim import bounds
-from asyncsim.config import Scenario, scenario_warnings
-from asyncsim.results import read_run_scenario
-from asyncsim.tables import load_run_frame, load_sweep
+from asyncsim.analysis import bounds
+from asyncsim.analysis.tables import load_run_frame, load_sweep
+from asyncsim.scenario.schema import Scenario, scenario_warnings
+from asyncsim.store.runs import read_run_scenario
 
 __all__ = [
     "TIE_TOLERANCE",
@@ -121,12 +121,12 @@ def report_rows(path: str | Path) -> list[ReportRow]:
 
 
 def report_warnings(path: str | Path) -> list[str]:
-    """What :func:`asyncsim.config.scenario_warnings` says of the scenarios of a sweep or run
-    directory's finished points (each warning once)."""
+    """What :func:`asyncsim.scenario.schema.scenario_warnings` says of the scenarios of a sweep or
+    run directory's finished points (each warning once)."""
     path = Path(path)
     if not (path / "index.csv").is_file():
         return scenario_warnings(read_run_scenario(path))
-    from asyncsim.sweep_index import read_index
+    from asyncsim.store.sweep_index import read_index
 
     hashes = {row["hash"] for row in read_index(path) if row.get("status") == "done"}
     found = [

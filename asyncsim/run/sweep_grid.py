@@ -2,7 +2,7 @@
 
 The points are the cartesian product of the axes in the file's key order (the last axis varies
 fastest); each is the base scenario with that point's values set as overrides, validated up
-front, and named by its content hash (:func:`asyncsim.results.scenario_hash`).
+front, and named by its content hash (:func:`asyncsim.store.runs.scenario_hash`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncsim.config import Scenario, validate_scenario
-from asyncsim.errors import ConfigError
-from asyncsim.results import scenario_hash
-from asyncsim.scenario import apply_overrides, check_distinct
+from asyncsim.core.errors import ConfigError
+from asyncsim.scenario.loading import apply_overrides, check_distinct
+from asyncsim.scenario.schema import Scenario, validate_scenario
+from asyncsim.store.runs import scenario_hash
 
 __all__ = ["SweepPoint", "expand_sweep", "point_label", "sweep_axes"]
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 
 from asyncsim import theory
-from asyncsim.config import MethodConfig, Scenario
-from asyncsim.run_data import RunResult
-from asyncsim.scenario_parts import build_cluster, vector_dimension
+from asyncsim.scenario.parts import build_cluster, vector_dimension
+from asyncsim.scenario.schema import MethodConfig, Scenario
+from asyncsim.store.run_data import RunResult
 
 __all__ = [
     "CONSTANTS_MODES",

@@ -7,7 +7,7 @@ Layout of a run directory (the output contract; scripts outside asyncsim read it
     DIR/<method>/iterations.csv  recorder.COLUMNS first, then other keys in first-appearance order
     DIR/<method>/trace.csv       time, agent, event, iteration, version
     DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner.method_summary)
-    DIR/plugins.json             what reading needs of the plug-ins used, if any (asyncsim.recorded)
+    DIR/plugins.json             what reading needs of the plug-ins used (store.recorded)
     DIR/COMPLETE                 written last: a directory without it is an unfinished run
 
 metadata.json is written first and names the method directories and the scenario (its hash)
@@ -20,12 +20,12 @@ is removed. Rerunning the same scenario into its own directory needs no ``overwr
 
 Reading a run directory imports no code: plug-in paths are stored relative to the stored
 scenario, and what the figures and the report need of plug-in entries comes from the record
-(:mod:`asyncsim.recorded`).
+(:mod:`asyncsim.store.recorded`).
 
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
 file. The tables are written block by block in bounded memory, with one float format
-(:mod:`asyncsim.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
+(:mod:`asyncsim.store.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
 parses them back to the same numbers. Files are not fsynced: the guarantee is against a killed
 process, not against power loss.
 """
@@ -51,16 +51,17 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim import __version__, recorded
-from asyncsim.config import Scenario, validate_scenario
+from asyncsim import __version__
+from asyncsim.core.errors import AsyncSimError, ConfigError, quote, switch
 from asyncsim.core.registry import recorded_entries
-from asyncsim.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
-from asyncsim.errors import AsyncSimError, ConfigError, quote, switch
-from asyncsim.files import check_method_key
-from asyncsim.locks import LOCK_FILE
-from asyncsim.recorder import COLUMNS
-from asyncsim.run_data import MethodResult, RunResult
-from asyncsim.scenario import dump_yaml, load_yaml, plugins_relative_to
+from asyncsim.run.recorder import COLUMNS
+from asyncsim.scenario.loading import dump_yaml, load_yaml, plugins_relative_to
+from asyncsim.scenario.schema import Scenario, validate_scenario
+from asyncsim.store import recorded
+from asyncsim.store.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
+from asyncsim.store.files import check_method_key
+from asyncsim.store.locks import LOCK_FILE
+from asyncsim.store.run_data import MethodResult, RunResult
 
 __all__ = [
     "COMPLETE",
@@ -125,7 +126,7 @@ def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def _iteration_blocks(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> Iterator[list]:
     """The rows flattened in the order of ``names``, None where a row lacks a column, in blocks
-    of :data:`~asyncsim.csvtables.BLOCK_ROWS` rows."""
+    of :data:`~asyncsim.store.csvtables.BLOCK_ROWS` rows."""
     for start in range(0, len(rows), BLOCK_ROWS):
         block = rows[start : start + BLOCK_ROWS]
         flat: list[Any] = [None] * (len(block) * len(names))
@@ -583,7 +584,7 @@ def written_methods(path: str | Path, methods: Iterable[Any]) -> list[str]:
 def read_run_scenario(path: str | Path) -> Scenario:
     """The scenario a run directory was run with (``DIR/scenario.yaml``), also when an earlier
     release wrote it (:func:`_earlier_release_scenario`). No plug-in is imported: an entry of a
-    plug-in not loaded here is the run's recorded stand-in (:mod:`asyncsim.recorded`)."""
+    plug-in not loaded here is the run's recorded stand-in (:mod:`asyncsim.store.recorded`)."""
     path = Path(path)
     data = load_yaml((path / "scenario.yaml").read_text(encoding="utf-8"), str(path))
     with recorded_entries(recorded.stand_ins(_read_record(path))):

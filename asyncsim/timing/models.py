@@ -23,10 +23,10 @@ from typing import Annotated, Literal, get_args
 import numpy as np
 from pydantic import Field
 
+from asyncsim.core.errors import AsyncSimError, ConfigError, clip, quote
 from asyncsim.core.registry import Params, register_time_model
-from asyncsim.errors import AsyncSimError, ConfigError, clip, quote
-from asyncsim.expressions import parse_expression
-from asyncsim.files import read_text_file
+from asyncsim.store.files import read_text_file
+from asyncsim.timing.expressions import parse_expression
 
 __all__ = [
     "CLOCK_BITS",

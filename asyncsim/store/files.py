@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from asyncsim.errors import ConfigError, quote
+from asyncsim.core.errors import ConfigError, quote
 
 __all__ = [
     "MAX_NAME_BYTES",
@@ -44,7 +44,7 @@ RUN_DIRECTORY_ENTRIES = frozenset(
         ".lock",
     }
 )
-"""What a run directory holds besides its method directories (asyncsim.results, the plug-in
+"""What a run directory holds besides its method directories (asyncsim.store.runs, the plug-in
 record, emulate's comparison, the sweep's error file, the figures, the writer's lock): no
 method key may take one of these names."""
 

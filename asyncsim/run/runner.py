@@ -1,6 +1,6 @@
 """Run a scenario: build cluster, oracle and method for each method, run SimPy, collect tables.
 
-The run's results are data (:mod:`asyncsim.run_data`); ``MethodResult``, ``RunResult``,
+The run's results are data (:mod:`asyncsim.store.run_data`); ``MethodResult``, ``RunResult``,
 ``build_cluster`` and ``vector_dimension`` are also importable from here.
 
 ``simulate(scenario)`` is the Python API; every method of a scenario is run with the same seed,
@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.config import MethodConfig, Scenario, validate_scenario
 from asyncsim.core.engine import Engine
+from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.oracle import GradientOracle
 from asyncsim.core.trace import Trace
 from asyncsim.core.training import Training
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.simulation import Simulation
-from asyncsim.errors import AsyncSimError
 from asyncsim.oracles import build_oracle
-from asyncsim.recorder import IterationRecorder
-from asyncsim.run_data import MethodResult, RunResult
-from asyncsim.scenario_parts import build_cluster, vector_dimension
+from asyncsim.run.recorder import IterationRecorder
+from asyncsim.scenario.parts import build_cluster, vector_dimension
+from asyncsim.scenario.schema import MethodConfig, Scenario, validate_scenario
+from asyncsim.store.run_data import MethodResult, RunResult
 
 __all__ = [
     "EngineFactory",
@@ -66,8 +66,8 @@ class MethodsFailed(AsyncSimError):
 def _failure(method: MethodConfig, index: int, exc: Exception, iteration: int | None) -> str:
     """One line: which method failed (and its plug-in), at which iteration, and why; an
     asyncsim error keeps its own text (and field) first."""
-    from asyncsim.plugins import shown
-    from asyncsim.recorded import method_origin
+    from asyncsim.core.plugins import shown
+    from asyncsim.store.recorded import method_origin
 
     origin = method_origin(method)
     plugin = f" (plug-in {shown(origin)})" if origin and os.path.isabs(origin) else ""
@@ -210,7 +210,7 @@ def simulate(
     is raised, naming the first failure and holding the methods that finished.
     """
     if isinstance(scenario, str | Path):
-        from asyncsim.scenario import load_scenario
+        from asyncsim.scenario.loading import load_scenario
 
         scenario = load_scenario(scenario)
     elif not isinstance(scenario, Scenario):

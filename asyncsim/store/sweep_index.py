@@ -1,10 +1,10 @@
 """A sweep directory as a store of points: its ``index.csv`` (read back, rebuilt from
 ``points/`` when damaged, rewritten as points finish) and its finished runs.
 
-Layout (written by :func:`asyncsim.sweep.run_sweep`)::
+Layout (written by :func:`asyncsim.run.sweep.run_sweep`)::
 
     SWEEP_DIR/index.csv               hash, one column per axis, status, error
-    SWEEP_DIR/points/<hash>/          a run directory (asyncsim.results), or error.txt
+    SWEEP_DIR/points/<hash>/          a run directory (asyncsim.store.runs), or error.txt
 
 The tables, the report and the figures read a sweep through here, never through the sweep
 driver.
@@ -23,12 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from asyncsim.csvtables import table_text
-from asyncsim.errors import AsyncSimError
-from asyncsim.results import COMPLETE, atomic_write, is_complete, is_readable, load_run
-from asyncsim.run_data import RunResult
-from asyncsim.scenario import load_yaml, value_at
-from asyncsim.sweep_grid import SweepPoint, sweep_axes
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.run.sweep_grid import SweepPoint, sweep_axes
+from asyncsim.scenario.loading import load_yaml, value_at
+from asyncsim.store.csvtables import table_text
+from asyncsim.store.run_data import RunResult
+from asyncsim.store.runs import COMPLETE, atomic_write, is_complete, is_readable, load_run
 
 __all__ = [
     "StorageError",

@@ -6,7 +6,7 @@
   request order, any batch split, and on any repeated call.
 * :func:`check_method`: a registered method runs on a tiny fixed-time scenario, reproduces itself
   with the same seed, and, where its protocol declares an exact round time, every round equals
-  it (:func:`asyncsim.bounds.check_rounds`).
+  it (:func:`asyncsim.analysis.bounds.check_rounds`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest
-from asyncsim.errors import AsyncSimError
-from asyncsim.linalg import norm
 
 __all__ = ["CHECK_SCENARIO", "ConformanceError", "check_method", "check_oracle"]
 
@@ -122,8 +122,8 @@ def check_method(
     Raises:
         ConformanceError: naming the failed check.
     """
-    from asyncsim.bounds import check_rounds
-    from asyncsim.runner import simulate
+    from asyncsim.analysis.bounds import check_rounds
+    from asyncsim.run.runner import simulate
 
     data = {**(scenario or CHECK_SCENARIO), "methods": [{"name": name, **(params or {})}]}
     first, second = simulate(data), simulate(data)

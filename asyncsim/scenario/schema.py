@@ -10,9 +10,9 @@
 3. cross-field checks run and every default is resolved once (the horizon, the downlink, each
    method's own defaults such as M ← n and M_init ← M), so no other code re-derives them.
 
-Every failure becomes a one-line :class:`~asyncsim.errors.ConfigError` naming the field path and
-the offending value. Time models and oracles register their own blocks (the built-ins beside
-their implementations, :mod:`asyncsim.timing`, :mod:`asyncsim.oracles`; plug-ins alike)
+Every failure becomes a one-line :class:`~asyncsim.core.errors.ConfigError` naming the field path
+and the offending value. Time models and oracles register their own blocks (the built-ins beside
+their implementations, :mod:`asyncsim.timing.models`, :mod:`asyncsim.oracles`; plug-ins alike)
 through :mod:`asyncsim.core.registry`.
 """
 
@@ -34,6 +34,8 @@ from pydantic import (
     model_validator,
 )
 
+from asyncsim.core.errors import ConfigError, quote
+from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import (
     METHODS,
     ORACLES,
@@ -44,10 +46,8 @@ from asyncsim.core.registry import (
     Params,
     TopologySpec,
 )
-from asyncsim.errors import ConfigError, quote
-from asyncsim.files import check_method_key, check_output_name
-from asyncsim.plugins import origin_of
-from asyncsim.timing import (
+from asyncsim.store.files import check_method_key, check_output_name
+from asyncsim.timing.models import (
     FixedTimeConfig,
     TimeModel,
     check_clock_scale,
@@ -186,7 +186,7 @@ class MethodConfig(Params):
     @property
     def spec(self) -> MethodSpec:
         """The registry entry (aliases resolved); for a method read back from results whose
-        plug-in is not loaded, its recorded stand-in (:mod:`asyncsim.recorded`)."""
+        plug-in is not loaded, its recorded stand-in (:mod:`asyncsim.store.recorded`)."""
         recorded = getattr(type(self.params), "recorded_spec", None)
         return recorded if recorded is not None else METHODS.get(self.name)
 
@@ -260,7 +260,7 @@ class Scenario(Params):
         they travel as data; validation loads the scenario's plug-ins first, as trusted when
         this process loaded every one of them (a scenario read back from results names files
         it did not load: unpickled, it asks for the user's word again)."""
-        from asyncsim.plugins import all_loaded
+        from asyncsim.core.plugins import all_loaded
 
         rebuild = _trusted_scenario if all_loaded(self.plugins) else validate_scenario
         return rebuild, (self.model_dump(mode="json"),)
@@ -276,14 +276,14 @@ def validate_scenario(data: Mapping[str, Any], *, plugins: PluginMode = "load") 
     """Validate a plain mapping into a resolved Scenario, or raise a one-line ConfigError.
 
     ``plugins`` says what happens to the files the scenario's ``plugins:`` names: ``load``
-    imports them if the user allowed it (:func:`asyncsim.plugins.check_trusted`), else
+    imports them if the user allowed it (:func:`asyncsim.core.plugins.check_trusted`), else
     refuses; ``trusted`` imports them (a scenario unpickled from a process that did);
     ``recorded`` imports nothing (a scenario read back from results: its plug-in entries come
-    from this process's registry or the run's record, :mod:`asyncsim.recorded`).
+    from this process's registry or the run's record, :mod:`asyncsim.store.recorded`).
     """
     if not isinstance(data, Mapping):
         raise ConfigError("scenario", f"must be a mapping of fields, got {type(data).__name__}")
-    from asyncsim.plugins import load_plugins
+    from asyncsim.core.plugins import load_plugins
 
     if plugins != "recorded":
         load_plugins(data.get("plugins") or [], "plugins", trusted=plugins == "trusted")

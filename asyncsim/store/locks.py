@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from asyncsim.errors import AsyncSimError, switch
+from asyncsim.core.errors import AsyncSimError, switch
 
 __all__ = ["LOCK_FILE", "locked"]
 

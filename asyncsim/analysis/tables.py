@@ -6,7 +6,7 @@ columns ``reached`` (the target was reached, or the scenario has none) and
 ``time_to_target_censored`` (the time to target, a run that missed it counted at the end of its
 budget as the paper's plots do). ``table="iterations"`` or ``"trace"`` gives those tables
 instead, one row per row of the files, with the method (and the swept fields) in front. A run in
-memory becomes the same DataFrames through :func:`asyncsim.run_data.run_frame`. pandas is
+memory becomes the same DataFrames through :func:`asyncsim.store.run_data.run_frame`. pandas is
 imported only when a frame is made.
 """
 
@@ -16,10 +16,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asyncsim.results import expect_results, is_readable, load_run, written_methods
-from asyncsim.run_data import TABLES, Table, run_frame, summary_row
-from asyncsim.scenario import load_yaml
-from asyncsim.sweep_index import read_index
+from asyncsim.scenario.loading import load_yaml
+from asyncsim.store.run_data import TABLES, Table, run_frame, summary_row
+from asyncsim.store.runs import expect_results, is_readable, load_run, written_methods
+from asyncsim.store.sweep_index import read_index
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +29,7 @@ __all__ = ["load_run_frame", "load_sweep", "run_frame"]
 
 def load_run_frame(path: str | Path, table: Table = "summary") -> pd.DataFrame:
     """A finished run directory as a DataFrame (see the module doc; ``asyncsim.load_run``).
-    :func:`asyncsim.results.load_run` reads it back as a RunResult instead."""
+    :func:`asyncsim.store.runs.load_run` reads it back as a RunResult instead."""
     _check_table(table)
     path = Path(path)
     if table != "summary":

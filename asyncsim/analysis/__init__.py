@@ -1,0 +1,2 @@
+"""Reading results: closed-form bounds, fits of the complexity shapes, tables, reports and
+figures."""
