@@ -105,13 +105,7 @@ def restore_registries():
     from asyncsim import plugins, registry
 
     registry.load_builtins()  # before saving: built-ins loaded during the test are kept
-    tables = [
-        registry.PROTOCOLS,
-        registry.OPTIMIZERS,
-        registry.METHODS,
-        registry.ORACLES,
-        registry.TIME_MODELS,
-    ]
+    tables = list(registry._REGISTRIES)  # every registry, topologies and later ones included
     saved = [(dict(t._entries), dict(t._aliases), dict(t._origins)) for t in tables]
     loaded = dict(plugins._loaded)
     yield

@@ -477,7 +477,7 @@ def register_topology(
 
 # ---------------------------------------------------------------- built-ins
 
-ENTRY_POINT_GROUP = "asyncsim.core.plugins"
+ENTRY_POINT_GROUP = "asyncsim.plugins"
 """The entry-point group of installed plug-ins."""
 
 BUILTIN_MODULES = (

@@ -29,7 +29,11 @@ from asyncsim.scenario.schema import Scenario, validate_scenario
 from asyncsim.store.files import read_text_file
 
 __all__ = [
+    "MAX_SCENARIO_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_VALUES",
     "apply_overrides",
+    "check_distinct",
     "dump_yaml",
     "expand_shorthands",
     "load_scenario",

@@ -40,6 +40,7 @@ __all__ = [
     "GammaTimes",
     "LogNormalTimeConfig",
     "LogNormalTimes",
+    "NonNegative",
     "Outage",
     "PerAgent",
     "ScaledTimeConfig",
