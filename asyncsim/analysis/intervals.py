@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asyncsim.core.trace import EVENTS, TraceEvent
-from asyncsim.run.runner import MethodResult
+from asyncsim.store.run_data import MethodResult
 
 __all__ = ["KINDS", "Intervals", "TraceColumns", "busy", "computing_time", "with_idle"]
 

@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike
 
 from asyncsim.analysis import bounds, fitting, intervals
 from asyncsim.analysis.intervals import TraceColumns
+from asyncsim.core.csvtables import table_text
 from asyncsim.scenario.schema import MethodConfig, Scenario
-from asyncsim.store.csvtables import table_text
 from asyncsim.store.run_data import RunResult
 from asyncsim.store.runs import atomic_write
 

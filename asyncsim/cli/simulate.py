@@ -11,6 +11,7 @@ import click
 
 from asyncsim.analysis.report import format_table
 from asyncsim.cli import app
+from asyncsim.core.csvtables import table_text
 from asyncsim.core.errors import AsyncSimError
 from asyncsim.run.progress import Progress, throttled
 from asyncsim.run.recorder import watching
@@ -26,7 +27,6 @@ from asyncsim.run.tune import (
 )
 from asyncsim.scenario.loading import dump_yaml
 from asyncsim.scenario.schema import Scenario, scenario_warnings
-from asyncsim.store.csvtables import table_text
 from asyncsim.store.runs import (
     atomic_write,
     check_run_dir,

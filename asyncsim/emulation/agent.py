@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from asyncsim.core.lifeline import exit_with_parent
 from asyncsim.core.oracle import GradientJob, GradientRequest, GradientResult, sum_reports
 from asyncsim.core.trace import TraceEvent
 from asyncsim.emulation.messages import (
@@ -46,7 +47,6 @@ from asyncsim.emulation.messages import (
     Upload,
 )
 from asyncsim.oracles import build_oracle
-from asyncsim.run.lifeline import exit_with_parent
 from asyncsim.run.runner import seeds
 from asyncsim.scenario.parts import build_cluster
 

@@ -25,9 +25,9 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any, NoReturn
 
 from asyncsim.core.errors import AsyncSimError, switch
+from asyncsim.core.lifeline import parent_lifeline
 from asyncsim.emulation.agent import RayAgent, no_delay, serve_process
 from asyncsim.emulation.messages import Quit
-from asyncsim.run.lifeline import parent_lifeline
 
 __all__ = ["Agents", "LocalAgents", "RayAgents", "start_agents"]
 

@@ -28,11 +28,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from asyncsim.core.lifeline import exit_with_parent, parent_lifeline
 from asyncsim.rl.envs import AgentEnvSpec, apply_observation, fast_step, make_env
 from asyncsim.rl.estimator import Trajectory
 from asyncsim.rl.mujoco_batch import BatchedMujocoEnv, fast_path_reason
 from asyncsim.rl.policy import GaussianPolicy, make_policy
-from asyncsim.run.lifeline import exit_with_parent, parent_lifeline
 
 __all__ = [
     "EVALUATION_STREAM",

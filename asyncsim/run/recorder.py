@@ -1,15 +1,7 @@
 """The iteration table (one row per model update) and the budget that ends a run.
 
-Row columns (the output contract of ``iterations.csv``; extend, never rename):
-``iteration, time_start, time_end, gradients_used, gradients_computed, uploads, grad_norm`` then
-``gradients_discarded, gradients_lost, estimate_norm, transitions``, the statistics the oracle
-reports with a gradient (``return_mean, discounted_return_mean, episode_length_mean`` for
-policy gradients), the columns of the evaluation hook (``eval_return`` ...) and protocol extras
-(``stop_time, participants`` for rounds; ``agent, delay`` for asynchronous updates).
-
-``gradients_computed`` counts computations *started* during the row's interval (used, discarded
-or lost); ``grad_norm`` is ||∇f(θ)|| at the updated model where the oracle knows it (synthetic),
-else the norm of the aggregated estimate ĝ.
+Its rows' columns are the output contract of ``iterations.csv``
+(:data:`asyncsim.store.run_data.COLUMNS`).
 
 Three safeguards live here because every protocol reports its updates here: a budget bounded
 only by simulated time ends with an AsyncSimError when the clock is stuck
@@ -32,6 +24,7 @@ import numpy as np
 
 from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.linalg import norm
+from asyncsim.store.run_data import COLUMNS
 
 if TYPE_CHECKING:
     from asyncsim.core.engine import Engine
@@ -39,20 +32,6 @@ if TYPE_CHECKING:
     from asyncsim.scenario.schema import BudgetConfig, EvaluationConfig
 
 __all__ = ["COLUMNS", "STUCK_MARGIN", "UPDATE_LAPSE", "IterationRecorder", "watching"]
-
-COLUMNS = (
-    "iteration",
-    "time_start",
-    "time_end",
-    "gradients_used",
-    "gradients_computed",
-    "uploads",
-    "grad_norm",
-    "gradients_discarded",
-    "gradients_lost",
-    "estimate_norm",
-    "transitions",
-)
 
 Evaluate = Callable[[np.ndarray], dict[str, Any]]
 """The evaluation hook: columns of a row for the model θ (e.g. ``eval_return``)."""

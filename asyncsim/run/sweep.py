@@ -25,12 +25,12 @@ interrupted in any way resumes where it stopped. A point that raises is recorded
 
 Faults: a sweep holds ``SWEEP_DIR/.lock`` (flock) while it runs, so a second sweep on the
 directory refuses (or waits); pool workers exit when the driver dies, even by SIGKILL
-(:mod:`asyncsim.run.lifeline`); a worker that dies fails only the point it was running; results
+(:mod:`asyncsim.core.lifeline`); a worker that dies fails only the point it was running; results
 that cannot be written (a full disk) stop the sweep with one line naming the file, every
 finished point kept.
 
 Executors (``local``: a pool of worker processes; ``ray``): :mod:`asyncsim.run.sweep_executors`.
-The expansion of the axes is :mod:`asyncsim.run.sweep_grid`, the index and the finished points
+The expansion of the axes is :mod:`asyncsim.scenario.sweep_grid`, the index and the finished points
 :mod:`asyncsim.store.sweep_index`; their public names are importable from here too.
 """
 
@@ -56,8 +56,8 @@ from asyncsim.run.sweep_executors import (
     run_point,
     traceback_text,
 )
-from asyncsim.run.sweep_grid import SweepPoint, expand_sweep, point_label, sweep_axes
 from asyncsim.scenario.loading import dump_yaml, plugins_relative_to
+from asyncsim.scenario.sweep_grid import SweepPoint, expand_sweep, point_label, sweep_axes
 from asyncsim.store.locks import LOCK_FILE, locked
 from asyncsim.store.runs import atomic_write, write_run
 from asyncsim.store.sweep_index import (

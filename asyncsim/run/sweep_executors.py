@@ -32,12 +32,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any, BinaryIO, Literal
 
 from asyncsim.core.errors import AsyncSimError, switch
-from asyncsim.run.lifeline import exit_with_parent, parent_lifeline
+from asyncsim.core.lifeline import exit_with_parent, parent_lifeline
 from asyncsim.run.progress import Status, throttled
 from asyncsim.run.recorder import watching
 from asyncsim.run.runner import simulate
-from asyncsim.run.sweep_grid import SweepPoint
 from asyncsim.scenario.schema import Scenario
+from asyncsim.scenario.sweep_grid import SweepPoint
 from asyncsim.store.run_data import MethodResult, RunResult
 from asyncsim.store.runs import finished_methods, write_method, write_run
 from asyncsim.store.sweep_index import StorageError, SweepIndex, writing
@@ -229,7 +229,7 @@ class _Pool:
     Unlike :class:`concurrent.futures.ProcessPoolExecutor`, which fails every pending point
     (BrokenProcessPool) when one worker dies and cannot tell which point it was running, a
     worker that dies here fails only its own point, and a fresh process takes its place.
-    Every worker exits when the driver dies (:func:`asyncsim.run.lifeline.exit_with_parent`).
+    Every worker exits when the driver dies (:func:`asyncsim.core.lifeline.exit_with_parent`).
     """
 
     def __init__(self, size: int) -> None:

@@ -42,9 +42,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from asyncsim.core.csvtables import BLOCK_ROWS
 from asyncsim.core.errors import ConfigError, switch
 from asyncsim.scenario.schema import MethodConfig, Scenario
-from asyncsim.store.csvtables import BLOCK_ROWS
 
 __all__ = [
     "AGENT_BYTES",
@@ -90,7 +90,7 @@ TRACE_ROW_BYTES = 48
 
 WRITE_ROW_BYTES = 40
 """Memory per row of the block a table is written in (at most
-:data:`~asyncsim.store.csvtables.BLOCK_ROWS` rows at once): its five list slots at least; 168 B
+:data:`~asyncsim.core.csvtables.BLOCK_ROWS` rows at once): its five list slots at least; 168 B
 measured (16-17 MiB for blocks of 10^5 trace rows, whatever the trace's length; before tables
 were written in blocks, a trace's whole text was held three times over: 259 MiB for 2·10^6
 rows)."""

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from asyncsim.core.errors import ConfigError, clip, quote, switch
+from asyncsim.core.files import read_text_file
 from asyncsim.scenario.schema import Scenario, validate_scenario
-from asyncsim.store.files import read_text_file
 
 __all__ = [
     "MAX_SCENARIO_BYTES",

@@ -19,6 +19,8 @@ through :mod:`asyncsim.core.registry`.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -35,6 +37,7 @@ from pydantic import (
 )
 
 from asyncsim.core.errors import ConfigError, quote
+from asyncsim.core.files import check_method_key, check_output_name
 from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import (
     METHODS,
@@ -46,7 +49,6 @@ from asyncsim.core.registry import (
     Params,
     TopologySpec,
 )
-from asyncsim.store.files import check_method_key, check_output_name
 from asyncsim.timing.models import (
     FixedTimeConfig,
     TimeModel,
@@ -63,6 +65,7 @@ __all__ = [
     "MethodConfig",
     "OutputConfig",
     "Scenario",
+    "scenario_hash",
     "scenario_json_schema",
     "scenario_warnings",
     "validate_scenario",
@@ -270,6 +273,14 @@ class Scenario(Params):
 
 
 PluginMode = Literal["load", "trusted", "recorded"]
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """First 12 hex digits of the sha256 of the scenario's canonical JSON (sorted keys)."""
+    canonical = json.dumps(
+        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def validate_scenario(data: Mapping[str, Any], *, plugins: PluginMode = "load") -> Scenario:

@@ -8,6 +8,17 @@ the fitting and the closed-form checks read them; this module imports none of th
 Time to target (:func:`censored_time`): a run's time to its target from its summary, censored
 at the end of its budget as the paper's plots do. DataFrames (:func:`run_frame`): one row per
 method (``summary``), per iteration or per trace event; pandas is imported only when asked.
+
+Row columns (the output contract of ``iterations.csv``; extend, never rename):
+``iteration, time_start, time_end, gradients_used, gradients_computed, uploads, grad_norm`` then
+``gradients_discarded, gradients_lost, estimate_norm, transitions``, the statistics the oracle
+reports with a gradient (``return_mean, discounted_return_mean, episode_length_mean`` for
+policy gradients), the columns of the evaluation hook (``eval_return`` ...) and protocol extras
+(``stop_time, participants`` for rounds; ``agent, delay`` for asynchronous updates).
+
+``gradients_computed`` counts computations *started* during the row's interval (used, discarded
+or lost); ``grad_norm`` is ||∇f(θ)|| at the updated model where the oracle knows it (synthetic),
+else the norm of the aggregated estimate ĝ.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ if TYPE_CHECKING:
     from asyncsim.scenario.schema import Scenario
 
 __all__ = [
+    "COLUMNS",
     "MethodResult",
     "RunResult",
     "Table",
@@ -35,6 +47,21 @@ __all__ = [
     "summary_row",
     "time_to_target",
 ]
+
+COLUMNS = (
+    "iteration",
+    "time_start",
+    "time_end",
+    "gradients_used",
+    "gradients_computed",
+    "uploads",
+    "grad_norm",
+    "gradients_discarded",
+    "gradients_lost",
+    "estimate_norm",
+    "transitions",
+)
+"""The first columns of ``iterations.csv``, in this order (module docstring)."""
 
 Table = Literal["summary", "iterations", "trace"]
 TABLES = ("summary", "iterations", "trace")

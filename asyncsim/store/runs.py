@@ -4,7 +4,7 @@ Layout of a run directory (the output contract; scripts outside asyncsim read it
 
     DIR/scenario.yaml            resolved scenario (model_dump(mode="json"))
     DIR/metadata.json            asyncsim version, git commit, seed, host, python, start/end
-    DIR/<method>/iterations.csv  recorder.COLUMNS first, then other keys in first-appearance order
+    DIR/<method>/iterations.csv  run_data.COLUMNS first, then other keys in first-appearance order
     DIR/<method>/trace.csv       time, agent, event, iteration, version
     DIR/<method>/summary.json    total_time, iterations, gradients_used, ... (runner.method_summary)
     DIR/plugins.json             what reading needs of the plug-ins used (store.recorded)
@@ -25,7 +25,7 @@ scenario, and what the figures and the report need of plug-in entries comes from
 Every file is written to a temporary file in the same directory and renamed over the target
 (``os.replace``), so a killed process leaves either the old file or the new one, never half a
 file. The tables are written block by block in bounded memory, with one float format
-(:mod:`asyncsim.store.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
+(:mod:`asyncsim.core.csvtables`): the same seed gives byte-identical tables, and :func:`load_run`
 parses them back to the same numbers. Files are not fsynced: the guarantee is against a killed
 process, not against power loss.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -52,16 +51,15 @@ from typing import Any
 import numpy as np
 
 from asyncsim import __version__
+from asyncsim.core.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
 from asyncsim.core.errors import AsyncSimError, ConfigError, quote, switch
+from asyncsim.core.files import check_method_key
 from asyncsim.core.registry import recorded_entries
-from asyncsim.run.recorder import COLUMNS
 from asyncsim.scenario.loading import dump_yaml, load_yaml, plugins_relative_to
-from asyncsim.scenario.schema import Scenario, validate_scenario
+from asyncsim.scenario.schema import Scenario, scenario_hash, validate_scenario
 from asyncsim.store import recorded
-from asyncsim.store.csvtables import BLOCK_ROWS, read_table, temporary_path, write_table
-from asyncsim.store.files import check_method_key
 from asyncsim.store.locks import LOCK_FILE
-from asyncsim.store.run_data import MethodResult, RunResult
+from asyncsim.store.run_data import COLUMNS, MethodResult, RunResult
 
 __all__ = [
     "COMPLETE",
@@ -120,13 +118,13 @@ def atomic_write(path: str | Path, data: str | bytes | bytearray) -> None:
 
 
 def _iteration_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """recorder.COLUMNS first, then any other key of the rows in order of first appearance."""
+    """run_data.COLUMNS first, then any other key of the rows in order of first appearance."""
     return list(dict.fromkeys(chain(COLUMNS, *rows)))
 
 
 def _iteration_blocks(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> Iterator[list]:
     """The rows flattened in the order of ``names``, None where a row lacks a column, in blocks
-    of :data:`~asyncsim.store.csvtables.BLOCK_ROWS` rows."""
+    of :data:`~asyncsim.core.csvtables.BLOCK_ROWS` rows."""
     for start in range(0, len(rows), BLOCK_ROWS):
         block = rows[start : start + BLOCK_ROWS]
         flat: list[Any] = [None] * (len(block) * len(names))
@@ -146,14 +144,6 @@ def _json_default(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- identity and metadata
-
-
-def scenario_hash(scenario: Scenario) -> str:
-    """First 12 hex digits of the sha256 of the scenario's canonical JSON (sorted keys)."""
-    canonical = json.dumps(
-        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def method_dir_name(key: str, field: str = "methods") -> str:

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from asyncsim.core.csvtables import table_text
 from asyncsim.core.errors import AsyncSimError
-from asyncsim.run.sweep_grid import SweepPoint, sweep_axes
 from asyncsim.scenario.loading import load_yaml, value_at
-from asyncsim.store.csvtables import table_text
+from asyncsim.scenario.sweep_grid import SweepPoint, sweep_axes
 from asyncsim.store.run_data import RunResult
 from asyncsim.store.runs import COMPLETE, atomic_write, is_complete, is_readable, load_run
 

@@ -24,8 +24,8 @@ import numpy as np
 from pydantic import Field
 
 from asyncsim.core.errors import AsyncSimError, ConfigError, clip, quote
+from asyncsim.core.files import read_text_file
 from asyncsim.core.registry import Params, register_time_model
-from asyncsim.store.files import read_text_file
 from asyncsim.timing.expressions import parse_expression
 
 __all__ = [

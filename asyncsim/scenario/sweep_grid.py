@@ -2,7 +2,7 @@
 
 The points are the cartesian product of the axes in the file's key order (the last axis varies
 fastest); each is the base scenario with that point's values set as overrides, validated up
-front, and named by its content hash (:func:`asyncsim.store.runs.scenario_hash`).
+front, and named by its content hash (:func:`asyncsim.scenario.schema.scenario_hash`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 
 from asyncsim.core.errors import ConfigError
 from asyncsim.scenario.loading import apply_overrides, check_distinct
-from asyncsim.scenario.schema import Scenario, validate_scenario
-from asyncsim.store.runs import scenario_hash
+from asyncsim.scenario.schema import Scenario, scenario_hash, validate_scenario
 
 __all__ = ["SweepPoint", "expand_sweep", "point_label", "sweep_axes"]
 
