@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from asyncsim.oracles.base import GradientJob, GradientRequest
-from asyncsim.oracles.synthetic import NonconvexOracle, QuadraticOracle
+
+from asyncsim.oracles.synthetic import GradientNoise, NonconvexOracle, QuadraticOracle
 
 
 def _mean_gradient(oracle, point, agent, count, first=0):
@@ -46,3 +46,18 @@ def test_reported_constants():
     assert quadratic.constants == pytest.approx(
         {"L_g": 4.0, "L_h": 0.0, "sigma2": 9.0, "delta": 0.5 * x0 @ (quadratic.eigenvalues * x0)}
     )
+
+
+def test_the_noise_streams_are_built_at_the_first_draw_as_they_were_built_up_front():
+    """An oracle built for its constants (n = 10^6) draws no stream; the streams, built at the
+    first gradient, are the seed's children 0..n-1, as GradientNoise built at once gives them."""
+    many = QuadraticOracle(dim=3, n_agents=10**6, seed=np.random.SeedSequence(1))
+    assert "_noise" not in vars(many) and many.constants
+    oracle = NonconvexOracle(dim=4, n_agents=3, seed=np.random.SeedSequence(7), noise=1.0)
+    point = oracle.initial_point()
+    job = GradientJob(agent=2, first_index=5, count=2, weight=1.0)
+    (result,) = oracle.compute([GradientRequest(point, (job,))])
+    noise = GradientNoise(np.random.SeedSequence(7), 3)
+    draws = sum(noise.at(2, k).standard_normal(4) for k in (5, 6))
+    expected = 2 * oracle.agent_gradient(point, 2) + draws / np.sqrt(4)
+    np.testing.assert_array_equal(result.vector, expected)
