@@ -43,7 +43,6 @@ CLI_SWITCHES = {
     "address": "--address",
     "executor": "--executor",
     "time_scale": "--time-scale",
-    "lr": "--lr",
     "wait": "--wait",
 }
 """The command line's spelling of the switches library messages ask for (errors.switch)."""

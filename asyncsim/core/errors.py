@@ -67,7 +67,6 @@ API_SWITCHES = {
     "address": "address",
     "executor": "executor",
     "time_scale": "time_scale",
-    "lr": "grid",
     "wait": "wait=True",
 }
 """How the Python API spells each switch (the command line spells its flags)."""
