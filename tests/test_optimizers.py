@@ -67,6 +67,27 @@ def test_nigt_with_momentum_one_queries_at_the_iterate() -> None:
     np.testing.assert_allclose(state.theta, [0.6, -0.2], rtol=0, atol=1e-15)
 
 
+def test_nigt_step_decay_by_hand() -> None:
+    """α = 1, η = 1, T₀ = 2: steps α_t = 1/√(1 + t/2) = 1, √(2/3), 1/√2 along g/||g||; without
+    T₀ every step is α (the paper's constant step)."""
+    for optimizer in (nigt(1.0, 1.0, 2.0), built("rennala_nigt", lr=1.0, momentum=1.0,
+                                                  lr_decay=2.0)):
+        state = optimizer.init(np.zeros(2))
+        for g, theta in (
+            ((0.0, 3.0), (0.0, 1.0)),
+            ((4.0, 0.0), (np.sqrt(2 / 3), 1.0)),
+            ((0.0, -5.0), (np.sqrt(2 / 3), 1.0 - np.sqrt(0.5))),
+        ):
+            state = optimizer.update(state, np.array(g))
+            np.testing.assert_allclose(state.theta, theta, rtol=0, atol=1e-15)
+        assert state.updates == 3
+    constant = nigt(1.0, 1.0)
+    state = constant.init(np.zeros(2))
+    for _ in range(3):
+        state = constant.update(state, np.array([0.0, 2.0]))
+    np.testing.assert_array_equal(state.theta, [0.0, 3.0])
+
+
 def test_sgd_step_by_hand() -> None:
     """θ_1 = θ_0 + α g = (1, 2) + 0.1·(10, −20) = (2, 0); the query point is the iterate."""
     for optimizer in (sgd(0.1), built("rennala_sgd", lr=0.1)):

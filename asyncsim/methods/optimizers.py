@@ -9,6 +9,7 @@ the gradient's point was sent (0 for synchronous rounds); only delay-adaptive ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -39,30 +40,42 @@ StepSize = Annotated[float, Field(gt=0, description="step size α")]
 
 @dataclass(frozen=True)
 class NIGTState:
-    """θ_t, the query point θ̃ where the next gradient is taken, and the momentum d_t
-    (None before the first aggregate)."""
+    """θ_t, the query point θ̃ where the next gradient is taken, the momentum d_t (None before
+    the first aggregate) and t, the updates applied so far."""
 
     theta: np.ndarray
     query: np.ndarray
     direction: np.ndarray | None = None
+    updates: int = 0
 
 
 class NIGTParams(Params):
-    """Step size α and momentum η of NIGT."""
+    """Step size α, momentum η and the optional step decay T₀ of NIGT."""
 
     lr: StepSize = 0.01
     momentum: Annotated[float, Field(gt=0, le=1, description="momentum η")] = 0.1
+    lr_decay: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="T₀ (updates): step α_t = α/√(1 + t/T₀); none: the constant α of Alg. 1",
+    )
 
 
-def nigt(lr: float, momentum: float) -> Optimizer:
+def nigt(lr: float, momentum: float, lr_decay: float | None = None) -> Optimizer:
     """Algorithm 1 (normalized ascent with implicit gradient transport), one iteration:
 
         d_t     = (1-η) d_{t-1} + η g_t        (d_0 = g_0, the initial aggregate)
-        θ_{t+1} = θ_t + α · d_t / ||d_t||      (no step while d_t = 0)
+        θ_{t+1} = θ_t + α_t · d_t / ||d_t||    (no step while d_t = 0)
         θ̃_{t+1} = θ_{t+1} + ((1-η)/η) · (θ_{t+1} − θ_t)   ← the next query point
 
-    Gradients are first taken at θ_0 itself (d_0 = Aggregate(θ_0, M_init)).
+    Gradients are first taken at θ_0 itself (d_0 = Aggregate(θ_0, M_init)). The step is the
+    constant α_t = α of the paper, or with ``lr_decay`` = T₀ the decreasing α_t = α/√(1 + t/T₀)
+    (t = updates applied before this one): a normalized step moves θ by α_t whatever the
+    gradient's size, so at a constant α the iterate keeps wandering at distance ~α around a
+    stationary point (docs/algorithms.md §2).
     """
+
+    def step(updates: int) -> float:
+        return lr if lr_decay is None else lr / math.sqrt(1.0 + updates / lr_decay)
 
     def init(theta0: np.ndarray) -> NIGTState:
         return NIGTState(theta0, theta0, None)
@@ -70,9 +83,10 @@ def nigt(lr: float, momentum: float) -> Optimizer:
     def update(state: NIGTState, g: np.ndarray, delay: int = 0) -> NIGTState:
         d = g if state.direction is None else (1.0 - momentum) * state.direction + momentum * g
         length = norm(d)
-        theta = state.theta + (lr / length) * d if length > 0 else state.theta
+        alpha = step(state.updates)
+        theta = state.theta + (alpha / length) * d if length > 0 else state.theta
         query = theta + ((1.0 - momentum) / momentum) * (theta - state.theta)
-        return NIGTState(theta, query, d)
+        return NIGTState(theta, query, d, state.updates + 1)
 
     return Optimizer(init, update)
 

@@ -48,9 +48,9 @@ for _module in _PROTOCOL_MODULES:
 
 register_optimizer(
     "nigt",
-    lambda p: nigt(p.lr, p.momentum),
+    lambda p: nigt(p.lr, p.momentum, p.lr_decay),
     NIGTParams,
-    "Alg. 1: normalized step with implicit gradient transport (α, η)",
+    "Alg. 1: normalized step with implicit gradient transport (α, η; optional decay T₀)",
 )
 register_optimizer(
     "sgd", lambda p: sgd(p.lr), SGDParams, "plain step θ + α g (SGD; vanilla policy gradient)"
