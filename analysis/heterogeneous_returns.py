@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncsim.sweep import finished_runs
+from asyncsim.store.sweep_index import finished_runs
 
 __all__ = ["evaluation_columns", "main", "start_and_end"]
 

@@ -2,7 +2,8 @@
 
     python -m analysis.learning_curves DIR [--out FIGURE_DIR]
 
-For every method and seed, from the evaluations of the iteration table (``eval_return`` and
+For every method and seed the sweep has finished (also in points still running or interrupted),
+from the evaluations of the iteration table (``eval_return`` and
 ``eval_episode_length`` of the model θ, every ``evaluation.period`` simulated seconds) and the
 evaluation of θ_0 (the summary's ``initial_return``):
 
@@ -12,7 +13,8 @@ evaluation of θ_0 (the summary's ``initial_return``):
   transitions used (cumulative) fall in the first and the last fifth of the run's transitions,
   with the standard error of their difference (√(s₁²/n₁ + s₂²/n₂), evaluations taken as
   independent samples); z = (last − first) / that error;
-- episode length at the start (θ_0's first fifth) and at the end (the last fifth).
+- episode length at the start (the first evaluation, after the first update), the mean over the
+  first fifth and over the last fifth, and the growth last fifth / start.
 
 A run *learns* (``LEARNS``) when its end is at least ``RATIO`` times its initial return and
 z > ``Z``. Prints a markdown table and the verdict per method; with ``--out`` it draws the
@@ -24,14 +26,17 @@ Exits 1 when some run does not learn.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncsim.sweep import finished_runs
+from asyncsim.core.csvtables import read_table
+from asyncsim.store.runs import method_dir_name
+from asyncsim.store.sweep_index import read_index
 
 __all__ = ["RATIO", "Curve", "LearningSummary", "Z", "curve", "main", "summarize"]
 
@@ -58,6 +63,7 @@ class LearningSummary:
     first: float
     last: float
     error: float
+    length_start: float | None
     length_first: float | None
     length_last: float | None
 
@@ -71,6 +77,13 @@ class LearningSummary:
         if self.error > 0:
             return gain / self.error
         return math.inf if gain > 0 else -math.inf
+
+    @property
+    def length_growth(self) -> float | None:
+        """The last fifth's mean episode length over the first evaluation's."""
+        if self.length_start and self.length_last is not None:
+            return self.length_last / self.length_start
+        return None
 
     @property
     def learns(self) -> bool:
@@ -117,24 +130,41 @@ def summarize(run_curve: Curve, initial: float) -> LearningSummary:
         [v for v in _fifth(run_curve.lengths, run_curve.transitions, last=end) if v is not None]
         for end in (False, True)
     ]
+    start = next((v for v in run_curve.lengths if v is not None), None)
     return LearningSummary(
         initial,
         _mean(first),
         _mean(last),
         error,
+        start,
         *(_mean(part) if part else None for part in lengths),
     )
 
 
+def finished_methods(sweep_dir: Path) -> Iterator[tuple[str, int, list[dict], dict]]:
+    """(method key, seed, iteration rows, summary) of every method a sweep has finished, in
+    index and scenario order, also in points still running or interrupted: a sweep writes each
+    method × seed as it finishes, so a long reproduction can be read while it runs."""
+    for row in read_index(sweep_dir):
+        point = sweep_dir / "points" / str(row["hash"])
+        metadata = point / "metadata.json"
+        if not metadata.is_file():
+            continue
+        for key in json.loads(metadata.read_text(encoding="utf-8")).get("methods", []):
+            directory = point / method_dir_name(key)
+            if (directory / "summary.json").is_file() and (directory / "iterations.csv").is_file():
+                summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+                yield key, row["seed"], read_table(directory / "iterations.csv"), summary
+
+
 def _runs(sweep_dir: Path) -> list[tuple[str, int, Curve, LearningSummary]]:
     out = []
-    for row, run in finished_runs(sweep_dir):
-        for key, method in run.methods.items():
-            run_curve = curve(method.rows)
-            initial = method.summary.get("initial_return")
-            if initial is None:
-                raise ValueError(f"{key}, seed {row['seed']}: no initial_return in summary.json")
-            out.append((key, row["seed"], run_curve, summarize(run_curve, initial)))
+    for key, seed, rows, summary in finished_methods(sweep_dir):
+        run_curve = curve(rows)
+        initial = summary.get("initial_return")
+        if initial is None:
+            raise ValueError(f"{key}, seed {seed}: no initial_return in summary.json")
+        out.append((key, seed, run_curve, summarize(run_curve, initial)))
     return out
 
 
@@ -144,16 +174,19 @@ def report(runs: Sequence[tuple[str, int, Curve, LearningSummary]]) -> str:
     def length(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}"
 
+    def growth(value: float | None) -> str:
+        return "" if value is None else f" ({value:.1f}×)"
+
     lines = [
         "| method | seed | initial | first fifth | last fifth | ratio | z | "
-        "episode length, first → last fifth | learns |",
+        "episode length, first evaluation / first fifth → last fifth | learns |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, seed, _, s in runs:
         lines.append(
             f"| {key} | {seed} | {s.initial:.1f} | {s.first:.1f} | {s.last:.1f} ± {s.error:.1f} "
-            f"| {s.ratio:.1f} | {s.z:.1f} | {length(s.length_first)} → "
-            f"{length(s.length_last)} | {'✓' if s.learns else '✗'} |"
+            f"| {s.ratio:.1f} | {s.z:.1f} | {length(s.length_start)} / {length(s.length_first)} → "
+            f"{length(s.length_last)}{growth(s.length_growth)} | {'✓' if s.learns else '✗'} |"
         )
     lines.append("")
     for key in dict.fromkeys(key for key, *_ in runs):
@@ -213,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if not runs:
-        print(f"error: {args.sweep_dir}: no finished points", file=sys.stderr)
+        print(f"error: {args.sweep_dir}: no finished methods", file=sys.stderr)
         return 2
     print(report(runs))
     if args.out is not None:

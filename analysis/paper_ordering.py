@@ -46,10 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from asyncsim.errors import AsyncSimError
-from asyncsim.fitting import time_to_target
-from asyncsim.scenario import load_scenario_data, parse_override
-from asyncsim.sweep import finished_runs, run_sweep
+from asyncsim.analysis.fitting import time_to_target
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.run.sweep import run_sweep
+from asyncsim.scenario.loading import load_scenario_data, parse_override
+from asyncsim.store.sweep_index import finished_runs
 
 __all__ = [
     "FIGURE_1",

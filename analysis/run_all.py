@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asyncsim.errors import AsyncSimError
-from asyncsim.progress import Progress
-from asyncsim.scenario import load_scenario_data, parse_override
-from asyncsim.sweep import run_sweep
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.run.progress import Progress
+from asyncsim.run.sweep import run_sweep
+from asyncsim.scenario.loading import load_scenario_data, parse_override
 
 if TYPE_CHECKING:
     from analysis.theory_check import TheoryReport

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asyncsim.bounds import (
+from asyncsim.analysis.bounds import (
     CONSTANTS_MODES,
     ROUND_TOLERANCE,
     Constants,
@@ -54,7 +54,7 @@ from asyncsim.bounds import (
     check_rounds,
     constants_text,
 )
-from asyncsim.fitting import (
+from asyncsim.analysis.fitting import (
     AGREEMENT_TOLERANCE,
     SCALING_AXES,
     TREND_TOLERANCE,
@@ -64,11 +64,11 @@ from asyncsim.fitting import (
     axis_value,
     fit_scaling,
 )
-from asyncsim.plots import plot_scaling
-from asyncsim.registry import METHODS
-from asyncsim.results import is_complete, is_readable, load_run
-from asyncsim.runner import RunResult
-from asyncsim.sweep import read_index
+from asyncsim.analysis.plots import plot_scaling
+from asyncsim.core.registry import METHODS
+from asyncsim.store.run_data import RunResult
+from asyncsim.store.runs import is_complete, is_readable, load_run
+from asyncsim.store.sweep_index import read_index
 
 __all__ = ["TheoryReport", "load_points", "main", "render_report", "theory_check", "verdict_line"]
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 
+from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.envs import AgentEnvSpec
 from asyncsim.rl.reference import reference_gradient

@@ -40,8 +40,8 @@ from typing import Any
 import mujoco
 import numpy as np
 import yaml
-from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 
+from asyncsim.oracles.base import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.envs import AgentEnvSpec, make_env
 from benchmarks.baselines import BareSteps

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from analysis.learning_curves import curve, summarize
+from analysis.learning_curves import curve, finished_methods, main, summarize
 
 
 def _rows(returns, lengths, transitions=100.0):
@@ -33,6 +33,7 @@ def test_fifths_ratio_and_z_by_hand():
     assert s.ratio == pytest.approx(90 / 8)
     assert s.z == pytest.approx(79 / math.sqrt(1 + 100 / 3))
     assert s.length_first == 6 and s.length_last == 21
+    assert s.length_start == 5 and s.length_growth == pytest.approx(21 / 5)
     assert s.learns
 
 
@@ -46,3 +47,28 @@ def test_a_flat_run_does_not_learn():
 def test_a_run_without_evaluations_is_an_error():
     with pytest.raises(ValueError, match="no evaluated rows"):
         curve([{"iteration": 0, "transitions": 10.0}])
+
+
+def test_methods_finished_in_an_unfinished_sweep_point_are_read(tmp_path, capsys):
+    """A point still running (no completion marker, no scenario.yaml) shows the methods it has
+    written; a method directory without its summary is not finished and is left out."""
+    sweep = tmp_path / "sweep"
+    point = sweep / "points" / "abc123"
+    (sweep / "index.csv").parent.mkdir(parents=True)
+    (sweep / "index.csv").write_text("hash,seed,status,error\nabc123,4,pending,\n")
+    point.mkdir(parents=True)
+    (point / "metadata.json").write_text('{"methods": ["rennala_nigt", "afedpg"]}')
+    (point / "rennala_nigt").mkdir()
+    (point / "rennala_nigt" / "iterations.csv").write_text(
+        "iteration,transitions,eval_return,eval_episode_length\n"
+        + "".join(f"{k},100,{10 * (k + 1)},{k + 5}\n" for k in range(10))
+    )
+    (point / "rennala_nigt" / "summary.json").write_text('{"initial_return": 2.0}')
+    (point / "afedpg").mkdir()
+    (point / "afedpg" / "iterations.csv").write_text("iteration,transitions\n0,1\n")
+    ((key, seed, rows, summary),) = finished_methods(sweep)
+    assert (key, seed, summary) == ("rennala_nigt", 4, {"initial_return": 2.0})
+    assert [r["eval_return"] for r in rows] == [10 * (k + 1) for k in range(10)]
+    # first fifth (t <= 200) 10, 20; last (t >= 800) 80, 90, 100: 90 ± √(50/2 + 100/3)
+    assert main([str(sweep)]) == 0
+    assert "| rennala_nigt | 4 | 2.0 | 15.0 | 90.0 ± 7.6 |" in capsys.readouterr().out

@@ -70,8 +70,10 @@ def test_nigt_with_momentum_one_queries_at_the_iterate() -> None:
 def test_nigt_step_decay_by_hand() -> None:
     """α = 1, η = 1, T₀ = 2: steps α_t = 1/√(1 + t/2) = 1, √(2/3), 1/√2 along g/||g||; without
     T₀ every step is α (the paper's constant step)."""
-    for optimizer in (nigt(1.0, 1.0, 2.0), built("rennala_nigt", lr=1.0, momentum=1.0,
-                                                  lr_decay=2.0)):
+    for optimizer in (
+        nigt(1.0, 1.0, 2.0),
+        built("rennala_nigt", lr=1.0, momentum=1.0, lr_decay=2.0),
+    ):
         state = optimizer.init(np.zeros(2))
         for g, theta in (
             ((0.0, 3.0), (0.0, 1.0)),

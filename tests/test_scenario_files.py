@@ -27,7 +27,8 @@ def test_scenario_file_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_reduced_paper_files_mirror_their_full_variant() -> None:
     """Same oracle, cluster and methods; only budget, evaluation, name, seeds and the step sizes
-    differ (the paper tunes α for each plot, and a budget is part of the plot)."""
+    (α and its decay) differ (the paper tunes α for each plot, and a budget is part of the
+    plot)."""
     paper = [path for path in SCENARIOS if path.parent.name == "paper"]
     assert len(paper) == 12
     for full in paper:
@@ -40,4 +41,6 @@ def test_reduced_paper_files_mirror_their_full_variant() -> None:
 
 
 def _without_lr(method: dict | str) -> dict | str:
-    return {k: v for k, v in method.items() if k != "lr"} if isinstance(method, dict) else method
+    if not isinstance(method, dict):
+        return method
+    return {k: v for k, v in method.items() if k not in ("lr", "lr_decay")}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from asyncsim.oracles.base import GradientJob, GradientRequest
 
+from asyncsim.oracles.base import GradientJob, GradientRequest
 from asyncsim.oracles.synthetic import GradientNoise, NonconvexOracle, QuadraticOracle
 
 

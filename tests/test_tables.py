@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from click.testing import CliRunner
+
+from asyncsim.cli import main
 from asyncsim.errors import ConfigError
 from asyncsim.runner import simulate
 from asyncsim.tables import load_run_frame, load_sweep
 from asyncsim.tune import parse_grid
-from click.testing import CliRunner
-
-from asyncsim.cli import main
 
 BASE = {
     "name": "data",
@@ -166,11 +166,10 @@ def test_tune_picks_what_brute_force_picks(tmp_path: Path) -> None:
 def test_the_public_names_keep_their_meaning() -> None:
     """``asyncsim.load_run`` is the DataFrame reader, ``asyncsim.results.load_run`` the reader of
     a RunResult; the run's data classes are one class whatever the import path."""
+    import asyncsim
     import asyncsim.results
     import asyncsim.run_data
     import asyncsim.runner
-
-    import asyncsim
 
     assert asyncsim.load_run is load_run_frame
     assert asyncsim.results.load_run.__annotations__["return"] == "RunResult"
