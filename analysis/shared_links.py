@@ -48,7 +48,7 @@ def figure(rows: list[ReportRow]) -> Figure:
                 ax.plot([n], [time], "o", color=line.get_color(),
                         markerfacecolor="none" if missed else line.get_color())  # fmt: skip
         ax.set(xscale="log", yscale="log", title=method, xlabel="n")
-    axes[0].set_ylabel("time to ε (s)")
+    axes[0].set_ylabel("time to ε (s); hollow: ε missed, end of budget")
     axes[-1].legend(fontsize=7)
     return fig
 

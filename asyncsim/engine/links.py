@@ -10,7 +10,8 @@ every other event of that instant (a round's n broadcast copies: one water-filli
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from heapq import heappush
 from typing import Any
 
@@ -82,11 +83,27 @@ class LiveLinks:
         self._arrivals[transfer.flow] = transfer
         self._arm_later()
 
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Send (or cancel) several messages at once: the rates are found once, at the end."""
+        self._changed = True
+        try:
+            yield
+        finally:
+            self._changed = False
+            self._arm()
+
     def _arm_later(self) -> None:
-        """Arm after the last event of this instant (priority below every agent's)."""
-        if not self._changed:
+        """Arm after the last event of this instant (priority below every agent's) when more
+        events are due now, else at once."""
+        if self._changed:
+            return
+        queue, now = self.env._queue, self.env.now
+        if queue and queue[0][0] == now:
             self._changed = True
             self._at_now(SETTLE_PRIORITY, self._settled)
+        else:
+            self._arm()
 
     def _settled(self, _: Event) -> None:
         self._changed = False

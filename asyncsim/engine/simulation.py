@@ -308,15 +308,16 @@ class Simulation:
         way are dropped; the participants upload (those that compute one gradient a round
         started at their gradient's end), or the topology's collective runs; it ends when the
         last message has arrived."""
-        for copy in round_.receiving.values():
-            self._links.cancel(copy)
-        round_.receiving.clear()
+        with self._links.together():
+            for copy in round_.receiving.values():
+                self._links.cancel(copy)
+            round_.receiving.clear()
+            if self.cluster.topology.collective is None and round_.rule.keeps_computing:
+                for agent in sorted(counts):
+                    round_.uploading[agent] = self._upload(agent, round_.version)
         if self.cluster.topology.collective is not None:
             yield from self._collective(counts, round_.version)
             return
-        if round_.rule.keeps_computing:
-            for agent in sorted(counts):
-                round_.uploading[agent] = self._upload(agent, round_.version)
         pending = [event for event in round_.uploading.values() if not event.processed]
         if pending:
             yield self.env.all_of(pending)
@@ -346,7 +347,9 @@ class Simulation:
         neighbours = ring[1:] + ring[:1]
         paths = [links.links.ring_path(a, b) for a, b in zip(ring, neighbours, strict=True)]
         for _ in range(steps):
-            yield self.env.all_of([links.send(path, size).done for path in paths])
+            with links.together():
+                messages = [links.send(path, size).done for path in paths]
+            yield self.env.all_of(messages)
         for agent in ring:
             self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_END, version, version)
         self.counters.uploads += len(ring)

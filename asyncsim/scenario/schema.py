@@ -447,10 +447,11 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
 
 def _check_network(cluster: ClusterConfig, dim: int) -> None:
     """Under ``network`` the links' capacities time every transfer: the uplink and downlink
-    time models would contradict them. Building the links checks every value of the block."""
+    time models would contradict them (the default, no time, is what a resolved scenario read
+    back holds). Building the links checks every value of the block."""
     for role in ("uplink", "downlink"):
-        if role in cluster.model_fields_set:
-            block = getattr(cluster, role)
+        block = getattr(cluster, role)
+        if role in cluster.model_fields_set and block != FixedTimeConfig(time=0.0):
             raise ConfigError(
                 f"cluster.{role}",
                 f"must be omitted under cluster.network (give cluster.network.{role} in "
