@@ -50,19 +50,23 @@ def fair_rates(paths: dict[int, tuple[int, ...]], capacity: dict[int, Fraction])
     return rates
 
 
-def reference_ends(capacity: list[Any], flows: list[tuple], cancels: dict[int, Any]) -> dict:
+def reference_ends(
+    capacity: list[Any], flows: list[tuple], cancels: dict[int, Any], changes: tuple = ()
+) -> dict:
     """End instant of each flow (start, path, size), exactly; a flow in ``cancels`` leaves at
-    that instant unfinished (no end)."""
+    that instant unfinished (no end); ``changes``: (instant, link, capacity) of traces."""
     capacity = {link: Fraction(c) for link, c in enumerate(capacity)}
     left = {}
     ends: dict[int, Fraction] = {}
     starts = sorted((Fraction(s), f) for f, (s, _, _) in enumerate(flows))
     stops = sorted((Fraction(t), f) for f, t in cancels.items())
+    traced = sorted((Fraction(t), link, Fraction(c)) for t, link, c in changes)
     now = Fraction(0)
     while starts or stops or left:
         rates = fair_rates({f: flows[f][1] for f in left}, capacity) if left else {}
         finish = [now + left[f] / r for f, r in rates.items() if r > 0]
-        instant = min([*finish, *(t for t, _ in starts[:1]), *(t for t, _ in stops[:1])])
+        due = [t for t, _ in starts[:1]] + [t for t, _ in stops[:1]] + [t for t, _, _ in traced[:1]]
+        instant = min([*finish, *due])
         for flow in left:
             left[flow] -= rates[flow] * (instant - now)
         now = instant
@@ -71,17 +75,23 @@ def reference_ends(capacity: list[Any], flows: list[tuple], cancels: dict[int, A
             del left[flow]
         while stops and stops[0][0] == now:
             left.pop(stops.pop(0)[1], None)
+        while traced and traced[0][0] == now:
+            _, link, value = traced.pop(0)
+            capacity[link] = value
         while starts and starts[0][0] == now:
             flow = starts.pop(0)[1]
             left[flow] = Fraction(flows[flow][2])
     return ends
 
 
-def drive(network: FlowNetwork, flows: list[tuple], cancels: dict[int, Any]) -> dict:
+def drive(
+    network: FlowNetwork, flows: list[tuple], cancels: dict[int, Any], changes: tuple = ()
+) -> dict:
     """Run the flows (start, path, size) through ``network`` event by event: their ends."""
     events = sorted(
-        [(float(s), 1, f) for f, (s, _, _) in enumerate(flows)]
+        [(float(s), 2, f) for f, (s, _, _) in enumerate(flows)]
         + [(float(t), 0, f) for f, t in cancels.items()]
+        + [(float(t), 1, (link, float(c))) for t, link, c in changes]
     )
     ids: dict[int, int] = {}
     ends: dict[int, float] = {}
@@ -94,8 +104,10 @@ def drive(network: FlowNetwork, flows: list[tuple], cancels: dict[int, Any]) -> 
 
     for time, kind, flow in events:
         settle(time)
-        if kind == 1:
+        if kind == 2:
             ids[flow] = network.add(flows[flow][1], float(flows[flow][2]), time)
+        elif kind == 1:
+            network.set_capacity(*flow, time)
         elif flow not in ends and flow in ids:
             network.remove(ids[flow], time)
     settle(math.inf)
@@ -164,24 +176,30 @@ def random_flows(draw: Any, star: bool) -> tuple[list, list, dict]:
         f: flows[f][0] + Fraction(draw(st.integers(1, 40)), 8)
         for f in draw(st.lists(st.integers(0, count - 1), max_size=2, unique=True))
     }
-    return capacity, flows, cancels
+    change = st.tuples(
+        st.integers(0, 80).map(lambda t: Fraction(t, 4)),
+        st.integers(0, len(capacity) - 1),
+        st.integers(1, 60),
+    )
+    return capacity, flows, cancels, tuple(draw(st.lists(change, max_size=3)))
 
 
 @settings(max_examples=150, deadline=None)
 @given(random_flows(star=False))
 def test_general_refill_matches_the_independent_solver(case: tuple) -> None:
-    capacity, flows, cancels = case
-    reference = reference_ends(capacity, flows, cancels)
-    assert_same_ends(drive(FlowNetwork(capacity), flows, cancels), reference)
+    capacity, flows, cancels, changes = case
+    reference = reference_ends(capacity, flows, cancels, changes)
+    assert_same_ends(drive(FlowNetwork(capacity), flows, cancels, changes), reference)
 
 
 @settings(max_examples=150, deadline=None)
 @given(random_flows(star=True))
 def test_hub_water_filling_matches_the_independent_solver(case: tuple) -> None:
-    capacity, flows, cancels = case
-    reference = reference_ends(capacity, flows, cancels)
-    assert_same_ends(drive(FlowNetwork(capacity, hubs=(0,)), flows, cancels), reference)
-    assert_same_ends(drive(FlowNetwork(capacity), flows, cancels), reference)
+    capacity, flows, cancels, changes = case
+    reference = reference_ends(capacity, flows, cancels, changes)
+    for hubs in ((0,), ()):
+        ends = drive(FlowNetwork(capacity, hubs=hubs), flows, cancels, changes)
+        assert_same_ends(ends, reference)
 
 
 def test_a_capacity_change_reshares() -> None:
