@@ -466,3 +466,13 @@ def test_bounds_print_the_shared_round_or_a_dash() -> None:
     assert result.exit_code == 0
     row = next(line for line in result.output.splitlines() if line.startswith("minibatch_sgd"))
     assert row.split()[-4:] == ["7", "7", "35", "1.75"]
+
+
+def test_results_of_a_network_run_read_back(tmp_path: Any) -> None:
+    """The stored, resolved scenario keeps the default uplink and downlink (no time): read
+    back, it validates again, and the report shows the run."""
+    out = tmp_path / "run"
+    assert _invoke("run", REPRODUCER, "--out", out, "-q").exit_code == 0
+    result = _invoke("report", out)
+    assert result.exit_code == 0, result.output
+    assert "minibatch_sgd" in result.output
