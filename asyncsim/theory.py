@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
+from asyncsim.topology.network import Links
 
 __all__ = [
     "COMPLEXITY_SHAPES",
@@ -175,6 +176,9 @@ class AgentTimes:
             allreduce, where the collective leaves the aggregate on every node).
         topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``, or its record.
         allreduce: ``"max"`` or ``"ring"``.
+        links: shared links (``cluster.network``), None for private wires. With them, b_i are
+            the broadcast's shared arrivals (:meth:`Links.broadcast_times`), κ_i an upload's
+            time alone, and a reduce shares the links (:meth:`Links.reduce_time`).
     """
 
     tau: np.ndarray
@@ -182,6 +186,7 @@ class AgentTimes:
     offsets: np.ndarray
     topology: Topology = "server"
     allreduce: str = "max"
+    links: Links | None = None
 
     @property
     def kappa(self) -> float:
@@ -211,10 +216,16 @@ def _finish(
     uplink: ArrayLike | None,
     topology: Topology,
     allreduce: str,
+    links: Links | None = None,
 ) -> Collection:
-    """Build a :class:`Collection`: the round ends when the reduce of :func:`senders` does."""
+    """Build a :class:`Collection`: the round ends when the reduce of :func:`senders` does
+    (over shared ``links`` when given: :meth:`Links.reduce_time`)."""
     spec = _topology(topology)
-    kappa = _vector(uplink, len(counts))[spec.senders(np.asarray(counts))]
+    sending = spec.senders(np.asarray(counts))
+    if links is not None:
+        reduce = links.reduce_time(sending, spec.collective is not None, allreduce)
+        return Collection(stop, tuple(counts), stop + reduce)
+    kappa = _vector(uplink, len(counts))[sending]
     return Collection(stop, tuple(counts), stop + _reduce(kappa, spec, len(counts), allreduce))
 
 
@@ -225,6 +236,7 @@ def rennala_collection_exact(
     uplink: ArrayLike | None = None,
     topology: Topology = "server",
     allreduce: str = "max",
+    links: Links | None = None,
 ) -> Collection:
     """Exact AggregateRennala round for fixed times (docs/algorithms.md §5, Lemma C.1 exact).
 
@@ -240,6 +252,7 @@ def rennala_collection_exact(
         topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
             (see :func:`reduce_time`).
         allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
+        links: shared links: the reduce shares them (:meth:`Links.reduce_time`).
 
     Returns:
         The stop time, the counts B_i and the round time.
@@ -251,7 +264,7 @@ def rennala_collection_exact(
         stop, i = heapq.heappop(heap)
         counts[i] += 1
         heapq.heappush(heap, (stop + times[i], i))
-    return _finish(stop, counts, uplink, topology, allreduce)
+    return _finish(stop, counts, uplink, topology, allreduce, links)
 
 
 def malenia_collection_exact(
@@ -261,6 +274,7 @@ def malenia_collection_exact(
     uplink: ArrayLike | None = None,
     topology: Topology = "server",
     allreduce: str = "max",
+    links: Links | None = None,
 ) -> Collection:
     """Exact AggregateMalenia round for fixed times (docs/algorithms.md §5, Lemma C.2 exact).
 
@@ -276,6 +290,7 @@ def malenia_collection_exact(
         topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
             (see :func:`reduce_time`).
         allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
+        links: shared links: the reduce shares them (:meth:`Links.reduce_time`).
 
     Returns:
         The stop time, the counts B_i and the round time.
@@ -298,7 +313,7 @@ def malenia_collection_exact(
         else:
             inverse_sum += 1.0 / counts[i] - 1.0 / (counts[i] - 1)
         if malenia_stop_reached(n, batch, inverse_sum, missing):
-            return _finish(stop, counts, uplink, topology, allreduce)
+            return _finish(stop, counts, uplink, topology, allreduce, links)
         heapq.heappush(heap, (stop + times[i], i))
 
 
@@ -308,7 +323,8 @@ def synchronized_round_time(
     uplink: ArrayLike | None = None,
     topology: Topology = "server",
     allreduce: str = "max",
-) -> float:
+    links: Links | None = None,
+) -> float | None:
     """Exact synchronized round time for fixed times (docs/algorithms.md §3).
 
     * a star (``server``): max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
@@ -320,13 +336,18 @@ def synchronized_round_time(
         uplink: Uplink times κ_i (default zeros).
         topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
         allreduce: ``"max"`` or ``"ring"``.
+        links: shared links: on a star the uploads share the ingress from their instants on,
+            which has a closed form only when they all start together (else None is returned);
+            a collective shares them (:meth:`Links.reduce_time`).
 
     Returns:
-        The round time.
+        The round time (None: no closed form).
     """
     spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
+    if links is not None:
+        return links.round_end(ready, np.ones(times.size, dtype=bool), spec, allreduce)
     kappa = _vector(uplink, times.size)
     if spec.collective is None:
         return float((ready + kappa).max())
@@ -339,14 +360,15 @@ def synchronized_collection_exact(
     uplink: ArrayLike | None = None,
     topology: Topology = "server",
     allreduce: str = "max",
-) -> Collection:
+    links: Links | None = None,
+) -> Collection | None:
     """The synchronized round as a :class:`Collection`: it stops when the last of the n
     gradients is computed (max_i (b_i + τ_i)), every B_i = 1, and ends at
-    :func:`synchronized_round_time`."""
+    :func:`synchronized_round_time` (None where that has no closed form)."""
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
-    end = synchronized_round_time(times, offsets, uplink, topology, allreduce)
-    return Collection(float(ready.max()), (1,) * times.size, end)
+    end = synchronized_round_time(times, offsets, uplink, topology, allreduce, links)
+    return None if end is None else Collection(float(ready.max()), (1,) * times.size, end)
 
 
 def m_synchronous_collection_exact(
@@ -356,14 +378,16 @@ def m_synchronous_collection_exact(
     uplink: ArrayLike | None = None,
     topology: Topology = "server",
     allreduce: str = "max",
-) -> Collection:
+    links: Links | None = None,
+) -> Collection | None:
     """The m-Synchronous round for fixed times: the first m agents to finish their gradient
     (ordered by (b_i + τ_i, i)) take part, the others' computations are discarded.
 
     A star (server): each participant sends as soon as it is done, the round ends at
     max_{i ∈ S} (b_i + τ_i + κ_i); a collective (allreduce): at the m-th completion plus the
     collective of all n agents (:func:`reduce_time`). With m = n it is
-    :func:`synchronized_collection_exact`.
+    :func:`synchronized_collection_exact`. Over shared ``links``: see
+    :func:`synchronized_round_time` (None: no closed form).
     """
     spec = _topology(topology)
     times = _vector(tau)
@@ -372,6 +396,9 @@ def m_synchronous_collection_exact(
     first = sorted(range(times.size), key=lambda i: (ready[i], i))[:m]
     counts = [int(i in first) for i in range(times.size)]
     stop = float(ready[first[-1]])
+    if links is not None:
+        end = links.round_end(ready, np.asarray(counts) > 0, spec, allreduce)
+        return None if end is None else Collection(stop, tuple(counts), end)
     if spec.collective is None:
         return Collection(stop, tuple(counts), float(max(ready[i] + kappa[i] for i in first)))
     return _finish(stop, counts, kappa, topology, allreduce)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("engine", "rl", "workloads", "sweep", "emulation", "figures")
+BENCHMARKS = ("engine", "rl", "workloads", "sweep", "emulation", "figures", "network")
 
 
 def main(names: list[str]) -> None:

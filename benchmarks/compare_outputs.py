@@ -49,6 +49,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "sweeps/n_agents_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/heterogeneity_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/async_sgd_baselines.yaml": SYNTHETIC_CUT,
+    "sweeps/shared_ingress_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/n_agents_mujoco.yaml": RL_CUT,
     "sweeps/heterogeneity_mujoco.yaml": RL_CUT,
     **{
@@ -154,6 +155,9 @@ def compare(old_tree: Path, only: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="asyncsim-compare-") as scratch:
         for scenario, extra in CASES.items():
             if only and not any(part in scenario for part in only):
+                continue
+            if not (old_tree / "scenarios" / scenario).is_file():
+                print(f"{scenario}: not in the old tree, not compared", flush=True)
                 continue
             outs = [Path(scratch) / side / scenario.replace("/", "_") for side in ("old", "new")]
             for tree, out in zip((old_tree, ROOT), outs, strict=True):

@@ -129,6 +129,13 @@ def bounds_(
         "s/gradient",
     ]
     click.echo(format_table(headers, rows))
+    if times.links is not None:
+        click.echo(
+            "shared links (cluster.network): b_i = the broadcast's shared arrivals, κ_i = an "
+            "upload alone; exact rounds share the links max-min fairly where they have a closed "
+            "form (the uploads of a round start together), '-' otherwise; no round bounds "
+            "(the lemmas are of private wires)"
+        )
     cost = "exact" if fixed is times else "at mean times"
     click.echo(
         "round bound: the protocol's (Lemma C.1 rennala, Lemma C.2 malenia, max τ + 2κ "

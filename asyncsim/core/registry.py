@@ -254,6 +254,7 @@ class ProtocolSpec:
         exact_round: ``exact_round(times, params, iteration, start)``: the exact
             :class:`~asyncsim.theory.Collection` of round ``iteration`` that starts at absolute
             time ``start`` for fixed times (:class:`~asyncsim.theory.FixedTimes`); None: none.
+            It may return None where a round has no closed form (over shared links).
         round_bound: ``round_bound(times, params, iteration)``: an upper bound on one round
             from the mean times (:class:`~asyncsim.theory.FixedTimes` of the means); None: none.
         gradient_cost: ``gradient_cost(times, params)``: seconds per gradient in the steady

@@ -135,6 +135,12 @@ def check_emulable(scenario: Scenario) -> None:
         raise ConfigError(
             "cluster.outages", "not emulated: asyncsim emulate runs agents without outages"
         )
+    if scenario.cluster.network is not None:
+        raise ConfigError(
+            "cluster.network",
+            "not emulated: asyncsim emulate holds each message for its own link's time, not "
+            "for shared links; simulate it with asyncsim run",
+        )
 
 
 Progress = Callable[[str, float], None]

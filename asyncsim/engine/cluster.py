@@ -17,6 +17,7 @@ import numpy as np
 from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
 from asyncsim.timing.models import Outage, TimeModel, check_time
+from asyncsim.topology.network import Links
 
 __all__ = ["ClusterRuntime", "Reduce"]
 
@@ -71,6 +72,9 @@ class ClusterRuntime:
             leaves the aggregate on every node); its record is ``self.topology``.
         allreduce: ``max`` or ``ring`` collective-time model.
         outages: intervals during which agents cannot compute.
+        links: shared links (``cluster.network``): transfers then cross them at max-min fair
+            rates (:mod:`asyncsim.engine.links`) and the uplink and downlink models are unused;
+            None: every agent has private wires timed by those models.
     """
 
     def __init__(
@@ -83,8 +87,10 @@ class ClusterRuntime:
         topology: str | TopologySpec = "server",
         allreduce: str = "max",
         outages: Sequence[Outage] = (),
+        links: Links | None = None,
     ) -> None:
         self.n = n
+        self.links = links
         self.topology = (
             TOPOLOGIES.get(topology, "cluster.topology") if isinstance(topology, str) else topology
         )

@@ -31,6 +31,8 @@ from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.engine.clock import AgentTimeout
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.lazy import LazyGradients
+from asyncsim.engine.links import LiveLinks, Transfer
+from asyncsim.topology.allreduce import COLLECTIVE_STEPS
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
 
@@ -76,6 +78,8 @@ class _Round:
     used: dict[int, list[int]] = field(default_factory=dict)
     running: dict[int, int] = field(default_factory=dict)
     finished: dict[int, float] = field(default_factory=dict)
+    receiving: dict[int, Transfer] = field(default_factory=dict)  # broadcast copies on the way
+    uploading: dict[int, simpy.Event] = field(default_factory=dict)  # over shared links
 
 
 class Simulation:
@@ -104,6 +108,8 @@ class Simulation:
         per_trajectory = fixed_h is not None and not per_step_timing
         self._fixed_tau = [float(h) * oracle.horizon for h in fixed_h] if per_trajectory else None
         self.context = oracle.initial_context()
+        self._links = None if cluster.links is None else LiveLinks(self.env, cluster.links)
+        self._inbound: list[Transfer | None] = [None] * cluster.n  # points sent over links
 
     @property
     def now(self) -> float:
@@ -208,30 +214,41 @@ class Simulation:
         stop_time = self.env.now
         self._discard_running(round_, stop_time)
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
-        reduce = self.cluster.reduce(list(counts), version)
-        if self.cluster.topology.collective is not None:  # one collective, ending for all
-            uploads = {a: (stop_time, stop_time + reduce.duration) for a in reduce.uplinks}
-        elif rule.keeps_computing:
-            uploads = {a: (stop_time, stop_time + d) for a, d in reduce.uplinks.items()}
+        if self._links is not None:
+            yield from self._reduce_over_links(round_, counts)
         else:
-            # An agent that computes one gradient per round holds its final contribution as soon
-            # as it finishes, so it sends it at once: round = max_i (b_i + τ_i + κ_i)
-            # (docs/algorithms.md §3).
-            uploads = {a: (round_.finished[a], round_.finished[a] + d)
-                       for a, d in reduce.uplinks.items()}  # fmt: skip
-        self._record_uploads(uploads, version)
-        end = max((upload_end for _, upload_end in uploads.values()), default=stop_time)
-        if end > stop_time:
-            yield self.env.timeout(end - stop_time)
+            reduce = self.cluster.reduce(list(counts), version)
+            if self.cluster.topology.collective is not None:  # one collective, ending for all
+                uploads = {a: (stop_time, stop_time + reduce.duration) for a in reduce.uplinks}
+            elif rule.keeps_computing:
+                uploads = {a: (stop_time, stop_time + d) for a, d in reduce.uplinks.items()}
+            else:
+                # An agent that computes one gradient per round holds its final contribution as
+                # soon as it finishes, so it sends it at once: round = max_i (b_i + τ_i + κ_i)
+                # (docs/algorithms.md §3).
+                uploads = {a: (round_.finished[a], round_.finished[a] + d)
+                           for a, d in reduce.uplinks.items()}  # fmt: skip
+            self._record_uploads(uploads, version)
+            end = max((upload_end for _, upload_end in uploads.values()), default=stop_time)
+            if end > stop_time:
+                yield self.env.timeout(end - stop_time)
         request = GradientRequest(point, tuple(self._jobs(round_)), round_.context)
         gradient = self.take(self.lazy.value(self.lazy.submit(request)))
         return RoundOutcome(gradient, stop_time, counts)
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
-        delay = self.cluster.broadcast_delay(agent, version)
-        if delay > 0:
-            yield AgentTimeout(env, delay, agent)
+        if self._links is None:
+            delay = self.cluster.broadcast_delay(agent, version)
+            if delay > 0:
+                yield AgentTimeout(env, delay, agent)
+                if round_.done:
+                    return
+        elif self.cluster.topology.broadcasts:
+            path = self._links.links.broadcast_path(agent)
+            copy = round_.receiving[agent] = self._links.send(path)
+            yield copy.done
+            del round_.receiving[agent]
             if round_.done:
                 return
         self.trace.record(env.now, agent, TraceEvent.BROADCAST_RECEIVED, version, version)
@@ -271,6 +288,8 @@ class Simulation:
             counters.used += 1
             if not keeps_computing:
                 round_.finished[agent] = env.now
+                if self._links is not None and self.cluster.topology.collective is None:
+                    round_.uploading[agent] = self._upload(agent, version)
             if rule.on_gradient(agent):
                 round_.done = True
                 round_.stopped.succeed()
@@ -283,6 +302,57 @@ class Simulation:
             self.counters.discarded += 1
             self.trace.record(time, agent, TraceEvent.DISCARDED, round_.version, round_.version)
         round_.running.clear()
+
+    def _reduce_over_links(self, round_: _Round, counts: dict[int, int]) -> Process:
+        """The reduce over shared links, from the stop on: copies of the point still on their
+        way are dropped; the participants upload (those that compute one gradient a round
+        started at their gradient's end), or the topology's collective runs; it ends when the
+        last message has arrived."""
+        with self._links.together():
+            for copy in round_.receiving.values():
+                self._links.cancel(copy)
+            round_.receiving.clear()
+            if self.cluster.topology.collective is None and round_.rule.keeps_computing:
+                for agent in sorted(counts):
+                    round_.uploading[agent] = self._upload(agent, round_.version)
+        if self.cluster.topology.collective is not None:
+            yield from self._collective(counts, round_.version)
+            return
+        pending = [event for event in round_.uploading.values() if not event.processed]
+        if pending:
+            yield self.env.all_of(pending)
+
+    def _upload(self, agent: int, version: int) -> simpy.Event:
+        """Send the agent's vector to the server over the shared links, traced; the event fires
+        on its arrival."""
+        self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_START, version, version)
+        self.counters.uploads += 1
+        done = self._links.send(self._links.links.upload_path(agent)).done
+        trace, end = self.trace, TraceEvent.UPLOAD_END
+        done.callbacks.append(lambda _: trace.record(self.env.now, agent, end, version, version))
+        return done
+
+    def _collective(self, counts: dict[int, int], version: int) -> Process:
+        """The topology's collective over shared links: its senders in a ring, each step every
+        sender passes a share of the vector to the next (``cluster.allreduce``:
+        :data:`~asyncsim.topology.allreduce.COLLECTIVE_STEPS`), a step ends when its last
+        message arrives."""
+        mask = np.zeros(self.cluster.n, dtype=int)
+        mask[list(counts)] = 1
+        ring = np.flatnonzero(self.cluster.topology.senders(mask)).tolist()
+        steps, share = COLLECTIVE_STEPS[self.cluster.topology_context.allreduce](len(ring))
+        links, size = self._links, self._links.links.message_bytes * share
+        for agent in ring:
+            self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_START, version, version)
+        neighbours = ring[1:] + ring[:1]
+        paths = [links.links.ring_path(a, b) for a, b in zip(ring, neighbours, strict=True)]
+        for _ in range(steps):
+            with links.together():
+                messages = [links.send(path, size).done for path in paths]
+            yield self.env.all_of(messages)
+        for agent in ring:
+            self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_END, version, version)
+        self.counters.uploads += len(ring)
 
     def _record_uploads(self, uploads: dict[int, tuple[float, float]], version: int) -> None:
         """Trace the uploads (agent → (start, end)) of a reduce, scheduled now and so recorded
@@ -328,9 +398,16 @@ class Simulation:
         self._stoppable[agent] = True
         handle = None  # the running computation's request
         try:
-            delay = self.cluster.broadcast_delay(agent, version)
-            if delay > 0:
-                yield AgentTimeout(env, delay, agent)
+            if self._links is None:
+                delay = self.cluster.broadcast_delay(agent, version)
+                if delay > 0:
+                    yield AgentTimeout(env, delay, agent)
+            else:
+                point_copy = self._inbound[agent] = self._links.send(
+                    self._links.links.unicast_path(agent)
+                )
+                yield point_copy.done
+                self._inbound[agent] = None
             self.trace.record(env.now, agent, TraceEvent.BROADCAST_RECEIVED, version, version)
             while True:  # the request is submitted at the start, so in-flight gradients batch
                 delay, index, ending = self._begin(agent, point, version)
@@ -344,18 +421,24 @@ class Simulation:
                     lazy.cancel(handle)
                     handle = None
         except simpy.Interrupt:  # restart(): the work is for a stale point
+            if self._inbound[agent] is not None:
+                self._links.cancel(self._inbound[agent])
+                self._inbound[agent] = None
             if handle is not None:
                 lazy.cancel(handle)
                 self.counters.discarded += 1
                 self.trace.record(env.now, agent, TraceEvent.DISCARDED, version, version)
             return
         self._stoppable[agent] = False
-        uplink = self.cluster.uplink_time(agent, version)
-        self.trace.record(env.now, agent, TraceEvent.UPLOAD_START, version, version)
-        if uplink > 0:
-            yield AgentTimeout(env, uplink, agent)
-        self.trace.record(env.now, agent, TraceEvent.UPLOAD_END, version, version)
-        self.counters.uploads += 1
+        if self._links is not None:
+            yield self._upload(agent, version)
+        else:
+            uplink = self.cluster.uplink_time(agent, version)
+            self.trace.record(env.now, agent, TraceEvent.UPLOAD_START, version, version)
+            if uplink > 0:
+                yield AgentTimeout(env, uplink, agent)
+            self.trace.record(env.now, agent, TraceEvent.UPLOAD_END, version, version)
+            self.counters.uploads += 1
         yield self._arrivals.put(SimulatedArrival(agent, version, handle, self))
 
     def next_arrival(self) -> simpy.Event:

@@ -56,11 +56,12 @@ class MSynchronousRule(CollectionRule):
 
 def exact_round(
     times: theory.AgentTimes, params: MSynchronousParams, iteration: int, start: float = 0.0
-) -> theory.Collection:
+) -> theory.Collection | None:
     """The round that starts at absolute time ``start``, for fixed times."""
     return theory.m_synchronous_collection_exact(
-        times.tau, params.m, start + times.offsets, times.uplink, times.topology, times.allreduce
-    )
+        times.tau, params.m, start + times.offsets, times.uplink, times.topology, times.allreduce,
+        times.links,
+    )  # fmt: skip
 
 
 def round_bound(times: theory.AgentTimes, params: MSynchronousParams, iteration: int) -> float:

@@ -88,7 +88,7 @@ def exact_round(
     tau = np.where(times.tau <= params.patience_of(times.tau.size), times.tau, np.inf)
     return theory.rennala_collection_exact(
         tau, params.batch_of(iteration), start + times.offsets, times.uplink,
-        times.topology, times.allreduce,
+        times.topology, times.allreduce, times.links,
     )  # fmt: skip
 
 

@@ -60,7 +60,7 @@ class BatchParams(Params):
 
 def batch_exact_round(exact: Callable[..., Any]) -> Callable[..., Any]:
     """The ``exact_round`` of a protocol collecting M gradients a round (M_init in round 0)
-    whose closed form is ``exact(tau, batch, offsets, uplink, topology, allreduce)`` (e.g.
+    whose closed form is ``exact(tau, batch, offsets, uplink, topology, allreduce, links)`` (e.g.
     ``theory.rennala_collection_exact``), for a round starting at absolute time ``start``."""
 
     def exact_round(times: Any, params: BatchParams, iteration: int, start: float = 0.0) -> Any:
@@ -71,6 +71,7 @@ def batch_exact_round(exact: Callable[..., Any]) -> Callable[..., Any]:
             times.uplink,
             times.topology,
             times.allreduce,
+            times.links,
         )
 
     return exact_round

@@ -35,11 +35,13 @@ class SynchronizedRule(CollectionRule):
 
 def exact_round(
     times: theory.AgentTimes, params: Params, iteration: int, start: float = 0.0
-) -> theory.Collection:
-    """The round that starts at absolute time ``start``, for fixed times."""
+) -> theory.Collection | None:
+    """The round that starts at absolute time ``start``, for fixed times (None: none in
+    closed form over shared links)."""
     return theory.synchronized_collection_exact(
-        times.tau, start + times.offsets, times.uplink, times.topology, times.allreduce
-    )
+        times.tau, start + times.offsets, times.uplink, times.topology, times.allreduce,
+        times.links,
+    )  # fmt: skip
 
 
 def round_bound(times: theory.AgentTimes, params: Params, iteration: int) -> float:

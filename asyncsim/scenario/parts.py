@@ -34,6 +34,7 @@ def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) ->
         topology=c.topology_spec,
         allreduce=c.allreduce,
         outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
+        links=None if c.network is None else c.network.build(c.n, dim),
     )
 
 
@@ -46,6 +47,12 @@ def vector_dimension(scenario: Scenario) -> int:
         link.kind == "bandwidth" or re.search(r"\bd\b", str(getattr(link, "time", None) or ""))
         for link in links
     )
+    network = scenario.cluster.network
+    uses_d = uses_d or (
+        network is not None
+        and any(isinstance(value, str) and re.search(r"\bd\b", value)
+                for value in (network.message_bytes, network.uplink, network.downlink))
+    )  # fmt: skip
     if dim is not None or not uses_d:
         return dim or 1
     oracle = build_oracle(scenario.oracle, scenario.cluster.n, np.random.SeedSequence(0))

@@ -57,6 +57,7 @@ from asyncsim.timing.models import (
     value_name,
 )
 from asyncsim.topology.allreduce import COLLECTIVE_TIMES
+from asyncsim.topology.network import NetworkConfig
 
 __all__ = [
     "BudgetConfig",
@@ -127,6 +128,9 @@ class ClusterConfig(Params):
         "max", description="collective time: max_i κ_i, or 2(n-1)/n · max_i κ_i"
     )
     outages: list[OutageConfig] = Field([], description="intervals an agent cannot compute")
+    network: NetworkConfig | None = Field(
+        None, description="shared links with capacities (replaces uplink and downlink)"
+    )
 
     _topology_spec: TopologySpec | None = PrivateAttr(None)
 
@@ -420,6 +424,8 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
         }
     )
     resolved._topology_spec = TOPOLOGIES.get(resolved.topology, "cluster.topology")
+    if cluster.network is not None:
+        _check_network(cluster, getattr(scenario.oracle, "dim", 1))
     # building the models validates every per-agent value
     models = resolved.time_models(getattr(scenario.oracle, "dim", 1))
     for index, outage in enumerate(cluster.outages):
@@ -437,6 +443,21 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
     fixed = models["compute"].fixed_values()
     per_trajectory = fixed is not None and resolved.timing == "per_trajectory"
     return resolved, (np.asarray(fixed, dtype=float) * resolved.horizon if per_trajectory else None)
+
+
+def _check_network(cluster: ClusterConfig, dim: int) -> None:
+    """Under ``network`` the links' capacities time every transfer: the uplink and downlink
+    time models would contradict them (the default, no time, is what a resolved scenario read
+    back holds). Building the links checks every value of the block."""
+    for role in ("uplink", "downlink"):
+        block = getattr(cluster, role)
+        if role in cluster.model_fields_set and block != FixedTimeConfig(time=0.0):
+            raise ConfigError(
+                f"cluster.{role}",
+                f"must be omitted under cluster.network (give cluster.network.{role} in "
+                f"bytes/s), got a {block.kind!r} time model",
+            )
+    cluster.network.build(cluster.n, dim)
 
 
 def _checked_durations(cluster: ClusterConfig, models: Mapping[str, TimeModel]) -> dict:

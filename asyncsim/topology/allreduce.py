@@ -29,6 +29,11 @@ def _ring(uplink: np.ndarray) -> float:
 COLLECTIVE_TIMES = {"max": _longest, "ring": _ring}
 """``cluster.allreduce`` → the collective's time from the uplink times of its agents."""
 
+COLLECTIVE_STEPS = {"max": lambda p: (1, 1.0), "ring": lambda p: (2 * (p - 1), 1.0 / p)}
+"""``cluster.allreduce`` → (steps, fraction of the vector each agent sends its ring neighbour
+per step) of the collective of p agents over shared links (``cluster.network``): ``max`` one
+step of whole vectors, ``ring`` 2(p-1) steps of 1/p of the vector."""
+
 
 def everyone(counts: np.ndarray) -> np.ndarray:
     """Every agent of the cluster takes part in the collective."""

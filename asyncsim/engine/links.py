@@ -1,0 +1,146 @@
+"""Shared links in the SimPy clock (docs/algorithms.md §4, "Shared links").
+
+:class:`LiveLinks` runs a :class:`~asyncsim.topology.links.FlowNetwork` event by event: a
+transfer joins its links ``latency`` seconds after it is sent, the rates are recomputed at every
+start, end and capacity change, and one SimPy event, at the earliest end, wakes the network
+(an earlier one goes stale when the rates change). The server's ingress and egress are hubs
+(their water-filling recomputation). The changes of one instant are settled together, after
+every other event of that instant (a round's n broadcast copies: one water-filling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL, Event
+
+from asyncsim.topology.links import FlowNetwork
+from asyncsim.topology.network import EGRESS, INGRESS, Links
+
+__all__ = ["SETTLE_PRIORITY", "LiveLinks", "Transfer"]
+
+SETTLE_PRIORITY = 2**62
+"""Priority of the network's settling at an instant: after every agent's event there."""
+
+
+class Transfer:
+    """A message on its way: ``done`` fires when it has arrived; ``flow`` is its flow while it
+    crosses its links (None during its latency and after)."""
+
+    __slots__ = ("done", "flow")
+
+    def __init__(self, done: Event) -> None:
+        self.done = done
+        self.flow: int | None = None
+
+
+class LiveLinks:
+    """The links of a run: transfers of one message each over the paths of :class:`Links`."""
+
+    def __init__(self, env: simpy.Environment, links: Links) -> None:
+        self.env = env
+        self.links = links
+        self.network = FlowNetwork(links.capacities(), hubs=(INGRESS, EGRESS))
+        self._arrivals: dict[int, Transfer] = {}
+        self._armed = float("inf")
+        self._changed = False  # a change this instant: arm once all its events are done
+        for trace in links.traces:
+            env.process(self._follow(trace))
+
+    def send(self, path: tuple[int, ...], size: float | None = None) -> Transfer:
+        """Send a message of ``size`` bytes (default: one vector) over ``path`` now."""
+        transfer = Transfer(Event(self.env))
+        size = self.links.message_bytes if size is None else size
+        if self.links.latency > 0:
+            timer = self.env.timeout(self.links.latency)
+            timer.callbacks.append(lambda _: self._join(transfer, path, size))
+        else:
+            self._join(transfer, path, size)
+        return transfer
+
+    def cancel(self, transfer: Transfer) -> None:
+        """Drop a message that is no longer wanted (its ``done`` never fires)."""
+        if transfer.flow is not None:
+            self._arrivals.pop(transfer.flow)
+            self.network.remove(transfer.flow, self.env.now)
+            transfer.flow = None
+            self._arm_later()
+        elif not transfer.done.triggered:
+            transfer.done = None  # still in its latency: it never joins
+
+    def transfer(self, path: tuple[int, ...], size: float | None = None) -> Generator[Any]:
+        """``yield from`` it: send a message and wait for its arrival."""
+        yield self.send(path, size).done
+
+    def _join(self, transfer: Transfer, path: tuple[int, ...], size: float) -> None:
+        if transfer.done is None:
+            return
+        transfer.flow = self.network.add(path, size, self.env.now)
+        self._arrivals[transfer.flow] = transfer
+        self._arm_later()
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Send (or cancel) several messages at once: the rates are found once, at the end."""
+        self._changed = True
+        try:
+            yield
+        finally:
+            self._changed = False
+            self._arm()
+
+    def _arm_later(self) -> None:
+        """Arm after the last event of this instant (priority below every agent's) when more
+        events are due now, else at once."""
+        if self._changed:
+            return
+        queue, now = self.env._queue, self.env.now
+        if queue and queue[0][0] == now:
+            self._changed = True
+            self._at_now(SETTLE_PRIORITY, self._settled)
+        else:
+            self._arm()
+
+    def _settled(self, _: Event) -> None:
+        self._changed = False
+        self._arm()
+
+    def _at_now(self, priority: int, callback: Any, time: float | None = None) -> None:
+        """A SimPy event at ``time`` (default: now) with ``priority`` that calls ``callback``."""
+        event = Event(self.env)
+        event._ok, event._value = True, None
+        event.callbacks.append(callback)
+        env = self.env
+        heappush(env._queue, (env.now if time is None else time, priority, next(env._eid), event))
+
+    def _arm(self) -> None:
+        """Schedule a wake-up at the earliest end, unless one is due by then already (a wake-up
+        that finds nothing ended arms the next one: the ends may have moved later)."""
+        end = self.network.next_end()
+        if end < self._armed:
+            self._armed = end
+            self._at_now(NORMAL, self._wake, end)
+
+    def _wake(self, _: Event) -> None:
+        now = self.env.now
+        if now < self._armed:  # a stale wake-up: a later one is due
+            return
+        self._armed = float("inf")
+        for flow in self.network.finished(now):
+            transfer = self._arrivals.pop(flow)
+            transfer.flow = None
+            transfer.done.succeed()
+        self._arm()
+
+    def _follow(self, trace: Any) -> Generator[Event]:
+        """Set a traced link's capacity at each of its instants."""
+        for time, capacity in zip(trace.times, trace.capacities, strict=True):
+            if time > self.env.now:
+                yield self.env.timeout(time - self.env.now)
+            for link in self.links.trace_links(trace.link):
+                self.network.set_capacity(link, capacity, self.env.now)
+            self._arm_later()

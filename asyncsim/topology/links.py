@@ -1,0 +1,468 @@
+"""Shared links: transfers (flows) that cross lists of links, at max-min fair rates
+(docs/algorithms.md §4, "Shared links"; the flow-level model of SimGrid).
+
+A link has a capacity (bytes/s); a flow has a size (bytes) and a path (the links it crosses).
+At every instant the rates are max-min fair over all active flows (progressive filling: raise
+every rate together, freeze the flows of a link when it is full, go on with the others), and
+they change only when a flow starts or ends or a capacity changes, so a flow's end time is
+exact for piecewise-constant rates.
+
+Every flow rides the clock of its bottleneck link l: W_l(t) = ∫ level_l dt, the bytes one flow
+frozen at l has received; the flow ends when W_l reaches its target. A flow whose bottleneck
+does not change is never touched, so a recomputation costs only the links whose levels change
+and the flows that change bottleneck.
+
+Two recomputations:
+
+* general: the connected component of the touched links (links linked by the flows crossing
+  them) is filled again from scratch (:func:`max_min_rates`);
+* a hub (the server's ingress or egress of a star): every flow through it crosses one private
+  link (its agent's uplink or downlink, which carries no other flow), so max-min is
+  water-filling: flow i gets min(c_i, L), the level L solving Σ_i min(c_i, L) = C. The flows
+  are kept in two heaps by cap, those held by their own link (c_i < L) and those at the level,
+  so a start or an end moves L and only the flows whose cap it crosses (O(log k) each).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["FlowNetwork", "max_min_rates", "transfer_times", "water_level"]
+
+DONE_TOLERANCE = 1e-9
+"""A flow has ended when what it still has to receive is at most this fraction of its size
+(the rounding of the clocks' floating-point sums)."""
+
+
+def water_level(caps: Sequence[float], capacity: float) -> float:
+    """The level L with Σ_i min(c_i, L) = capacity; inf when Σ_i c_i <= capacity (the flows
+    through a link of this capacity whose other links cap them at c_i each get min(c_i, L))."""
+    remaining, count = float(capacity), len(caps)
+    for cap in sorted(caps):
+        if cap * count > remaining:
+            return remaining / count
+        remaining -= cap
+        count -= 1
+    return math.inf
+
+
+def transfer_times(
+    size: float, caps: Sequence[float], capacity: float, latency: float = 0.0
+) -> list[float]:
+    """Transfers of ``size`` bytes that start together through one link of ``capacity``, each
+    also crossing a link of its own of cap c_i: t_i = latency + S / min(c_i, L), L the
+    :func:`water_level`.
+
+    Exact under max-min sharing: the flows at the level all receive the same bytes, so they end
+    together, first; the others run at their own caps from start to end (the level only rises
+    when flows leave)."""
+    level = water_level(caps, capacity)
+    return [latency + size / min(cap, level) for cap in caps]
+
+
+def max_min_rates(
+    paths: Sequence[Sequence[int]], capacity: Sequence[float]
+) -> tuple[list[float], list[int]]:
+    """Progressive filling: the max-min fair rate of each flow (its path: link indices) and the
+    link that froze it (its bottleneck). A link whose fair share (capacity left over flows not
+    yet frozen) is smallest freezes all its unfrozen flows at that share; ties go to the lower
+    link index."""
+    rates = [0.0] * len(paths)
+    bottleneck = [-1] * len(paths)
+    crossing: dict[int, list[int]] = {}
+    for flow, path in enumerate(paths):
+        for link in path:
+            crossing.setdefault(link, []).append(flow)
+    left = {link: float(capacity[link]) for link in crossing}
+    unfrozen = {link: len(flows) for link, flows in crossing.items()}
+    while unfrozen:
+        link = min(unfrozen, key=lambda k: (left[k] / unfrozen[k], k))
+        share = left[link] / unfrozen[link]
+        for flow in crossing[link]:
+            if bottleneck[flow] >= 0:
+                continue
+            rates[flow], bottleneck[flow] = share, link
+            for other in paths[flow]:
+                left[other] -= share
+                unfrozen[other] -= 1
+        unfrozen = {k: count for k, count in unfrozen.items() if count > 0}
+    return rates, bottleneck
+
+
+class _Flow:
+    """An active flow: it rides the clock of link ``ride`` and ends when that clock reaches
+    ``target``; ``hub``/``own``: the hub it crosses and its private link (-1: none)."""
+
+    __slots__ = ("hub", "own", "path", "ride", "size", "target", "version")
+
+    def __init__(self, path: tuple[int, ...], size: float, hub: int = -1, own: int = -1):
+        self.path, self.size, self.hub, self.own = path, size, hub, own
+        self.ride, self.target = (-1 if hub >= 0 else own), 0.0
+        self.version = 0  # bumped when it changes clocks: older heap entries are stale
+
+
+@dataclass
+class _Hub:
+    """Water-filling state of a hub link: flows held by their own link (a max-heap by cap) and
+    flows at the level (a min-heap by cap), both lazy (an entry is stale when its flow left)."""
+
+    held: list[tuple[float, int, int]] = field(default_factory=list)  # (-cap, flow, version)
+    level: list[tuple[float, int, int]] = field(default_factory=list)  # (cap, flow, version)
+    held_count: int = 0
+    held_sum: float = 0.0
+    level_count: int = 0
+    flows: int = 0
+    pending: list[int] = field(default_factory=list)  # added this instant, not yet placed
+
+
+class FlowNetwork:
+    """Active flows over links, at max-min fair rates, advanced event by event.
+
+    ``add(path, size, now)`` starts a flow, ``remove(flow, now)`` ends one early,
+    ``set_capacity(link, value, now)`` changes a link; ``next_end()`` is the earliest instant a
+    flow ends and ``finished(now)`` removes and returns the flows that have ended by ``now``.
+    Instants passed must not decrease. ``hubs`` are the links that get the water-filling
+    recomputation; a flow through a hub must cross exactly one other link, which carries no other
+    flow while it does (ValueError otherwise). Changes at one instant are settled together: a
+    hub's level is found again once, before the clock moves on or a query is answered.
+    """
+
+    def __init__(self, capacity: Sequence[float], hubs: Iterable[int] = ()) -> None:
+        self.capacity = [float(c) for c in capacity]
+        links = len(self.capacity)
+        self._clock = [0.0] * links  # W_l at _since[l]
+        self._since = [0.0] * links
+        self._level = [0.0] * links  # the rate of each flow riding l
+        self._riders: list[list[tuple[float, int, int]]] = [[] for _ in range(links)]
+        self._crossing: list[set[int]] = [set() for _ in range(links)]  # flows of no hub
+        self._hubs = {link: _Hub() for link in hubs}
+        self._owner: dict[int, int] = {}  # private link → the flow through a hub it carries
+        self._flows: dict[int, _Flow] = {}
+        self._next_id = 0
+        self._ends: list[tuple[float, int, int]] = []  # (time, link, stamp)
+        self._stamp = [0] * links
+        self._now = 0.0
+        self._unsettled: set[int] = set()  # hubs whose level is to be found again
+
+    # ---------------------------------------------------------------- queries
+
+    def rate(self, flow: int) -> float:
+        """The flow's current rate (bytes/s)."""
+        self._settle()
+        return self._level[self._flows[flow].ride]
+
+    def remaining(self, flow: int, now: float) -> float:
+        """Bytes the flow has still to receive at ``now``."""
+        self._settle()
+        record = self._flows[flow]
+        return record.target - self._clock_at(record.ride, now)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def next_end(self) -> float:
+        """The earliest instant at which an active flow ends (inf: none will)."""
+        if self._unsettled:
+            self._settle()
+        ends, stamp = self._ends, self._stamp
+        while ends and ends[0][2] != stamp[ends[0][1]]:
+            heapq.heappop(ends)
+        return ends[0][0] if ends else math.inf
+
+    # ---------------------------------------------------------------- changes
+
+    def add(self, path: Sequence[int], size: float, now: float) -> int:
+        """Start a flow of ``size`` bytes over ``path`` at ``now``; returns its id."""
+        if now != self._now:
+            self._move_to(now)
+        path = tuple(path)
+        flow = self._next_id
+        self._next_id += 1
+        hubs = [link for link in path if link in self._hubs]
+        if hubs:
+            own = self._private_link(path, hubs)
+            record = self._flows[flow] = _Flow(path, size, hubs[0], own)
+            record.target = record.size  # bytes to go, until it is placed
+            self._owner[own] = flow
+            state = self._hubs[record.hub]
+            state.flows += 1
+            state.pending.append(flow)
+            self._unsettled.add(record.hub)
+            return flow
+        for link in path:
+            if link in self._owner:
+                raise ValueError(f"link {link} carries a transfer through a hub")
+        self._flows[flow] = _Flow(path, float(size))
+        for link in path:
+            self._crossing[link].add(flow)
+        self._refill(path, now, {flow: float(size)})
+        return flow
+
+    def remove(self, flow: int, now: float) -> None:
+        """End ``flow`` at ``now`` (finished or abandoned); the others' rates follow."""
+        if now != self._now:
+            self._move_to(now)
+        record = self._flows.pop(flow)
+        if record.hub >= 0:
+            del self._owner[record.own]
+            self._hubs[record.hub].flows -= 1
+            self._leave_hub(record, now)
+            self._unsettled.add(record.hub)
+            return
+        for link in record.path:
+            self._crossing[link].discard(flow)
+        self._refill(record.path, now, {})
+
+    def set_capacity(self, link: int, capacity: float, now: float) -> None:
+        """Change a link's capacity at ``now`` (a bandwidth trace)."""
+        self._move_to(now)
+        self._settle()
+        if link in self._hubs:
+            self._advance(link, now)
+            self.capacity[link] = float(capacity)
+            self._unsettled.add(link)
+            return
+        flow = self._owner.get(link)
+        if flow is None:
+            self.capacity[link] = float(capacity)
+            self._refill((link,), now, {})
+            return
+        record = self._flows[flow]
+        left = self.remaining(flow, now)
+        self._leave_hub(record, now)
+        self.capacity[link] = float(capacity)
+        self._hold(record.hub, flow, link, left, now)
+        self._unsettled.add(record.hub)
+
+    def finished(self, now: float) -> list[int]:
+        """Remove and return the flows that have ended by ``now`` (in the order of their links'
+        ends, then of their ids)."""
+        done: list[int] = []
+        while self.next_end() <= now:
+            _, link, _ = heapq.heappop(self._ends)
+            self._stamp[link] += 1
+            ended = self._riders_done(link, now)
+            for flow in ended:
+                self.remove(flow, now)
+            done += ended
+            self._schedule(link)
+        return done
+
+    def _riders_done(self, link: int, now: float) -> list[int]:
+        """Pop the riders of ``link`` that have ended by ``now`` (sorted ids)."""
+        clock, level, since = self._clock[link], self._level[link], self._since[link]
+        reached = clock + level * (now - since)
+        riders, ended = self._riders[link], []
+        while riders:
+            target, flow, version = riders[0]
+            record = self._flows.get(flow)
+            if record is None or record.version != version or record.ride != link:
+                heapq.heappop(riders)
+                continue
+            end = since + (target - clock) / level
+            if target - reached > DONE_TOLERANCE * record.size and end > now:
+                break
+            heapq.heappop(riders)
+            ended.append(flow)
+        return sorted(ended)
+
+    def _move_to(self, now: float) -> None:
+        """Settle the changes of the last instant before the clock moves to ``now``."""
+        if now != self._now:
+            if self._unsettled:
+                self._settle()
+            self._now = now
+
+    def _settle(self) -> None:
+        while self._unsettled:
+            self._rebalance(self._unsettled.pop(), self._now)
+
+    # ---------------------------------------------------------------- clocks
+
+    def _clock_at(self, link: int, now: float) -> float:
+        return self._clock[link] + self._level[link] * (now - self._since[link])
+
+    def _advance(self, link: int, now: float) -> None:
+        self._clock[link] = self._clock_at(link, now)
+        self._since[link] = now
+
+    def _ride(self, record: _Flow, flow: int, link: int, left: float) -> None:
+        """Put ``flow`` on ``link``'s clock (advanced to now) with ``left`` bytes to go."""
+        record.ride, record.version = link, record.version + 1
+        record.target = self._clock[link] + left
+        heapq.heappush(self._riders[link], (record.target, flow, record.version))
+
+    def _schedule(self, link: int) -> None:
+        """Queue the instant the first rider of ``link`` ends (earlier entries go stale)."""
+        self._stamp[link] += 1
+        riders = self._riders[link]
+        while riders:
+            _, flow, version = riders[0]
+            record = self._flows.get(flow)
+            if record is not None and record.version == version and record.ride == link:
+                break
+            heapq.heappop(riders)
+        level = self._level[link]
+        if riders and level > 0:
+            end = self._since[link] + (riders[0][0] - self._clock[link]) / level
+            heapq.heappush(self._ends, (end, link, self._stamp[link]))
+
+    # ---------------------------------------------------------------- general refill
+
+    def _refill(self, touched: Iterable[int], now: float, new: dict[int, float]) -> None:
+        """Fill the component of ``touched`` again: every flow's bytes left, then max-min."""
+        links, flows = self._component(touched)
+        for link in links:
+            self._advance(link, now)
+        left = {flow: new[flow] if flow in new else self._left(flow, now) for flow in sorted(flows)}
+        order = list(left)
+        rates, bottleneck = max_min_rates([self._flows[f].path for f in order], self.capacity)
+        for link in links:
+            self._level[link] = 0.0
+            self._riders[link] = []
+        for flow, rate, link in zip(order, rates, bottleneck, strict=True):
+            self._level[link] = rate
+            self._ride(self._flows[flow], flow, link, left[flow])
+        for link in links:
+            self._schedule(link)
+
+    def _left(self, flow: int, now: float) -> float:
+        record = self._flows[flow]
+        return record.target - self._clock_at(record.ride, now)
+
+    def _component(self, touched: Iterable[int]) -> tuple[set[int], set[int]]:
+        links, flows = set(), set()
+        stack = list(touched)
+        while stack:
+            link = stack.pop()
+            if link in links:
+                continue
+            links.add(link)
+            for flow in self._crossing[link]:
+                if flow not in flows:
+                    flows.add(flow)
+                    stack.extend(self._flows[flow].path)
+        return links, flows
+
+    # ---------------------------------------------------------------- hubs (water-filling)
+
+    def _private_link(self, path: tuple[int, ...], hubs: list[int]) -> int:
+        if len(path) != 2 or len(hubs) != 1:
+            raise ValueError(f"a transfer through a hub crosses one other link, got {path}")
+        own = path[0] if path[1] == hubs[0] else path[1]
+        if self._crossing[own] or own in self._owner:
+            raise ValueError(f"link {own} already carries a transfer")
+        return own
+
+    def _hold(self, hub: int, flow: int, own: int, left: float, now: float) -> None:
+        """The flow runs at its own link's cap (its own link's clock)."""
+        state, cap, record = self._hubs[hub], self.capacity[own], self._flows[flow]
+        self._advance(own, now)
+        self._level[own] = cap
+        self._ride(record, flow, own, left)
+        heapq.heappush(state.held, (-cap, flow, record.version))
+        state.held_count += 1
+        state.held_sum += cap
+        self._schedule(own)
+
+    def _leave_hub(self, record: _Flow, now: float) -> None:
+        hub, own = record.hub, record.own
+        state = self._hubs[hub]
+        self._advance(hub, now)
+        if record.ride < 0:  # not placed yet (it has left the flows already)
+            state.pending = [flow for flow in state.pending if flow in self._flows]
+        elif record.ride == hub:
+            state.level_count -= 1
+        else:
+            self._advance(own, now)
+            self._level[own] = 0.0
+            state.held_count -= 1
+            state.held_sum = state.held_sum - self.capacity[own] if state.held_count else 0.0
+            self._stamp[own] += 1  # its end, queued, goes stale
+        record.version += 1
+
+    def _top(self, heap: list[tuple[float, int, int]]) -> int | None:
+        """The flow on top of a lazy heap of a hub (None: empty); entries of flows that have
+        ended or moved since are dropped."""
+        while heap:
+            _, flow, version = heap[0]
+            record = self._flows.get(flow)
+            if record is not None and record.version == version:
+                return flow
+            heapq.heappop(heap)
+        return None
+
+    def _rebalance(self, hub: int, now: float) -> None:
+        """Water-filling after a change: move flows between held and level until every held cap
+        is <= L <= every cap at the level, then set the hub's level L."""
+        state, capacity = self._hubs[hub], self.capacity[hub]
+        self._advance(hub, now)
+        if state.pending:
+            self._place(hub, state, now)
+        moves = 0
+        while True:
+            held = self._top(state.held)
+            if state.level_count == 0:
+                if held is None or state.held_sum <= capacity:
+                    break
+                self._to_level(hub, held, now)
+            else:
+                level = (capacity - state.held_sum) / state.level_count
+                lowest = self._top(state.level)
+                if held is not None and -state.held[0][0] > level:
+                    self._to_level(hub, held, now)
+                elif lowest is not None and state.level[0][0] < level:
+                    self._to_held(hub, lowest, now)
+                else:
+                    break
+            moves += 1
+            if moves > 4 * (state.flows + 2):
+                raise RuntimeError(f"water-filling of link {hub} does not settle")
+        count = state.level_count
+        self._level[hub] = max(capacity - state.held_sum, 0.0) / count if count else 0.0
+        self._schedule(hub)
+
+    def _place(self, hub: int, state: _Hub, now: float) -> None:
+        """Place the flows added this instant: into an idle hub by water-filling over their
+        sorted caps (a round's n copies at once), else at the level when their cap reaches
+        the hub's present level (which new flows can only lower), held otherwise; the
+        rebalancing loop corrects the rest."""
+        flows = state.pending
+        caps = [self.capacity[self._flows[flow].own] for flow in flows]
+        if state.held_count == 0 and state.level_count == 0:
+            level = water_level(caps, self.capacity[hub])
+        else:
+            level = self._level[hub] if state.level_count else math.inf
+        for flow, cap in zip(flows, caps, strict=True):
+            record = self._flows[flow]
+            if cap >= level:
+                state.level_count += 1
+                self._ride(record, flow, hub, record.target)
+                heapq.heappush(state.level, (cap, flow, record.version))
+            else:
+                self._hold(hub, flow, record.own, record.target, now)
+        state.pending = []
+
+    def _to_level(self, hub: int, flow: int, now: float) -> None:
+        state, record = self._hubs[hub], self._flows[flow]
+        heapq.heappop(state.held)
+        own = record.own
+        left = record.target - self._clock_at(own, now)
+        self._advance(own, now)
+        self._level[own] = 0.0
+        self._stamp[own] += 1  # its end, queued, goes stale
+        state.held_count -= 1
+        state.held_sum = state.held_sum - self.capacity[own] if state.held_count else 0.0
+        state.level_count += 1
+        self._ride(record, flow, hub, left)
+        heapq.heappush(state.level, (self.capacity[own], flow, record.version))
+
+    def _to_held(self, hub: int, flow: int, now: float) -> None:
+        state, record = self._hubs[hub], self._flows[flow]
+        heapq.heappop(state.level)
+        left = record.target - self._clock[hub]  # the hub's clock is at now
+        state.level_count -= 1
+        self._hold(hub, flow, record.own, left, now)
