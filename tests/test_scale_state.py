@@ -1,0 +1,122 @@
+"""A long run's bookkeeping: the trace spilled to disk in chunks, durations drawn in blocks.
+
+Both must leave every result as it was: the rows read back equal the rows recorded, and a block
+of durations equals the same number of single draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asyncsim.core.errors import AsyncSimError
+from asyncsim.core.trace import EVENTS, SERVER, Trace, TraceEvent
+from asyncsim.engine.cluster import _Role
+from asyncsim.run.runner import simulate
+from asyncsim.timing.models import (
+    ExponentialTimes,
+    GammaTimes,
+    LogNormalTimes,
+    TimeModel,
+    UniformTimes,
+)
+
+
+def _recorded(rows: list[tuple], spill_every: int | None) -> Trace:
+    trace = Trace()
+    for number, row in enumerate(rows, 1):
+        trace.record(*row)
+        if spill_every is not None and number % spill_every == 0:
+            trace.spill(at_least=1)
+    return trace
+
+
+def _rows(count: int, ordered: bool) -> list[tuple]:
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.exponential(1.0, count)) if ordered else rng.exponential(1.0, count)
+    rows = [
+        (float(t), int(a), EVENTS[int(e)], int(i), int(i) + 1)
+        for t, a, e, i in zip(
+            times, rng.integers(-1, 50, count), rng.integers(0, len(EVENTS), count),
+            rng.integers(0, 3, count), strict=True,
+        )
+    ]  # fmt: skip
+    rows[0] = (0, rows[0][1], *rows[0][2:])  # an int time: written "0", not "0.0"
+    rows[1] = (rows[0][0], *rows[1][1:])  # a tie: kept in recording order
+    return rows
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_spilled_trace_reads_back_the_rows_recorded(ordered: bool) -> None:
+    rows = _rows(500, ordered)
+    kept, spilled = _recorded(rows, None), _recorded(rows, 37)
+    assert spilled._file is not None and len(spilled._file.segments) == 500 // 37
+    assert spilled.rows() == kept.rows()
+    assert type(spilled.rows()[0][0]) is int and rows[0][0] == 0
+    expected = [type(v) for r in kept.rows() for v in r]
+    blocks = list(spilled.flat_blocks(64))
+    assert [type(v) for block in blocks for v in block] == expected
+    assert [v for block in blocks for v in block] == [v for r in kept.rows() for v in r]
+    assert all(len(block) <= 5 * 64 for block in blocks)
+
+
+def test_rows_that_do_not_pack_stay_in_memory() -> None:
+    trace = Trace()
+    trace.record(1.0, 0, "a plug-in's event", 0, 0)  # type: ignore[arg-type]
+    trace.record(2.0, SERVER, TraceEvent.UPDATE, 0, 1)
+    trace.spill(at_least=1)
+    assert trace._file is None
+    assert trace.rows() == [(1.0, 1, "a plug-in's event", 0, 0), (2.0, 0, "update", 0, 1)]
+
+
+def test_a_long_run_spills_its_trace_and_writes_the_same_rows(monkeypatch) -> None:
+    scenario = {
+        "name": "spill",
+        "oracle": {"kind": "quadratic", "dim": 2},
+        "cluster": {"n": 50, "compute": {"kind": "exponential", "h": "1 + i/50"}},
+        "methods": [{"name": "rennala_sgd", "batch": 50}],
+        "budget": {"iterations": 30},
+    }
+    kept = simulate(scenario).methods["rennala_sgd"].recorded
+    monkeypatch.setattr(Trace.spill, "__defaults__", (100,))
+    monkeypatch.setattr("asyncsim.engine.simulation._WATCH", range(250))
+    spilled = simulate(scenario).methods["rennala_sgd"].recorded
+    assert spilled._file is not None and len(spilled._file.segments) > 5
+    assert spilled.rows() == kept.rows()
+
+
+MODELS = [
+    ExponentialTimes(np.array([0.5, 2.0])),
+    UniformTimes(np.array([0.5, 2.0]), spread=0.3),
+    GammaTimes(np.array([0.5, 2.0]), shape=1.5),
+    LogNormalTimes(np.array([0.0, 2.0]), sigma=0.7),
+]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
+def test_durations_drawn_in_blocks_are_the_single_draws(model: TimeModel) -> None:
+    seed = np.random.SeedSequence(11)
+    blocks = _Role(model, seed, 2, "cluster.compute")
+    one_by_one = _Role(model, seed, 2, "cluster.compute")
+    one_by_one._blockwise = False
+    for agent in (0, 1):
+        draws = [blocks.sample(agent, k) for k in range(40)]
+        assert draws == [one_by_one.sample(agent, k) for k in range(40)]
+        assert all(type(d) is float for d in draws)
+
+
+class _NegativeLater(ExponentialTimes):
+    """Draws -1 as the agent's fifth duration."""
+
+    def sample_block(self, agent, count, rng):
+        block = super().sample_block(agent, count, rng)
+        block[4] = -1.0
+        return block
+
+
+def test_a_bad_duration_in_a_block_fails_at_its_own_iteration() -> None:
+    role = _Role(_NegativeLater(np.array([1.0])), np.random.SeedSequence(0), 1, "cluster.compute")
+    for k in range(4):
+        assert role.sample(0, k) >= 0
+    with pytest.raises(AsyncSimError, match=r"cluster.compute: .*agent 1 at iteration 4 .* -1"):
+        role.sample(0, 4)
