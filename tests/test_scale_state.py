@@ -120,3 +120,41 @@ def test_a_bad_duration_in_a_block_fails_at_its_own_iteration() -> None:
         assert role.sample(0, k) >= 0
     with pytest.raises(AsyncSimError, match=r"cluster.compute: .*agent 1 at iteration 4 .* -1"):
         role.sample(0, 4)
+
+
+def test_progress_is_reported_within_a_long_round(monkeypatch) -> None:
+    """The watcher of updates also hears from the engine's watchdog, between updates."""
+    from asyncsim.run.recorder import watching
+
+    scenario = {
+        "name": "watch",
+        "oracle": {"kind": "quadratic", "dim": 1},
+        "cluster": {"n": 200, "compute": {"kind": "exponential", "h": "1"}},
+        "methods": [{"name": "rennala_sgd", "batch": 2000}],
+        "budget": {"iterations": 2},
+    }
+    monkeypatch.setattr("asyncsim.engine.simulation._WATCH", range(100))
+    seen: list[tuple[int, float]] = []
+    with watching(lambda recorder: seen.append((len(recorder.rows), recorder.sim.now))):
+        simulate(scenario)
+    within_first_round = [now for rows, now in seen if rows == 1]  # θ_0's row only
+    assert len(within_first_round) > 5 and within_first_round == sorted(within_first_round)
+
+
+def test_gradient_noise_is_each_agents_own_philox_stream_at_the_gradients_counter() -> None:
+    """One shared generator, re-keyed per agent, draws what a Philox generator of the agent's
+    own (keyed by its child of the seed) draws at counter (0, k, 0, 0), in any order."""
+    from asyncsim.oracles.synthetic import GradientNoise
+
+    noise = GradientNoise(np.random.SeedSequence(9), 5)
+    children = np.random.SeedSequence(9).spawn(5)
+
+    def own(agent: int, index: int) -> np.ndarray:
+        bit_generator = np.random.Philox(key=children[agent].generate_state(2, np.uint64))
+        state = bit_generator.state
+        state["state"]["counter"][:] = (0, index, 0, 0)
+        bit_generator.state = state
+        return np.random.Generator(bit_generator).standard_normal(3)
+
+    for agent, index in [(4, 0), (0, 7), (4, 1), (2, 2**40), (0, 7)]:
+        np.testing.assert_array_equal(noise.at(agent, index).standard_normal(3), own(agent, index))
