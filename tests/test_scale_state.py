@@ -158,3 +158,34 @@ def test_gradient_noise_is_each_agents_own_philox_stream_at_the_gradients_counte
 
     for agent, index in [(4, 0), (0, 7), (4, 1), (2, 2**40), (0, 7)]:
         np.testing.assert_array_equal(noise.at(agent, index).standard_normal(3), own(agent, index))
+
+
+def _one_event_at_a_time(tau: np.ndarray, starts: np.ndarray, batch: int):
+    """The M-th event of {b_i + τ_i, then + τ_i ...} in (time, agent) order, by a heap."""
+    import heapq
+
+    heap = [(float(b) + float(t), i) for i, (b, t) in enumerate(zip(starts, tau, strict=True))]
+    heapq.heapify(heap)
+    counts, stop = [0] * len(tau), 0.0
+    for _ in range(batch):
+        stop, i = heapq.heappop(heap)
+        counts[i] += 1
+        heapq.heappush(heap, (stop + float(tau[i]), i))
+    return stop, counts
+
+
+@pytest.mark.parametrize("case", range(120))
+def test_rennala_round_in_arrays_is_the_event_by_event_round(case: int) -> None:
+    from asyncsim.core.event_order import mth_event
+
+    rng = np.random.default_rng(case)
+    n, batch = int(rng.integers(1, 25)), int(rng.integers(1, 150))
+    tau = [
+        rng.uniform(0.1, 3.0, n),
+        rng.integers(1, 4, n) * 0.1,  # ties, and sums that round
+        np.sqrt(np.arange(1.0, n + 1)),
+        rng.exponential(1.0, n) + 1e-3,
+    ][case % 4]
+    starts = rng.integers(0, 3, n) * 0.3 if case % 3 else np.zeros(n)
+    stop, counts = mth_event(np.asarray(tau, float), starts.astype(float), batch)
+    assert (stop, counts) == _one_event_at_a_time(tau, starts, batch)
