@@ -30,8 +30,9 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import bench_figures
 from benchmarks.bench_engine import bare_simpy_rate
-from benchmarks.bench_figures import spread
+from benchmarks.bench_figures import sizes_and_trials, spread
 
 SIZES = (10_000,)
 TRIALS = 3
@@ -39,14 +40,11 @@ TRIALS = 3
 
 def scenario(n: int) -> dict:
     """Rennala SGD, M = n, exponential h_i = 1 + i/n, trace on; 20 rounds (10 from 10^6)."""
-    return {
-        "name": f"bench-scale-{n}",
-        "seed": 0,
-        "oracle": {"kind": "quadratic", "dim": 1},
-        "cluster": {"n": n, "compute": {"kind": "exponential", "h": f"1 + i/{n}"}},
-        "methods": [{"name": "rennala_sgd", "batch": n}],
-        "budget": {"iterations": 10 if n >= 1_000_000 else 20},
-    }
+    data = bench_figures.scenario(n)
+    data["name"] = f"bench-scale-{n}"
+    if n >= 1_000_000:
+        data["budget"] = {"iterations": 10}
+    return data
 
 
 def measure(n: int) -> dict:
@@ -114,10 +112,4 @@ def main(sizes: tuple[int, ...] = SIZES, trials: int = TRIALS) -> None:
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    count = TRIALS
-    if "--trials" in arguments:
-        at = arguments.index("--trials")
-        count = int(arguments[at + 1])
-        del arguments[at : at + 2]
-    main(tuple(int(a) for a in arguments) or SIZES, count)
+    main(*sizes_and_trials(sys.argv[1:], SIZES, TRIALS))

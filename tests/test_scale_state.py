@@ -22,6 +22,17 @@ from asyncsim.timing.models import (
 )
 
 
+def _rennala(n: int, h: str, batch: int, rounds: int) -> dict:
+    """Rennala SGD on n agents with exponential times of mean ``h``."""
+    return {
+        "name": "scale",
+        "oracle": {"kind": "quadratic", "dim": 2},
+        "cluster": {"n": n, "compute": {"kind": "exponential", "h": h}},
+        "methods": [{"name": "rennala_sgd", "batch": batch}],
+        "budget": {"iterations": rounds},
+    }
+
+
 def _recorded(rows: list[tuple], spill_every: int | None) -> Trace:
     trace = Trace()
     for number, row in enumerate(rows, 1):
@@ -70,13 +81,7 @@ def test_rows_that_do_not_pack_stay_in_memory() -> None:
 
 
 def test_a_long_run_spills_its_trace_and_writes_the_same_rows(monkeypatch) -> None:
-    scenario = {
-        "name": "spill",
-        "oracle": {"kind": "quadratic", "dim": 2},
-        "cluster": {"n": 50, "compute": {"kind": "exponential", "h": "1 + i/50"}},
-        "methods": [{"name": "rennala_sgd", "batch": 50}],
-        "budget": {"iterations": 30},
-    }
+    scenario = _rennala(n=50, h="1 + i/50", batch=50, rounds=30)
     kept = simulate(scenario).methods["rennala_sgd"].recorded
     monkeypatch.setattr(Trace.spill, "__defaults__", (100,))
     monkeypatch.setattr("asyncsim.engine.simulation._WATCH", range(250))
@@ -126,13 +131,7 @@ def test_progress_is_reported_within_a_long_round(monkeypatch) -> None:
     """The watcher of updates also hears from the engine's watchdog, between updates."""
     from asyncsim.run.recorder import watching
 
-    scenario = {
-        "name": "watch",
-        "oracle": {"kind": "quadratic", "dim": 1},
-        "cluster": {"n": 200, "compute": {"kind": "exponential", "h": "1"}},
-        "methods": [{"name": "rennala_sgd", "batch": 2000}],
-        "budget": {"iterations": 2},
-    }
+    scenario = _rennala(n=200, h="1", batch=2000, rounds=2)
     monkeypatch.setattr("asyncsim.engine.simulation._WATCH", range(100))
     seen: list[tuple[int, float]] = []
     with watching(lambda recorder: seen.append((len(recorder.rows), recorder.sim.now))):
