@@ -188,3 +188,37 @@ def test_rennala_round_in_arrays_is_the_event_by_event_round(case: int) -> None:
     starts = rng.integers(0, 3, n) * 0.3 if case % 3 else np.zeros(n)
     stop, counts = mth_event(np.asarray(tau, float), starts.astype(float), batch)
     assert (stop, counts) == _one_event_at_a_time(tau, starts, batch)
+
+
+@pytest.mark.parametrize("method", ["rennala_sgd", "malenia_sgd"])
+def test_computing_time_by_groups_of_agents_is_that_of_the_whole_trace(method, monkeypatch):
+    from asyncsim.analysis import intervals
+
+    data = _rennala(n=30, h="1 + i/30", batch=30, rounds=6)
+    data["methods"] = [{"name": method, "batch": 30}]
+    result = simulate(data).methods[method]
+    trace, end = intervals.TraceColumns.of(result), result.rows[-1]["time_end"]
+    whole = intervals.computing_time(intervals.busy(trace, end), 30)
+    monkeypatch.setattr(intervals, "GROUP_ROWS", 40)
+    assert len(intervals._runs(np.cumsum(np.bincount(trace.agent)[1:]) // 40)) > 5
+    grouped = intervals.agents_computing_time(trace, end, 30)
+    for a, b in zip(grouped, whole, strict=True):
+        assert a.tolist() == b.tolist()
+    assert whole[0].sum() > 0 and whole[1].sum() > 0
+
+
+def test_trace_columns_from_packed_records_equal_those_from_rows(monkeypatch) -> None:
+    from asyncsim.analysis.intervals import TraceColumns
+    from asyncsim.store.run_data import MethodResult
+
+    monkeypatch.setattr(Trace.spill, "__defaults__", (100,))
+    monkeypatch.setattr("asyncsim.engine.simulation._WATCH", range(250))
+    result = simulate(_rennala(n=40, h="1 + i/40", batch=40, rounds=12)).methods["rennala_sgd"]
+    assert result.recorded._file is not None and result.trace_records() is not None
+    packed = TraceColumns.of(result)
+    rows = MethodResult(result.key, result.rows, result.trace, result.summary)
+    assert rows.trace_records() is None
+    from_rows = TraceColumns.of(rows)
+    for name in ("time", "agent", "event", "version"):
+        column, expected = getattr(packed, name), getattr(from_rows, name)
+        assert column.dtype == expected.dtype and column.tolist() == expected.tolist()

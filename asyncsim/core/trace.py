@@ -120,6 +120,17 @@ class Trace:
                 yield records[5 * start : 5 * (start + rows)]
         yield from _sorted_blocks(self._flat, rows)
 
+    def record_blocks(self) -> Iterator[np.ndarray] | None:
+        """The rows as :data:`RECORD` arrays in time order, block by block, without a Python
+        object per row (what figures read); None when they are not in time order or do not
+        all pack (read :meth:`flat_blocks` then)."""
+        spilled = self._file.segments if self._file is not None else []
+        tail = _Segment.pack(self._flat) if self._flat else None
+        if (self._flat and tail is None) or not self._in_time_order(spilled):
+            return None
+        blocks = (self._file.records(segment) for segment in spilled)
+        return itertools.chain(blocks, [tail.records] if tail is not None else [])
+
     def _in_time_order(self, spilled: list[_Segment]) -> bool:
         """Whether the spilled segments and the rows in memory after them are each in time
         order and follow one another in it."""
@@ -219,9 +230,12 @@ class _SpillFile:
         self.segments.append(_Segment(**fields))
         self._size += len(data)
 
-    def read(self, segment: _Segment) -> list[float | int | str]:
-        """The segment's rows, flattened as recorded."""
+    def records(self, segment: _Segment) -> np.ndarray:
+        """The segment's rows as :data:`RECORD` s."""
         self.handle.flush()
         self.handle.seek(segment.offset)
-        records = np.fromfile(self.handle, RECORD, segment.rows)
-        return segment.flat(records)
+        return np.fromfile(self.handle, RECORD, segment.rows)
+
+    def read(self, segment: _Segment) -> list[float | int | str]:
+        """The segment's rows, flattened as recorded."""
+        return segment.flat(self.records(segment))
