@@ -183,19 +183,22 @@ class _Segment:
         would not come back as it was."""
         times, events = flat[0::5], flat[2::5]
         integers = [flat[j::5] for j in (1, 3, 4)]
-        if not set(map(type, times)) <= {float, int} or any(
-            not set(map(type, column)) <= {int} for column in integers
+        time_types = set(map(type, times))
+        if not time_types <= {float, int} or any(
+            set(map(type, column)) != {int} for column in integers
         ):
             return None
         records = np.empty(len(times), RECORD)
         try:
-            records["event"] = [_CODE[event] for event in events]
+            records["event"] = np.array(list(map(_CODE.__getitem__, events)), np.uint8)
             for name, column in zip(("agent", "iteration", "version"), integers, strict=True):
-                records[name] = column
+                records[name] = np.array(column, np.int64)
         except (KeyError, OverflowError):  # an event of no name, an int beyond 64 bits
             return None
-        records["time"] = times
-        int_times = tuple(row for row, t in enumerate(times) if type(t) is int)
+        records["time"] = np.array(times, float)
+        int_times = ()
+        if int in time_types:
+            int_times = tuple(row for row, t in enumerate(times) if type(t) is int)
         column = records["time"]
         ordered = bool(np.all(column[1:] >= column[:-1]))
         return cls(records, 0, len(times), int_times, ordered, times[0], times[-1])
