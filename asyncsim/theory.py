@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from asyncsim.core.event_order import mth_event
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
 from asyncsim.topology.network import Links
 
@@ -257,7 +258,11 @@ def rennala_collection_exact(
     Returns:
         The stop time, the counts B_i and the round time.
     """
-    times, heap = _first_events(tau, offsets)
+    times, starts = _vector(tau), _vector(offsets, np.size(tau))
+    if np.all((times > 0) & (times < np.inf)) and np.all(np.isfinite(starts)):
+        stop, counts = mth_event(times, starts, batch)
+        return _finish(stop, counts, uplink, topology, allreduce)
+    times, heap = _first_events(tau, offsets)  # times of 0 or infinite: one event at a time
     counts = [0] * len(times)
     stop = 0.0
     for _ in range(batch):

@@ -64,11 +64,17 @@ def main(sizes: tuple[int, ...] = SIZES, trials: int = TRIALS) -> None:
         )
 
 
-if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    count = TRIALS
+def sizes_and_trials(
+    arguments: list[str], sizes: tuple[int, ...], trials: int
+) -> tuple[tuple[int, ...], int]:
+    """``N [N ...] [--trials T]`` read from ``arguments``, with defaults."""
+    arguments = list(arguments)
     if "--trials" in arguments:
         at = arguments.index("--trials")
-        count = int(arguments[at + 1])
+        trials = int(arguments[at + 1])
         del arguments[at : at + 2]
-    main(tuple(int(a) for a in arguments) or SIZES, count)
+    return tuple(int(a) for a in arguments) or sizes, trials
+
+
+if __name__ == "__main__":
+    main(*sizes_and_trials(sys.argv[1:], SIZES, TRIALS))

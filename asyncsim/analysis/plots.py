@@ -501,9 +501,7 @@ def _utilization(run: RunResult, traced: Mapping[str, TraceColumns]) -> DataFigu
     axes = fig.subplots(1, len(traced), sharey=True, squeeze=False)[0]
     for ax, (key, trace) in zip(axes, traced.items(), strict=True):
         total = run.methods[key].rows[-1]["time_end"]
-        used, wasted = (
-            t / total for t in intervals.computing_time(intervals.busy(trace, total), n)
-        )
+        used, wasted = (t / total for t in intervals.agents_computing_time(trace, total, n))
         sizes = last - first + 1
         means = [np.add.reduceat(values, edges[:-1]) / sizes for values in (used, wasted)]
         ends = last if binned else None

@@ -9,6 +9,8 @@ timing seed. The j-th draw of agent i is therefore the same in every method of a
 from __future__ import annotations
 
 import bisect
+import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,7 +35,16 @@ class Reduce:
 class _Role:
     """One time model with lazily created per-agent random streams: agent i's stream is seeded
     by the i-th child of ``seed`` (what ``seed.spawn(n)[i]`` gives), made on its first draw,
-    so that building a cluster of 10^6 agents costs no 10^6 seeds up front."""
+    so that building a cluster of 10^6 agents costs no 10^6 seeds up front.
+
+    A model that draws k-independent durations (``TimeModel.sample_block``) is drawn
+    :data:`BLOCK` durations of an agent at a time, which the agent's next calls take in turn:
+    the same values in the same order as one draw per call, without a NumPy call per event (at
+    n = 10^4, exponential times: 1.0 of 1.9 µs a draw was NumPy's scalar call and its check).
+    Its streams then share one PCG64 generator, seated with the agent's saved state for each
+    block: about 150 B an agent instead of a generator of its own (930 B, 0.9 GB at 10^6)."""
+
+    BLOCK = 16
 
     def __init__(self, model: TimeModel, seed: np.random.SeedSequence, n: int, field: str):
         self.model = model
@@ -42,15 +53,64 @@ class _Role:
         self.fixed = model.fixed_values()
         self._seed = seed
         self._streams: list[np.random.Generator | None] = [None] * n
+        #: each agent's durations drawn ahead, the next last (array.pop takes it)
+        self._ahead: list[array | None] = [None] * n
+        #: each agent's stream after its last block: PCG64 (state, inc, has_uint32, uinteger)
+        self._saved: list[tuple[int, int, int, int] | None] = [None] * n
+        self._shared = np.random.Generator(np.random.PCG64(0))  # seated with one agent's state
+        self._blockwise = True  # until the model says it draws one duration at a time
+        self._checked = True  # every duration drawn ahead was finite and >= 0
 
     def sample(self, agent: int, k: int) -> float:
         if self.fixed is not None:
             return float(self.fixed[agent])
+        ahead = self._ahead[agent]
+        if not ahead:
+            ahead = self._draw_ahead(agent)
+            if ahead is None:
+                value = self.model.sample(agent, k, self._stream(agent))
+                return check_time(value, self.field, agent, k, self.source)
+        value = ahead.pop()
+        return value if self._checked else check_time(value, self.field, agent, k, self.source)
+
+    def _draw_ahead(self, agent: int) -> array | None:
+        """The agent's next BLOCK durations, reversed (None for a model that has no blocks)."""
+        if not self._blockwise:
+            return None
+        block = self.model.sample_block(agent, self.BLOCK, self._seated(agent))
+        if block is None:  # nothing drawn: the agent's own stream starts where it was
+            self._blockwise = False
+            return None
+        state = self._shared.bit_generator.state
+        words = state["state"]
+        self._saved[agent] = (words["state"], words["inc"], state["has_uint32"], state["uinteger"])
+        ahead = self._ahead[agent] = array("d", block[::-1].tobytes())
+        # a NaN or an infinity makes the sum not finite (so may an overflow: then each
+        # duration is checked too, harmlessly)
+        if not (min(ahead) >= 0.0 and math.isfinite(math.fsum(ahead))):
+            self._checked = False  # each is checked when taken, naming its iteration
+        return ahead
+
+    def _seated(self, agent: int) -> np.random.Generator:
+        """The shared generator, seated where the agent's stream is."""
+        saved, bit_generator = self._saved[agent], self._shared.bit_generator
+        if saved is None:
+            bit_generator.state = np.random.PCG64(self._child(agent)).state
+        else:
+            state, inc, has_uint32, uinteger = saved
+            bit_generator.state = {
+                "bit_generator": "PCG64",
+                "state": {"state": state, "inc": inc},
+                "has_uint32": has_uint32,
+                "uinteger": uinteger,
+            }
+        return self._shared
+
+    def _stream(self, agent: int) -> np.random.Generator:
         stream = self._streams[agent]
         if stream is None:
             stream = self._streams[agent] = np.random.default_rng(self._child(agent))
-        value = self.model.sample(agent, k, stream)
-        return check_time(value, self.field, agent, k, self.source)
+        return stream
 
     def _child(self, agent: int) -> np.random.SeedSequence:
         seed = self._seed

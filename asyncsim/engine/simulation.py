@@ -128,18 +128,23 @@ class Simulation:
         watchdog: Callable[[], None] | None = None,
     ) -> None:
         """Run the protocol's process until it returns or ``time_budget`` simulated seconds
-        have passed, the cyclic collector at rest; ``watchdog()`` is called after every
+        have passed, the cyclic collector at rest; the trace spills its rows to disk and
+        ``watchdog()`` is called after every
         :data:`WATCH_EVENTS` events (it raises to stop a run that makes no progress: under a
         budget of iterations the run may never end, and under a time budget computations of no
         time may keep the clock from moving)."""
         until = self.env.process(process)
         if time_budget is not None:
             until = self.env.any_of([until, self.env.timeout(time_budget)])
+        trace = self.trace
+
+        def watch() -> None:
+            trace.spill()  # a long run's trace goes to disk, in bounded chunks
+            if watchdog is not None:
+                watchdog()
+
         with _collector_at_rest():
-            if watchdog is None:
-                self.env.run(until=until)
-            else:
-                _run_watched(self.env, until, watchdog)
+            _run_watched(self.env, until, watch)
 
     # ------------------------------------------------------------------ one gradient
 
@@ -257,17 +262,22 @@ class Simulation:
         start_event, end_event = COMPUTE_START, COMPUTE_END
         number = agent + 1  # as the trace writes it
         patience = rule.patience(agent)
-        fast = not self._outages and self._fixed_tau is not None and patience is None
-        fixed_tau = self._fixed_tau[agent] if fast else None
+        # the hot path (per-trajectory times, no outages, no patience): _begin and _end inlined
+        fast = not self._outages and not self.per_step_timing and patience is None
+        fixed_tau = self._fixed_tau[agent] if fast and self._fixed_tau is not None else None
+        compute_time, horizon = self.cluster.compute_time, self.oracle.horizon
         mine: list[int] = []  # indices of this agent's gradients used in the round
         while True:
-            if fixed_tau is not None:  # the hot path (fixed per-trajectory times, no outages,
-                index = next_index[agent]  # no patience): _begin and _end inlined
+            if fast:
+                index = next_index[agent]
                 next_index[agent] = index + 1
                 counters.started += 1
                 add((env.now, number, start_event, version, version))
                 running[agent] = index
-                yield AgentTimeout(env, fixed_tau, agent)
+                if fixed_tau is None:
+                    yield AgentTimeout(env, compute_time(agent, version, horizon), agent)
+                else:
+                    yield AgentTimeout(env, fixed_tau, agent)
                 if round_.done:
                     return
                 del running[agent]

@@ -35,27 +35,42 @@ __all__ = [
 class GradientNoise:
     """Standard normal (or Student-t) draws of gradient (agent, index), keyed by both.
 
-    Agent i owns a Philox counter-based generator keyed by its child of the seed; gradient k
+    Agent i owns a Philox counter-based stream keyed by its child of the seed; gradient k
     reads the substream whose counter starts at (0, k, 0, 0) (2^64 draws apart from its
-    neighbours). Re-seating the counter of the agent's one generator costs 1.7 µs a gradient,
+    neighbours). One Philox generator serves every agent: :meth:`at` seats the agent's key and
+    the gradient's counter in it, and an agent's key (16 bytes; a generator of its own took
+    about 1 KB, 1 GB at n = 10^6) is made from its child of the seed at its first draw. Seating
+    a state costs about half of reading and re-seating one generator's (1.7 µs a gradient),
     against 6.8 µs for a new Philox generator and 9.6 µs for one from a SeedSequence (d = 10).
     """
 
     def __init__(self, seed: np.random.SeedSequence, n_agents: int) -> None:
-        self._generators = [
-            np.random.Generator(np.random.Philox(key=child.generate_state(2, np.uint64)))
-            for child in seed.spawn(n_agents)
-        ]
+        self._seed = seed
+        self._first_child = seed.n_children_spawned  # what seed.spawn(n_agents) would give
+        self._keys = np.zeros((n_agents, 2), dtype=np.uint64)
+        self._keyed = bytearray(n_agents)
+        self._generator = np.random.Generator(np.random.Philox(key=0))
+        self._state = self._generator.bit_generator.state  # seated by at()
 
     def at(self, agent: int, index: int) -> np.random.Generator:
-        """The generator of agent ``agent`` positioned at gradient ``index``'s substream."""
-        generator = self._generators[agent]
-        state = generator.bit_generator.state
+        """The generator positioned at gradient ``index``'s substream of agent ``agent``
+        (until the next call: draw from it at once)."""
+        if not self._keyed[agent]:
+            self._keys[agent] = self._child(agent).generate_state(2, np.uint64)
+            self._keyed[agent] = 1
+        state = self._state
+        state["state"]["key"] = self._keys[agent]
         state["state"]["counter"][:] = (0, index, 0, 0)
         state["buffer_pos"] = 4  # the buffer of drawn words is empty
         state["has_uint32"] = 0
+        generator = self._generator
         generator.bit_generator.state = state
         return generator
+
+    def _child(self, agent: int) -> np.random.SeedSequence:
+        seed = self._seed
+        spawn_key = (*seed.spawn_key, self._first_child + agent)
+        return np.random.SeedSequence(seed.entropy, spawn_key=spawn_key, pool_size=seed.pool_size)
 
 
 class SyntheticOracle(GradientOracle):
@@ -81,10 +96,10 @@ class SyntheticOracle(GradientOracle):
     @functools.cached_property
     def _noise(self) -> GradientNoise:
         """The agents' noise streams, built at the first draw: an oracle built only for its
-        constants (``asyncsim bounds``, the guards) never pays for them, and at n = 10^6 they
-        are most of what building costs (52.9 of 55.7 s of ``asyncsim bounds`` under cProfile,
-        ``seed.spawn(10**6)`` alone 11 s). Nothing else spawns from the seed in between, so
-        the streams are the same as if built here."""
+        constants (``asyncsim bounds``, the guards) never pays for them (at n = 10^6, 52.9 of
+        55.7 s of ``asyncsim bounds`` under cProfile when each agent had a generator built
+        up front). Nothing else spawns from the seed in between, so the streams are the same as
+        if built here."""
         return GradientNoise(self._noise_seed, self.n_agents)
 
     def agent_gradient(self, point: np.ndarray, agent: int) -> np.ndarray:

@@ -7,7 +7,7 @@ Three safeguards live here because every protocol reports its updates here: a bu
 only by simulated time ends with an AsyncSimError when the clock is stuck
 (:data:`STUCK_MARGIN`), a run with no time limit ends with one when no update comes
 (:meth:`IterationRecorder.check_updates`, :data:`UPDATE_LAPSE`), and a progress callback
-installed with :func:`watching` sees every update.
+installed with :func:`watching` sees every update, and the engine's watchdog between them.
 """
 
 from __future__ import annotations
@@ -142,9 +142,12 @@ class IterationRecorder:
         return self._transitions
 
     def check_updates(self) -> None:
-        """Raise when more than ``lapse`` computations started since the last update (or the
-        start): under a budget of iterations, gradients or transitions the run would never
-        end, and under a time budget the clock may stand still (the engine's watchdog)."""
+        """Report progress to the watcher (:func:`watching`), then raise when more than
+        ``lapse`` computations started since the last update (or the start): under a budget
+        of iterations, gradients or transitions the run would never end, and under a time
+        budget the clock may stand still (the engine's watchdog)."""
+        if self._watch is not None:  # a round of 10^6 agents takes minutes: show it move
+            self._watch(self)
         started = self.sim.counters.started - self._previous.started
         if started <= self.lapse:
             return

@@ -101,6 +101,13 @@ class MethodResult:
         for start in range(0, len(self.recorded), rows):
             yield list(chain.from_iterable(self.recorded[start : start + rows]))
 
+    def trace_records(self) -> Iterator[np.ndarray] | None:
+        """The trace rows as :data:`~asyncsim.core.trace.RECORD` arrays in time order, block by
+        block (Trace.record_blocks); None when only :meth:`trace_blocks` can read them."""
+        if isinstance(self.recorded, Trace):
+            return self.recorded.record_blocks()
+        return None
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (process pools, Ray) the rows, not the recorder."""
         return {**vars(self), "recorded": self.trace}

@@ -211,6 +211,12 @@ class TimeModel(ABC):
         """The per-agent durations if they never vary (lets the engine skip sampling)."""
         return None
 
+    def sample_block(self, agent: int, count: int, rng: np.random.Generator) -> np.ndarray | None:
+        """The agent's next ``count`` durations at once, exactly those ``count`` calls of
+        :meth:`sample` would draw from ``rng`` in turn, when they do not depend on the iteration
+        k; None otherwise (the default: the engine then calls :meth:`sample` for each)."""
+        return None
+
     def means(self, n: int) -> np.ndarray:
         """Vector of the n agents' mean durations."""
         return np.array([self.mean(a) for a in range(n)])
@@ -261,6 +267,9 @@ class ExponentialTimes(_ScaledRandomTimes):
     def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
         return float(rng.exponential(float(self.scale[agent])))
 
+    def sample_block(self, agent: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.exponential(float(self.scale[agent]), count)
+
 
 @dataclass(frozen=True)
 class LogNormalTimes(_ScaledRandomTimes):
@@ -275,6 +284,12 @@ class LogNormalTimes(_ScaledRandomTimes):
             return 0.0
         return float(rng.lognormal(math.log(s) - 0.5 * self.sigma**2, self.sigma))
 
+    def sample_block(self, agent: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        s = float(self.scale[agent])
+        if s == 0.0:
+            return np.zeros(count)
+        return rng.lognormal(math.log(s) - 0.5 * self.sigma**2, self.sigma, count)
+
 
 @dataclass(frozen=True)
 class UniformTimes(_ScaledRandomTimes):
@@ -285,6 +300,10 @@ class UniformTimes(_ScaledRandomTimes):
     def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
         s = float(self.scale[agent])
         return float(rng.uniform(s * (1 - self.spread), s * (1 + self.spread)))
+
+    def sample_block(self, agent: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        s = float(self.scale[agent])
+        return rng.uniform(s * (1 - self.spread), s * (1 + self.spread), count)
 
 
 @dataclass(frozen=True)
@@ -323,6 +342,9 @@ class GammaTimes(_ScaledRandomTimes):
 
     def sample(self, agent: int, k: int, rng: np.random.Generator) -> float:
         return float(rng.gamma(self.shape, float(self.scale[agent]) / self.shape))
+
+    def sample_block(self, agent: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.gamma(self.shape, float(self.scale[agent]) / self.shape, count)
 
 
 @dataclass(frozen=True)
