@@ -97,7 +97,8 @@ def _fedbuff_data() -> dict:
 
 def test_plugin_option_on_every_command(tmp_path: Path) -> None:
     listing = cli("list", "--plugin", EXAMPLES / "local_means.py")
-    assert "local_means_nigt" in listing and "(lr, momentum, batch, initial_batch)" in listing
+    assert "local_means_nigt" in listing
+    assert "(lr, momentum, lr_decay, batch, initial_batch)" in listing
     scenario = tmp_path / "s.yaml"
     text = CUSTOM.read_text().replace("plugins: [local_means.py, ", "plugins: [")
     scenario.write_text(
@@ -200,7 +201,13 @@ def test_method_defaults_fill_only_declared_parameters() -> None:
         }
     )
     rennala, synchronized = (m.params.model_dump() for m in scenario.methods)
-    assert rennala == {"batch": 6, "initial_batch": 6, "lr": 0.01, "momentum": 0.2}
+    assert rennala == {
+        "batch": 6,
+        "initial_batch": 6,
+        "lr": 0.01,
+        "momentum": 0.2,
+        "lr_decay": None,
+    }
     assert synchronized == {"lr": 0.01}
     with pytest.raises(ConfigError, match=r"method_defaults\.momentm: unknown key; did you mean"):
         validate_scenario(
