@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import asyncsim.core.csvtables as csvtables
 from asyncsim.config import validate_scenario
 from asyncsim.csvtables import read_table, table_text, write_table
 from asyncsim.errors import AsyncSimError, ConfigError
@@ -248,6 +251,46 @@ def test_iteration_table_orders_columns_and_blanks_missing_keys() -> None:
     names, flat = table([full[0], {**full[1], "return": 2.5}])
     assert names == [*COLUMNS, "return"]
     assert flat == [0] * len(COLUMNS) + [None] + [1] * len(COLUMNS) + [2.5]
+
+
+@pytest.mark.parametrize("failing_write", [1, 2])
+def test_a_table_write_that_fails_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_write: int
+) -> None:
+    """A full disk on the header (write 1, inside the constructor) or on a block (write 2)
+    leaves the earlier table as it was and no ``.NAME.PID.tmp`` beside it."""
+    path = tmp_path / "iterations.csv"
+    path.write_text("earlier\n")
+    writes = []
+    original = csvtables.TableFile._write
+
+    def write(table: csvtables.TableFile, data: bytes | bytearray) -> None:
+        writes.append(data)
+        if len(writes) == failing_write:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(table, data)
+
+    monkeypatch.setattr(csvtables.TableFile, "_write", write)
+    with pytest.raises(OSError, match="No space"):
+        write_table(path, ["a", "b"], [[1, 2.5]])
+    assert path.read_text() == "earlier\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iterations.csv"]
+
+
+def test_a_table_whose_last_bytes_do_not_fit_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The last buffered bytes are written when the file closes: a failure there too."""
+    path = tmp_path / "iterations.csv"
+
+    class FullDisk(io.BytesIO):
+        def close(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    table = csvtables.TableFile(path, ["a"])
+    table._handle.close()
+    table._handle = FullDisk()
+    with pytest.raises(OSError, match="No space"):
+        table.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def write_trace(path: Path, flat: list[Any]) -> None:

@@ -17,6 +17,7 @@ they come with :meth:`TableFile.append`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -172,7 +173,11 @@ class TableFile:
         self.identifiers = identifiers
         self._temporary = temporary_path(self.path)
         self._handle = open(self._temporary, "wb")  # noqa: SIM115 (closed by close/abort)
-        self._write(_header(columns))
+        try:
+            self._write(_header(columns))
+        except BaseException:  # no context manager owns the file yet: a full disk leaves none
+            self.abort()
+            raise
 
     def append(self, flat: list[Any]) -> None:
         """Write the rows of one block, flattened row by row (time, agent, ... of the first
@@ -188,13 +193,19 @@ class TableFile:
             raise
 
     def close(self) -> None:
-        """Finish the file and rename it over ``path``."""
-        self._handle.close()
-        os.replace(self._temporary, self.path)
+        """Finish the file and rename it over ``path`` (if that fails, the temporary file is
+        dropped and ``path`` stays as it was)."""
+        try:
+            self._handle.close()  # flushes the last buffered bytes: a full disk fails here too
+            os.replace(self._temporary, self.path)
+        except BaseException:
+            self._temporary.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
         """Drop the temporary file; ``path`` stays as it was."""
-        self._handle.close()
+        with contextlib.suppress(OSError):  # the buffered bytes of a full disk fail again
+            self._handle.close()
         self._temporary.unlink(missing_ok=True)
 
     def __enter__(self) -> TableFile:
