@@ -26,7 +26,6 @@ Exits 1 when some run does not learn.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncsim.core.csvtables import read_table
-from asyncsim.store.runs import method_dir_name
+from asyncsim.store.runs import method_tables
 from asyncsim.store.sweep_index import read_index
 
 __all__ = ["RATIO", "Curve", "LearningSummary", "Z", "curve", "main", "summarize"]
@@ -146,15 +144,8 @@ def finished_methods(sweep_dir: Path) -> Iterator[tuple[str, int, list[dict], di
     index and scenario order, also in points still running or interrupted: a sweep writes each
     method × seed as it finishes, so a long reproduction can be read while it runs."""
     for row in read_index(sweep_dir):
-        point = sweep_dir / "points" / str(row["hash"])
-        metadata = point / "metadata.json"
-        if not metadata.is_file():
-            continue
-        for key in json.loads(metadata.read_text(encoding="utf-8")).get("methods", []):
-            directory = point / method_dir_name(key)
-            if (directory / "summary.json").is_file() and (directory / "iterations.csv").is_file():
-                summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-                yield key, row["seed"], read_table(directory / "iterations.csv"), summary
+        for key, rows, summary in method_tables(sweep_dir / "points" / str(row["hash"])):
+            yield key, row["seed"], rows, summary
 
 
 def _runs(sweep_dir: Path) -> list[tuple[str, int, Curve, LearningSummary]]:

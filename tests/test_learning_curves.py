@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -57,7 +58,8 @@ def test_methods_finished_in_an_unfinished_sweep_point_are_read(tmp_path, capsys
     (sweep / "index.csv").parent.mkdir(parents=True)
     (sweep / "index.csv").write_text("hash,seed,status,error\nabc123,4,pending,\n")
     point.mkdir(parents=True)
-    (point / "metadata.json").write_text('{"methods": ["rennala_nigt", "afedpg"]}')
+    metadata = {"asyncsim_version": "0", "methods": ["rennala_nigt", "afedpg"]}
+    (point / "metadata.json").write_text(json.dumps(metadata))
     (point / "rennala_nigt").mkdir()
     (point / "rennala_nigt" / "iterations.csv").write_text(
         "iteration,transitions,eval_return,eval_episode_length\n"

@@ -74,6 +74,7 @@ __all__ = [
     "is_readable",
     "load_run",
     "method_dir_name",
+    "method_tables",
     "read_run_scenario",
     "results_kind",
     "scenario_hash",
@@ -507,6 +508,19 @@ def finished_methods(out_dir: str | Path, scenario: Scenario) -> dict[str, dict[
         except (OSError, ValueError):
             continue
     return done
+
+
+def method_tables(path: str | Path) -> Iterator[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
+    """(key, iteration rows, summary) of every method whose files a run directory holds, in
+    the order its metadata.json names them: also in a run still going or interrupted, since
+    :func:`write_method` writes each method as it finishes (the trace is not read)."""
+    path = Path(path)
+    earlier = _read_earlier(path)
+    for key in earlier.methods if earlier is not None else []:
+        directory = path / method_dir_name(key)
+        if (directory / "summary.json").is_file() and (directory / "iterations.csv").is_file():
+            summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+            yield key, read_table(directory / "iterations.csv"), summary
 
 
 def _write_method(directory: Path, method: MethodResult) -> None:
