@@ -1,12 +1,14 @@
-"""The figure of the shared-ingress sweep (README, "Shared links"; docs/shared_links.png).
+"""The figures of the shared-link sweeps (README, "Shared links"): docs/shared_links.png (the
+server's ingress swept) and docs/shared_egress.png (its egress swept, unicast and multicast).
 
     python -m analysis.shared_links DIR [--out docs/shared_links.png]
 
-DIR is a finished sweep of ``scenarios/sweeps/shared_ingress_synthetic.yaml``. One panel per
-method: the time to ε (mean over seeds, the rows ``asyncsim report DIR`` prints) against n,
-one line per server ingress capacity; a point where some run missed ε within its budget is
-drawn hollow, at the end of its budget (censored). Also writes the drawn numbers next to the
-figure (``.csv``).
+DIR is a finished sweep of ``scenarios/sweeps/shared_ingress_synthetic.yaml`` or
+``scenarios/sweeps/shared_egress_synthetic.yaml``. One panel per method: the time to ε (mean
+over seeds, the rows ``asyncsim report DIR`` prints) against n, one line per capacity of the
+swept server link (dashed: the broadcast as one multicast, where ``cluster.network.multicast``
+is swept); a point where some run missed ε within its budget is drawn hollow, at the end of
+its budget (censored). Also writes the drawn numbers next to the figure (``.csv``).
 """
 
 from __future__ import annotations
@@ -19,31 +21,51 @@ from matplotlib.figure import Figure
 
 from asyncsim.analysis.report import ReportRow, report_rows
 
-__all__ = ["INGRESS", "figure", "main", "series"]
+__all__ = ["EGRESS", "INGRESS", "MULTICAST", "figure", "main", "series", "swept_link", "table"]
 
 INGRESS = "cluster.network.server.ingress"
+EGRESS = "cluster.network.server.egress"
+MULTICAST = "cluster.network.multicast"
 N = "cluster.n"
 
+Line = tuple[float, bool]
+"""A line of a panel: the swept link's capacity and whether the broadcast is a multicast."""
 
-def series(rows: list[ReportRow]) -> dict[str, dict[float, list[tuple[int, float, bool]]]]:
-    """method → ingress → [(n, mean time to ε, missed by some seed)], n ascending."""
-    lines: dict[str, dict[float, list]] = defaultdict(lambda: defaultdict(list))
+
+def swept_link(rows: list[ReportRow]) -> str:
+    """The server link the sweep varies: ``INGRESS`` or ``EGRESS``."""
+    groups = {key for row in rows for key, _ in row.group}
+    return EGRESS if EGRESS in groups else INGRESS
+
+
+def series(rows: list[ReportRow]) -> dict[str, dict[Line, list[tuple[int, float, bool]]]]:
+    """method → (capacity, multicast) → [(n, mean time to ε, missed by some seed)], n
+    ascending; multicast is False where the sweep does not vary it."""
+    link = swept_link(rows)
+    lines: dict[str, dict[Line, list]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         group = dict(row.group)
-        lines[row.method][float(group[INGRESS])].append((int(group[N]), row.mean, row.missed > 0))
-    return {m: {c: sorted(points) for c, points in by.items()} for m, by in lines.items()}
+        line = (float(group[link]), str(group.get(MULTICAST, False)).lower() == "true")
+        lines[row.method][line].append((int(group[N]), row.mean, row.missed > 0))
+    return {m: {line: sorted(points) for line, points in by.items()} for m, by in lines.items()}
 
 
 def figure(rows: list[ReportRow]) -> Figure:
-    """Time to ε against n, a panel per method, a line per ingress capacity."""
-    data = series(rows)
+    """Time to ε against n, a panel per method, a line per capacity (and multicast)."""
+    data, link = series(rows), swept_link(rows).rsplit(".", 1)[1]
     fig = Figure(figsize=(3.2 * len(data), 3.4), layout="constrained")
     axes = fig.subplots(1, len(data), sharey=True, squeeze=False)[0]
-    for ax, (method, by_capacity) in zip(axes, data.items(), strict=True):
-        for capacity in sorted(by_capacity, reverse=True):
-            points = by_capacity[capacity]
-            label = "private wires" if capacity >= 1e8 else f"ingress {capacity:g} B/s"
-            (line,) = ax.plot([n for n, _, _ in points], [t for _, t, _ in points], label=label)
+    for ax, (method, by_line) in zip(axes, data.items(), strict=True):
+        colors: dict[float, str] = {}
+        for capacity, multicast in sorted(by_line, key=lambda line: (-line[0], line[1])):
+            points = by_line[capacity, multicast]
+            label = "private wires" if capacity >= 1e8 else f"{link} {capacity:g} B/s"
+            (line,) = ax.plot(
+                [n for n, _, _ in points], [t for _, t, _ in points],
+                label=label + (", multicast" if multicast else ""),
+                linestyle="--" if multicast else "-", color=colors.get(capacity),
+            )  # fmt: skip
+            colors[capacity] = line.get_color()
             for n, time, missed in points:
                 ax.plot([n], [time], "o", color=line.get_color(),
                         markerfacecolor="none" if missed else line.get_color())  # fmt: skip
@@ -53,6 +75,19 @@ def figure(rows: list[ReportRow]) -> Figure:
     return fig
 
 
+def table(rows: list[ReportRow]) -> str:
+    """The drawn numbers, CSV: method, the link's capacity, (multicast,) n, time to ε, missed."""
+    link = swept_link(rows)
+    multicast_swept = any(key == MULTICAST for row in rows for key, _ in row.group)
+    header = ["method", link.rsplit(".", 1)[1], *(["multicast"] if multicast_swept else [])]
+    lines = [",".join([*header, "n", "time_to_target", "missed"])]
+    for method, by_line in series(rows).items():
+        for (capacity, multicast), points in by_line.items():
+            line = [method, f"{capacity:g}", *([str(multicast).lower()] if multicast_swept else [])]
+            lines += [",".join([*line, str(n), f"{t:.6g}", str(int(m))]) for n, t, m in points]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep", type=Path)
@@ -60,11 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = report_rows(args.sweep)
     figure(rows).savefig(args.out, dpi=110)
-    lines = ["method,ingress,n,time_to_target,missed"]
-    for method, by_capacity in series(rows).items():
-        for capacity, points in by_capacity.items():
-            lines += [f"{method},{capacity:g},{n},{t:.6g},{int(m)}" for n, t, m in points]
-    args.out.with_suffix(".csv").write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".csv").write_text(table(rows))
     print(f"wrote {args.out} and {args.out.with_suffix('.csv')}")
 
 

@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "sweeps/heterogeneity_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/async_sgd_baselines.yaml": SYNTHETIC_CUT,
     "sweeps/shared_ingress_synthetic.yaml": SYNTHETIC_CUT,
+    "sweeps/shared_egress_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/n_agents_mujoco.yaml": RL_CUT,
     "sweeps/heterogeneity_mujoco.yaml": RL_CUT,
     **{

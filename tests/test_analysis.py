@@ -330,3 +330,26 @@ def test_analysis_commands_run_from_any_directory(module: str, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert f"usage: python -m {module}" in result.stdout
     assert run_all.SWEEPS_DIR.is_dir()
+
+
+def test_the_shared_link_figures_name_the_swept_link_and_multicast() -> None:
+    """analysis.shared_links: the ingress sweep's table keeps its columns; the egress sweep's
+    has one line per capacity and multicast, n ascending."""
+    from analysis.shared_links import EGRESS, INGRESS, MULTICAST, table
+    from asyncsim.analysis.report import ReportRow
+
+    def row(link: str, capacity: float, n: int, mean: float, **more: object) -> ReportRow:
+        group = (("cluster.n", n), (link, capacity), *more.items())
+        return ReportRow(group, "rennala_nigt", 2, 0, mean, 0.0, None, 1.0, 1.0)
+
+    ingress = [row(INGRESS, 160.0, 100, 7.5), row(INGRESS, 160.0, 10, 2.0)]
+    assert table(ingress) == (
+        "method,ingress,n,time_to_target,missed\n"
+        "rennala_nigt,160,10,2,0\nrennala_nigt,160,100,7.5,0\n"
+    )
+    egress = [row(EGRESS, 10.0, 10, 3.0, **{MULTICAST: "true"}),
+              row(EGRESS, 10.0, 10, 9.0, **{MULTICAST: "false"})]  # fmt: skip
+    assert table(egress) == (
+        "method,egress,multicast,n,time_to_target,missed\n"
+        "rennala_nigt,10,true,10,3,0\nrennala_nigt,10,false,10,9,0\n"
+    )

@@ -9,6 +9,7 @@ share is smallest. It is checked on random flows and on the traffic of every met
 
 from __future__ import annotations
 
+import heapq
 import math
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simpy.events import NORMAL
 
 from asyncsim.analysis.bounds import check_rounds, method_bounds
 from asyncsim.core.errors import ConfigError
@@ -202,6 +204,30 @@ def test_hub_water_filling_matches_the_independent_solver(case: tuple) -> None:
         assert_same_ends(ends, reference)
 
 
+class _WaterFillingOnly(FlowNetwork):
+    """A FlowNetwork without the hubs' shortcuts: every change goes through the water-filling."""
+
+    def _held_alone(self, *_: Any) -> bool:
+        return False
+
+    def _leaves_quietly(self, *_: Any) -> bool:
+        return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_flows(star=True))
+def test_the_hub_shortcuts_change_no_bit(case: tuple) -> None:
+    """An upload held at once at an uncongested hub, and a held flow leaving one quietly, give
+    every end time bit for bit as the water-filling does (inexact floats: thirds of seconds,
+    sizes in tenths)."""
+    capacity, flows, cancels, changes = case
+    flows = [(start / 3, path, size / 10) for start, path, size in flows]
+    cancels = {flow: instant / 3 for flow, instant in cancels.items()}
+    changes = tuple((instant / 3, link, value) for instant, link, value in changes)
+    fast = drive(FlowNetwork(capacity, hubs=(0,)), flows, cancels, changes)
+    assert fast == drive(_WaterFillingOnly(capacity, hubs=(0,)), flows, cancels, changes)
+
+
 def test_a_capacity_change_reshares() -> None:
     """Two flows of 10 through a hub of 10 (5 each); at t = 1 the hub drops to 2: each has 5
     left at 1 byte/s, ends at 6."""
@@ -378,6 +404,38 @@ def test_every_methods_traffic_matches_the_independent_solver(
         else:
             assert log["ends"][flow] == pytest.approx(float(instant), rel=REL, abs=1e-9)
     assert set(log["ends"]) <= set(reference)
+
+
+def _through_the_queue(self: Any, arrived: list, ids: list) -> None:
+    """SimPy's own way: every arrival's event goes through its queue (``succeed()``)."""
+    for transfer, eid in zip(arrived, ids, strict=True):
+        transfer.done._ok, transfer.done._value = True, None
+        heapq.heappush(self.env._queue, (self.env.now, NORMAL, eid, transfer.done))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_arrivals_fired_at_once_keep_simpy_order(method: str) -> None:
+    """LiveLinks fires a wake-up's arrivals without a trip through SimPy's queue: same rows and
+    the same trace, row for row (ties at one instant included: integer times, latency), as when
+    every arrival goes through the queue."""
+    topology = "allreduce" if method not in SERVER_ONLY else "server"
+    outputs = []
+    for deliver in (None, _through_the_queue):
+        runs = []
+        for n, cluster in (
+            (6, {"topology": "server", "network": _network(6, uplink=[10, 20, 20, 40, 10, 20])}),
+            (5, {"topology": topology, "network": _network(5, latency=0.25, multicast=True)}),
+        ):
+            scenario = _scenario(method, n, **cluster)
+            scenario["cluster"]["compute"]["h"] = [1, 2, 1, 2, 1, 3][:n]
+            scenario["methods"][0].update({"max_delay": 2} if method == "ringmaster_asgd" else {})
+            with pytest.MonkeyPatch.context() as patched:
+                if deliver is not None:
+                    patched.setattr(live_links.LiveLinks, "_deliver", deliver)
+                result = simulate(scenario).methods[method]
+            runs.append((result.rows, result.trace))
+        outputs.append(runs)
+    assert outputs[0] == outputs[1]
 
 
 # ---------------------------------------------------------------- the block's validation

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from heapq import heappush
+from itertools import islice
 from typing import Any
 
 import simpy
@@ -48,6 +49,7 @@ class LiveLinks:
         self._arrivals: dict[int, Transfer] = {}
         self._armed = float("inf")
         self._changed = False  # a change this instant: arm once all its events are done
+        self._due = 0  # arrivals of this instant still to be delivered (see _deliver)
         for trace in links.traces:
             env.process(self._follow(trace))
 
@@ -99,7 +101,7 @@ class LiveLinks:
         if self._changed:
             return
         queue, now = self.env._queue, self.env.now
-        if queue and queue[0][0] == now:
+        if self._due or (queue and queue[0][0] == now):
             self._changed = True
             self._at_now(SETTLE_PRIORITY, self._settled)
         else:
@@ -130,11 +132,35 @@ class LiveLinks:
         if now < self._armed:  # a stale wake-up: a later one is due
             return
         self._armed = float("inf")
-        for flow in self.network.finished(now):
-            transfer = self._arrivals.pop(flow)
+        arrived = list(map(self._arrivals.pop, self.network.finished(now)))
+        ids = list(islice(self.env._eid, len(arrived)))  # the ids succeed() would give them
+        for transfer in arrived:
             transfer.flow = None
-            transfer.done.succeed()
         self._arm()
+        self._deliver(arrived, ids)
+
+    def _deliver(self, arrived: list[Transfer], ids: list[int]) -> None:
+        """Fire the arrivals' ``done`` events now, in SimPy's order: each one's callbacks run
+        here, as SimPy's loop would run them next, while no event in the queue comes first
+        (no event at this instant of a higher priority or a lower id); from the first one that
+        does, the rest go through the queue under their reserved ids. The same order as
+        ``succeed()`` gives, without a trip through SimPy's queue per message: on the network
+        benchmark (n = 1,000, synchronized_nigt) 42,000 of 126,000 events."""
+        queue, now = self.env._queue, self.env.now
+        for index, (transfer, eid) in enumerate(zip(arrived, ids, strict=True)):
+            if queue and queue[0][:3] < (now, NORMAL, eid):
+                for later, later_id in zip(arrived[index:], ids[index:], strict=True):
+                    done = later.done
+                    done._ok, done._value = True, None
+                    heappush(queue, (now, NORMAL, later_id, done))
+                break
+            done = transfer.done
+            done._ok, done._value = True, None
+            callbacks, done.callbacks = done.callbacks, None
+            self._due = len(arrived) - index - 1  # for _arm_later: still due this instant
+            for callback in callbacks:
+                callback(done)
+        self._due = 0
 
     def _follow(self, trace: Any) -> Generator[Event]:
         """Set a traced link's capacity at each of its instants."""
