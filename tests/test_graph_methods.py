@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from asyncsim import graph_theory
+from asyncsim import graph_theory, theory
+from asyncsim.core.errors import ConfigError
 from asyncsim.run.runner import simulate
+from asyncsim.scenario.loading import load_scenario
 from asyncsim.scenario.schema import validate_scenario
 
 REL = 1e-9
@@ -387,3 +389,121 @@ def test_a_message_between_far_agents_is_relayed_along_the_shortest_time_path(tm
                 float(ref.dist[target][source])
             )
     assert links.route(0, 1) == [0, 4, 3, 1]  # the slow edge 1-2 is avoided
+
+
+# ---------------------------------------------------------------- relations and closed forms
+
+
+def test_on_a_complete_graph_fragile_sgd_is_rennala_sgd_with_a_round_trip_offset():
+    """Equal edges of ρ s and τ_i >= ρ: no message waits for another, so agent i's m-th
+    gradient reaches j* at 2ρ + m·τ_i (ρ for the point, ρ for the gradient; 0 at j*) and a
+    round is Rennala's collection of S gradients with offsets b_i = 2ρ·[i ≠ j*]."""
+    h = [3, 2.5, 4, 6, 2.5]
+    data = scenario("complete", 5, {"name": "fragile_sgd", "batch": 7}, h)
+    rows = simulate(data).methods["fragile_sgd"].rows
+    links = validate_scenario(data).cluster.links(4)
+    rho = links.hop_times[0, 1]
+    pivot = graph_theory.fragile_pivot(np.array(h, dtype=float), links.path_times, 7)
+    offsets = np.where(np.arange(5) == pivot, 0.0, 2 * rho)
+    start = 0.0
+    for row in rows:
+        exact = theory.rennala_collection_exact(np.array(h, dtype=float), 7, start + offsets)
+        assert row["time_end"] == pytest.approx(exact.stop_time, rel=REL)
+        start = row["time_end"]
+
+
+def test_the_equilibrium_time_on_a_line_is_the_papers_eq_15():
+    """Line of n = 2r + 1 agents, edges ρ, h_i = h: min_d max{2ρd, h, σ²h/(ε(2d+1))} at the
+    middle agent (Section 6, with round trips τ_{i→j} + τ_{j→i} = 2ρ|i − j|)."""
+    n, rho, h, s = 9, 1.5, 2.0, 40.0
+    paths = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) * rho
+    value = min(
+        graph_theory.equilibrium_time(s, np.full(n, h), paths[:, j] + paths[j, :]) for j in range(n)
+    )
+    expected = min(max(2 * rho * d, h, s * h / (2 * d + 1)) for d in range(n // 2 + 1))
+    assert value == pytest.approx(expected)
+    middle = n // 2  # the paper's j* (ties go to the lowest agent)
+    pivot = graph_theory.fragile_pivot(np.full(n, h), paths, s)
+    at = [graph_theory.equilibrium_time(s, np.full(n, h), paths[:, j] + paths[j, :])
+          for j in (middle, pivot)]  # fmt: skip
+    assert at == [value, value] and pivot <= middle
+
+
+def test_the_acceptance_scenario_runs_both_methods_and_bounds_prints_their_rows(tmp_path):
+    from click.testing import CliRunner
+
+    from asyncsim.cli import main
+
+    result = CliRunner().invoke(main, ["bounds", "scenarios/graph/ring.yaml"])
+    assert result.exit_code == 0, result.output
+    for row in ("fragile_sgd", "ad_psgd"):
+        lines = [line for line in result.output.splitlines() if line.startswith(row)]
+        assert len(lines) == 2, row  # the method's closed forms and its shape
+    run = simulate(load_scenario("scenarios/graph/ring.yaml"))
+    assert run.scenario.cluster.n == 6 and run.scenario.cluster.graph.kind == "ring"
+    for method in ("fragile_sgd", "ad_psgd"):
+        assert len(run.methods[method].rows) >= 5
+
+
+BAD_GRAPHS = [
+    ({"kind": "file", "rows": "1,2\n2,2\n"}, "graph.path (edges.csv:2): self-loop at agent 2"),
+    ({"kind": "file", "rows": "1,2\n2,9\n"}, "agent 9 is out of range 1..6"),
+    ({"kind": "file", "rows": "1,2\n3,4\n4,5\n5,6\n"},
+     "cluster.graph: the graph is disconnected: agent 3 cannot reach agent 1"),
+    ({"kind": "file", "rows": "1,2,0\n2,3\n"}, "bandwidth must be > 0 and finite, got '0'"),
+    ({"kind": "file", "rows": "1,2\n2,1\n"}, "edge 2,1 repeats line 1"),
+    ({"kind": "erdos_renyi", "p": 0.05}, "cluster.graph: the graph is disconnected"),
+    ({"kind": "erdos_renyi"}, "cluster.graph.p: is required for kind erdos_renyi"),
+    ({"kind": "torus", "rows": 4}, "cluster.graph.rows: must divide n = 6, got 4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("graph", "message"), BAD_GRAPHS)
+def test_a_bad_graph_is_one_line_naming_its_field(tmp_path, monkeypatch, graph, message):
+    monkeypatch.chdir(tmp_path)
+    graph = dict(graph)
+    if "rows" in graph and graph["kind"] == "file":
+        (tmp_path / "edges.csv").write_text(graph.pop("rows"))
+        graph["path"] = "edges.csv"
+    data = scenario("ring", 6, {"name": "ad_psgd"}, 1)
+    data["cluster"]["graph"] = graph
+    with pytest.raises(ConfigError) as caught:
+        validate_scenario(data)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"topology": "server"}, "cluster.graph: must be omitted under topology 'server'"),
+        ({"graph": None}, "cluster.graph: is required under topology 'graph'"),
+        ({"network": {"link": None}}, "cluster.network.link: is required under topology graph"),
+    ],
+)
+def test_graph_and_network_come_with_topology_graph(change, message):
+    data = scenario("ring", 6, {"name": "ad_psgd"}, 1)
+    for key, value in change.items():
+        if isinstance(value, dict):
+            data["cluster"][key].update(value)
+            data["cluster"][key] = {k: v for k, v in data["cluster"][key].items() if v is not None}
+        elif value is None:
+            del data["cluster"][key]
+        else:
+            data["cluster"][key] = value
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        validate_scenario(data)
+
+
+def test_methods_of_a_graph_run_only_on_one():
+    data = scenario("ring", 6, {"name": "rennala_sgd"}, 1)
+    with pytest.raises(ConfigError, match="needs a server or a collective, got 'graph'"):
+        validate_scenario(data)
+    data = scenario("ring", 6, {"name": "fragile_sgd", "pivot": 7}, 1)
+    with pytest.raises(ConfigError, match=r"methods\[0\].pivot: must be in 1..6, got 7"):
+        validate_scenario(data)
+
+
+def test_same_seed_same_bytes_on_a_graph():
+    data = scenario("torus", 8, {"name": "ad_psgd"}, [1, 0.5, 2, 3, 1.5, 1, 4, 2.5], budget=30)
+    first = simulate(data).methods["ad_psgd"].rows
+    assert first == simulate(data).methods["ad_psgd"].rows
