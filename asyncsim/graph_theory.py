@@ -16,13 +16,14 @@ __all__ = [
     "GRAPH_SHAPES",
     "ad_psgd_complexity",
     "ad_psgd_cycles",
+    "amelie_sgd_complexity",
     "equilibrium_time",
     "fragile_pivot",
     "fragile_sgd_complexity",
     "sgd_terms",
 ]
 
-GRAPH_SHAPES = frozenset({"fragile_sgd", "ad_psgd"})
+GRAPH_SHAPES = frozenset({"fragile_sgd", "amelie_sgd", "ad_psgd"})
 """The shapes of agents on a graph: they take the graph (``graph=``) and are shown only for
 scenarios on one."""
 
@@ -88,6 +89,30 @@ def fragile_sgd_complexity(
     noise = sigma2 / eps**2
     best = min(equilibrium_time(noise, times, trips[:, j]) for j in range(times.size))
     return float(deterministic * best)
+
+
+def amelie_sgd_complexity(
+    tau: ArrayLike,
+    kappa: float,
+    eps: float,
+    L_g: float = 1.0,
+    L_h: float = 1.0,
+    sigma2: float = 1.0,
+    delta: float = 1.0,
+    graph: Any = None,
+) -> float:
+    """Amelie SGD (Tyurin & Richtárik, NeurIPS 2024, Corollary 2, eq. 18), optimal for
+    heterogeneous functions on a graph:
+
+    (LΔ/ε') max{max_{i,j} τ_{i→j}, max_i h_i, (σ²/(nε')) (1/n) Σ_i h_i},  ε' = ε².
+
+    ``kappa`` and L_h are ignored (see :func:`asyncsim.theory.rennala_sgd_complexity`).
+    """
+    times = np.asarray(tau, dtype=float)
+    deterministic, _ = sgd_terms(eps, L_g, sigma2, delta)
+    diameter = 0.0 if graph is None else float(graph.path_times.max())
+    noise = sigma2 / eps**2 / times.size * times.mean()
+    return float(deterministic * max(diameter, times.max(), noise))
 
 
 def ad_psgd_cycles(tau: ArrayLike, graph: Any = None) -> np.ndarray:

@@ -791,6 +791,7 @@ COMPLEXITY_SHAPES: dict[str, Callable[..., float]] = {
     "m_synchronous_sgd": m_synchronous_sgd_complexity,
     "lower_bound": lower_bound_complexity,
     "fragile_sgd": graph_theory.fragile_sgd_complexity,
+    "amelie_sgd": graph_theory.amelie_sgd_complexity,
     "ad_psgd": graph_theory.ad_psgd_complexity,
 }
 """The ε-complexity shapes by name; all share the signature of

@@ -1,5 +1,5 @@
-"""Agents on a graph (topology graph, docs/algorithms.md §4 "Graphs"): Fragile SGD and AD-PSGD
-exact event by event.
+"""Agents on a graph (topology graph, docs/algorithms.md §4 "Graphs"): Fragile SGD, Amelie SGD
+and AD-PSGD exact event by event.
 
 Every update time of a run is compared with an independent event-by-event computation written
 here in rational arithmetic (``fractions.Fraction``): shortest path times by this file's own
@@ -110,22 +110,24 @@ class Reference:
         heapq.heappush(self.timers, entry)
         return entry
 
-    def send(self, route: list[int], on_delivery: Any) -> None:
-        """Store and forward along ``route``; ``on_delivery()`` at the target's delivery."""
+    def send(self, route: list[int], on_delivery: Any, size: Any = None) -> None:
+        """Store and forward along ``route`` a message of ``size`` bytes (default: a vector);
+        ``on_delivery()`` at the target's delivery."""
+        size = self.size if size is None else Fraction(size)
         if len(route) == 1:
             raise AssertionError("a message to oneself")
         u, v = route[0], route[1]
         latency = self.edges[(min(u, v), max(u, v))][1]
 
         def join() -> None:
-            self.flows[self.seq] = [(u, v), self.size, lambda: arrived()]
+            self.flows[self.seq] = [(u, v), size, lambda: arrived()]
             self.seq += 1
 
         def arrived() -> None:
             if len(route) == 2:
                 self.at(self.now, 2, route[-1], on_delivery)
             else:
-                self.send(route[1:], on_delivery)
+                self.send(route[1:], on_delivery, size)
 
         if latency > 0:
             self.at(self.now + latency, 0, -1, join)
@@ -231,6 +233,109 @@ def fragile_updates(ref: Reference, tau: list[Fraction], batch: int, pivot: int,
     return updates[:count]
 
 
+def amelie_updates(ref: Reference, tau: list[Fraction], batch: int, pivot: int, count: int):
+    """Update times of Amelie SGD (docs/algorithms.md, "Amelie SGD"): counters of 8 bytes,
+    the stop at Σ_i 1/s_i <= n²/S, a stop signal down the tree, partial sums up it."""
+    n = ref.n
+    parent = {i: ref.route(i, pivot)[1] for i in range(n) if i != pivot}
+    children = {i: [c for c in range(n) if parent.get(c) == i] for i in range(n)}
+    st = [
+        {"version": -1, "count": 0, "counters": {}, "sent": None, "sending": False,
+         "stopped": False, "partials": set(), "reduced": False, "reacting": False,
+         "running": None}
+        for _ in range(n)
+    ]  # fmt: skip
+    updates: list[Fraction] = []
+
+    def compute(i: int) -> None:
+        def end() -> None:
+            st[i]["count"] += 1
+            compute(i)
+            react(i)
+
+        st[i]["running"] = ref.at(ref.now + tau[i], 1, i, end)
+
+    def stop_computing(i: int) -> None:
+        if st[i]["running"] is not None:
+            st[i]["running"][-1] = None
+
+    def receive_point(i: int, v: int) -> None:
+        if v <= st[i]["version"]:
+            return
+        st[i].update(version=v, count=0, counters=dict.fromkeys(children[i]), sent=None,
+                     stopped=False, partials=set(), reduced=False)  # fmt: skip
+        for c in children[i]:
+            ref.send([i, c], lambda c=c: receive_point(c, v))
+        stop_computing(i)
+        compute(i)
+
+    def react(i: int) -> None:
+        if not st[i]["reacting"]:
+            st[i]["reacting"] = True
+            ref.at(ref.now, 3, i, lambda: flush(i))
+
+    def counter(i: int) -> Any:
+        values = list(st[i]["counters"].values())
+        if None in values or st[i]["count"] == 0:
+            return None
+        return sum(values, Fraction(0)) + Fraction(1, st[i]["count"])
+
+    def flush(i: int) -> None:
+        st[i]["reacting"] = False
+        if st[i]["stopped"]:
+            reduce(i)
+            return
+        value, v = counter(i), st[i]["version"]
+        if i == pivot:
+            if value is not None and value <= Fraction(n * n, batch):
+                receive_stop(i, v)
+            return
+        if st[i]["sending"] or value == st[i]["sent"]:
+            return
+        st[i]["sending"], st[i]["sent"] = True, value
+        p = parent[i]
+
+        def counted() -> None:
+            st[i]["sending"] = False
+            if st[p]["version"] == v and not st[p]["stopped"]:
+                st[p]["counters"][i] = value
+                react(p)
+            react(i)
+
+        ref.send([i, p], counted, 8)
+
+    def receive_stop(i: int, v: int) -> None:
+        if v != st[i]["version"] or st[i]["stopped"]:
+            return
+        st[i]["stopped"] = True
+        stop_computing(i)
+        for c in children[i]:
+            ref.send([i, c], lambda c=c: receive_stop(c, v), 8)
+        react(i)
+
+    def reduce(i: int) -> None:
+        if st[i]["reduced"] or len(st[i]["partials"]) < len(children[i]):
+            return
+        st[i]["reduced"] = True
+        v = st[i]["version"]
+        if i == pivot:
+            updates.append(ref.now)
+            receive_point(pivot, v + 1)
+            return
+        p = parent[i]
+
+        def summed() -> None:
+            if st[p]["version"] == v:
+                st[p]["partials"].add(i)
+                react(p)
+
+        ref.send([i, p], summed)
+
+    receive_point(pivot, 0)
+    ref.run(lambda: len(updates) >= count)
+    return updates[:count]
+
+
 def ad_psgd_updates(ref: Reference, tau: list[Fraction], count: int) -> list[tuple[int, Fraction]]:
     """(agent, time) of AD-PSGD's updates (docs/algorithms.md, "AD-PSGD")."""
     updates: list[tuple[int, Fraction]] = []
@@ -325,6 +430,20 @@ def test_fragile_sgd_update_times_equal_the_event_by_event_reference(tmp_path, r
         expected = fragile_updates(ref, tau, batch, pivot_of(ref, tau, batch), len(rows))
         measured = [row["time_end"] for row in rows]
         assert len(rows) == 13
+        assert measured == pytest.approx([float(t) for t in expected], rel=REL), kind
+
+
+@pytest.mark.parametrize("regime", list(COMPUTE))
+@pytest.mark.parametrize("batch", [5, 40])
+def test_amelie_sgd_update_times_equal_the_event_by_event_reference(tmp_path, regime, batch):
+    for kind, n, graph in family_scenarios(tmp_path):
+        h = COMPUTE[regime][n]
+        data = scenario(kind, n, {"name": "amelie_sgd", "batch": batch}, h, budget=6, **graph)
+        rows = simulate(data).methods["amelie_sgd"].rows
+        ref, tau = reference_of(data)
+        expected = amelie_updates(ref, tau, batch, pivot_of(ref, tau, batch), len(rows))
+        assert len(rows) == 7
+        measured = [row["time_end"] for row in rows]
         assert measured == pytest.approx([float(t) for t in expected], rel=REL), kind
 
 
@@ -436,13 +555,13 @@ def test_the_acceptance_scenario_runs_both_methods_and_bounds_prints_their_rows(
 
     result = CliRunner().invoke(main, ["bounds", "scenarios/graph/ring.yaml"])
     assert result.exit_code == 0, result.output
-    for row in ("fragile_sgd", "ad_psgd"):
+    for row in ("fragile_sgd", "amelie_sgd", "ad_psgd"):
         lines = [line for line in result.output.splitlines() if line.startswith(row)]
         assert len(lines) == 2, row  # the method's closed forms and its shape
     run = simulate(load_scenario("scenarios/graph/ring.yaml"))
     assert run.scenario.cluster.n == 6 and run.scenario.cluster.graph.kind == "ring"
-    for method in ("fragile_sgd", "ad_psgd"):
-        assert len(run.methods[method].rows) >= 5
+    for method in ("fragile_sgd", "amelie_sgd", "ad_psgd"):
+        assert len(run.methods[method].rows) >= 2
 
 
 BAD_GRAPHS = [

@@ -16,6 +16,7 @@ from asyncsim.core.registry import (
 )
 from asyncsim.methods import (
     ad_psgd,
+    amelie,
     asynchronous,
     fragile,
     m_synchronous,
@@ -45,6 +46,7 @@ _PROTOCOL_MODULES = (
     mindflayer,
     m_synchronous,
     fragile,
+    amelie,
     ad_psgd,
 )
 for _module in _PROTOCOL_MODULES:
@@ -109,6 +111,10 @@ register_method(
 register_method(
     "fragile_sgd", "fragile", "sgd",
     "Tyurin & Richtárik, NeurIPS 2024, Alg. 2-4 (agents on a graph)", "Fragile SGD",
+)  # fmt: skip
+register_method(
+    "amelie_sgd", "amelie", "sgd",
+    "Tyurin & Richtárik, NeurIPS 2024, Alg. 5-7 (agents on a graph)", "Amelie SGD",
 )  # fmt: skip
 register_method(
     "ad_psgd", "ad_psgd", "sgd", "Lian, Zhang, Zhang, Liu, ICML 2018, Alg. 1 (agents on a graph)",
