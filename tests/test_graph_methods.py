@@ -626,3 +626,12 @@ def test_same_seed_same_bytes_on_a_graph():
     data = scenario("torus", 8, {"name": "ad_psgd"}, [1, 0.5, 2, 3, 1.5, 1, 4, 2.5], budget=30)
     first = simulate(data).methods["ad_psgd"].rows
     assert first == simulate(data).methods["ad_psgd"].rows
+
+
+def test_a_graph_scenario_survives_its_round_trip_to_a_sweep_worker():
+    import pickle
+
+    scenario_ = validate_scenario(scenario("torus", 9, {"name": "fragile_sgd"}, 1))
+    again = pickle.loads(pickle.dumps(scenario_))
+    assert again.model_dump(mode="json") == scenario_.model_dump(mode="json")
+    assert again.cluster.graph.kind == "torus"

@@ -105,7 +105,7 @@ class NetworkConfig(Params):
             if getattr(self, name) is None:
                 raise ConfigError(f"{field}.{name}", f"is required {where}")
         for name in unwanted:
-            if name in self.model_fields_set:
+            if getattr(self, name) != NetworkConfig.model_fields[name].default:
                 raise ConfigError(f"{field}.{name}", f"must be omitted {where}")
 
     def build(self, n: int, dim: int, field: str = "cluster.network") -> Links:
