@@ -30,13 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from fractions import Fraction
-from itertools import count
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
 from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, pivot_of
+from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, train_at_pivot
 
 __all__ = ["COUNTER_BYTES", "PROTOCOL", "train_amelie"]
 
@@ -143,18 +142,7 @@ class _Amelie(TreeAgents):
 
 def train_amelie(run: Training) -> Generator[Any, Any, None]:
     """SimPy process of Amelie SGD (Algorithm 6 at j*, Algorithm 7 at every agent)."""
-    sim = run.sim
-    method = _Amelie(run, pivot_of(sim, run.params))
-    state = run.optimizer.init(sim.oracle.initial_point())
-    for t in count():
-        start = sim.now
-        jobs = yield method.start_iteration(t, state.query, run.params.batch_of(t))
-        gradient = sim.graph.gradient(state.query, jobs)
-        state = run.optimizer.update(state, gradient.vector)
-        if run.updated(
-            t, start, gradient, state.theta, stop_time=sim.now, participants=sim.graph.n
-        ):
-            return
+    return train_at_pivot(run, _Amelie)
 
 
 PROTOCOL = ProtocolSpec(

@@ -29,13 +29,12 @@ Time (Theorem 5, Corollary 1): (L∆/ε) · min_j t*(σ²/ε, h, [τ_{i→j} + �
 from __future__ import annotations
 
 from collections.abc import Generator
-from itertools import count
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
 from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, pivot_of
+from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, train_at_pivot
 
 __all__ = ["PROTOCOL", "train_fragile"]
 
@@ -53,7 +52,8 @@ class _Fragile(TreeAgents):
         self.enough: Any = None
 
     def start_iteration(self, version: int, point: Any, batch: int) -> Any:
-        """Process 0 hands x^k to Process j*; the returned event fires when s >= S."""
+        """Process 0 hands x^k to Process j*; the returned event fires with the update's
+        gradients once s >= S."""
         self.version, self.batch, self.collected = version, batch, []
         self.enough = self.graph.event()
         self.receive_point(self.pivot, version, point)
@@ -92,29 +92,14 @@ class _Fragile(TreeAgents):
             return
         self.collected += items
         if len(self.collected) >= self.batch:
-            self.enough.succeed()
-
-    def jobs(self) -> list[GradientJob]:
-        """The gradients of the update, each weighing 1/s^k."""
-        weight = 1.0 / len(self.collected)
-        return [GradientJob(agent, index, 1, weight) for agent, index in sorted(self.collected)]
+            weight = 1.0 / len(self.collected)  # each gradient of the update weighs 1/s^k
+            jobs = [GradientJob(agent, index, 1, weight) for agent, index in sorted(self.collected)]
+            self.enough.succeed(jobs)
 
 
 def train_fragile(run: Training) -> Generator[Any, Any, None]:
     """SimPy process of Fragile SGD (Algorithm 3 at j*, Algorithm 4 at every agent)."""
-    sim = run.sim
-    method = _Fragile(run, pivot_of(sim, run.params))
-    state = run.optimizer.init(sim.oracle.initial_point())
-    for t in count():
-        start = sim.now
-        yield method.start_iteration(t, state.query, run.params.batch_of(t))
-        gradient = sim.graph.gradient(state.query, method.jobs())
-        state = run.optimizer.update(state, gradient.vector)
-        participants = len({agent for agent, _ in method.collected})
-        if run.updated(
-            t, start, gradient, state.theta, stop_time=sim.now, participants=participants
-        ):
-            return
+    return train_at_pivot(run, _Fragile)
 
 
 PROTOCOL = ProtocolSpec(

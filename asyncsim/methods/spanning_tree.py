@@ -9,6 +9,8 @@ the new one, gradient after gradient), and reactions deferred to the end of an i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context
 from asyncsim.methods.protocol import BatchParams, Training
 
-__all__ = ["PivotParams", "TreeAgents", "pivot_of"]
+__all__ = ["PivotParams", "TreeAgents", "pivot_of", "train_at_pivot"]
 
 
 class PivotParams(BatchParams):
@@ -127,3 +129,24 @@ class TreeAgents:
     def flush(self, agent: int) -> None:
         """What the agent sends once this instant's events are in."""
         raise NotImplementedError
+
+
+def train_at_pivot(
+    run: Training, method: Callable[[Training, int], Any]
+) -> Generator[Any, Any, None]:
+    """Process 0 at j* (Algorithm 3 / 6): each iteration hands x^k to the agents
+    (``start_iteration``, whose event gives the update's gradient jobs), applies the step and
+    reports it; ``method(run, pivot)`` builds the agents' processes."""
+    sim = run.sim
+    agents = method(run, pivot_of(sim, run.params))
+    state = run.optimizer.init(sim.oracle.initial_point())
+    for t in count():
+        start = sim.now
+        jobs = yield agents.start_iteration(t, state.query, run.params.batch_of(t))
+        gradient = sim.graph.gradient(state.query, jobs)
+        state = run.optimizer.update(state, gradient.vector)
+        participants = len({job.agent for job in jobs})
+        if run.updated(
+            t, start, gradient, state.theta, stop_time=sim.now, participants=participants
+        ):
+            return
