@@ -14,8 +14,9 @@ exchange run in parallel (the paper's computation and communication threads) and
 averaging uses the models the two agents hold when the later of the two messages arrives;
 each message is one vector relayed along the shortest-time route. The reported model is the
 average of the n local models, x̄ (the quantity of the paper's Theorem 1). Each row of the
-iteration table is one agent's update; ``delay`` counts the updates of all agents between its
-model's snapshot and its step.
+iteration table is one agent's update, from the previous update of any agent to it (as the
+asynchronous server's rows); ``delay`` counts the updates of all agents between its model's
+snapshot and its step.
 
 Time: neither paper states a wall-clock complexity; asyncsim's shape
 (:func:`asyncsim.graph_theory.ad_psgd_complexity`) times an asynchronous SGD count of iterations
@@ -44,6 +45,7 @@ class _Models:
         self.states = [self.optimizer.init(x0) for _ in range(n)]
         self.total = x0 * n
         self.applied = 0  # updates applied so far, by every agent
+        self.last = 0.0  # when the latest of them was applied
         self.finished = run.sim.graph.event()
 
     def average_and_step(self, agent: int, neighbour: int, gradient: Any, delay: int) -> None:
@@ -76,7 +78,7 @@ def _loop(run: Training, models: _Models, agent: int) -> Generator[Any, Any, Non
     neighbours = graph.links.neighbours[agent]
     for visit in count():
         neighbour = neighbours[visit % len(neighbours)]
-        start, point, snapshot = graph.now, models.states[agent].query, models.applied
+        point, snapshot = models.states[agent].query, models.applied
         computation = graph.compute(agent, point, snapshot)
         there, back = graph.send(agent, neighbour), graph.send(neighbour, agent)
         yield graph.all_of([computation.done, there, back])
@@ -86,6 +88,7 @@ def _loop(run: Training, models: _Models, agent: int) -> Generator[Any, Any, Non
         iteration = models.applied
         delay = iteration - snapshot
         models.average_and_step(agent, neighbour, gradient.vector, delay)
+        start, models.last = models.last, graph.now  # a row spans the time since the last update
         if run.updated(iteration, start, gradient, models.mean, agent=agent + 1, delay=delay):
             models.finished.succeed()
             return
