@@ -29,12 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from asyncsim import graph_theory
 from asyncsim.core.event_order import mth_event
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
+from asyncsim.graph_theory import GRAPH_SHAPES, sgd_terms
 from asyncsim.topology.network import Links
 
 __all__ = [
     "COMPLEXITY_SHAPES",
+    "GRAPH_SHAPES",
     "AgentTimes",
     "Collection",
     "afedpg_complexity",
@@ -670,13 +673,6 @@ def lower_bound_complexity(
     return float(compute + kappa * L_g ** (3 / 7) * L_h ** (2 / 7) * delta / eps ** (12 / 7))
 
 
-def _sgd_terms(eps: float, L_g: float, sigma2: float, delta: float) -> tuple[float, float]:
-    """(LΔ/ε', σ²LΔ/ε'²) with ε' = ε²: the SGD papers bound E||∇f||² <= ε', the shapes here
-    take ε as the target of ||∇f|| like the NIGT ones."""
-    target = eps**2
-    return L_g * delta / target, sigma2 * L_g * delta / target**2
-
-
 def rennala_sgd_complexity(
     tau: ArrayLike,
     kappa: float,
@@ -694,7 +690,7 @@ def rennala_sgd_complexity(
     That model has no communication time: ``kappa`` (like L_h) is accepted for a uniform
     signature and ignored. Arguments as in :func:`rennala_nigt_complexity`.
     """
-    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
     return _best_prefix(_ascending(tau), deterministic, noise)[0]
 
 
@@ -714,7 +710,7 @@ def malenia_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = _ascending(tau)
-    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
     return float(times[-1] * deterministic + times.mean() * noise / times.size)
 
 
@@ -734,7 +730,7 @@ def minibatch_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = _ascending(tau)
-    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
     return float(times[-1] * (deterministic + noise / times.size))
 
 
@@ -756,7 +752,7 @@ def asynchronous_sgd_complexity(
     """
     times = _ascending(tau)
     n = times.size
-    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
     return float(n / np.sum(1.0 / times) * (deterministic + noise / n))
 
 
@@ -779,7 +775,7 @@ def m_synchronous_sgd_complexity(
     """
     times = _ascending(tau)
     m = times.size if m is None else m
-    deterministic, noise = _sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
     return float(times[m - 1] * (deterministic + noise / m))
 
 
@@ -794,6 +790,9 @@ COMPLEXITY_SHAPES: dict[str, Callable[..., float]] = {
     "asynchronous_sgd": asynchronous_sgd_complexity,
     "m_synchronous_sgd": m_synchronous_sgd_complexity,
     "lower_bound": lower_bound_complexity,
+    "fragile_sgd": graph_theory.fragile_sgd_complexity,
+    "amelie_sgd": graph_theory.amelie_sgd_complexity,
+    "ad_psgd": graph_theory.ad_psgd_complexity,
 }
 """The ε-complexity shapes by name; all share the signature of
 :func:`rennala_nigt_complexity`."""

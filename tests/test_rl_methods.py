@@ -16,13 +16,16 @@ from asyncsim.runner import seeds
 
 pytestmark = pytest.mark.mujoco
 
+ON_A_SERVER = [name for name in METHODS if not METHODS.get(name).protocol_spec.decentralized]
+"""Every method but those of agents on a graph (tests/test_graph_methods.py)."""
+
 HOPPER = {
     "name": "tiny-hopper",
     "seed": 3,
     "oracle": {"kind": "policy_gradient", "env": "Hopper-v5", "horizon": 50, "workers": 1},
     "cluster": {"n": 3, "compute": {"h": "sqrt(i)"}, "uplink": {"time": 0.5}},
     "method_defaults": {"batch": 4, "lr": 0.01, "max_delay": 2},  # R: the RL oracle has no σ²
-    "methods": [{"name": name} for name in METHODS],
+    "methods": [{"name": name} for name in ON_A_SERVER],
     "budget": {"iterations": 3},
 }
 
@@ -31,7 +34,7 @@ def test_every_method_completes_a_tiny_hopper_run_deterministically(tmp_path):
     result = simulate(HOPPER)
     first = write_run(result, tmp_path / "first")
     second = write_run(simulate(HOPPER), tmp_path / "second")
-    for name in METHODS:
+    for name in ON_A_SERVER:
         for table in ("iterations.csv", "trace.csv"):
             assert (first / name / table).read_bytes() == (second / name / table).read_bytes()
     for name, method in result.methods.items():

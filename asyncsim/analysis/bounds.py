@@ -77,7 +77,10 @@ def _times_over_links(scenario: Scenario, tau: np.ndarray) -> theory.AgentTimes:
     """Times over shared links: b_i the arrivals of a broadcast to all n at once
     (:meth:`Links.broadcast_times`), κ_i an upload's time alone on its links."""
     cluster = scenario.cluster
-    links = cluster.network.build(cluster.n, vector_dimension(scenario))
+    links = cluster.links(vector_dimension(scenario))
+    if cluster.topology_spec.decentralized:  # a graph: its protocols time their own messages
+        none = np.zeros(cluster.n)
+        return theory.AgentTimes(tau, none, none, cluster.topology_spec, cluster.allreduce, links)
     broadcasts = cluster.topology_spec.broadcasts
     offsets = links.broadcast_times() if broadcasts else np.zeros(cluster.n)
     alone = links.alone_upload_times()
@@ -283,6 +286,8 @@ def _evaluate(
 ) -> float:
     """Shape ``name`` at τ_i = h_i·H (:func:`mean_times`) and κ = max_i κ_i: the one
     evaluation behind every shape asyncsim prints or draws."""
+    if name in theory.GRAPH_SHAPES:
+        arguments = {**arguments, "graph": times.links}
     return theory.COMPLEXITY_SHAPES[name](times.tau, times.kappa, eps, **constants, **arguments)
 
 
@@ -307,12 +312,16 @@ def shape_table(
     scenario: Scenario, eps: Sequence[float], constants: Mapping[str, float]
 ) -> list[tuple[str, list[float]]]:
     """Every shape of :data:`asyncsim.theory.COMPLEXITY_SHAPES` at each ε, as ``asyncsim
-    bounds`` prints it: (row label, values). A shape that takes further arguments (m of
+    bounds`` prints it: (row label, values); those of a graph (:data:`GRAPH_SHAPES`) only on
+    one. A shape that takes further arguments (m of
     m-Synchronous SGD) gets one row per distinct value among the scenario's methods, labelled
     with it, and is evaluated at its default (m = n) when no method gives one."""
     times = mean_times(scenario)
+    on_graph = scenario.cluster.topology_spec.decentralized
     rows = []
     for name in theory.COMPLEXITY_SHAPES:
+        if name in theory.GRAPH_SHAPES and not on_graph:
+            continue
         given = [_shape_arguments(m) for m in scenario.methods if m.spec.shape == name]
         variants = [a for i, a in enumerate(given) if a and a not in given[:i]] or [{}]
         for arguments in variants:

@@ -129,7 +129,12 @@ def bounds_(
         "s/gradient",
     ]
     click.echo(format_table(headers, rows))
-    if times.links is not None:
+    if scenario.cluster.topology_spec.decentralized:
+        click.echo(
+            "agents on a graph (cluster.graph): messages relayed along shortest-time paths "
+            "τ_i→j; no closed-form rounds ('-'); the shapes fragile_sgd and ad_psgd take τ_i→j"
+        )
+    elif times.links is not None:
         click.echo(
             "shared links (cluster.network): b_i = the broadcast's shared arrivals, κ_i = an "
             "upload alone; exact rounds share the links max-min fairly where they have a closed "

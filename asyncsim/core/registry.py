@@ -266,6 +266,8 @@ class ProtocolSpec:
         shape_arguments: ``shape_arguments(params)``: further keyword arguments of the shape
             that come from the method's parameters (``{"m": params.m}``); None: none.
         scaling: how the shape scales with heterogeneity in words (``harmonic-like``).
+        decentralized: runs on agents on a graph (a topology whose record says
+            ``decentralized``) and only there.
     """
 
     name: str
@@ -281,6 +283,7 @@ class ProtocolSpec:
     shapes: Mapping[str, str] = field(default_factory=dict)
     shape_arguments: Callable[[Any], dict[str, Any]] | None = None
     scaling: str = ""
+    decentralized: bool = False
 
 
 @dataclass(frozen=True)
@@ -397,6 +400,8 @@ class TopologySpec:
         collective: ``collective(uplink, context)``: the seconds of one collective of the senders
             whose uplink times are ``uplink``; None: a star (each sender uploads on its own).
         has_server: server-only protocols (:attr:`ProtocolSpec.server_only`) may run on it.
+        decentralized: agents on a graph (``cluster.graph``): only the protocols that say
+            ``decentralized`` run on it, and they run nowhere else.
     """
 
     name: str
@@ -405,6 +410,7 @@ class TopologySpec:
     broadcasts: bool = True
     collective: Callable[[Any, TopologyContext], float] | None = None
     has_server: bool = True
+    decentralized: bool = False
 
     def reduce_time(self, uplink: Any, context: TopologyContext) -> float:
         """Seconds from the stop of a collection until the aggregate is held, for senders with
@@ -488,6 +494,7 @@ BUILTIN_MODULES = (
     "asyncsim.methods.registry",
     "asyncsim.topology.server",
     "asyncsim.topology.allreduce",
+    "asyncsim.topology.graph",
 )
 """The modules that register asyncsim's own entries (each beside its implementation), imported
 by name like an installed plug-in."""

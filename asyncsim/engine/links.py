@@ -3,9 +3,10 @@
 :class:`LiveLinks` runs a :class:`~asyncsim.topology.links.FlowNetwork` event by event: a
 transfer joins its links ``latency`` seconds after it is sent, the rates are recomputed at every
 start, end and capacity change, and one SimPy event, at the earliest end, wakes the network
-(an earlier one goes stale when the rates change). The server's ingress and egress are hubs
-(their water-filling recomputation). The changes of one instant are settled together, after
-every other event of that instant (a round's n broadcast copies: one water-filling).
+(an earlier one goes stale when the rates change). The links' ``hubs`` (the server's ingress
+and egress) get the water-filling recomputation. The changes of one instant are settled
+together, after every other event of that instant (a round's n broadcast copies: one
+water-filling).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import simpy
 from simpy.events import NORMAL, Event
 
 from asyncsim.topology.links import FlowNetwork
-from asyncsim.topology.network import EGRESS, INGRESS, Links
+from asyncsim.topology.network import Links
 
 __all__ = ["SETTLE_PRIORITY", "LiveLinks", "Transfer"]
 
@@ -45,7 +46,7 @@ class LiveLinks:
     def __init__(self, env: simpy.Environment, links: Links) -> None:
         self.env = env
         self.links = links
-        self.network = FlowNetwork(links.capacities(), hubs=(INGRESS, EGRESS))
+        self.network = FlowNetwork(links.capacities(), hubs=links.hubs)
         self._arrivals: dict[int, Transfer] = {}
         self._armed = float("inf")
         self._changed = False  # a change this instant: arm once all its events are done
@@ -53,12 +54,16 @@ class LiveLinks:
         for trace in links.traces:
             env.process(self._follow(trace))
 
-    def send(self, path: tuple[int, ...], size: float | None = None) -> Transfer:
-        """Send a message of ``size`` bytes (default: one vector) over ``path`` now."""
+    def send(
+        self, path: tuple[int, ...], size: float | None = None, latency: float | None = None
+    ) -> Transfer:
+        """Send a message of ``size`` bytes (default: one vector) over ``path`` now; it joins
+        its links after ``latency`` seconds (default: the network's)."""
         transfer = Transfer(Event(self.env))
         size = self.links.message_bytes if size is None else size
-        if self.links.latency > 0:
-            timer = self.env.timeout(self.links.latency)
+        latency = self.links.latency if latency is None else latency
+        if latency > 0:
+            timer = self.env.timeout(latency)
             timer.callbacks.append(lambda _: self._join(transfer, path, size))
         else:
             self._join(transfer, path, size)

@@ -30,6 +30,7 @@ from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, G
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.engine.clock import AgentTimeout
 from asyncsim.engine.cluster import ClusterRuntime
+from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.links import LiveLinks, Transfer
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
@@ -109,6 +110,8 @@ class Simulation:
         self._fixed_tau = [float(h) * oracle.horizon for h in fixed_h] if per_trajectory else None
         self.context = oracle.initial_context()
         self._links = None if cluster.links is None else LiveLinks(self.env, cluster.links)
+        decentralized = cluster.topology.decentralized
+        self.graph = GraphAgents(self, self._links) if decentralized else None
         self._inbound: list[Transfer | None] = [None] * cluster.n  # points sent over links
 
     @property

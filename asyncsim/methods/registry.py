@@ -15,7 +15,10 @@ from asyncsim.core.registry import (
     register_optimizer,
 )
 from asyncsim.methods import (
+    ad_psgd,
+    amelie,
     asynchronous,
+    fragile,
     m_synchronous,
     malenia,
     mindflayer,
@@ -42,6 +45,9 @@ _PROTOCOL_MODULES = (
     ringmaster,
     mindflayer,
     m_synchronous,
+    fragile,
+    amelie,
+    ad_psgd,
 )
 for _module in _PROTOCOL_MODULES:
     PROTOCOLS.add(_module.PROTOCOL.name, _module.PROTOCOL)
@@ -101,4 +107,16 @@ register_method(
 register_method(
     "m_synchronous_sgd", "m_synchronous", "sgd", "Begunov & Tyurin, arXiv 2602.03802",
     "m-Synchronous SGD",
+)  # fmt: skip
+register_method(
+    "fragile_sgd", "fragile", "sgd",
+    "Tyurin & Richtárik, NeurIPS 2024, Alg. 2-4 (agents on a graph)", "Fragile SGD",
+)  # fmt: skip
+register_method(
+    "amelie_sgd", "amelie", "sgd",
+    "Tyurin & Richtárik, NeurIPS 2024, Alg. 5-7 (agents on a graph)", "Amelie SGD",
+)  # fmt: skip
+register_method(
+    "ad_psgd", "ad_psgd", "sgd", "Lian, Zhang, Zhang, Liu, ICML 2018, Alg. 1 (agents on a graph)",
+    "AD-PSGD",
 )  # fmt: skip

@@ -21,7 +21,13 @@ from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest
 
-__all__ = ["CHECK_SCENARIO", "ConformanceError", "check_method", "check_oracle"]
+__all__ = [
+    "CHECK_GRAPH_SCENARIO",
+    "CHECK_SCENARIO",
+    "ConformanceError",
+    "check_method",
+    "check_oracle",
+]
 
 
 class ConformanceError(AsyncSimError):
@@ -100,6 +106,18 @@ CHECK_SCENARIO: dict[str, Any] = {
 }
 """The tiny fixed-time scenario of :func:`check_method` (heterogeneous τ_i, κ_i and b_i)."""
 
+CHECK_GRAPH_SCENARIO: dict[str, Any] = {
+    **CHECK_SCENARIO,
+    "cluster": {
+        "n": 4,
+        "compute": {"kind": "fixed", "h": [1.0, 1.5, 2.0, 3.5]},
+        "topology": "graph",
+        "graph": {"kind": "ring"},
+        "network": {"message_bytes": "4*d", "link": 64, "latency": 0.05},
+    },
+}
+"""The scenario of :func:`check_method` for a method of agents on a graph (a ring of 4)."""
+
 
 def check_method(
     name: str, params: Mapping[str, Any] | None = None, scenario: Mapping[str, Any] | None = None
@@ -109,8 +127,8 @@ def check_method(
     Args:
         name: registry name (or alias) of the method.
         params: its parameters (default: the method's defaults).
-        scenario: the scenario to use (default :data:`CHECK_SCENARIO`); its ``methods`` are
-            replaced by this one method.
+        scenario: the scenario to use (default :data:`CHECK_SCENARIO`, for a method of a graph
+            :data:`CHECK_GRAPH_SCENARIO`); its ``methods`` are replaced by this one method.
 
     Checks: the run ends within its budget; rows are in time order with non-negative
     durations; a second run with the same seed gives identical rows; where the protocol
@@ -123,9 +141,13 @@ def check_method(
         ConformanceError: naming the failed check.
     """
     from asyncsim.analysis.bounds import check_rounds
+    from asyncsim.core.registry import METHODS
     from asyncsim.run.runner import simulate
 
-    data = {**(scenario or CHECK_SCENARIO), "methods": [{"name": name, **(params or {})}]}
+    if scenario is None:
+        on_graph = METHODS.get(name).protocol_spec.decentralized
+        scenario = CHECK_GRAPH_SCENARIO if on_graph else CHECK_SCENARIO
+    data = {**scenario, "methods": [{"name": name, **(params or {})}]}
     first, second = simulate(data), simulate(data)
     key = first.scenario.methods[0].key
     rows = first.methods[key].rows

@@ -34,7 +34,7 @@ def build_cluster(scenario: Scenario, dim: int, seed: np.random.SeedSequence) ->
         topology=c.topology_spec,
         allreduce=c.allreduce,
         outages=[Outage(o.agent - 1, o.start, o.end) for o in c.outages],
-        links=None if c.network is None else c.network.build(c.n, dim),
+        links=c.links(dim),
     )
 
 

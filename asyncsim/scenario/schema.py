@@ -57,7 +57,8 @@ from asyncsim.timing.models import (
     value_name,
 )
 from asyncsim.topology.allreduce import COLLECTIVE_TIMES
-from asyncsim.topology.network import NetworkConfig
+from asyncsim.topology.graph import GraphConfig, GraphLinks, build_links
+from asyncsim.topology.network import Links, NetworkConfig
 
 __all__ = [
     "BudgetConfig",
@@ -131,6 +132,9 @@ class ClusterConfig(Params):
     network: NetworkConfig | None = Field(
         None, description="shared links with capacities (replaces uplink and downlink)"
     )
+    graph: GraphConfig | None = Field(
+        None, description="topology graph: the agents' communication graph"
+    )
 
     _topology_spec: TopologySpec | None = PrivateAttr(None)
 
@@ -147,6 +151,27 @@ class ClusterConfig(Params):
         if topology not in TOPOLOGIES:
             raise ValueError(f"must be one of {_one_of(TOPOLOGIES.names())}, got {quote(topology)}")
         return topology
+
+    @model_serializer(mode="wrap")
+    def _without_graph(self, handler: Any) -> dict[str, Any]:
+        """A cluster that is not a graph dumps as it did before graphs existed."""
+        data = handler(self)
+        if data.get("graph") is None:
+            data.pop("graph", None)
+        return data
+
+    def links(self, dim: int = 1) -> Links | GraphLinks | None:
+        """The shared links of ``network`` for vectors of d = ``dim`` parameters: a graph's
+        edges under ``topology: graph``, else the star's and ring's links; None without
+        ``network``. A bad value raises a one-line ConfigError naming its field."""
+        if self.network is None:
+            return None
+        if self.graph is None:
+            return self.network.build(self.n, dim)
+        self.network.check_fields(graph=True)
+        size = self.network.message_size(dim)
+        graph = self.graph.build(self.n)
+        return build_links(graph, size, self.network.link, self.network.latency)
 
     def time_models(self, dim: int = 1) -> dict[str, TimeModel]:
         """The ``compute``, ``uplink`` and ``downlink`` models (d = ``dim`` for expressions and
@@ -424,6 +449,7 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
         }
     )
     resolved._topology_spec = TOPOLOGIES.get(resolved.topology, "cluster.topology")
+    _check_graph(resolved)
     if cluster.network is not None:
         _check_network(cluster, getattr(scenario.oracle, "dim", 1))
     # building the models validates every per-agent value
@@ -445,6 +471,21 @@ def _resolved_cluster(scenario: Scenario) -> tuple[ClusterConfig, np.ndarray | N
     return resolved, (np.asarray(fixed, dtype=float) * resolved.horizon if per_trajectory else None)
 
 
+def _check_graph(cluster: ClusterConfig) -> None:
+    """``graph`` and ``network`` come with ``topology: graph`` (its record says
+    ``decentralized``), and ``graph`` with nothing else."""
+    if not cluster.topology_spec.decentralized:
+        if cluster.graph is not None:
+            message = (
+                f"must be omitted under topology {cluster.topology!r} (it needs topology graph)"
+            )
+            raise ConfigError("cluster.graph", message)
+        return
+    for name in ("graph", "network"):
+        if getattr(cluster, name) is None:
+            raise ConfigError(f"cluster.{name}", f"is required under topology {cluster.topology!r}")
+
+
 def _check_network(cluster: ClusterConfig, dim: int) -> None:
     """Under ``network`` the links' capacities time every transfer: the uplink and downlink
     time models would contradict them (the default, no time, is what a resolved scenario read
@@ -457,7 +498,7 @@ def _check_network(cluster: ClusterConfig, dim: int) -> None:
                 f"must be omitted under cluster.network (give cluster.network.{role} in "
                 f"bytes/s), got a {block.kind!r} time model",
             )
-    cluster.network.build(cluster.n, dim)
+    cluster.links(dim)
 
 
 def _checked_durations(cluster: ClusterConfig, models: Mapping[str, TimeModel]) -> dict:
@@ -492,10 +533,17 @@ def _resolved_method(
     index: int,
     tau: np.ndarray | None,
 ) -> MethodConfig:
-    if method.spec.protocol_spec.server_only and not cluster.topology_spec.has_server:
+    protocol, topology = method.spec.protocol_spec, cluster.topology_spec
+    if protocol.server_only and not topology.has_server:
         raise ConfigError(
             "cluster.topology",
             f"method {method.name!r} (methods[{index}]) needs a server, got {cluster.topology!r}",
+        )
+    if protocol.decentralized != topology.decentralized:
+        needs = "topology graph" if protocol.decentralized else "a server or a collective"
+        raise ConfigError(
+            "cluster.topology",
+            f"method {method.name!r} (methods[{index}]) needs {needs}, got {cluster.topology!r}",
         )
     context = Context(cluster.n, scenario.oracle, scenario.budget, f"methods[{index}]", tau)
     return method.model_copy(update={"params": method.params.resolve(context)})

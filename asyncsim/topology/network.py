@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, model_serializer
 
 from asyncsim.core.errors import ConfigError, clip, quote
 from asyncsim.core.files import read_text_file
@@ -39,6 +39,7 @@ __all__ = ["EGRESS", "INGRESS", "BandwidthTrace", "Links", "NetworkConfig", "Tra
 INGRESS, EGRESS = 0, 1
 """The server's links: every upload shares the ingress, every unicast copy the egress."""
 
+_OPTIONAL_LINKS = frozenset({"server", "uplink", "downlink", "link"})
 _PER_AGENT = "bytes/s: a number, a list of n numbers, or an expression in i (1-based) and d"
 MAX_TRACE_BYTES = 64 * 2**20
 
@@ -65,23 +66,53 @@ class NetworkConfig(Params):
     message_bytes: float | str = Field(
         "4*d", description="bytes of one vector message: a number or an expression in d"
     )
-    server: ServerLinks
-    uplink: PerAgent = Field(description=f"agent → server, {_PER_AGENT}")
-    downlink: PerAgent = Field(description=f"server → agent, {_PER_AGENT}")
+    server: ServerLinks | None = Field(None, description="the server's links (star, ring)")
+    uplink: PerAgent | None = Field(None, description=f"agent → server, {_PER_AGENT}")
+    downlink: PerAgent | None = Field(None, description=f"server → agent, {_PER_AGENT}")
+    link: PositiveFloat | None = Field(
+        None, description="topology graph: bytes/s of an edge the graph file does not set"
+    )
     latency: float = Field(
         0.0, ge=0, description="seconds per message, paid before the transfer joins its links"
     )
     multicast: bool = Field(False, description="a broadcast crosses the egress once")
     traces: list[TraceConfig] = Field([], description="bandwidth traces (CSV), one per link")
 
-    def build(self, n: int, dim: int, field: str = "cluster.network") -> Links:
-        """The links of n agents for vectors of d = ``dim`` parameters; a bad value raises a
-        one-line ConfigError naming its field."""
+    @model_serializer(mode="wrap")
+    def _without_unset_links(self, handler: Any) -> dict[str, Any]:
+        """The fields of the other kind of network (None) are left out of the dump."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _OPTIONAL_LINKS}
+
+    def message_size(self, dim: int, field: str = "cluster.network") -> float:
+        """Bytes of one vector of d = ``dim`` parameters, checked > 0 and finite."""
         size = self.message_bytes
         if isinstance(size, str):
             size = float(parse_expression(size, f"{field}.message_bytes", ("d",))({"d": dim}))
         if not 0 < size < math.inf:
             raise ConfigError(f"{field}.message_bytes", f"must be > 0 and finite, got {size}")
+        return float(size)
+
+    def check_fields(self, graph: bool, field: str = "cluster.network") -> None:
+        """A graph's network gives ``link`` and none of the star's links; a star's gives
+        ``server``, ``uplink`` and ``downlink`` and no ``link``; one line otherwise."""
+        star = ("server", "uplink", "downlink")
+        wanted, unwanted = (
+            (("link",), (*star, "traces", "multicast")) if graph else (star, ("link",))
+        )
+        where = "under topology graph" if graph else "without topology graph"
+        for name in wanted:
+            if getattr(self, name) is None:
+                raise ConfigError(f"{field}.{name}", f"is required {where}")
+        for name in unwanted:
+            if getattr(self, name) != NetworkConfig.model_fields[name].default:
+                raise ConfigError(f"{field}.{name}", f"must be omitted {where}")
+
+    def build(self, n: int, dim: int, field: str = "cluster.network") -> Links:
+        """The links of n agents for vectors of d = ``dim`` parameters; a bad value raises a
+        one-line ConfigError naming its field."""
+        self.check_fields(graph=False, field=field)
+        size = self.message_size(dim, field)
         uplink = _positive(self.uplink, n, f"{field}.uplink", dim)
         downlink = _positive(self.downlink, n, f"{field}.downlink", dim)
         links = Links(
@@ -126,6 +157,11 @@ class Links:
     @property
     def n(self) -> int:
         return self.uplink.size
+
+    @property
+    def hubs(self) -> tuple[int, int]:
+        """The links every upload and every unicast copy cross (water-filled)."""
+        return (INGRESS, EGRESS)
 
     def capacities(self) -> list[float]:
         """Every link's capacity by number (see the module's docstring)."""
