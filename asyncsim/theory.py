@@ -285,20 +285,8 @@ def malenia_collection_exact(
 
     The stop time is the first event, in (time, agent index) order, after which
     :func:`malenia_stop_reached` holds: all B_i ≥ 1 and (1/n Σ 1/B_i)^{-1} ≥ M/n. Σ 1/B_i is
-    kept incrementally (O(1) per event). All agents participate in the reduce.
-
-    Args:
-        tau: Per-gradient compute times τ_i, all positive and finite.
-        batch: Batch size M ≥ 1.
-        offsets: Broadcast arrival times b_i (default zeros).
-        uplink: Uplink times κ_i (default zeros).
-        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
-            (see :func:`reduce_time`).
-        allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
-        links: shared links: the reduce shares them (:meth:`Links.reduce_time`).
-
-    Returns:
-        The stop time, the counts B_i and the round time.
+    kept incrementally (O(1) per event). All agents participate in the reduce. Arguments and
+    result as in :func:`rennala_collection_exact`; the τ_i must be positive and finite.
 
     Raises:
         ValueError: If some τ_i is not positive and finite (the loop would never stop).
