@@ -37,6 +37,7 @@ __all__ = [
     "COMPLEXITY_SHAPES",
     "AgentTimes",
     "Collection",
+    "MaleniaCounts",
     "afedpg_complexity",
     "asynchronous_gradient_cost",
     "asynchronous_sgd_complexity",
@@ -143,6 +144,30 @@ def malenia_stop_reached(n: int, batch: int, inverse_sum: float, missing: int) -
         Whether the collection stops.
     """
     return missing == 0 and n * n >= batch * inverse_sum * (1.0 - _REL_TOL)
+
+
+class MaleniaCounts:
+    """The counts of an AggregateMalenia round (Algorithm 3) and its stop test, O(1) per
+    gradient: B_i, the number of agents with B_i = 0 and Σ_i 1/B_i over the others, kept
+    incrementally (the closed form :func:`malenia_collection_exact` and the engine's rule share
+    it, so both sum in the same order)."""
+
+    def __init__(self, n: int, batch: int) -> None:
+        self.n = n
+        self.batch = batch
+        self.counts = [0] * n
+        self.missing = n
+        self.inverse_sum = 0.0
+
+    def add(self, agent: int) -> bool:
+        """Count one more gradient of ``agent``; True when :func:`malenia_stop_reached`."""
+        count = self.counts[agent] = self.counts[agent] + 1
+        if count == 1:
+            self.missing -= 1
+            self.inverse_sum += 1.0
+        else:
+            self.inverse_sum += 1.0 / count - 1.0 / (count - 1)
+        return malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,8 +310,9 @@ def malenia_collection_exact(
 
     The stop time is the first event, in (time, agent index) order, after which
     :func:`malenia_stop_reached` holds: all B_i ≥ 1 and (1/n Σ 1/B_i)^{-1} ≥ M/n. Σ 1/B_i is
-    kept incrementally (O(1) per event). All agents participate in the reduce. Arguments and
-    result as in :func:`rennala_collection_exact`; the τ_i must be positive and finite.
+    kept incrementally (O(1) per event, :class:`MaleniaCounts`). All agents participate in the
+    reduce. Arguments and result as in :func:`rennala_collection_exact`; the τ_i must be
+    positive and finite.
 
     Raises:
         ValueError: If some τ_i is not positive and finite (the loop would never stop).
@@ -294,19 +320,11 @@ def malenia_collection_exact(
     times, heap = _first_events(tau, offsets)
     if not all(0.0 < t < float("inf") for t in times):
         raise ValueError("malenia_collection_exact needs positive finite compute times")
-    n = len(times)
-    counts = [0] * n
-    missing, inverse_sum = n, 0.0
+    round_counts = MaleniaCounts(len(times), batch)
     while True:
         stop, i = heapq.heappop(heap)
-        counts[i] += 1
-        if counts[i] == 1:
-            missing -= 1
-            inverse_sum += 1.0
-        else:
-            inverse_sum += 1.0 / counts[i] - 1.0 / (counts[i] - 1)
-        if malenia_stop_reached(n, batch, inverse_sum, missing):
-            return _finish(stop, counts, uplink, topology, allreduce, links)
+        if round_counts.add(i):
+            return _finish(stop, round_counts.counts, uplink, topology, allreduce, links)
         heapq.heappush(heap, (stop + times[i], i))
 
 
