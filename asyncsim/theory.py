@@ -354,15 +354,33 @@ def synchronized_round_time(
     Returns:
         The round time (None: no closed form).
     """
-    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
+    everyone = np.ones(times.size, dtype=int)
+    spec = _topology(topology)
+    return _synchronous_end(float(ready.max()), ready, everyone, uplink, spec, allreduce, links)
+
+
+def _synchronous_end(
+    stop: float,
+    ready: np.ndarray,
+    counts: np.ndarray,
+    uplink: ArrayLike | None,
+    spec: TopologySpec,
+    allreduce: str,
+    links: Links | None,
+) -> float | None:
+    """The end of a round whose participants (B_i > 0) each hold one gradient at ``ready``
+    (b_i + τ_i) and the last of them at ``stop``: on a star each sends as soon as it is ready,
+    max_{B_i > 0} (b_i + τ_i + κ_i); a collective starts at ``stop`` (the reduce of
+    :func:`senders`); over shared links :meth:`Links.round_end` (None: no closed form)."""
+    taking_part = counts > 0
     if links is not None:
-        return links.round_end(ready, np.ones(times.size, dtype=bool), spec, allreduce)
-    kappa = _vector(uplink, times.size)
+        return links.round_end(ready, taking_part, spec, allreduce)
+    kappa = _vector(uplink, ready.size)
     if spec.collective is None:
-        return float((ready + kappa).max())
-    return float(ready.max()) + _reduce(kappa, spec, times.size, allreduce)
+        return float((ready + kappa)[taking_part].max())
+    return stop + _reduce(kappa[spec.senders(counts)], spec, ready.size, allreduce)
 
 
 def synchronized_collection_exact(
@@ -400,19 +418,14 @@ def m_synchronous_collection_exact(
     :func:`synchronized_collection_exact`. Over shared ``links``: see
     :func:`synchronized_round_time` (None: no closed form).
     """
-    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
-    kappa = _vector(uplink, times.size)
     first = sorted(range(times.size), key=lambda i: (ready[i], i))[:m]
     counts = [int(i in first) for i in range(times.size)]
     stop = float(ready[first[-1]])
-    if links is not None:
-        end = links.round_end(ready, np.asarray(counts) > 0, spec, allreduce)
-        return None if end is None else Collection(stop, tuple(counts), end)
-    if spec.collective is None:
-        return Collection(stop, tuple(counts), float(max(ready[i] + kappa[i] for i in first)))
-    return _finish(stop, counts, kappa, topology, allreduce)
+    spec = _topology(topology)
+    end = _synchronous_end(stop, ready, np.asarray(counts), uplink, spec, allreduce, links)
+    return None if end is None else Collection(stop, tuple(counts), end)
 
 
 def asynchronous_gradient_cost(
