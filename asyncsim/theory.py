@@ -286,7 +286,7 @@ def rennala_collection_exact(
     times, starts = _vector(tau), _vector(offsets, np.size(tau))
     if np.all((times > 0) & (times < np.inf)) and np.all(np.isfinite(starts)):
         stop, counts = mth_event(times, starts, batch)
-        return _finish(stop, counts, uplink, topology, allreduce)
+        return _finish(stop, counts, uplink, topology, allreduce, links)
     times, heap = _first_events(tau, offsets)  # times of 0 or infinite: one event at a time
     counts = [0] * len(times)
     stop = 0.0
