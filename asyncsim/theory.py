@@ -341,18 +341,9 @@ def synchronized_round_time(
     * a star (``server``): max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
     * a collective (``allreduce``): max_i (b_i + τ_i) + :func:`reduce_time` of all uplinks.
 
-    Args:
-        tau: Per-gradient compute times τ_i.
-        offsets: Broadcast arrival times b_i (default zeros).
-        uplink: Uplink times κ_i (default zeros).
-        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
-        allreduce: ``"max"`` or ``"ring"``.
-        links: shared links: on a star the uploads share the ingress from their instants on,
-            which has a closed form only when they all start together (else None is returned);
-            a collective shares them (:meth:`Links.reduce_time`).
-
-    Returns:
-        The round time (None: no closed form).
+    Arguments as in :func:`rennala_collection_exact` (no batch). Over shared ``links`` the
+    uploads of a star share the ingress from their instants on, which has a closed form only
+    when they all start together (else None is returned); a collective shares them.
     """
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
@@ -491,31 +482,16 @@ def rennala_optimal_m(tau: ArrayLike, batch: int) -> int:
 
 
 def malenia_collection_bound(tau: ArrayLike, kappa: float, batch: int) -> float:
-    """Lemma C.2: t_M(M) ≤ 2κ + τ_n + (2M/n²) Σ_i τ_i.
-
-    Args:
-        tau: Per-gradient compute times τ_i.
-        kappa: κ = max_i κ_i.
-        batch: Batch size M.
-
-    Returns:
-        The upper bound on one Malenia round.
-    """
+    """Lemma C.2: t_M(M) ≤ 2κ + τ_n + (2M/n²) Σ_i τ_i, the upper bound on one Malenia round
+    (arguments as in :func:`rennala_collection_bound`)."""
     times = _vector(tau)
     n = times.size
     return 2.0 * kappa + float(times.max()) + 2.0 * batch / n**2 * float(times.sum())
 
 
 def synchronized_collection_bound(tau: ArrayLike, kappa: float) -> float:
-    """Synchronized round (docs/algorithms.md §5): max_i τ_i + 2κ.
-
-    Args:
-        tau: Per-gradient compute times τ_i.
-        kappa: κ = max_i κ_i.
-
-    Returns:
-        The time of one synchronized round.
-    """
+    """Synchronized round (docs/algorithms.md §5): max_i τ_i + 2κ, the time of one round
+    (arguments as in :func:`rennala_collection_bound`)."""
     return float(np.max(tau)) + 2.0 * kappa
 
 
