@@ -40,6 +40,7 @@ __all__ = [
     "GRAPH_SHAPES",
     "AgentTimes",
     "Collection",
+    "MaleniaCounts",
     "afedpg_complexity",
     "asynchronous_gradient_cost",
     "asynchronous_sgd_complexity",
@@ -146,6 +147,30 @@ def malenia_stop_reached(n: int, batch: int, inverse_sum: float, missing: int) -
         Whether the collection stops.
     """
     return missing == 0 and n * n >= batch * inverse_sum * (1.0 - _REL_TOL)
+
+
+class MaleniaCounts:
+    """The counts of an AggregateMalenia round (Algorithm 3) and its stop test, O(1) per
+    gradient: B_i, the number of agents with B_i = 0 and Σ_i 1/B_i over the others, kept
+    incrementally (the closed form :func:`malenia_collection_exact` and the engine's rule share
+    it, so both sum in the same order)."""
+
+    def __init__(self, n: int, batch: int) -> None:
+        self.n = n
+        self.batch = batch
+        self.counts = [0] * n
+        self.missing = n
+        self.inverse_sum = 0.0
+
+    def add(self, agent: int) -> bool:
+        """Count one more gradient of ``agent``; True when :func:`malenia_stop_reached`."""
+        count = self.counts[agent] = self.counts[agent] + 1
+        if count == 1:
+            self.missing -= 1
+            self.inverse_sum += 1.0
+        else:
+            self.inverse_sum += 1.0 / count - 1.0 / (count - 1)
+        return malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +289,7 @@ def rennala_collection_exact(
     times, starts = _vector(tau), _vector(offsets, np.size(tau))
     if np.all((times > 0) & (times < np.inf)) and np.all(np.isfinite(starts)):
         stop, counts = mth_event(times, starts, batch)
-        return _finish(stop, counts, uplink, topology, allreduce)
+        return _finish(stop, counts, uplink, topology, allreduce, links)
     times, heap = _first_events(tau, offsets)  # times of 0 or infinite: one event at a time
     counts = [0] * len(times)
     stop = 0.0
@@ -288,20 +313,9 @@ def malenia_collection_exact(
 
     The stop time is the first event, in (time, agent index) order, after which
     :func:`malenia_stop_reached` holds: all B_i ≥ 1 and (1/n Σ 1/B_i)^{-1} ≥ M/n. Σ 1/B_i is
-    kept incrementally (O(1) per event). All agents participate in the reduce.
-
-    Args:
-        tau: Per-gradient compute times τ_i, all positive and finite.
-        batch: Batch size M ≥ 1.
-        offsets: Broadcast arrival times b_i (default zeros).
-        uplink: Uplink times κ_i (default zeros).
-        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``
-            (see :func:`reduce_time`).
-        allreduce: ``"max"`` or ``"ring"`` (see :func:`reduce_time`).
-        links: shared links: the reduce shares them (:meth:`Links.reduce_time`).
-
-    Returns:
-        The stop time, the counts B_i and the round time.
+    kept incrementally (O(1) per event, :class:`MaleniaCounts`). All agents participate in the
+    reduce. Arguments and result as in :func:`rennala_collection_exact`; the τ_i must be
+    positive and finite.
 
     Raises:
         ValueError: If some τ_i is not positive and finite (the loop would never stop).
@@ -309,19 +323,11 @@ def malenia_collection_exact(
     times, heap = _first_events(tau, offsets)
     if not all(0.0 < t < float("inf") for t in times):
         raise ValueError("malenia_collection_exact needs positive finite compute times")
-    n = len(times)
-    counts = [0] * n
-    missing, inverse_sum = n, 0.0
+    round_counts = MaleniaCounts(len(times), batch)
     while True:
         stop, i = heapq.heappop(heap)
-        counts[i] += 1
-        if counts[i] == 1:
-            missing -= 1
-            inverse_sum += 1.0
-        else:
-            inverse_sum += 1.0 / counts[i] - 1.0 / (counts[i] - 1)
-        if malenia_stop_reached(n, batch, inverse_sum, missing):
-            return _finish(stop, counts, uplink, topology, allreduce, links)
+        if round_counts.add(i):
+            return _finish(stop, round_counts.counts, uplink, topology, allreduce, links)
         heapq.heappush(heap, (stop + times[i], i))
 
 
@@ -338,28 +344,37 @@ def synchronized_round_time(
     * a star (``server``): max_i (b_i + τ_i + κ_i) (each vector is sent as soon as it is ready);
     * a collective (``allreduce``): max_i (b_i + τ_i) + :func:`reduce_time` of all uplinks.
 
-    Args:
-        tau: Per-gradient compute times τ_i.
-        offsets: Broadcast arrival times b_i (default zeros).
-        uplink: Uplink times κ_i (default zeros).
-        topology: a registered topology, e.g. ``"server"`` or ``"allreduce"``.
-        allreduce: ``"max"`` or ``"ring"``.
-        links: shared links: on a star the uploads share the ingress from their instants on,
-            which has a closed form only when they all start together (else None is returned);
-            a collective shares them (:meth:`Links.reduce_time`).
-
-    Returns:
-        The round time (None: no closed form).
+    Arguments as in :func:`rennala_collection_exact` (no batch). Over shared ``links`` the
+    uploads of a star share the ingress from their instants on, which has a closed form only
+    when they all start together (else None is returned); a collective shares them.
     """
-    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
+    everyone = np.ones(times.size, dtype=int)
+    spec = _topology(topology)
+    return _synchronous_end(float(ready.max()), ready, everyone, uplink, spec, allreduce, links)
+
+
+def _synchronous_end(
+    stop: float,
+    ready: np.ndarray,
+    counts: np.ndarray,
+    uplink: ArrayLike | None,
+    spec: TopologySpec,
+    allreduce: str,
+    links: Links | None,
+) -> float | None:
+    """The end of a round whose participants (B_i > 0) each hold one gradient at ``ready``
+    (b_i + τ_i) and the last of them at ``stop``: on a star each sends as soon as it is ready,
+    max_{B_i > 0} (b_i + τ_i + κ_i); a collective starts at ``stop`` (the reduce of
+    :func:`senders`); over shared links :meth:`Links.round_end` (None: no closed form)."""
+    taking_part = counts > 0
     if links is not None:
-        return links.round_end(ready, np.ones(times.size, dtype=bool), spec, allreduce)
-    kappa = _vector(uplink, times.size)
+        return links.round_end(ready, taking_part, spec, allreduce)
+    kappa = _vector(uplink, ready.size)
     if spec.collective is None:
-        return float((ready + kappa).max())
-    return float(ready.max()) + _reduce(kappa, spec, times.size, allreduce)
+        return float((ready + kappa)[taking_part].max())
+    return stop + _reduce(kappa[spec.senders(counts)], spec, ready.size, allreduce)
 
 
 def synchronized_collection_exact(
@@ -397,19 +412,14 @@ def m_synchronous_collection_exact(
     :func:`synchronized_collection_exact`. Over shared ``links``: see
     :func:`synchronized_round_time` (None: no closed form).
     """
-    spec = _topology(topology)
     times = _vector(tau)
     ready = _vector(offsets, times.size) + times
-    kappa = _vector(uplink, times.size)
     first = sorted(range(times.size), key=lambda i: (ready[i], i))[:m]
     counts = [int(i in first) for i in range(times.size)]
     stop = float(ready[first[-1]])
-    if links is not None:
-        end = links.round_end(ready, np.asarray(counts) > 0, spec, allreduce)
-        return None if end is None else Collection(stop, tuple(counts), end)
-    if spec.collective is None:
-        return Collection(stop, tuple(counts), float(max(ready[i] + kappa[i] for i in first)))
-    return _finish(stop, counts, kappa, topology, allreduce)
+    spec = _topology(topology)
+    end = _synchronous_end(stop, ready, np.asarray(counts), uplink, spec, allreduce, links)
+    return None if end is None else Collection(stop, tuple(counts), end)
 
 
 def asynchronous_gradient_cost(
@@ -475,31 +485,16 @@ def rennala_optimal_m(tau: ArrayLike, batch: int) -> int:
 
 
 def malenia_collection_bound(tau: ArrayLike, kappa: float, batch: int) -> float:
-    """Lemma C.2: t_M(M) ≤ 2κ + τ_n + (2M/n²) Σ_i τ_i.
-
-    Args:
-        tau: Per-gradient compute times τ_i.
-        kappa: κ = max_i κ_i.
-        batch: Batch size M.
-
-    Returns:
-        The upper bound on one Malenia round.
-    """
+    """Lemma C.2: t_M(M) ≤ 2κ + τ_n + (2M/n²) Σ_i τ_i, the upper bound on one Malenia round
+    (arguments as in :func:`rennala_collection_bound`)."""
     times = _vector(tau)
     n = times.size
     return 2.0 * kappa + float(times.max()) + 2.0 * batch / n**2 * float(times.sum())
 
 
 def synchronized_collection_bound(tau: ArrayLike, kappa: float) -> float:
-    """Synchronized round (docs/algorithms.md §5): max_i τ_i + 2κ.
-
-    Args:
-        tau: Per-gradient compute times τ_i.
-        kappa: κ = max_i κ_i.
-
-    Returns:
-        The time of one synchronized round.
-    """
+    """Synchronized round (docs/algorithms.md §5): max_i τ_i + 2κ, the time of one round
+    (arguments as in :func:`rennala_collection_bound`)."""
     return float(np.max(tau)) + 2.0 * kappa
 
 

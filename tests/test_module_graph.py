@@ -1,4 +1,5 @@
-"""The package's floor plan: no import cycle among asyncsim's modules, no module above 800 lines.
+"""The package's floor plan: no import cycle among asyncsim's modules nor among its folders (a
+module imports from its own floor or below), no module above 800 lines.
 
 Every import statement counts, wherever it stands: at the top, inside a function, under
 ``if TYPE_CHECKING:``. An import names a module (``import asyncsim.x``, ``from asyncsim.x import
@@ -139,6 +140,37 @@ def late():
 def test_no_import_cycle_among_the_modules() -> None:
     found = cycles(import_graph())
     assert found == [], f"import cycles: {found}"
+
+
+def folder_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Folder (``asyncsim.store``) → the folders its modules import; a module directly under
+    ``asyncsim`` (``asyncsim.theory``) stands for itself."""
+
+    def folder(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    folders: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        edges = folders.setdefault(folder(module), set())
+        edges |= {folder(target) for target in imported} - {folder(module)}
+    return folders
+
+
+def test_a_folder_cycle_through_one_import_in_a_function_is_found() -> None:
+    graph = {
+        "asyncsim.store.recorded": {"asyncsim.analysis.bounds"},
+        "asyncsim.analysis.bounds": {"asyncsim.store.run_data", "asyncsim.theory"},
+        "asyncsim.store.run_data": set(),
+        "asyncsim.theory": set(),
+    }
+    assert cycles(folder_graph(graph)) == [["asyncsim.analysis", "asyncsim.store"]]
+    del graph["asyncsim.store.recorded"]
+    assert cycles(folder_graph(graph)) == []
+
+
+def test_no_import_cycle_among_the_folders() -> None:
+    found = cycles(folder_graph(import_graph()))
+    assert found == [], f"folders importing each other: {found}"
 
 
 def _long_modules() -> dict[str, int]:

@@ -534,3 +534,15 @@ def test_results_of_a_network_run_read_back(tmp_path: Any) -> None:
     result = _invoke("report", out)
     assert result.exit_code == 0, result.output
     assert "minibatch_sgd" in result.output
+
+
+@pytest.mark.parametrize("method", ["rennala_nigt", "mindflayer_sgd"])
+def test_rounds_through_a_narrow_ingress_equal_their_closed_form(method: str) -> None:
+    """An ingress of 5 makes the reduce share it (every upload is slower than alone), and the
+    times are positive and finite (the closed form's array path): the rounds still equal it."""
+    scenario = _scenario(method, 5)
+    scenario["cluster"]["compute"]["h"] = "sqrt(i)"
+    scenario["cluster"]["network"]["server"]["ingress"] = 5
+    checks, skips = check_rounds(simulate(scenario), tolerance=1e-9)
+    assert not skips
+    assert (checks[0].mismatches, checks[0].count_mismatches) == (0, 0), checks[0]

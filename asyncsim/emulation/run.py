@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from asyncsim.analysis.bounds import mean_times
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.errors import ConfigError, switch
 from asyncsim.core.trace import Trace
@@ -28,6 +27,7 @@ from asyncsim.emulation.limits import floor_warning as floor_of_times
 from asyncsim.emulation.report import closest_events, compare, simulated_sequence
 from asyncsim.engine.simulation import Simulation
 from asyncsim.run.runner import MethodResult, RunResult, run_method
+from asyncsim.scenario.closed_forms import mean_times
 from asyncsim.scenario.schema import Scenario, validate_scenario
 
 __all__ = [
@@ -232,8 +232,6 @@ def _emulated(
 def floor_warning(scenario: Scenario, time_scale: float) -> str | None:
     """Why ``time_scale`` is below the documented floor for ``scenario``, or None (see
     :func:`.limits.floor_warning`), from the mean times."""
-    from asyncsim.analysis.bounds import mean_times
-
     times = mean_times(scenario)
     return floor_of_times(times.tau, times.offsets + times.tau + times.uplink, time_scale)
 
@@ -259,8 +257,8 @@ def _method_report(
 
 
 def fixed_tau(scenario: Scenario) -> list[float] | None:
-    """τ_i = h_i·H of every agent (:func:`asyncsim.analysis.bounds.mean_times`) when compute times
-    are fixed and per trajectory, else None."""
+    """τ_i = h_i·H of every agent (:func:`asyncsim.scenario.closed_forms.mean_times`) when
+    compute times are fixed and per trajectory, else None."""
     fixed = scenario.cluster.time_models(1)["compute"].fixed_values()
     if fixed is None or scenario.cluster.timing == "per_step":
         return None

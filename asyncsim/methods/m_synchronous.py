@@ -16,7 +16,7 @@ from pydantic import Field
 from asyncsim import theory
 from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context, Params, ProtocolSpec
-from asyncsim.methods.protocol import CollectionRule, rounds
+from asyncsim.methods.protocol import CountRule, closed_form_round, rounds
 
 __all__ = ["PROTOCOL", "MSynchronousParams", "MSynchronousRule"]
 
@@ -37,31 +37,20 @@ class MSynchronousParams(Params):
         return self.m, self.m, "m"
 
 
-class MSynchronousRule(CollectionRule):
+class MSynchronousRule(CountRule):
     """Each agent computes one gradient; stop at the m-th; every gradient weighs 1/m."""
 
     keeps_computing = False
 
-    def __init__(self, n: int, params: MSynchronousParams, iteration: int) -> None:
-        self.m = params.m
-        self.collected = 0
-
-    def on_gradient(self, agent: int) -> bool:
-        self.collected += 1
-        return self.collected >= self.m
-
-    def weight(self, agent: int, count: int) -> float:
-        return 1.0 / self.m
+    def target_of(self, n: int, params: MSynchronousParams, iteration: int) -> int:
+        return params.m
 
 
 def exact_round(
     times: theory.AgentTimes, params: MSynchronousParams, iteration: int, start: float = 0.0
 ) -> theory.Collection | None:
     """The round that starts at absolute time ``start``, for fixed times."""
-    return theory.m_synchronous_collection_exact(
-        times.tau, params.m, start + times.offsets, times.uplink, times.topology, times.allreduce,
-        times.links,
-    )  # fmt: skip
+    return closed_form_round(theory.m_synchronous_collection_exact, times, start, params.m)
 
 
 def round_bound(times: theory.AgentTimes, params: MSynchronousParams, iteration: int) -> float:

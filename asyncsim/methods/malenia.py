@@ -5,7 +5,8 @@
     ĝ = (1/n) Σ_i g_i / B_i     (each agent's local mean, equal weight per agent)
 
 The stop test is O(1) per event: Σ 1/B_i and the number of agents without a gradient are kept
-incrementally (``theory.malenia_stop_reached`` decides, with the tolerance the closed form uses).
+incrementally by ``theory.MaleniaCounts``, the same counts the closed form keeps
+(``theory.malenia_stop_reached`` decides, with its tolerance).
 Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
 """
 
@@ -31,19 +32,10 @@ class MaleniaRule(CollectionRule):
 
     def __init__(self, n: int, params: BatchParams, iteration: int) -> None:
         self.n = n
-        self.batch = params.batch_of(iteration)
-        self.counts = [0] * n
-        self.missing = n
-        self.inverse_sum = 0.0
+        self.round_counts = theory.MaleniaCounts(n, params.batch_of(iteration))
 
     def on_gradient(self, agent: int) -> bool:
-        count = self.counts[agent] = self.counts[agent] + 1
-        if count == 1:
-            self.missing -= 1
-            self.inverse_sum += 1.0
-        else:
-            self.inverse_sum += 1.0 / count - 1.0 / (count - 1)
-        return theory.malenia_stop_reached(self.n, self.batch, self.inverse_sum, self.missing)
+        return self.round_counts.add(agent)
 
     def weight(self, agent: int, count: int) -> float:
         return 1.0 / (self.n * count)

@@ -22,7 +22,7 @@ from pydantic import Field
 from asyncsim import theory
 from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context, ProtocolSpec
-from asyncsim.methods.protocol import BatchParams, rounds
+from asyncsim.methods.protocol import BatchParams, closed_form_round, rounds
 from asyncsim.methods.rennala import RennalaRule
 from asyncsim.timing.models import per_agent_values
 
@@ -86,10 +86,8 @@ def exact_round(
 ) -> theory.Collection:
     """Rennala's round among the agents with τ_i <= t_i, for fixed times."""
     tau = np.where(times.tau <= params.patience_of(times.tau.size), times.tau, np.inf)
-    return theory.rennala_collection_exact(
-        tau, params.batch_of(iteration), start + times.offsets, times.uplink,
-        times.topology, times.allreduce, times.links,
-    )  # fmt: skip
+    batch = params.batch_of(iteration)
+    return closed_form_round(theory.rennala_collection_exact, times, start, batch, tau=tau)
 
 
 PROTOCOL = ProtocolSpec(

@@ -12,6 +12,7 @@ is spent.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Generator
 from functools import partial
 from itertools import count
@@ -26,9 +27,11 @@ from asyncsim.core.training import Training
 __all__ = [
     "BatchParams",
     "CollectionRule",
+    "CountRule",
     "Training",
     "batch_bound",
     "batch_exact_round",
+    "closed_form_round",
     "rounds",
     "train_in_rounds",
 ]
@@ -58,21 +61,48 @@ class BatchParams(Params):
         return self.initial_batch if iteration == 0 else self.batch
 
 
+class CountRule(CollectionRule):
+    """Stop at the round's ``target``-th gradient overall; every gradient weighs 1/target, so
+    ĝ = (1/target) Σ_i g_i: Rennala's round (target M, Algorithm 2), m-Synchronous (m) and the
+    synchronized round (n, one gradient per agent). A subclass says how many:
+    :meth:`target_of`."""
+
+    def __init__(self, n: int, params: Any, iteration: int) -> None:
+        self.target = self.target_of(n, params, iteration)
+        self.collected = 0
+
+    @abstractmethod
+    def target_of(self, n: int, params: Any, iteration: int) -> int:
+        """How many gradients round ``iteration`` of n agents collects."""
+
+    def on_gradient(self, agent: int) -> bool:
+        self.collected += 1
+        return self.collected >= self.target
+
+    def weight(self, agent: int, count: int) -> float:
+        return 1.0 / self.target
+
+
+def closed_form_round(
+    exact: Callable[..., Any], times: Any, start: float, *size: int, tau: Any = None
+) -> Any:
+    """A closed form of :mod:`asyncsim.theory` ``exact(tau, *size, offsets, uplink, topology,
+    allreduce, links)`` (e.g. ``theory.rennala_collection_exact`` with size M) at the scenario's
+    times (:class:`~asyncsim.theory.AgentTimes`), for a round starting at absolute time
+    ``start``: the broadcast reaches agent i at start + b_i. ``tau`` replaces the τ_i."""
+    return exact(
+        times.tau if tau is None else tau, *size, start + times.offsets, times.uplink,
+        times.topology, times.allreduce, times.links,
+    )  # fmt: skip
+
+
 def batch_exact_round(exact: Callable[..., Any]) -> Callable[..., Any]:
     """The ``exact_round`` of a protocol collecting M gradients a round (M_init in round 0)
     whose closed form is ``exact(tau, batch, offsets, uplink, topology, allreduce, links)`` (e.g.
     ``theory.rennala_collection_exact``), for a round starting at absolute time ``start``."""
 
     def exact_round(times: Any, params: BatchParams, iteration: int, start: float = 0.0) -> Any:
-        return exact(
-            times.tau,
-            params.batch_of(iteration),
-            start + times.offsets,
-            times.uplink,
-            times.topology,
-            times.allreduce,
-            times.links,
-        )
+        return closed_form_round(exact, times, start, params.batch_of(iteration))
 
     return exact_round
 

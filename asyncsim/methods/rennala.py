@@ -13,32 +13,18 @@ from __future__ import annotations
 
 from asyncsim import theory
 from asyncsim.core.registry import ProtocolSpec
-from asyncsim.methods.protocol import (
-    BatchParams,
-    CollectionRule,
-    batch_bound,
-    batch_exact_round,
-    rounds,
-)
+from asyncsim.methods.protocol import BatchParams, CountRule, batch_bound, batch_exact_round, rounds
 
 __all__ = ["PROTOCOL", "RennalaRule"]
 
 
-class RennalaRule(CollectionRule):
+class RennalaRule(CountRule):
     """Stop at the M-th gradient overall; every gradient weighs 1/M."""
 
     keeps_computing = True
 
-    def __init__(self, n: int, params: BatchParams, iteration: int) -> None:
-        self.batch = params.batch_of(iteration)
-        self.collected = 0
-
-    def on_gradient(self, agent: int) -> bool:
-        self.collected += 1
-        return self.collected >= self.batch
-
-    def weight(self, agent: int, count: int) -> float:
-        return 1.0 / self.batch
+    def target_of(self, n: int, params: BatchParams, iteration: int) -> int:
+        return params.batch_of(iteration)
 
 
 PROTOCOL = ProtocolSpec(

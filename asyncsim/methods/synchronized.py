@@ -11,26 +11,18 @@ from __future__ import annotations
 
 from asyncsim import theory
 from asyncsim.core.registry import Params, ProtocolSpec
-from asyncsim.methods.protocol import CollectionRule, rounds
+from asyncsim.methods.protocol import CountRule, closed_form_round, rounds
 
 __all__ = ["PROTOCOL", "SynchronizedRule"]
 
 
-class SynchronizedRule(CollectionRule):
+class SynchronizedRule(CountRule):
     """Each agent computes one gradient; stop when all n have; every gradient weighs 1/n."""
 
     keeps_computing = False
 
-    def __init__(self, n: int, params: Params, iteration: int) -> None:
-        self.n = n
-        self.collected = 0
-
-    def on_gradient(self, agent: int) -> bool:
-        self.collected += 1
-        return self.collected >= self.n
-
-    def weight(self, agent: int, count: int) -> float:
-        return 1.0 / self.n
+    def target_of(self, n: int, params: Params, iteration: int) -> int:
+        return n
 
 
 def exact_round(
@@ -38,10 +30,7 @@ def exact_round(
 ) -> theory.Collection | None:
     """The round that starts at absolute time ``start``, for fixed times (None: none in
     closed form over shared links)."""
-    return theory.synchronized_collection_exact(
-        times.tau, start + times.offsets, times.uplink, times.topology, times.allreduce,
-        times.links,
-    )  # fmt: skip
+    return closed_form_round(theory.synchronized_collection_exact, times, start)
 
 
 def round_bound(times: theory.AgentTimes, params: Params, iteration: int) -> float:

@@ -3,8 +3,8 @@ runtime (its compute and communication time models, drawn per agent) and d, the 
 parameters a communication model may need.
 
 The runner (:func:`asyncsim.run.runner.run_method`), the emulation's agents and the closed forms
-(:func:`asyncsim.analysis.bounds.mean_times`) all build the cluster here, so the three see the same
-time models.
+(:func:`asyncsim.scenario.closed_forms.mean_times`) all build the cluster here, so the three see
+the same time models.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ needs of those entries, as data.
   ε-complexity shape and scaling, the plug-in it comes from, and, per set of parameters the
   scenario gives it, the numbers its protocol's code gives at the run's mean times: the round
   bound of round 0 and of round 1, the closed-form cost per gradient
-  (:func:`asyncsim.analysis.bounds.method_bounds`) and the shape's arguments;
+  (:func:`asyncsim.scenario.closed_forms.method_bounds`) and the shape's arguments;
 - ``time_models``: per role (``cluster.compute``, ...) whose kind is a plug-in's: the kind, the
   per-agent means and, when they never vary, the fixed values;
 - ``oracle``: when its kind is a plug-in's: the kind and the dimension d;
@@ -56,6 +56,8 @@ from asyncsim.core.registry import (
     TimeModelSpec,
     TopologySpec,
 )
+from asyncsim.scenario.closed_forms import mean_times, method_bounds
+from asyncsim.scenario.parts import vector_dimension
 from asyncsim.timing.models import TimeModel
 
 __all__ = ["RECORD_FILE", "describe", "method_origin", "stand_ins"]
@@ -83,9 +85,6 @@ def method_origin(method: Any) -> str | None:
 def describe(scenario: Any, directory: str | Path) -> dict[str, Any] | None:
     """The record of the plug-in entries ``scenario`` uses, paths relative to ``directory``
     (the run directory); None when it uses none."""
-    from asyncsim.analysis.bounds import mean_times
-    from asyncsim.scenario.parts import vector_dimension
-
     start = Path(directory).resolve()
     record: dict[str, Any] = {}
     methods: dict[str, Any] = {}
@@ -93,7 +92,7 @@ def describe(scenario: Any, directory: str | Path) -> dict[str, Any] | None:
         origin = method_origin(method)
         if origin is not None:
             entry = methods.setdefault(method.spec.name, _method_entry(method, origin, start))
-            entry["closed_forms"].append(_closed_forms(scenario, method, mean_times))
+            entry["closed_forms"].append(_closed_forms(scenario, method))
     if methods:
         record["methods"] = methods
     cluster = scenario.cluster
@@ -161,11 +160,9 @@ def _topology_entry(spec: TopologySpec, start: Path) -> dict[str, Any]:
     }
 
 
-def _closed_forms(scenario: Any, method: Any, mean_times: Callable) -> dict[str, Any]:
+def _closed_forms(scenario: Any, method: Any) -> dict[str, Any]:
     """The numbers the method's protocol code gives for this scenario (None where it has no
     such closed form, or its code failed)."""
-    from asyncsim.analysis.bounds import method_bounds
-
     protocol, params = method.spec.protocol_spec, method.params
     times = _attempt(lambda: mean_times(scenario))
     bound = protocol.round_bound

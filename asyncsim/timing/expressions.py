@@ -31,17 +31,11 @@ MAX_DEPTH = 64
 """Most nested operations: ``1 + 0.1*i`` nests 3 deep, a sum of m terms m deep. The bound keeps
 the recursive check and evaluation far from Python's recursion limit."""
 
+_ONE_ARGUMENT = ("sqrt", "log", "log2", "log10", "exp", "abs", "sin", "cos", "floor", "ceil")
+"""The functions of one argument: NumPy's ufuncs of the same name."""
+
 FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], int]] = {
-    "sqrt": (np.sqrt, 1),
-    "log": (np.log, 1),
-    "log2": (np.log2, 1),
-    "log10": (np.log10, 1),
-    "exp": (np.exp, 1),
-    "abs": (np.abs, 1),
-    "sin": (np.sin, 1),
-    "cos": (np.cos, 1),
-    "floor": (np.floor, 1),
-    "ceil": (np.ceil, 1),
+    **{name: (getattr(np, name), 1) for name in _ONE_ARGUMENT},
     "min": (np.minimum, 2),
     "max": (np.maximum, 2),
 }
