@@ -564,6 +564,17 @@ def test_the_acceptance_scenario_runs_both_methods_and_bounds_prints_their_rows(
         assert len(run.methods[method].rows) >= 2
 
 
+def test_vector_messages_on_a_graph_count_as_uploads():
+    """AD-PSGD: every visit sends the model there and back (2 vectors) as it starts; when the
+    run stops after U updates every agent has started one visit more than it finished, but the
+    one that made the last update: 2·(U + n − 1) uploads."""
+    run = simulate(load_scenario("scenarios/graph/ring.yaml"))
+    rows = run.methods["ad_psgd"].rows
+    assert sum(row["uploads"] for row in rows) == 2 * (len(rows) + 6 - 1)
+    for method in ("fragile_sgd", "amelie_sgd"):
+        assert all(row["uploads"] > 0 for row in run.methods[method].rows), method
+
+
 BAD_GRAPHS = [
     ({"kind": "file", "rows": "1,2\n2,2\n"}, "graph.path (edges.csv:2): self-loop at agent 2"),
     ({"kind": "file", "rows": "1,2\n2,9\n"}, "agent 9 is out of range 1..6"),

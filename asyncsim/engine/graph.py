@@ -111,7 +111,10 @@ class GraphAgents:
     ) -> Event:
         """Send one message (default: a vector) from ``source`` to ``target`` now, along the
         shortest-time route (``direct``: over their edge); the event fires when ``target``
-        holds it, at the delivery priority of that instant."""
+        holds it, at the delivery priority of that instant. A vector message (``size`` None)
+        counts as one of the run's ``uploads``, once however many hops it is relayed over."""
+        if size is None:
+            self.sim.counters.uploads += 1
         delivered = Event(self.env)
         route = [source, target] if direct else self.links.route(source, target)
         self.env.process(self._relay(route, size, delivered))
