@@ -1,6 +1,6 @@
 """Learning curves of a finished sweep of a policy-gradient scenario: does each run learn?
 
-    python -m analysis.learning_curves DIR [--out FIGURE_DIR]
+    python -m analysis.learning_curves DIR [DIR ...] [--out FIGURE_DIR]
 
 For every method and seed the sweep has finished (also in points still running or interrupted),
 from the evaluations of the iteration table (``eval_return`` and
@@ -20,7 +20,8 @@ A run *learns* (``LEARNS``) when its end is at least ``RATIO`` times its initial
 z > ``Z``. Prints a markdown table and the verdict per method; with ``--out`` it draws the
 return and the episode length against transitions (mean over seeds, each seed thin) to
 ``learning_curves.png`` and writes the plotted data beside it (``learning_curves.csv``).
-Exits 1 when some run does not learn.
+Several sweeps are read in turn: a run of a later one replaces an earlier one of the same method
+and seed (a re-run with other settings or denser evaluations). Exits 1 when some run does not learn.
 """
 
 from __future__ import annotations
@@ -148,15 +149,20 @@ def finished_methods(sweep_dir: Path) -> Iterator[tuple[str, int, list[dict], di
             yield key, row["seed"], rows, summary
 
 
-def _runs(sweep_dir: Path) -> list[tuple[str, int, Curve, LearningSummary]]:
-    out = []
-    for key, seed, rows, summary in finished_methods(sweep_dir):
-        run_curve = curve(rows)
-        initial = summary.get("initial_return")
-        if initial is None:
-            raise ValueError(f"{key}, seed {seed}: no initial_return in summary.json")
-        out.append((key, seed, run_curve, summarize(run_curve, initial)))
-    return out
+def _runs(sweep_dirs: Sequence[Path]) -> list[tuple[str, int, Curve, LearningSummary]]:
+    """The runs of every sweep directory in turn, listed by method (in order of first
+    appearance), then seed; a run of a later directory replaces an earlier one of the same
+    method and seed (a re-run with other settings)."""
+    chosen = {}
+    for sweep_dir in sweep_dirs:
+        for key, seed, rows, summary in finished_methods(sweep_dir):
+            run_curve = curve(rows)
+            initial = summary.get("initial_return")
+            if initial is None:
+                raise ValueError(f"{key}, seed {seed}: no initial_return in summary.json")
+            chosen[key, seed] = (key, seed, run_curve, summarize(run_curve, initial))
+    methods = list(dict.fromkeys(key for key, _ in chosen))
+    return sorted(chosen.values(), key=lambda run: (methods.index(run[0]), run[1]))
 
 
 def report(runs: Sequence[tuple[str, int, Curve, LearningSummary]]) -> str:
@@ -228,16 +234,16 @@ def draw(runs: Sequence[tuple[str, int, Curve, LearningSummary]], out: Path) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("sweep_dirs", type=Path, nargs="+", metavar="DIR")
     parser.add_argument("--out", type=Path, help="folder for learning_curves.png and .csv")
     args = parser.parse_args(argv)
     try:
-        runs = _runs(args.sweep_dir)
+        runs = _runs(args.sweep_dirs)
     except (OSError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if not runs:
-        print(f"error: {args.sweep_dir}: no finished methods", file=sys.stderr)
+        print(f"error: {' '.join(map(str, args.sweep_dirs))}: no finished methods", file=sys.stderr)
         return 2
     print(report(runs))
     if args.out is not None:

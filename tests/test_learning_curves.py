@@ -74,3 +74,40 @@ def test_methods_finished_in_an_unfinished_sweep_point_are_read(tmp_path, capsys
     # first fifth (t <= 200) 10, 20; last (t >= 800) 80, 90, 100: 90 ± √(50/2 + 100/3)
     assert main([str(sweep)]) == 0
     assert "| rennala_nigt | 4 | 2.0 | 15.0 | 90.0 ± 7.6 |" in capsys.readouterr().out
+
+
+def _sweep(directory, runs):
+    """A sweep directory of finished methods: ``runs`` maps (method, seed) to the returns of
+    its 10 evaluations (one point per seed)."""
+    seeds = sorted({seed for _, seed in runs})
+    directory.mkdir()
+    index = "".join(f"p{seed},{seed},done,\n" for seed in seeds)
+    (directory / "index.csv").write_text("hash,seed,status,error\n" + index)
+    for seed in seeds:
+        point = directory / "points" / f"p{seed}"
+        point.mkdir(parents=True)
+        methods = [key for key, s in runs if s == seed]
+        metadata = {"asyncsim_version": "0", "methods": methods}
+        (point / "metadata.json").write_text(json.dumps(metadata))
+        for key in methods:
+            (point / key).mkdir()
+            (point / key / "iterations.csv").write_text(
+                "iteration,transitions,eval_return\n"
+                + "".join(f"{k},100,{value}\n" for k, value in enumerate(runs[key, seed]))
+            )
+            (point / key / "summary.json").write_text('{"initial_return": 1.0}')
+
+
+def test_a_later_sweep_replaces_the_runs_it_repeats(tmp_path, capsys):
+    """Two sweeps read in turn: the second's run of (afedpg, 1) replaces the first's, and the
+    rows are listed by method, then seed."""
+    flat, rising = [50.0] * 10, [10.0 * (k + 1) for k in range(10)]
+    _sweep(tmp_path / "a", {("rennala_nigt", 0): rising, ("afedpg", 0): rising,
+                            ("rennala_nigt", 1): rising, ("afedpg", 1): flat})  # fmt: skip
+    _sweep(tmp_path / "b", {("afedpg", 1): rising})
+    assert main([str(tmp_path / "a")]) == 1  # the flat run does not learn
+    capsys.readouterr()
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    rows = [line.split(" | ")[:2] for line in capsys.readouterr().out.splitlines()[2:6]]
+    assert rows == [["| rennala_nigt", "0"], ["| rennala_nigt", "1"], ["| afedpg", "0"],
+                    ["| afedpg", "1"]]  # fmt: skip
