@@ -6,3 +6,12 @@ only the report logic (which numbers to compare, how to tabulate them, what verd
   time-to-target scaling in n and α versus the ε-complexity shapes;
 * :mod:`analysis.run_all` — runs the sweeps of ``scenarios/sweeps`` and then the theory check.
 """
+
+import sys
+
+
+def refuse(error: BaseException) -> int:
+    """Bad input: ``error`` as one ``error:`` line on stderr (its line breaks folded); returns 2,
+    the exit code of every report script for it."""
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+    return 2

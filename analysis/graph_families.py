@@ -15,13 +15,16 @@ to the figure (``.csv``, ``.md``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from analysis import refuse
 from analysis.theory_check import load_points, verdict_line
 from asyncsim.analysis.fitting import ScalingFit, fit_scaling
+from asyncsim.core.errors import AsyncSimError
 
 __all__ = ["KIND", "figure", "fits", "main"]
 
@@ -55,12 +58,15 @@ def figure(found: list[ScalingFit]) -> Figure:
     return fig
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/graph_families.png"))
     args = parser.parse_args()
-    found = fits(args.sweep)
+    try:
+        found = fits(args.sweep)
+    except (AsyncSimError, OSError, ValueError) as exc:
+        return refuse(exc)
     figure(found).savefig(args.out, dpi=110)
     lines = ["method,graph,n,time_to_target,fitted_shape"]
     for fit in found:
@@ -72,7 +78,8 @@ def main() -> None:
     args.out.with_suffix(".md").write_text("\n".join(verdicts) + "\n")
     print("\n".join(verdicts))
     print(f"wrote {args.out}, {args.out.with_suffix('.csv')} and {args.out.with_suffix('.md')}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

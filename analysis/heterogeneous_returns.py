@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis import refuse
+from asyncsim.core.errors import AsyncSimError
 from asyncsim.store.sweep_index import finished_runs
 
 __all__ = ["evaluation_columns", "main", "start_and_end"]
@@ -44,23 +46,33 @@ def start_and_end(rows: Sequence[Mapping[str, Any]], column: str, last: int) -> 
     return values[0], sum(tail) / len(tail)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path)
-    parser.add_argument("--last", type=int, default=5, help="evaluations averaged at the end")
-    args = parser.parse_args(argv)
+def _table(sweep_dir: Path, last: int) -> tuple[list[str], list[bool]]:
+    """The markdown rows per method, seed and evaluation column, and whether Malenia NIGT's
+    average return rose on each seed."""
     lines = ["| method | seed | evaluation return | first | last |", "|---|---|---|---|---|"]
     malenia_improved = []
-    for row, run in finished_runs(args.sweep_dir):
+    for row, run in finished_runs(sweep_dir):
         for key, method in run.methods.items():
             for column in evaluation_columns(method.rows):
-                first, end = start_and_end(method.rows, column, args.last)
+                first, end = start_and_end(method.rows, column, last)
                 label = column.replace("eval_return_agent_", "agent ").replace(
                     "eval_return", "average"
                 )
                 lines.append(f"| {key} | {row['seed']} | {label} | {first:.1f} | {end:.1f} |")
                 if key == MALENIA and column == "eval_return":
                     malenia_improved.append(end > first)
+    return lines, malenia_improved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--last", type=int, default=5, help="evaluations averaged at the end")
+    args = parser.parse_args(argv)
+    try:
+        lines, malenia_improved = _table(args.sweep_dir, args.last)
+    except (AsyncSimError, OSError, ValueError) as exc:
+        return refuse(exc)
     print("\n".join(lines))
     verdict = bool(malenia_improved) and all(malenia_improved)
     print(f"\n- {'✓' if verdict else '✗'} Malenia NIGT improves the average return on every seed")

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis import refuse
 from asyncsim.store.runs import method_tables
 from asyncsim.store.sweep_index import read_index
 
@@ -240,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = _runs(args.sweep_dirs)
     except (OSError, ValueError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return refuse(exc)
     if not runs:
         print(f"error: {' '.join(map(str, args.sweep_dirs))}: no finished methods", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis import refuse
 from asyncsim.analysis.fitting import time_to_target
 from asyncsim.core.errors import AsyncSimError
 from asyncsim.run.sweep import run_sweep
@@ -342,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {f"({p})": times_to_target(directories[o]) for p, o in panels}
         margins = {f"({p})": learning_margin(directories[o]) for p, o in panels}
     except AsyncSimError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return refuse(exc)
     learned = {figure: margin.learned for figure, margin in margins.items()}
     claims = check_claims(figures["(a)"], figures["(b)"], figures["(c)"], learned)
     print(report(figures, claims, margins))

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis import refuse
 from asyncsim.core.errors import AsyncSimError
 from asyncsim.run.progress import Progress
 from asyncsim.run.sweep import run_sweep
@@ -141,8 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_path = args.results / "theory_check" / "report.md"
         report = theory_check(directories, report_path, figures=not args.no_figures)
     except AsyncSimError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return refuse(exc)
     _print_summary(report, report_path, failed)
     return 1 if failed or report.mismatches or report.count_mismatches else 0
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -353,3 +355,20 @@ def test_the_shared_link_figures_name_the_swept_link_and_multicast() -> None:
         "method,egress,multicast,n,time_to_target,missed\n"
         "rennala_nigt,10,true,10,3,0\nrennala_nigt,10,false,10,9,0\n"
     )
+
+
+@pytest.mark.parametrize(
+    "script", ["graph_families", "shared_links", "learning_curves", "heterogeneous_returns"]
+)
+def test_a_report_script_refuses_a_missing_directory_in_one_line(script, tmp_path):
+    missing = tmp_path / "no-such-sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", f"analysis.{script}", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert str(missing) in result.stderr
+    assert not missing.exists()
