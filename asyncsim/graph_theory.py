@@ -49,20 +49,16 @@ def equilibrium_time(s: float, h: ArrayLike, distance: ArrayLike) -> float:
     return float(values.min())
 
 
+def _pivot_times(s: float, h: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """t*(s, h, [τ_{i→j} + τ_{j→i}]_i) for every pivot j; ``paths[i, j]`` = τ_{i→j}."""
+    round_trips = paths + paths.T
+    return np.array([equilibrium_time(s, h, round_trips[:, j]) for j in range(paths.shape[0])])
+
+
 def fragile_pivot(h: ArrayLike, paths: np.ndarray, s: float) -> int:
     """Corollary 1's pivot, argmin_j t*(s, h, [τ_{i→j} + τ_{j→i}]_i) (0-based; ties: the
     lowest j); ``paths[i, j]`` = τ_{i→j}."""
-    round_trips = paths + paths.T
-    values = [equilibrium_time(s, h, round_trips[:, j]) for j in range(paths.shape[0])]
-    return int(np.argmin(values))
-
-
-def _round_trips(tau: np.ndarray, graph: Any) -> np.ndarray:
-    """[τ_{i→j} + τ_{j→i}]: the graph's path times, zeros without a graph (no communication,
-    the fixed computation model of the other shapes)."""
-    if graph is None:
-        return np.zeros((tau.size, tau.size))
-    return graph.path_times + graph.path_times.T
+    return int(np.argmin(_pivot_times(s, np.asarray(h, dtype=float), paths)))
 
 
 def fragile_sgd_complexity(
@@ -80,15 +76,14 @@ def fragile_sgd_complexity(
 
     (LΔ/ε') min_j t*(σ²/ε', h, [τ_{i→j} + τ_{j→i}]_i),  ε' = ε².
 
-    τ_{i→j} are the shortest path times of ``graph`` (:class:`GraphLinks`; none: 0).
+    τ_{i→j} are the shortest path times of ``graph`` (:class:`GraphLinks`; none: 0, no
+    communication, the fixed computation model of the other shapes).
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = np.asarray(tau, dtype=float)
     deterministic, _ = sgd_terms(eps, L_g, sigma2, delta)
-    trips = _round_trips(times, graph)
-    noise = sigma2 / eps**2
-    best = min(equilibrium_time(noise, times, trips[:, j]) for j in range(times.size))
-    return float(deterministic * best)
+    paths = np.zeros((times.size, times.size)) if graph is None else graph.path_times
+    return float(deterministic * _pivot_times(sigma2 / eps**2, times, paths).min())
 
 
 def amelie_sgd_complexity(
