@@ -12,7 +12,7 @@ from heapq import heappush
 from simpy import Environment
 from simpy.events import NORMAL, Event
 
-__all__ = ["AGENT_PRIORITY", "AgentTimeout"]
+__all__ = ["AGENT_PRIORITY", "AgentTimeout", "At"]
 
 AGENT_PRIORITY = NORMAL + 1
 
@@ -31,3 +31,16 @@ class AgentTimeout(Event):
         self._value = None
         self._ok = True
         heappush(env._queue, (env._now + delay, AGENT_PRIORITY + agent, next(env._eid), self))
+
+
+class At(Event):
+    """An event at the absolute simulated time ``time`` (normal priority): a process that
+    computed when it must wake waits for it, its clock then reading exactly ``time`` (a
+    timeout of ``time - now`` may round to a neighbouring float)."""
+
+    def __init__(self, env: Environment, time: float) -> None:
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        heappush(env._queue, (time, NORMAL, next(env._eid), self))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +72,23 @@ class _Role:
                 return check_time(value, self.field, agent, k, self.source)
         value = ahead.pop()
         return value if self._checked else check_time(value, self.field, agent, k, self.source)
+
+    def drawer(self, k: int, scale: float | None = None) -> Callable[[int], float]:
+        """``agent → sample(agent, k)`` (times ``scale`` if given), the same values taken in
+        the same order, as one cheap function (the engine's hot path: a duration drawn ahead is
+        popped inline)."""
+        if self.fixed is not None:
+            if scale is None:
+                return [float(h) for h in self.fixed].__getitem__
+            return [float(h) * scale for h in self.fixed].__getitem__
+        ahead_of, sample = self._ahead, self.sample
+
+        def draw(agent: int) -> float:
+            ahead = ahead_of[agent]
+            value = ahead.pop() if ahead and self._checked else sample(agent, k)
+            return value if scale is None else value * scale
+
+        return draw
 
     def _draw_ahead(self, agent: int) -> array | None:
         """The agent's next BLOCK durations, reversed (None for a model that has no blocks)."""
@@ -171,6 +188,10 @@ class ClusterRuntime:
         """τ = h_{i,k} · transitions (per-trajectory timing passes transitions = H)."""
         return self._compute.sample(agent, k) * transitions
 
+    def compute_times(self, k: int, transitions: int) -> Callable[[int], float]:
+        """``agent → compute_time(agent, k, transitions)``, as one cheap function."""
+        return self._compute.drawer(k, transitions)
+
     def uplink_time(self, agent: int, k: int) -> float:
         """κ_i: seconds for the agent to send one vector."""
         return self._uplink.sample(agent, k)
@@ -179,6 +200,12 @@ class ClusterRuntime:
         """Seconds until the agent holds a point the server sent now (0 on a topology that
         does not broadcast, such as AllReduce)."""
         return self._downlink.sample(agent, k) if self.topology.broadcasts else 0.0
+
+    def broadcast_delays(self, k: int) -> Callable[[int], float]:
+        """``agent → broadcast_delay(agent, k)``, as one cheap function."""
+        if not self.topology.broadcasts:
+            return lambda agent: 0.0
+        return self._downlink.drawer(k)
 
     def reduce(self, participants: Sequence[int], k: int) -> Reduce:
         """Uplinks of the agents that send and the reduce duration, by the topology's record:

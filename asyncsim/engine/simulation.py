@@ -16,9 +16,11 @@ depends on gradient values under per-trajectory timing.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from heapq import heapify, heappop, heapreplace
 from operator import itemgetter
 from typing import Any
 
@@ -28,7 +30,7 @@ import simpy
 from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
-from asyncsim.engine.clock import AgentTimeout
+from asyncsim.engine.clock import AgentTimeout, At
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
@@ -113,6 +115,9 @@ class Simulation:
         decentralized = cluster.topology.decentralized
         self.graph = GraphAgents(self, self._links) if decentralized else None
         self._inbound: list[Transfer | None] = [None] * cluster.n  # points sent over links
+        self._budget: simpy.Event | None = None  # the time budget's timeout (drive)
+        self._deadline = math.inf  # when it fires
+        self._watch: Callable[[], None] | None = None  # drive's check between events
 
     @property
     def now(self) -> float:
@@ -138,7 +143,9 @@ class Simulation:
         time may keep the clock from moving)."""
         until = self.env.process(process)
         if time_budget is not None:
-            until = self.env.any_of([until, self.env.timeout(time_budget)])
+            self._deadline = self.env.now + time_budget  # the timeout's time, as SimPy sums it
+            self._budget = self.env.timeout(time_budget)
+            until = self.env.any_of([until, self._budget])
         trace = self.trace
 
         def watch() -> None:
@@ -146,6 +153,7 @@ class Simulation:
             if watchdog is not None:
                 watchdog()
 
+        self._watch = watch
         with _collector_at_rest():
             _run_watched(self.env, until, watch)
 
@@ -216,9 +224,13 @@ class Simulation:
         round_ = _Round(point, version, rule, self.env.event(), self.context)
         if self.per_step_timing:  # every agent starts one computation at the point now
             self.oracle.prefetch(point, enumerate(self._next_index))
-        for agent in range(self.cluster.n):
-            self.env.process(self._round_agent(agent, round_))
-        yield round_.stopped
+        if self._schedulable(rule):
+            stop = self._scheduled_round(round_)
+            yield self.env.event() if stop is None else At(self.env, stop)  # None: never
+        else:
+            for agent in range(self.cluster.n):
+                self.env.process(self._round_agent(agent, round_))
+            yield round_.stopped
         stop_time = self.env.now
         self._discard_running(round_, stop_time)
         counts = {agent: len(indices) for agent, indices in round_.used.items()}
@@ -243,6 +255,106 @@ class Simulation:
         request = GradientRequest(point, tuple(self._jobs(round_)), round_.context)
         gradient = self.take(self.lazy.value(self.lazy.submit(request)))
         return RoundOutcome(gradient, stop_time, counts)
+
+    def _schedulable(self, rule: CollectionRule) -> bool:
+        """Whether the round can run as :meth:`_scheduled_round`: private wires, no outages,
+        per-trajectory times, no patience, and no event pending but the time budget's."""
+        plain = self._links is None and self.graph is None and not self._outages
+        return (
+            plain
+            and not self.per_step_timing
+            and type(rule).patience is CollectionRule.patience
+            and all(entry[3] is self._budget for entry in self.env._queue)
+        )
+
+    def _scheduled_round(self, round_: _Round) -> float | None:
+        """The round of :meth:`_round_agent` processes, run without SimPy: their events (an
+        agent receives the point, a computation ends) taken from a heap in SimPy's order:
+        time, then agent index (:class:`AgentTimeout`); agents whose point arrives at once
+        start in agent order first (SimPy starts processes before other events). Nothing else
+        can happen meanwhile (:meth:`_schedulable`), so trace, counters, indices and the rule
+        see the same calls in the same order. Returns the stop time, or None when the time
+        budget ends (or the events run out) first."""
+        version, now = round_.version, self.env.now
+        pending = []  # (time, agent, computing) of each agent's next event
+        received = []  # agents that hold the point now
+        delays = self.cluster.broadcast_delays(version)
+        for agent in range(self.cluster.n):
+            delay = delays(agent)
+            if delay > 0:
+                pending.append((now + delay, agent, False))
+            else:
+                received.append(agent)
+        with self._schedule(round_) as start:
+            for agent in received:
+                pending.append((now + start(agent, now, True), agent, True))
+        heapify(pending)
+        return self._run_schedule(pending, round_)
+
+    @contextmanager
+    def _schedule(self, round_: _Round) -> Iterator[Callable[[int, float, bool], float]]:
+        """``start(agent, now, received)``: the agent starts a computation at ``now`` (traced,
+        after its ``broadcast_received`` when ``received``); returns its duration. The
+        computations' count reaches ``self.counters`` on exit."""
+        add, version, running = self.trace.add, round_.version, round_.running
+        next_index, duration = self._next_index, self._durations(version)
+        started = 0
+
+        def start(agent: int, now: float, received: bool) -> float:
+            nonlocal started
+            if received:
+                add((now, agent + 1, TraceEvent.BROADCAST_RECEIVED, version, version))
+            index = running[agent] = next_index[agent]
+            next_index[agent] = index + 1
+            started += 1
+            add((now, agent + 1, COMPUTE_START, version, version))
+            return duration(agent)
+
+        try:
+            yield start
+        finally:
+            self.counters.started += started
+
+    def _durations(self, version: int) -> Callable[[int], float]:
+        """``agent → τ`` of a computation started now (per-trajectory timing)."""
+        if self._fixed_tau is not None:
+            return self._fixed_tau.__getitem__
+        return self.cluster.compute_times(version, self.oracle.horizon)
+
+    def _run_schedule(self, pending: list, round_: _Round) -> float | None:
+        """Process the ``pending`` events (a heap) until the rule stops the round
+        (:meth:`_scheduled_round`)."""
+        add, version, counters = self.trace.add, round_.version, self.counters
+        deadline = self._deadline
+        running, used, rule, finished = round_.running, round_.used, round_.rule, round_.finished
+        on_gradient, keeps_computing, watch = rule.on_gradient, rule.keeps_computing, self._watch
+        while pending:
+            with self._schedule(round_) as start:
+                for _ in _WATCH:
+                    if not pending:
+                        break
+                    time, agent, computing = pending[0]
+                    if time >= deadline:  # the budget's timeout comes first, and stops the run
+                        return None
+                    if computing:
+                        add((time, agent + 1, COMPUTE_END, version, version))
+                        mine = used.get(agent)
+                        if mine is None:
+                            mine = used[agent] = []
+                        mine.append(running.pop(agent))
+                        counters.used += 1
+                        if not keeps_computing:
+                            finished[agent] = time
+                        if on_gradient(agent):
+                            round_.done = True
+                            return time
+                        if not keeps_computing:
+                            heappop(pending)
+                            continue
+                    heapreplace(pending, (time + start(agent, time, not computing), agent, True))
+            if watch is not None:
+                watch()
+        return None
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
@@ -467,6 +579,8 @@ class Simulation:
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
     """Split increasing indices into (first, count) runs of consecutive values."""
+    if indices[-1] - indices[0] == len(indices) - 1:  # one run (no outage split it)
+        return [(indices[0], len(indices))]
     runs: list[list[int]] = []
     for index in indices:
         if runs and index == runs[-1][0] + runs[-1][1]:

@@ -1,0 +1,100 @@
+"""A round on private wires runs from a heap of its events (Simulation._scheduled_round) instead
+of one SimPy process per agent: both must give the same run, row for row.
+
+Each case runs twice, once as shipped and once with every round forced through the SimPy
+processes; the trace rows (times, order, events), the iteration rows and the summaries must be
+identical. The cases cover ties at one instant (equal times: the agent index decides), points
+arriving at once (downlink 0) and later, random times drawn in blocks and one at a time
+(truncated normal, iteration-varying), rounds whose agents compute once (synchronized,
+m-synchronous) and a time budget that ends in the middle of a round, or at the instant
+computations end (they are not processed: the budget's timeout comes first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import deep_merge
+
+from asyncsim.engine.simulation import Simulation
+from asyncsim.runner import simulate
+
+BASE: dict[str, Any] = {
+    "schema_version": 1,
+    "name": "schedule",
+    "seed": 3,
+    "oracle": {"kind": "quadratic", "dim": 3, "noise": 1.0},
+    "cluster": {
+        "n": 7,
+        "compute": {"kind": "fixed", "h": 1.0},
+        "uplink": {"kind": "fixed", "time": 0.25},
+        "downlink": {"kind": "fixed", "time": 0},
+        "topology": "server",
+    },
+    "methods": [
+        {"name": "rennala_sgd", "batch": 9},
+        {"name": "malenia_sgd", "batch": 9},
+        {"name": "synchronized_nigt", "lr": 0.01, "momentum": 0.1},
+        {"name": "m_synchronous_sgd", "m": 4},
+    ],
+    "budget": {"iterations": 6},
+}
+
+CASES: dict[str, dict[str, Any]] = {
+    "equal times, points at once": {},
+    "equal times, points later": {"cluster": {"downlink": {"kind": "fixed", "time": 0.5}}},
+    "distinct fixed times": {"cluster": {"compute": {"kind": "fixed", "h": "sqrt(i)"}}},
+    "exponential, uniform downlink": {
+        "cluster": {
+            "compute": {"kind": "exponential", "h": "1 + i/7"},
+            "downlink": {"kind": "uniform", "time": 0.3},
+        }
+    },
+    "truncated normal": {"cluster": {"compute": {"kind": "truncated_normal", "h": 1.0}}},
+    "iteration-varying": {"cluster": {"compute": {"kind": "varying", "h": "1 + (i + k) % 3"}}},
+    "time budget ends in a round": {
+        "cluster": {"compute": {"kind": "exponential", "h": 1.0}},
+        "budget": {"iterations": None, "time": 4.37},
+    },
+    "time budget ends at computations' end": {  # rounds end at 2.25: ends at 3.25 exactly
+        "budget": {"iterations": None, "time": 3.25}
+    },
+    "allreduce": {"cluster": {"topology": "allreduce"}},
+}
+
+
+def _runs(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, int]:
+    """The case run as shipped, then with SimPy processes only; and the scheduled rounds."""
+    scenario = deep_merge(BASE, case)
+    scheduled = []
+    schedule = Simulation._scheduled_round
+
+    def counted(self: Simulation, round_: Any) -> float | None:
+        scheduled.append(round_.version)
+        return schedule(self, round_)
+
+    monkeypatch.setattr(Simulation, "_scheduled_round", counted)
+    shipped = simulate(scenario)
+    monkeypatch.setattr(Simulation, "_schedulable", lambda self, rule: False)
+    processes = simulate(scenario)
+    return shipped, processes, len(scheduled)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_scheduled_rounds_equal_process_rounds(name: str, monkeypatch) -> None:
+    shipped, processes, scheduled = _runs(CASES[name], monkeypatch)
+    assert scheduled > 0  # the heap ran rounds
+    assert not shipped.failed and not processes.failed
+    for key, method in processes.methods.items():
+        mine = shipped.methods[key]
+        assert len(method.trace) > 0
+        assert mine.trace == method.trace, key
+        assert [type(row[0]) for row in mine.trace] == [type(row[0]) for row in method.trace]
+        seconds = ("real_seconds",)
+        assert {k: v for k, v in mine.summary.items() if k not in seconds} == {
+            k: v for k, v in method.summary.items() if k not in seconds
+        }, key
+        assert [{k: v for k, v in row.items() if k != "real_seconds"} for row in mine.rows] == [
+            {k: v for k, v in row.items() if k != "real_seconds"} for row in method.rows
+        ], key
