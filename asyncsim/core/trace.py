@@ -88,6 +88,12 @@ class Trace:
         """Append one event; ``agent`` is 0-based or SERVER."""
         self.add((time, agent + 1, event, iteration, version))
 
+    def extend(self, flat: list[float | int | str]) -> None:
+        """Append rows given flat (time, agent number, event, iteration and version of the
+        first row, then of the second, ...), as :attr:`add` takes one."""
+        if self.enabled:
+            self._flat.extend(flat)
+
     def spill(self, at_least: int = SPILL_ROWS) -> None:
         """Move the rows held in memory to the trace's file when there are ``at_least`` of
         them and they pack into :data:`RECORD` (times int or float, event names of

@@ -38,13 +38,20 @@ class _Role:
     so that building a cluster of 10^6 agents costs no 10^6 seeds up front.
 
     A model that draws k-independent durations (``TimeModel.sample_block``) is drawn
-    :data:`BLOCK` durations of an agent at a time, which the agent's next calls take in turn:
+    ``block`` durations of an agent at a time, which the agent's next calls take in turn:
     the same values in the same order as one draw per call, without a NumPy call per event (at
     n = 10^4, exponential times: 1.0 of 1.9 µs a draw was NumPy's scalar call and its check).
     Its streams then share one PCG64 generator, seated with the agent's saved state for each
-    block: about 150 B an agent instead of a generator of its own (930 B, 0.9 GB at 10^6)."""
+    block: about 150 B an agent instead of a generator of its own (930 B, 0.9 GB at 10^6).
+    Seating costs as much as drawing 16 durations, so a block is as long as
+    :data:`AHEAD_BYTES` for all agents allow: from :data:`BLOCK` (16, n >= 262,144) to
+    :data:`LONGEST_BLOCK` durations (the values do not depend on it)."""
 
     BLOCK = 16
+    LONGEST_BLOCK = 256
+    AHEAD_BYTES = 1 << 25
+    """Bytes of durations drawn ahead of all agents in one role, at most (32 MB; but at least
+    BLOCK durations each)."""
 
     def __init__(self, model: TimeModel, seed: np.random.SeedSequence, n: int, field: str):
         self.model = model
@@ -60,6 +67,7 @@ class _Role:
         self._shared = np.random.Generator(np.random.PCG64(0))  # seated with one agent's state
         self._blockwise = True  # until the model says it draws one duration at a time
         self._checked = True  # every duration drawn ahead was finite and >= 0
+        self.block = max(self.BLOCK, min(self.LONGEST_BLOCK, self.AHEAD_BYTES // (8 * n)))
 
     def sample(self, agent: int, k: int) -> float:
         if self.fixed is not None:
@@ -91,10 +99,11 @@ class _Role:
         return draw
 
     def _draw_ahead(self, agent: int) -> array | None:
-        """The agent's next BLOCK durations, reversed (None for a model that has no blocks)."""
+        """The agent's next ``block`` durations, reversed (None for a model that has no
+        blocks)."""
         if not self._blockwise:
             return None
-        block = self.model.sample_block(agent, self.BLOCK, self._seated(agent))
+        block = self.model.sample_block(agent, self.block, self._seated(agent))
         if block is None:  # nothing drawn: the agent's own stream starts where it was
             self._blockwise = False
             return None

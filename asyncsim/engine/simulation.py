@@ -21,7 +21,6 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heapreplace
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -118,6 +117,7 @@ class Simulation:
         self._budget: simpy.Event | None = None  # the time budget's timeout (drive)
         self._deadline = math.inf  # when it fires
         self._watch: Callable[[], None] | None = None  # drive's check between events
+        self._unwatched = len(_WATCH)  # events of scheduled rounds until the next check
 
     @property
     def now(self) -> float:
@@ -285,35 +285,33 @@ class Simulation:
                 pending.append((now + delay, agent, False))
             else:
                 received.append(agent)
-        with self._schedule(round_) as start:
-            for agent in received:
-                pending.append((now + start(agent, now, True), agent, True))
+        start = self._starter(round_)
+        for agent in received:
+            pending.append((now + start(agent, now, True), agent, True))
         heapify(pending)
-        return self._run_schedule(pending, round_)
+        return self._run_schedule(pending, round_, start)
 
-    @contextmanager
-    def _schedule(self, round_: _Round) -> Iterator[Callable[[int, float, bool], float]]:
+    def _starter(self, round_: _Round) -> Callable[[int, float, bool], float]:
         """``start(agent, now, received)``: the agent starts a computation at ``now`` (traced,
-        after its ``broadcast_received`` when ``received``); returns its duration. The
-        computations' count reaches ``self.counters`` on exit."""
-        add, version, running = self.trace.add, round_.version, round_.running
+        after its ``broadcast_received`` when ``received``); returns its duration."""
+        add, version, running, counters = (
+            self.trace.add,
+            round_.version,
+            round_.running,
+            self.counters,
+        )
         next_index, duration = self._next_index, self._durations(version)
-        started = 0
 
         def start(agent: int, now: float, received: bool) -> float:
-            nonlocal started
             if received:
                 add((now, agent + 1, TraceEvent.BROADCAST_RECEIVED, version, version))
             index = running[agent] = next_index[agent]
             next_index[agent] = index + 1
-            started += 1
+            counters.started += 1
             add((now, agent + 1, COMPUTE_START, version, version))
             return duration(agent)
 
-        try:
-            yield start
-        finally:
-            self.counters.started += started
+        return start
 
     def _durations(self, version: int) -> Callable[[int], float]:
         """``agent → τ`` of a computation started now (per-trajectory timing)."""
@@ -321,40 +319,45 @@ class Simulation:
             return self._fixed_tau.__getitem__
         return self.cluster.compute_times(version, self.oracle.horizon)
 
-    def _run_schedule(self, pending: list, round_: _Round) -> float | None:
+    def _run_schedule(
+        self, pending: list, round_: _Round, start: Callable[[int, float, bool], float]
+    ) -> float | None:
         """Process the ``pending`` events (a heap) until the rule stops the round
-        (:meth:`_scheduled_round`)."""
+        (:meth:`_scheduled_round`); drive's check runs every :data:`WATCH_EVENTS` events, as
+        in :func:`_run_watched`."""
         add, version, counters = self.trace.add, round_.version, self.counters
-        deadline = self._deadline
+        deadline, watch, left = self._deadline, self._watch, self._unwatched
         running, used, rule, finished = round_.running, round_.used, round_.rule, round_.finished
-        on_gradient, keeps_computing, watch = rule.on_gradient, rule.keeps_computing, self._watch
-        while pending:
-            with self._schedule(round_) as start:
-                for _ in _WATCH:
-                    if not pending:
-                        break
-                    time, agent, computing = pending[0]
-                    if time >= deadline:  # the budget's timeout comes first, and stops the run
-                        return None
-                    if computing:
-                        add((time, agent + 1, COMPUTE_END, version, version))
-                        mine = used.get(agent)
-                        if mine is None:
-                            mine = used[agent] = []
-                        mine.append(running.pop(agent))
-                        counters.used += 1
-                        if not keeps_computing:
-                            finished[agent] = time
-                        if on_gradient(agent):
-                            round_.done = True
-                            return time
-                        if not keeps_computing:
-                            heappop(pending)
-                            continue
-                    heapreplace(pending, (time + start(agent, time, not computing), agent, True))
-            if watch is not None:
-                watch()
-        return None
+        on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
+        try:
+            while pending:
+                time, agent, computing = pending[0]
+                if time >= deadline:  # the budget's timeout comes first, and stops the run
+                    return None
+                left -= 1
+                if not left:
+                    left = len(_WATCH)
+                    if watch is not None:
+                        watch()
+                if computing:
+                    add((time, agent + 1, COMPUTE_END, version, version))
+                    mine = used.get(agent)
+                    if mine is None:
+                        mine = used[agent] = []
+                    mine.append(running.pop(agent))
+                    counters.used += 1
+                    if not keeps_computing:
+                        finished[agent] = time
+                    if on_gradient(agent):
+                        round_.done = True
+                        return time
+                    if not keeps_computing:
+                        heappop(pending)
+                        continue
+                heapreplace(pending, (time + start(agent, time, not computing), agent, True))
+            return None
+        finally:
+            self._unwatched = left
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
@@ -423,9 +426,10 @@ class Simulation:
                 return
 
     def _discard_running(self, round_: _Round, time: float) -> None:
-        for agent in sorted(round_.running):
-            self.counters.discarded += 1
-            self.trace.record(time, agent, TraceEvent.DISCARDED, round_.version, round_.version)
+        agents = sorted(round_.running)
+        self.counters.discarded += len(agents)
+        times, events = [time] * len(agents), [TraceEvent.DISCARDED] * len(agents)
+        self.trace.extend(_flat_rows(times, agents, events, round_.version))
         round_.running.clear()
 
     def _reduce_over_links(self, round_: _Round, counts: dict[int, int]) -> Process:
@@ -482,12 +486,18 @@ class Simulation:
     def _record_uploads(self, uploads: dict[int, tuple[float, float]], version: int) -> None:
         """Trace the uploads (agent → (start, end)) of a reduce, scheduled now and so recorded
         ahead, in time order."""
-        rows = []
-        for agent, (start, end) in sorted(uploads.items()):
-            rows.append((start, agent + 1, TraceEvent.UPLOAD_START, version, version))
-            rows.append((end, agent + 1, TraceEvent.UPLOAD_END, version, version))
-        for row in sorted(rows, key=_row_time):
-            self.trace.add(row)
+        agents = sorted(uploads)
+        times, events = [0.0] * (2 * len(agents)), [TraceEvent.UPLOAD_START, TraceEvent.UPLOAD_END]
+        times[0::2] = [uploads[agent][0] for agent in agents]
+        times[1::2] = [uploads[agent][1] for agent in agents]
+        order = np.argsort(np.array(times, dtype=float), kind="stable").tolist()  # as sorted()
+        rows = _flat_rows(
+            [times[j] for j in order],
+            [agents[j >> 1] for j in order],
+            [events[j & 1] for j in order],
+            version,
+        )
+        self.trace.extend(rows)
         self.counters.uploads += len(uploads)
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:
@@ -577,6 +587,15 @@ class Simulation:
         self.trace.record(self.env.now, SERVER, TraceEvent.UPDATE, iteration, iteration + 1)
 
 
+def _flat_rows(times: list[float], agents: list[int], events: list[str], version: int) -> list:
+    """Trace rows (time, agent 0-based, event) of round ``version``, flat (Trace.extend)."""
+    rows: list[float | int | str] = [version] * (5 * len(agents))
+    rows[0::5] = times
+    rows[1::5] = [agent + 1 for agent in agents]
+    rows[2::5] = events
+    return rows
+
+
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
     """Split increasing indices into (first, count) runs of consecutive values."""
     if indices[-1] - indices[0] == len(indices) - 1:  # one run (no outage split it)
@@ -633,7 +652,3 @@ def _collector_at_rest() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
-
-
-_row_time = itemgetter(0)
-"""Sort key of a trace row: its time."""
