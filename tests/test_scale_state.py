@@ -138,6 +138,7 @@ def test_progress_is_reported_within_a_long_round(monkeypatch) -> None:
         simulate(scenario)
     within_first_round = [now for rows, now in seen if rows == 1]  # θ_0's row only
     assert len(within_first_round) > 5 and within_first_round == sorted(within_first_round)
+    assert within_first_round[-1] > within_first_round[0]  # the simulated clock moves on
 
 
 def test_gradient_noise_is_each_agents_own_philox_stream_at_the_gradients_counter() -> None:

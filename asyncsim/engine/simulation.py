@@ -118,10 +118,12 @@ class Simulation:
         self._deadline = math.inf  # when it fires
         self._watch: Callable[[], None] | None = None  # drive's check between events
         self._unwatched = len(_WATCH)  # events of scheduled rounds until the next check
+        self._clock: float | None = None  # a scheduled round's time, ahead of SimPy's clock
 
     @property
     def now(self) -> float:
-        return self.env.now
+        """The simulated time (within a scheduled round: of the event being processed)."""
+        return self.env.now if self._clock is None else self._clock
 
     def take(self, result: GradientResult) -> GradientResult:
         """The server takes ``result``: its context follows the result's report
@@ -338,6 +340,7 @@ class Simulation:
                 if not left:
                     left = len(_WATCH)
                     if watch is not None:
+                        self._clock = time  # what the check reports
                         watch()
                 if computing:
                     add((time, agent + 1, COMPUTE_END, version, version))
@@ -357,7 +360,7 @@ class Simulation:
                 heapreplace(pending, (time + start(agent, time, not computing), agent, True))
             return None
         finally:
-            self._unwatched = left
+            self._unwatched, self._clock = left, None
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
