@@ -154,15 +154,15 @@ def test_the_refusal_names_the_field_that_drives_it(
 def test_ten_million_agents_are_refused_before_anything_of_their_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guards, "available_memory", lambda: (8.0 * GIB, "this machine's memory"))
+    monkeypatch.setattr(guards, "available_memory", lambda: (4.0 * GIB, "this machine's memory"))
     scenario = _scenario()  # validating n = 10^7 would take seconds: set it afterwards
     many = scenario.model_copy(update={"cluster": scenario.cluster.model_copy(update={"n": 10**7})})
     with pytest.raises(guards.ResourceError) as caught:
         guards.check(many, "sweep point cluster.n=10000000")
     assert str(caught.value).startswith(
-        "sweep point cluster.n=10000000: cluster.n: 10000000 agents at 1500 B each: at least "
-        "14 GiB; the run needs at least 14 GiB of memory, more than this machine's memory "
-        "(8 GiB); force=True runs it anyway"
+        "sweep point cluster.n=10000000: cluster.n: 10000000 agents at 800 B each: at least "
+        "7.45 GiB; the run needs at least 7.45 GiB of memory, more than this machine's memory "
+        "(4 GiB); force=True runs it anyway"
     )
 
 
@@ -182,8 +182,8 @@ def test_the_available_memory_respects_an_address_space_limit(
 
 
 def test_agents_are_checked_before_validation_on_the_raw_value(machine: None) -> None:
-    for raw in ("2e7", 2e7, 2 * 10**7):
-        with pytest.raises(guards.ResourceError, match=r"^cluster\.n: 20000000 agents"):
+    for raw in ("4e7", 4e7, 4 * 10**7):
+        with pytest.raises(guards.ResourceError, match=r"^cluster\.n: 40000000 agents"):
             guards.check_agents(raw)
     for left_to_validation in (True, "many", None, [3], float("nan"), -5, 10**6):
         guards.check_agents(left_to_validation)

@@ -71,12 +71,13 @@ __all__ = [
     "size_text",
 ]
 
-AGENT_BYTES = 1500
-"""Memory per agent: 1.6-3.6 kB resident were measured per agent (m-Synchronous SGD 1.6 at
-n = 20,000; AFedPG 2.4, Rennala and Malenia NIGT 3.5-3.6 at n = 10^5; fixed times, synthetic
-oracle, no trace). Python's own allocations of it: a SimPy process (0.7 kB), the oracle's
-noise generator (0.6 kB), lists; a random time model adds the seeds of the agent's random
-streams (1.1 kB) at its first draw; the rest is the allocator's overhead."""
+AGENT_BYTES = 800
+"""Memory per agent, at least. A round on private wires keeps no SimPy process per agent
+(a heap entry, the round's dicts and lists): Python's own allocations of m-Synchronous SGD at
+n = 2,000 (fixed times, synthetic oracle, no trace, 10 rounds) were 2.2 MB in all, 1.1 kB an
+agent; asynchronous methods keep a SimPy process per agent (about 0.7 kB); a random time model
+adds the seeds of the agent's random streams (1.1 kB) at its first draw and its durations
+drawn ahead; resident memory adds the allocator's overhead."""
 
 VECTOR_COPIES = 4
 """d-vectors every method holds at least: θ, the query point (or momentum), the aggregated
