@@ -26,7 +26,12 @@ Two recomputations:
   held at once, and a held flow leaving such a hub changes nothing (bit for bit what the
   water-filling finds). On the network benchmark (synchronized_nigt, n = 1,000, 21 rounds)
   the rebalancings fall from 42,042 to 42: each of the 21,000 uploads is settled by the
-  shortcut and leaves quietly.
+  shortcut and leaves quietly. The hot steps are written out where they run once per
+  message: a held flow is held and ends without the generic rider heaps (:meth:`finished`,
+  :meth:`FlowNetwork._held_alone`), a broadcast's copies are placed and leave the level
+  together (:meth:`FlowNetwork._leave_level`), a path's hub is looked up once. Python
+  opcodes of that benchmark run (n = 1,000; private wires 23.3 M): 68.3 M before, 55.7 M
+  after, the same floating-point steps (byte-identical results).
 """
 
 from __future__ import annotations
