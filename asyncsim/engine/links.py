@@ -59,14 +59,24 @@ class LiveLinks:
     ) -> Transfer:
         """Send a message of ``size`` bytes (default: one vector) over ``path`` now; it joins
         its links after ``latency`` seconds (default: the network's)."""
-        transfer = Transfer(Event(self.env))
+        env = self.env
+        transfer = Transfer(Event(env))
         size = self.links.message_bytes if size is None else size
         latency = self.links.latency if latency is None else latency
         if latency > 0:
-            timer = self.env.timeout(latency)
+            timer = env.timeout(latency)
             timer.callbacks.append(lambda _: self._join(transfer, path, size))
-        else:
-            self._join(transfer, path, size)
+            return transfer
+        # _join and _arm_later inlined: the path of every message without latency
+        now, queue = env._now, env._queue
+        flow = transfer.flow = self.network.add(path, size, now)
+        self._arrivals[flow] = transfer
+        if not self._changed:
+            if self._due or (queue and queue[0][0] == now):
+                self._changed = True
+                self._at_now(SETTLE_PRIORITY, self._settled)
+            else:
+                self._arm()
         return transfer
 
     def cancel(self, transfer: Transfer) -> None:
@@ -130,19 +140,43 @@ class LiveLinks:
         end = self.network.next_end()
         if end < self._armed:
             self._armed = end
-            self._at_now(NORMAL, self._wake, end)
+            env = self.env  # _at_now(NORMAL, self._wake, end), inlined: once per message
+            event = Event(env)
+            event._ok, event._value = True, None
+            event.callbacks.append(self._wake)
+            heappush(env._queue, (end, NORMAL, next(env._eid), event))
 
     def _wake(self, _: Event) -> None:
         now = self.env.now
         if now < self._armed:  # a stale wake-up: a later one is due
             return
         self._armed = float("inf")
-        arrived = list(map(self._arrivals.pop, self.network.finished(now)))
+        ended = self.network.finished(now)
+        if len(ended) == 1:
+            self._deliver_one(self._arrivals.pop(ended[0]), now)
+            return
+        arrived = list(map(self._arrivals.pop, ended))
         ids = list(islice(self.env._eid, len(arrived)))  # the ids succeed() would give them
         for transfer in arrived:
             transfer.flow = None
         self._arm()
         self._deliver(arrived, ids)
+
+    def _deliver_one(self, transfer: Transfer, now: float) -> None:
+        """:meth:`_wake` and :meth:`_deliver` for a wake-up with one arrival (a staggered
+        upload): the same steps without the lists."""
+        transfer.flow = None
+        eid = next(self.env._eid)  # the id succeed() would give it
+        self._arm()
+        done = transfer.done
+        done._ok, done._value = True, None
+        queue = self.env._queue
+        if queue and queue[0][:3] < (now, NORMAL, eid):
+            heappush(queue, (now, NORMAL, eid, done))
+            return
+        callbacks, done.callbacks = done.callbacks, None
+        for callback in callbacks:
+            callback(done)
 
     def _deliver(self, arrived: list[Transfer], ids: list[int]) -> None:
         """Fire the arrivals' ``done`` events now, in SimPy's order: each one's callbacks run
