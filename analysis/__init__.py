@@ -7,7 +7,15 @@ only the report logic (which numbers to compare, how to tabulate them, what verd
 * :mod:`analysis.run_all` — runs the sweeps of ``scenarios/sweeps`` and then the theory check.
 """
 
+import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from asyncsim.core.errors import AsyncSimError
+
+T = TypeVar("T")
 
 
 def refuse(error: BaseException) -> int:
@@ -15,3 +23,21 @@ def refuse(error: BaseException) -> int:
     the exit code of every report script for it."""
     print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
     return 2
+
+
+def read_or_refuse(read: Callable[..., T], *arguments: Any) -> T:
+    """``read(*arguments)``: what a report script reads from its sweep. Bad input (a missing or
+    unreadable sweep) ends the script with :func:`refuse`'s line and its exit code 2."""
+    try:
+        return read(*arguments)
+    except (AsyncSimError, OSError, ValueError) as exc:
+        raise SystemExit(refuse(exc)) from None
+
+
+def figure_arguments(description: str, default_out: str) -> argparse.Namespace:
+    """The command line of a figure script, ``DIR [--out FIGURE]``: ``sweep`` (a finished
+    sweep) and ``out`` (the figure's path, ``default_out`` unless given)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("sweep", type=Path)
+    parser.add_argument("--out", type=Path, default=Path(default_out))
+    return parser.parse_args()

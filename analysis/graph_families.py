@@ -14,17 +14,15 @@ to the figure (``.csv``, ``.md``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from analysis import refuse
+from analysis import figure_arguments, read_or_refuse
 from analysis.theory_check import load_points, verdict_line
 from asyncsim.analysis.fitting import ScalingFit, fit_scaling
-from asyncsim.core.errors import AsyncSimError
 
 __all__ = ["KIND", "figure", "fits", "main"]
 
@@ -59,14 +57,8 @@ def figure(found: list[ScalingFit]) -> Figure:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("docs/graph_families.png"))
-    args = parser.parse_args()
-    try:
-        found = fits(args.sweep)
-    except (AsyncSimError, OSError, ValueError) as exc:
-        return refuse(exc)
+    args = figure_arguments(__doc__.split("\n\n")[0], "docs/graph_families.png")
+    found = read_or_refuse(fits, args.sweep)
     figure(found).savefig(args.out, dpi=110)
     lines = ["method,graph,n,time_to_target,fitted_shape"]
     for fit in found:

@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis import refuse
-from asyncsim.core.errors import AsyncSimError
+from analysis import read_or_refuse
 from asyncsim.store.sweep_index import finished_runs
 
 __all__ = ["evaluation_columns", "main", "start_and_end"]
@@ -69,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--last", type=int, default=5, help="evaluations averaged at the end")
     args = parser.parse_args(argv)
-    try:
-        lines, malenia_improved = _table(args.sweep_dir, args.last)
-    except (AsyncSimError, OSError, ValueError) as exc:
-        return refuse(exc)
+    lines, malenia_improved = read_or_refuse(_table, args.sweep_dir, args.last)
     print("\n".join(lines))
     verdict = bool(malenia_improved) and all(malenia_improved)
     print(f"\n- {'✓' if verdict else '✗'} Malenia NIGT improves the average return on every seed")

@@ -13,16 +13,13 @@ its budget (censored). Also writes the drawn numbers next to the figure (``.csv`
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from analysis import refuse
+from analysis import figure_arguments, read_or_refuse
 from asyncsim.analysis.report import ReportRow, report_rows
-from asyncsim.core.errors import AsyncSimError
 
 __all__ = ["EGRESS", "INGRESS", "MULTICAST", "figure", "main", "series", "swept_link", "table"]
 
@@ -92,14 +89,8 @@ def table(rows: list[ReportRow]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("docs/shared_links.png"))
-    args = parser.parse_args()
-    try:
-        rows = report_rows(args.sweep)
-    except (AsyncSimError, OSError, ValueError) as exc:
-        return refuse(exc)
+    args = figure_arguments(__doc__.split("\n\n")[0], "docs/shared_links.png")
+    rows = read_or_refuse(report_rows, args.sweep)
     figure(rows).savefig(args.out, dpi=110)
     args.out.with_suffix(".csv").write_text(table(rows))
     print(f"wrote {args.out} and {args.out.with_suffix('.csv')}")

@@ -28,8 +28,16 @@ __all__ = [
     "CollectionRule",
     "Counters",
     "Engine",
+    "ProtocolProcess",
     "RoundOutcome",
+    "Watchdog",
 ]
+
+ProtocolProcess = Generator[Any, Any, Any]
+"""A protocol's process, ``train(run)``, as an engine drives it."""
+
+Watchdog = Callable[[], None]
+"""Called while an engine drives a run; it raises to stop a run that makes no progress."""
 
 
 class CollectionRule(ABC):
@@ -148,10 +156,7 @@ class Engine(Protocol):
         ...
 
     def drive(
-        self,
-        process: Generator[Any, Any, Any],
-        time_budget: float | None,
-        watchdog: Callable[[], None] | None = None,
+        self, process: ProtocolProcess, time_budget: float | None, watchdog: Watchdog | None = None
     ) -> None:
         """Run the protocol's process to its end or the time budget."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
+from numpy import ndarray
 
 from asyncsim.core.engine import Engine
 from asyncsim.core.optimizer import Optimizer
@@ -25,12 +25,7 @@ class Recorder(Protocol):
     :class:`asyncsim.run.recorder.IterationRecorder`)."""
 
     def record(
-        self,
-        iteration: int,
-        start: float,
-        gradient: GradientResult,
-        model: np.ndarray,
-        **columns: Any,
+        self, iteration: int, start: float, gradient: GradientResult, model: ndarray, **columns: Any
     ) -> bool:
         """Append update ``iteration``'s row; True when the run ends."""
         ...
@@ -54,12 +49,7 @@ class Training:
     recorder: Recorder
 
     def updated(
-        self,
-        iteration: int,
-        start: float,
-        gradient: GradientResult,
-        model: np.ndarray,
-        **columns: Any,
+        self, iteration: int, start: float, gradient: GradientResult, model: ndarray, **columns: Any
     ) -> bool:
         """Report update ``iteration`` (applied now, begun at ``start``, from ``gradient``, giving
         ``model``): trace it, append its row (with protocol ``columns``); True when the run ends."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
+from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.errors import AsyncSimError
 from asyncsim.core.oracle import GradientOracle, GradientResult, sum_reports
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
@@ -225,10 +225,7 @@ class EmulatedEngine:
     # ---------------------------------------------------------------- driving the protocol
 
     def drive(
-        self,
-        process: Generator[Any, Any, Any],
-        time_budget: float | None,
-        watchdog: Callable[[], None] | None = None,
+        self, process: ProtocolProcess, time_budget: float | None, watchdog: Watchdog | None = None
     ) -> None:
         """Drive the protocol's process until it returns or ``time_budget`` modelled seconds
         have passed (``watchdog`` is not needed: real time always moves on)."""
@@ -240,7 +237,7 @@ class EmulatedEngine:
             process.close()
             self.times.driver += time.perf_counter() - started
 
-    def _drive(self, process: Generator[Any, Any, Any], deadline: float | None) -> None:
+    def _drive(self, process: ProtocolProcess, deadline: float | None) -> None:
         value = None
         while True:
             try:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from asyncsim.core.engine import CollectionRule, Counters, RoundOutcome
+from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
 from asyncsim.engine.clock import AgentTimeout, At
@@ -132,10 +132,7 @@ class Simulation:
         return result
 
     def drive(
-        self,
-        process: Generator[Any, Any, Any],
-        time_budget: float | None,
-        watchdog: Callable[[], None] | None = None,
+        self, process: ProtocolProcess, time_budget: float | None, watchdog: Watchdog | None = None
     ) -> None:
         """Run the protocol's process until it returns or ``time_budget`` simulated seconds
         have passed, the cyclic collector at rest; the trace spills its rows to disk and

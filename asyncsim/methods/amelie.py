@@ -28,14 +28,13 @@ Time (Corollary 2, eq. 18): (LΔ/ε') max{max_{i,j} τ_{i→j}, max_i h_i, (σ²
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from fractions import Fraction
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
 from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, train_at_pivot
+from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, at_pivot
 
 __all__ = ["COUNTER_BYTES", "PROTOCOL", "train_amelie"]
 
@@ -140,9 +139,8 @@ class _Amelie(TreeAgents):
             self.react(parent)
 
 
-def train_amelie(run: Training) -> Generator[Any, Any, None]:
-    """SimPy process of Amelie SGD (Algorithm 6 at j*, Algorithm 7 at every agent)."""
-    return train_at_pivot(run, _Amelie)
+train_amelie = at_pivot(_Amelie)
+"""SimPy process of Amelie SGD (Algorithm 6 at j*, Algorithm 7 at every agent)."""
 
 
 PROTOCOL = ProtocolSpec(

@@ -28,13 +28,12 @@ Time (Theorem 5, Corollary 1): (L∆/ε) · min_j t*(σ²/ε, h, [τ_{i→j} + �
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
 from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, train_at_pivot
+from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, at_pivot
 
 __all__ = ["PROTOCOL", "train_fragile"]
 
@@ -97,9 +96,8 @@ class _Fragile(TreeAgents):
             self.enough.succeed(jobs)
 
 
-def train_fragile(run: Training) -> Generator[Any, Any, None]:
-    """SimPy process of Fragile SGD (Algorithm 3 at j*, Algorithm 4 at every agent)."""
-    return train_at_pivot(run, _Fragile)
+train_fragile = at_pivot(_Fragile)
+"""SimPy process of Fragile SGD (Algorithm 3 at j*, Algorithm 4 at every agent)."""
 
 
 PROTOCOL = ProtocolSpec(

@@ -10,6 +10,7 @@ the new one, gradient after gradient), and reactions deferred to the end of an i
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from itertools import count
 from typing import Any
 
@@ -21,7 +22,7 @@ from asyncsim.core.errors import ConfigError
 from asyncsim.core.registry import Context
 from asyncsim.methods.protocol import BatchParams, Training
 
-__all__ = ["PivotParams", "TreeAgents", "pivot_of", "train_at_pivot"]
+__all__ = ["PivotParams", "TreeAgents", "at_pivot", "pivot_of", "train_at_pivot"]
 
 
 class PivotParams(BatchParams):
@@ -150,3 +151,10 @@ def train_at_pivot(
             t, start, gradient, state.theta, stop_time=sim.now, participants=participants
         ):
             return
+
+
+def at_pivot(method: Callable[[Training, int], Any]) -> Callable[[Training], Generator]:
+    """The ``train`` process of a spanning-tree protocol whose agents ``method(run, pivot)``
+    builds (:func:`train_at_pivot`), as :func:`asyncsim.methods.protocol.rounds` is for a
+    round rule."""
+    return partial(train_at_pivot, method=method)
