@@ -52,7 +52,6 @@ CASES: dict[str, tuple[str, ...]] = {
     "sweeps/graph_families_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/shared_ingress_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/shared_egress_synthetic.yaml": SYNTHETIC_CUT,
-    "sweeps/graph_families_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/n_agents_mujoco.yaml": RL_CUT,
     "sweeps/heterogeneity_mujoco.yaml": RL_CUT,
     **{
