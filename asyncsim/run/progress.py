@@ -206,8 +206,12 @@ class Progress:
 
 
 def _default_interval(terminal: bool) -> float:
-    if terminal:
-        return TERMINAL_SECONDS
+    return TERMINAL_SECONDS if terminal else log_seconds()
+
+
+def log_seconds() -> float:
+    """Seconds between lines when stderr is not a terminal: :data:`LOG_SECONDS`, or
+    ``ASYNCSIM_PROGRESS_SECONDS`` where it is set."""
     try:
         return max(0.0, float(os.environ.get(PROGRESS_VARIABLE, LOG_SECONDS)))
     except ValueError:

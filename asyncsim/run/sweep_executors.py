@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Literal
 
 from asyncsim.core.errors import AsyncSimError, switch
 from asyncsim.core.lifeline import exit_with_parent, parent_lifeline
-from asyncsim.run.progress import Status, throttled
+from asyncsim.run.progress import Status, log_seconds, throttled
 from asyncsim.run.recorder import watching
 from asyncsim.run.runner import simulate
 from asyncsim.scenario.schema import Scenario
@@ -158,7 +158,15 @@ OnDone = Callable[[SweepPoint, PointOutcome], None]
 OnStatus = Callable[[SweepPoint, Status], None]
 
 STATUS_SECONDS = 1.0
-"""Seconds between two reports of where a running point stands."""
+"""Seconds between two reports of where a running point stands (less where the log's lines
+are asked more often: :func:`status_seconds`)."""
+
+
+def status_seconds() -> float:
+    """Seconds between two reports of a running point: :data:`STATUS_SECONDS`, or the log's
+    interval where ``ASYNCSIM_PROGRESS_SECONDS`` asks for lines more often (a point that runs
+    for less than a second still reports where it stands)."""
+    return min(STATUS_SECONDS, log_seconds())
 
 
 def default_workers() -> int:
@@ -184,7 +192,7 @@ def _watched(on_status: OnStatus | None, point: SweepPoint) -> Iterator[None]:
     if on_status is None:
         yield
         return
-    with watching(throttled(lambda status: on_status(point, status), STATUS_SECONDS)):
+    with watching(throttled(lambda status: on_status(point, status), status_seconds())):
         yield
 
 
@@ -343,7 +351,7 @@ def _serve(conn: Connection, lifeline: Connection) -> None:
         while (job := conn.recv()) is not None:
             arguments, watch = job
             if watch:  # the driver shows where the point stands
-                with watching(throttled(conn.send, STATUS_SECONDS)):
+                with watching(throttled(conn.send, status_seconds())):
                     outcome = run_point(*arguments)
             else:
                 outcome = run_point(*arguments)
