@@ -21,6 +21,7 @@ from pydantic import Field
 from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.registry import Params, register_oracle
+from asyncsim.oracles.philox import first_word_normals
 
 __all__ = [
     "GradientNoise",
@@ -42,30 +43,72 @@ class GradientNoise:
     about 1 KB, 1 GB at n = 10^6) is made from its child of the seed at its first draw. Seating
     a state costs about half of reading and re-seating one generator's (1.7 µs a gradient),
     against 6.8 µs for a new Philox generator and 9.6 µs for one from a SeedSequence (d = 10).
+    :meth:`standard_normal` draws many gradients' normals at once, the same numbers.
     """
+
+    #: fewer draws than this are faster seated one by one (a pass of array arithmetic costs
+    #: about 0.4 ms whatever its length)
+    VECTORISED_FROM = 256
+    #: largest dimension drawn by array arithmetic: a row is exact only when none of its d
+    #: words is rejected by the ziggurat's fast path (0.984^d of rows), the others are redrawn
+    VECTORISED_DIM = 16
+    #: draws per pass of array arithmetic (2^16 × d values: memory stays small at any n)
+    DRAWS_AT_ONCE = 2**16
 
     def __init__(self, seed: np.random.SeedSequence, n_agents: int) -> None:
         self._seed = seed
         self._first_child = seed.n_children_spawned  # what seed.spawn(n_agents) would give
         self._keys = np.zeros((n_agents, 2), dtype=np.uint64)
-        self._keyed = bytearray(n_agents)
+        self._keyed = np.zeros(n_agents, dtype=bool)
         self._generator = np.random.Generator(np.random.Philox(key=0))
         self._state = self._generator.bit_generator.state  # seated by at()
 
     def at(self, agent: int, index: int) -> np.random.Generator:
         """The generator positioned at gradient ``index``'s substream of agent ``agent``
         (until the next call: draw from it at once)."""
-        if not self._keyed[agent]:
-            self._keys[agent] = self._child(agent).generate_state(2, np.uint64)
-            self._keyed[agent] = 1
         state = self._state
-        state["state"]["key"] = self._keys[agent]
+        state["state"]["key"] = self._key(agent)
         state["state"]["counter"][:] = (0, index, 0, 0)
         state["buffer_pos"] = 4  # the buffer of drawn words is empty
         state["has_uint32"] = 0
         generator = self._generator
         generator.bit_generator.state = state
         return generator
+
+    def standard_normal(self, agents: np.ndarray, indices: np.ndarray, dim: int) -> np.ndarray:
+        """``at(agent, index).standard_normal(dim)`` of each (agent, index) pair: m × dim.
+
+        Many low-dimensional draws go through :func:`~asyncsim.oracles.philox.
+        first_word_normals` (NumPy's Philox and ziggurat in array arithmetic, 0.4 µs a draw
+        against 1.7 µs seated one by one); a row it cannot give exactly is drawn by :meth:`at`.
+        """
+        if len(agents) < self.VECTORISED_FROM or dim > self.VECTORISED_DIM:
+            return self._one_by_one(agents, indices, dim)
+        draws = np.empty((len(agents), dim))
+        for start in range(0, len(agents), self.DRAWS_AT_ONCE):
+            part = slice(start, start + self.DRAWS_AT_ONCE)
+            values, exact = first_word_normals(self._keys_of(agents[part]), indices[part], dim)
+            redrawn = np.flatnonzero(~exact)
+            values[redrawn] = self._one_by_one(agents[part][redrawn], indices[part][redrawn], dim)
+            draws[part] = values
+        return draws
+
+    def _one_by_one(self, agents: np.ndarray, indices: np.ndarray, dim: int) -> np.ndarray:
+        pairs = zip(agents.tolist(), indices.tolist(), strict=True)
+        rows = [self.at(agent, index).standard_normal(dim) for agent, index in pairs]
+        return np.array(rows).reshape(len(rows), dim)
+
+    def _key(self, agent: int) -> np.ndarray:
+        """Agent ``agent``'s Philox key, made from its child of the seed at its first use."""
+        if not self._keyed[agent]:
+            self._keys[agent] = self._child(agent).generate_state(2, np.uint64)
+            self._keyed[agent] = True
+        return self._keys[agent]
+
+    def _keys_of(self, agents: np.ndarray) -> np.ndarray:
+        for agent in np.unique(agents[~self._keyed[agents]]).tolist():
+            self._key(agent)
+        return self._keys[agents]
 
     def _child(self, agent: int) -> np.random.SeedSequence:
         seed = self._seed
@@ -106,14 +149,31 @@ class SyntheticOracle(GradientOracle):
         """Exact ∇J_i(point) = −∇f_i(point) of agent ``agent``'s objective."""
         raise NotImplementedError
 
+    def agent_gradients(self, point: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """∇J_i(point) of each agent in ``agents``: m × d, row r the same numbers as
+        ``agent_gradient(point, agents[r])``."""
+        rows = [self.agent_gradient(point, agent) for agent in agents.tolist()]
+        return np.array(rows).reshape(len(rows), self.dim)
+
     def compute(self, requests: Sequence[GradientRequest]) -> list[GradientResult]:
         return [self._evaluate(request) for request in requests]
 
     #: every agent has the same objective, so ∇J_i is computed once per request
     homogeneous: bool = True
+    #: requests of fewer jobs are faster one job at a time (array arithmetic costs about
+    #: 0.1 ms a request whatever its size)
+    JOBS_IN_ARRAYS_FROM = 16
+    #: jobs per pass of array arithmetic
+    JOBS_AT_ONCE = 2**16
 
     def _evaluate(self, request: GradientRequest) -> GradientResult:
-        """Σ_jobs weight · (count · ∇J_agent(point) + Σ of count noise draws)."""
+        """Σ_jobs weight · (count · ∇J_agent(point) + Σ of count noise draws), added job by job
+        in request order from a zero vector."""
+        if len(request.jobs) < self.JOBS_IN_ARRAYS_FROM:
+            return GradientResult(self._sum_one_by_one(request))
+        return GradientResult(self._sum_in_arrays(request))
+
+    def _sum_one_by_one(self, request: GradientRequest) -> np.ndarray:
         total = np.zeros(self.dim)
         point = request.point
         shared = self.agent_gradient(point, 0) if self.homogeneous else None
@@ -121,7 +181,7 @@ class SyntheticOracle(GradientOracle):
             gradient = self.agent_gradient(point, job.agent) if shared is None else shared
             noise = self._noise_sum(job.agent, job.first_index, job.count)
             total += job.weight * (job.count * gradient + noise)
-        return GradientResult(total)
+        return total
 
     def _noise_sum(self, agent: int, first: int, count: int) -> np.ndarray:
         """Σ_{k<count} ξ_{agent, first+k}, each with E||ξ||² = σ²."""
@@ -137,6 +197,81 @@ class SyntheticOracle(GradientOracle):
         if self.noise_distribution == "gaussian":
             return rng.standard_normal(self.dim)
         return math.sqrt((self.df - 2.0) / self.df) * rng.standard_t(self.df, self.dim)
+
+    def _sum_in_arrays(self, request: GradientRequest) -> np.ndarray:
+        """:meth:`_sum_one_by_one` in array arithmetic, up to JOBS_AT_ONCE jobs at a time: the
+        same operations in the same order (``cumsum`` adds row after row), so the same bits;
+        6.9 times as fast on the 21 requests of 62,500 jobs of issue 25's run at n = 10^5."""
+        jobs = request.jobs
+        agents = np.fromiter((job.agent for job in jobs), np.intp, len(jobs))
+        firsts = np.fromiter((job.first_index for job in jobs), np.int64, len(jobs))
+        counts = np.fromiter((job.count for job in jobs), np.int64, len(jobs))
+        weights = np.fromiter((job.weight for job in jobs), np.float64, len(jobs))
+        total = np.zeros(self.dim)
+        for start in range(0, len(jobs), self.JOBS_AT_ONCE):
+            part = slice(start, start + self.JOBS_AT_ONCE)
+            gradients = self._gradients(request.point, agents[part])
+            noise = self._noise_sums(agents[part], firsts[part], counts[part])
+            terms = weights[part, None] * (counts[part, None] * gradients + noise)
+            total = np.cumsum(np.vstack((total, terms)), axis=0)[-1]
+        return np.array(total)
+
+    def _gradients(self, point: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """∇J of each agent: one row each, or the common one when the agents share it."""
+        if self.homogeneous:
+            return self.agent_gradient(point, 0)
+        return self.agent_gradients(point, agents)
+
+    def _noise_sums(self, agents: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Σ_{k<count} ξ_{agent, first+k} of each job (m × d), each ξ with E||ξ||² = σ².
+
+        As one job at a time: from a zero vector, k after k. The jobs are taken longest
+        first, so those still drawing at step k are a prefix of them; the draws of many steps
+        are made together (:meth:`_unit_noises`), then added step by step.
+        """
+        sums = np.zeros((len(agents), self.dim))
+        if self.noise == 0.0:
+            return sums
+        longest_first = np.argsort(-counts, kind="stable")
+        agents, firsts = agents[longest_first], firsts[longest_first]
+        drawing = np.searchsorted(-counts[longest_first], -np.arange(counts.max()), side="left")
+        ordered = np.zeros_like(sums)
+        for steps in _windows(drawing, self._noise.DRAWS_AT_ONCE):
+            jobs = _ragged_arange(drawing[steps])
+            draws = self._unit_noises(agents[jobs], firsts[jobs] + np.repeat(steps, drawing[steps]))
+            start = 0
+            for active in drawing[steps].tolist():
+                ordered[:active] += draws[start : start + active]
+                start += active
+        sums[longest_first] = ordered
+        return (self.noise / math.sqrt(self.dim)) * sums
+
+    def _unit_noises(self, agents: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """:meth:`_unit_noise` of each (agent, index): m × d."""
+        if self.noise_distribution == "gaussian":
+            return self._noise.standard_normal(agents, indices, self.dim)
+        pairs = zip(agents.tolist(), indices.tolist(), strict=True)
+        rows = [self._unit_noise(self._noise.at(agent, index)) for agent, index in pairs]
+        return np.array(rows).reshape(len(rows), self.dim)
+
+
+def _windows(sizes: np.ndarray, most: int) -> list[np.ndarray]:
+    """Consecutive ranges of positions of ``sizes`` whose sizes add up to at most ``most``
+    (a position larger than ``most`` alone)."""
+    ends = np.cumsum(sizes)
+    windows, start = [], 0
+    while start < len(sizes):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + most, side="right")))
+        windows.append(np.arange(start, stop))
+        start = stop
+    return windows
+
+
+def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
+    """0..l-1 for each l of ``lengths``, one after the other."""
+    starts = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
 
 
 class QuadraticOracle(SyntheticOracle):
@@ -174,6 +309,9 @@ class QuadraticOracle(SyntheticOracle):
 
     def agent_gradient(self, point: np.ndarray, agent: int) -> np.ndarray:
         return -self.eigenvalues * (point - self.centres[agent])
+
+    def agent_gradients(self, point: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        return -self.eigenvalues * (point - self.centres[agents])
 
     def gradient_norm(self, point: np.ndarray) -> float:
         return norm(self.eigenvalues * point)
