@@ -17,30 +17,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncsim.core.oracle import GradientJob, GradientRequest
-from asyncsim.oracles.philox import first_word_normals, philox4x64
+from asyncsim.oracles.philox import first_word_normals, philox4x64, ziggurat_fast_path
 from asyncsim.oracles.synthetic import GradientNoise, NonconvexOracle, QuadraticOracle
+from asyncsim.oracles.ziggurat_tables import KI
 
 UINT64 = st.integers(0, 2**64 - 1)
 
 
-def numpy_block(counter: tuple[int, ...], key: tuple[int, int]) -> np.ndarray:
-    """The four words NumPy's Philox gives for the block at ``counter`` (it raises lane 0 of its
+def numpy_philox(key, counter: tuple[int, ...]) -> np.random.Philox:
+    """NumPy's Philox under ``key`` whose first block is at ``counter`` (it raises lane 0 of its
     counter before each block, so it is seated one below; lane 0 of ``counter`` is >= 1)."""
     bit_generator = np.random.Philox(key=np.array(key, dtype=np.uint64))
     state = bit_generator.state
     state["state"]["counter"][:] = (counter[0] - 1, *counter[1:])
     state["buffer_pos"] = 4
     bit_generator.state = state
-    return bit_generator.random_raw(4)
+    return bit_generator
 
 
-def numpy_draw(key: np.ndarray, index: int, dim: int) -> np.ndarray:
-    """``standard_normal(dim)`` of a generator of its own seated at (0, index, 0, 0)."""
-    bit_generator = np.random.Philox(key=key)
-    state = bit_generator.state
-    state["state"]["counter"][:] = (0, index, 0, 0)
-    bit_generator.state = state
-    return np.random.Generator(bit_generator).standard_normal(dim)
+def numpy_draw(key, counter: tuple[int, ...], dim: int) -> np.ndarray:
+    """``standard_normal(dim)`` of a generator of its own whose first block is at ``counter``
+    (gradient k's: (1, k, 0, 0))."""
+    return np.random.Generator(numpy_philox(key, counter)).standard_normal(dim)
 
 
 @settings(max_examples=60, deadline=None)
@@ -58,7 +56,48 @@ def test_philox_blocks_are_numpys(blocks) -> None:
     keys = np.array([key for _, key in blocks], dtype=np.uint64)
     words = philox4x64(counters, keys)
     for row, (counter, key) in enumerate(blocks):
-        np.testing.assert_array_equal(words[row], numpy_block(counter, key))
+        np.testing.assert_array_equal(words[row], numpy_philox(key, counter).random_raw(4))
+
+
+def philox_inverse(block: tuple[int, ...], key: tuple[int, int]) -> tuple[int, ...]:
+    """The counter whose Philox4x64-10 block under ``key`` is ``block``: each round undone (its
+    multipliers are odd, so invertible modulo 2^64), the last first."""
+    multipliers, weyl, mask = (
+        (0xD2E7470EE14C6C93, 0xCA5A826395121157),
+        (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B),
+        2**64 - 1,
+    )
+    inverses = [pow(m, -1, 2**64) for m in multipliers]
+    out = block
+    for round_ in reversed(range(10)):
+        k0, k1 = ((k + round_ * w) & mask for k, w in zip(key, weyl, strict=True))
+        c0, c2 = (out[3] * inverses[0]) & mask, (out[1] * inverses[1]) & mask
+        c1 = out[0] ^ ((multipliers[1] * c2) >> 64) ^ k0
+        c3 = out[2] ^ ((multipliers[0] * c0) >> 64) ^ k1
+        out = (c0, c1, c2, c3)
+    return out
+
+
+def test_the_ziggurat_tables_are_numpys_at_every_layers_edge() -> None:
+    """For every layer i, the largest magnitude the fast path takes (KI[i] − 1) and the smallest
+    it leaves (KI[i]), of either sign, as the first word NumPy reads (its counter found by
+    undoing Philox): NumPy's second value comes from the second word exactly when the fast path
+    takes the first, and its first value is then ±r·WI[i], to the bit."""
+    key = (0x0123456789ABCDEF, 0xFEDCBA9876543210)
+    followers = [(r << 9) | 200 for r in (1000, 3000, 5000)]  # taken words, distinct values
+    for layer in range(256):
+        for magnitude in {max(KI[layer] - 1, 0), KI[layer]}:
+            for sign in (0, 1):
+                block = ((5 << 61) | (magnitude << 9) | (sign << 8) | layer, *followers)
+                counter = philox_inverse(block, key)
+                np.testing.assert_array_equal(
+                    philox4x64(np.array([counter], np.uint64), np.array([key], np.uint64))[0],
+                    np.array(block, np.uint64),
+                )
+                draw = numpy_draw(key, counter, 2)
+                values, taken = ziggurat_fast_path(np.array(block, np.uint64))
+                assert taken[0] == (draw[1] == values[1])
+                assert not taken[0] or draw[0].tobytes() == values[0].tobytes()
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4, 5, 8, 9, 13])
@@ -71,7 +110,10 @@ def test_first_word_normals_are_numpys_draws_where_they_say_so(dim: int) -> None
     values, exact = first_word_normals(keys, indices, dim)
     assert 0 < exact.sum() < 600
     for row in np.flatnonzero(exact):
-        assert numpy_draw(keys[row], int(indices[row]), dim).tobytes() == values[row].tobytes()
+        assert (
+            numpy_draw(keys[row], (1, int(indices[row]), 0, 0), dim).tobytes()
+            == values[row].tobytes()
+        )
 
 
 @pytest.mark.parametrize("dim", [1, 3, 8, 9])

@@ -23,7 +23,7 @@ import numpy as np
 
 from asyncsim.oracles.ziggurat_tables import KI, WI
 
-__all__ = ["first_word_normals", "philox4x64"]
+__all__ = ["first_word_normals", "philox4x64", "stream_words", "ziggurat_fast_path"]
 
 _MULTIPLIERS = (0xD2E7470EE14C6C93, 0xCA5A826395121157)
 _WEYL = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B))
@@ -65,14 +65,25 @@ def first_word_normals(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each stream (key, index): the ziggurat values of its first ``dim`` words (m × dim)
     and whether all of them were taken at their word (m booleans: the draw is exact there)."""
-    blocks = -(-dim // 4)
+    values, taken = ziggurat_fast_path(stream_words(keys, indices, dim))
+    return values, taken.all(axis=1)
+
+
+def stream_words(keys: np.ndarray, indices: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` words of each stream seated at key and counter (0, index, 0, 0)
+    with an empty buffer: m × count uint64."""
+    blocks = -(-count // 4)
     counters = np.zeros((len(keys), blocks, 4), dtype=np.uint64)
     counters[:, :, 0] = np.arange(1, blocks + 1, dtype=np.uint64)
     counters[:, :, 1] = indices[:, None]
     words = philox4x64(counters.reshape(-1, 4), np.repeat(keys, blocks, axis=0))
-    words = words.reshape(len(keys), 4 * blocks)[:, :dim]
+    return words.reshape(len(keys), 4 * blocks)[:, :count]
+
+
+def ziggurat_fast_path(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value ±r·WI[i] of each 64-bit word and whether the fast path takes it (r < KI[i])."""
     layer = (words & np.uint64(0xFF)).astype(np.intp)
     magnitude = (words >> np.uint64(9)) & _MAGNITUDE
     values = magnitude.astype(np.float64) * _WI[layer]
     np.negative(values, out=values, where=((words >> np.uint64(8)) & np.uint64(1)).astype(bool))
-    return values, (magnitude < _KI[layer]).all(axis=1)
+    return values, magnitude < _KI[layer]
