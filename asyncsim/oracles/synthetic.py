@@ -22,6 +22,7 @@ from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.registry import Params, register_oracle
 from asyncsim.oracles.philox import first_word_normals
+from asyncsim.oracles.seed_keys import child_keys, child_seed
 
 __all__ = [
     "GradientNoise",
@@ -101,19 +102,19 @@ class GradientNoise:
     def _key(self, agent: int) -> np.ndarray:
         """Agent ``agent``'s Philox key, made from its child of the seed at its first use."""
         if not self._keyed[agent]:
-            self._keys[agent] = self._child(agent).generate_state(2, np.uint64)
+            child = child_seed(self._seed, self._first_child + agent)
+            self._keys[agent] = child.generate_state(2, np.uint64)
             self._keyed[agent] = True
         return self._keys[agent]
 
     def _keys_of(self, agents: np.ndarray) -> np.ndarray:
-        for agent in np.unique(agents[~self._keyed[agents]]).tolist():
-            self._key(agent)
+        """:meth:`_key` of many agents (those without one keyed together: 0.1 µs an agent
+        against 14 µs for a SeedSequence each)."""
+        new = np.unique(agents[~self._keyed[agents]])
+        if len(new):
+            self._keys[new] = child_keys(self._seed, self._first_child + new)
+            self._keyed[new] = True
         return self._keys[agents]
-
-    def _child(self, agent: int) -> np.random.SeedSequence:
-        seed = self._seed
-        spawn_key = (*seed.spawn_key, self._first_child + agent)
-        return np.random.SeedSequence(seed.entropy, spawn_key=spawn_key, pool_size=seed.pool_size)
 
 
 class SyntheticOracle(GradientOracle):
