@@ -1,7 +1,6 @@
-"""The ziggurat tables of NumPy's standard normal (``ki_double`` and ``wi_double`` of
-numpy/random/src/distributions/ziggurat_constants.h), for
-:mod:`asyncsim.oracles.philox`. Layer ``i`` of a 64-bit word accepts its 52-bit magnitude ``r``
-when ``r < KI[i]`` and gives the value ``r · WI[i]``."""
+"""The ziggurat tables of NumPy's standard normal, for :mod:`asyncsim.oracles.philox`:
+``ki_double`` and ``wi_double`` of numpy/random/src/distributions/ziggurat_constants.h. Layer
+``i`` of a 64-bit word takes its 52-bit magnitude ``r`` when ``r < KI[i]``, as ``r · WI[i]``."""
 
 # fmt: off
 KI = (
