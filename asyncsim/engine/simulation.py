@@ -20,7 +20,6 @@ import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heapreplace
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.links import LiveLinks, Transfer
+from asyncsim.engine.schedule import scheduled_round
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
@@ -119,6 +119,7 @@ class Simulation:
         self._watch: Callable[[], None] | None = None  # drive's check between events
         self._unwatched = len(_WATCH)  # events of scheduled rounds until the next check
         self._clock: float | None = None  # a scheduled round's time, ahead of SimPy's clock
+        self._round_span = 0.0  # the last scheduled round's length (its first window's)
 
     @property
     def now(self) -> float:
@@ -267,97 +268,17 @@ class Simulation:
         )
 
     def _scheduled_round(self, round_: _Round) -> float | None:
-        """The round of :meth:`_round_agent` processes, run without SimPy: their events (an
-        agent receives the point, a computation ends) taken from a heap in SimPy's order:
-        time, then agent index (:class:`AgentTimeout`); agents whose point arrives at once
-        start in agent order first (SimPy starts processes before other events). Nothing else
-        can happen meanwhile (:meth:`_schedulable`), so trace, counters, indices and the rule
-        see the same calls in the same order. Returns the stop time, or None when the time
-        budget ends (or the events run out) first."""
-        version, now = round_.version, self.env.now
-        pending = []  # (time, agent, computing) of each agent's next event
-        received = []  # agents that hold the point now
-        delays = self.cluster.broadcast_delays(version)
-        for agent in range(self.cluster.n):
-            delay = delays(agent)
-            if delay > 0:
-                pending.append((now + delay, agent, False))
-            else:
-                received.append(agent)
-        start = self._starter(round_)
-        for agent in received:
-            pending.append((now + start(agent, now, True), agent, True))
-        heapify(pending)
-        return self._run_schedule(pending, round_, start)
-
-    def _starter(self, round_: _Round) -> Callable[[int, float, bool], float]:
-        """``start(agent, now, received)``: the agent starts a computation at ``now`` (traced,
-        after its ``broadcast_received`` when ``received``); returns its duration."""
-        add, version, running, counters = (
-            self.trace.add,
-            round_.version,
-            round_.running,
-            self.counters,
-        )
-        next_index, duration = self._next_index, self._durations(version)
-
-        def start(agent: int, now: float, received: bool) -> float:
-            if received:
-                add((now, agent + 1, TraceEvent.BROADCAST_RECEIVED, version, version))
-            index = running[agent] = next_index[agent]
-            next_index[agent] = index + 1
-            counters.started += 1
-            add((now, agent + 1, COMPUTE_START, version, version))
-            return duration(agent)
-
-        return start
+        """The round of :meth:`_round_agent` processes, run without SimPy
+        (:func:`~asyncsim.engine.schedule.scheduled_round`): nothing else can happen meanwhile
+        (:meth:`_schedulable`). Returns the stop time, or None when the time budget ends (or
+        the events run out) first."""
+        return scheduled_round(self, round_, len(_WATCH))
 
     def _durations(self, version: int) -> Callable[[int], float]:
         """``agent → τ`` of a computation started now (per-trajectory timing)."""
         if self._fixed_tau is not None:
             return self._fixed_tau.__getitem__
         return self.cluster.compute_times(version, self.oracle.horizon)
-
-    def _run_schedule(
-        self, pending: list, round_: _Round, start: Callable[[int, float, bool], float]
-    ) -> float | None:
-        """Process the ``pending`` events (a heap) until the rule stops the round
-        (:meth:`_scheduled_round`); drive's check runs every :data:`WATCH_EVENTS` events, as
-        in :func:`_run_watched`."""
-        add, version, counters = self.trace.add, round_.version, self.counters
-        deadline, watch, left = self._deadline, self._watch, self._unwatched
-        running, used, rule, finished = round_.running, round_.used, round_.rule, round_.finished
-        on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
-        try:
-            while pending:
-                time, agent, computing = pending[0]
-                if time >= deadline:  # the budget's timeout comes first, and stops the run
-                    return None
-                left -= 1
-                if not left:
-                    left = len(_WATCH)
-                    if watch is not None:
-                        self._clock = time  # what the check reports
-                        watch()
-                if computing:
-                    add((time, agent + 1, COMPUTE_END, version, version))
-                    mine = used.get(agent)
-                    if mine is None:
-                        mine = used[agent] = []
-                    mine.append(running.pop(agent))
-                    counters.used += 1
-                    if not keeps_computing:
-                        finished[agent] = time
-                    if on_gradient(agent):
-                        round_.done = True
-                        return time
-                    if not keeps_computing:
-                        heappop(pending)
-                        continue
-                heapreplace(pending, (time + start(agent, time, not computing), agent, True))
-            return None
-        finally:
-            self._unwatched, self._clock = left, None
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
