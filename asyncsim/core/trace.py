@@ -23,7 +23,7 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["CODES", "EVENTS", "RECORD", "SERVER", "SPILL_ROWS", "Trace", "TraceEvent"]
+__all__ = ["CODES", "EVENTS", "RECORD", "SERVER", "SPILL_ROWS", "Trace", "TraceEvent", "records"]
 
 SERVER = -1
 """The server's agent index in the engines (written as agent 0 in trace.csv)."""
@@ -66,6 +66,15 @@ CODES = {event: code for code, event in enumerate(EVENTS)}
 PACKED_ROWS = 4096
 """Packed rows (:meth:`Trace.extend_records`) that go to the trace's file at once; fewer join
 the rows in memory (a file segment costs a write and a read)."""
+
+
+def records(count: int, time, agent, event, iteration, version) -> np.ndarray:
+    """``count`` rows packed as :data:`RECORD`, each field given as one value or an array
+    (``agent`` numbered as written, ``event`` a code of :data:`CODES`)."""
+    rows = np.empty(count, RECORD)
+    for name, value in zip(RECORD.names, (time, agent, event, iteration, version), strict=True):
+        rows[name] = value
+    return rows
 
 
 class Trace:

@@ -96,6 +96,13 @@ class _Role:
         value = self._value_at[agent, column]
         return value if self._checked else check_time(value, self.field, agent, k, self.source)
 
+    def samples(self, agents: np.ndarray, k: int) -> np.ndarray:
+        """``sample(agent, k)`` of each of ``agents`` in turn (fixed values: read at once)."""
+        if self.fixed is not None:
+            return np.asarray(self.fixed, dtype=float)[agents]
+        sample = self.sample
+        return np.array([sample(agent, k) for agent in agents.tolist()], dtype=float)
+
     def drawer(self, k: int, scale: float | None = None) -> Callable[[int], float]:
         """``agent → sample(agent, k)`` (times ``scale`` if given), the same values taken in
         the same order, as one cheap function (the engine's hot path: a duration drawn ahead is
@@ -155,9 +162,7 @@ class _Role:
         row[:held] = row[first:end]
         row[held : held + self.block] = block
         self._first_at[agent], self._end_at[agent] = 0, held + self.block
-        # a NaN or an infinity makes the sum not finite (so may an overflow: then each
-        # duration is checked too, harmlessly)
-        if not (block.min() >= 0.0 and math.isfinite(math.fsum(block.tolist()))):
+        if not ((block >= 0.0) & (block < math.inf)).all():  # NaN fails both
             self._checked = False  # each is checked when taken, naming its iteration
         return True
 
@@ -271,8 +276,8 @@ class ClusterRuntime:
         counts = np.zeros(self.n, dtype=int)
         counts[list(participants)] = 1
         sending = np.flatnonzero(self.topology.senders(counts))
-        uplinks = {int(agent): self.uplink_time(int(agent), k) for agent in sending}
-        kappa = np.fromiter(uplinks.values(), dtype=float, count=len(uplinks))
+        kappa = self._uplink.samples(sending, k)
+        uplinks = dict(zip(sending.tolist(), kappa.tolist(), strict=True))
         return Reduce(uplinks, self.topology.reduce_time(kappa, self.topology_context))
 
     def available_from(self, agent: int, time: float) -> float:

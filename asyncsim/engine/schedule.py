@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asyncsim.core.trace import CODES, RECORD, TraceEvent
+from asyncsim.core.trace import CODES, TraceEvent, records
 
 if TYPE_CHECKING:
     from asyncsim.engine.simulation import Simulation, _Round
@@ -157,8 +157,6 @@ class VectorRound:
         self.first_index = np.array(sim._next_index, dtype=np.int64)  # at the round's start
         self.started = np.zeros(n, np.int64)  # computations started in the round, per agent
         self.ended = np.zeros(n, np.int64)  # and gradients finished
-        self.first_end = np.full(n, np.iinfo(np.int64).max)  # event number of the first
-        self.events = 0  # events applied in the round
         self.time = np.zeros(n)  # each agent's next event
         self.received = np.zeros(n, bool)  # whether its next event is a computation's end
         self.left = sim._unwatched
@@ -202,10 +200,10 @@ class VectorRound:
         trace = self.sim.trace
         if not trace.enabled:
             return
-        rows = np.empty(2 * len(time), RECORD)
-        rows["time"], rows["agent"] = np.repeat(time, 2), np.repeat(agents + 1, 2)
-        rows["event"][0::2], rows["event"][1::2] = first, START
-        rows["iteration"] = rows["version"] = self.version
+        events = np.empty(2 * len(time), np.uint8)
+        events[0::2], events[1::2] = first, START
+        rows = records(len(events), np.repeat(time, 2), np.repeat(agents + 1, 2), events,
+                       self.version, self.version)  # fmt: skip
         kept = len(rows) - stopped
         trace.extend_records(rows[:kept], tuple(range(kept)) if int_times else ())
 
@@ -292,35 +290,39 @@ class VectorRound:
         following: np.ndarray,
         unknown: np.ndarray,
     ) -> tuple[float | None, bool] | object | None:
-        """Apply the window's events up to the first bound; (stop time, True) when the rule
-        stopped the round, (None, False) when the time budget ended it; None when every event
-        was applied, :data:`_GO_ON` when some were not."""
-        sim = self.sim
-        count = len(time)
+        """Apply the window's events up to the first bound, drive's watch called on the way;
+        (stop time, True) when the rule stopped the round, (None, False) when the time budget
+        ended it; None when every event was applied, :data:`_GO_ON` when some were not."""
+        sim, count = self.sim, len(time)
         blocked = int(np.argmax(unknown)) if unknown.any() else count
         budget = int(np.searchsorted(time, sim._deadline, "left"))
-        watch = self.left - 1
-        cut = min(blocked, budget, watch)
-        ends = np.flatnonzero((level[:cut] > 0) | self.received[agents[:cut]])
-        stop = self.round_.rule.on_gradients(agents[ends].tolist())
-        if stop is not None:
-            cut = int(ends[stop]) + 1
-        self._commit(time[:cut], agents[:cut], level[:cut], following[:cut], stop is not None)
-        if stop is not None:
-            self.round_.done = True
-            self._finish(int(agents[cut - 1]))
-            return float(time[cut - 1]), True
-        if cut == budget < count:  # the budget's timeout comes first, and stops the run
-            self._finish(None)
-            return None, False
-        if cut == watch < count:
+        applied = np.zeros(self.n, np.int64)  # events of each agent applied in the window
+        done = 0
+        while True:
+            watch = done + self.left - 1
+            cut = min(blocked, budget, watch)
+            ends = done + np.flatnonzero((level[done:cut] > 0) | self.received[agents[done:cut]])
+            stop = self.round_.rule.on_gradients(agents[ends].tolist())
+            if stop is not None:
+                cut = int(ends[stop]) + 1
+            events = slice(done, cut)
+            self._commit(time[events], agents[events], level[events], following[events],
+                         applied, stop is not None)  # fmt: skip
+            if stop is not None:
+                self.round_.done = True
+                self._finish(int(agents[cut - 1]))
+                return float(time[cut - 1]), True
+            if cut == budget < count:  # the budget's timeout comes first, and stops the run
+                self._finish(None)
+                return None, False
+            if cut != watch or cut == count:
+                return None if cut == count else _GO_ON
             self.left = self.watch_every + 1  # its event, applied next, counts down to it
             if sim._watch is not None:
                 sim._clock = float(time[cut])  # what the check reports
                 self._finish(None)
                 sim._watch()
-            return _GO_ON
-        return None if cut == count else _GO_ON
+            done = cut
 
     def _commit(
         self,
@@ -328,10 +330,12 @@ class VectorRound:
         agents: np.ndarray,
         level: np.ndarray,
         following: np.ndarray,
+        applied: np.ndarray,
         stopped: bool,
     ) -> None:
         """Apply events in order: each traces its end (or the point's arrival) and the start of
-        the next computation, but the event that stops the round, which starts none."""
+        the next computation, but the event that stops the round, which starts none.
+        ``applied``: each agent's events of the window applied before (counted on)."""
         count = len(time)
         if not count:
             return
@@ -342,21 +346,17 @@ class VectorRound:
         finished = agents[ending]
         self.ended += np.bincount(finished, minlength=self.n)
         self.sim.counters.used += len(finished)
-        firsts, where = np.unique(finished, return_index=True)
-        number = self.events + np.flatnonzero(ending)[where]
-        self.first_end[firsts] = np.minimum(self.first_end[firsts], number)
-        per_agent = np.bincount(agents, minlength=self.n)
-        last = level == per_agent[agents] - 1
+        applied += np.bincount(agents, minlength=self.n)
+        last = level == applied[agents] - 1  # each agent's last event: its next one follows
         self.time[agents[last]] = following[last]
         self.received[agents] = True
-        self.events += count
         self.left -= count
 
     def _finish(self, stopper: int | None) -> None:
         """The round's state as the processes leave it: agents' next indices, the computations
         running (all agents holding the point but the one that stopped the round), the
-        gradients each finished (one run of indices, in the order of their first), and the
-        events until drive's next check."""
+        gradients each finished (one run of indices; agents in index order: the order of the
+        contributions does not matter), and the events until drive's next check."""
         sim, round_ = self.sim, self.round_
         next_index = self.first_index + self.started
         sim._next_index[:] = next_index.tolist()
@@ -367,7 +367,6 @@ class VectorRound:
         round_.running.clear()
         round_.running.update(zip(agents.tolist(), (next_index[agents] - 1).tolist()))
         finished = np.flatnonzero(self.ended)
-        finished = finished[np.argsort(self.first_end[finished], kind="stable")]
         firsts = self.first_index[finished].tolist()
         round_.used.clear()
         round_.used.update(

@@ -27,7 +27,7 @@ import simpy
 
 from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
-from asyncsim.core.trace import SERVER, Trace, TraceEvent
+from asyncsim.core.trace import CODES, SERVER, Trace, TraceEvent, records
 from asyncsim.engine.clock import AgentTimeout, At
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
@@ -347,10 +347,14 @@ class Simulation:
                 return
 
     def _discard_running(self, round_: _Round, time: float) -> None:
-        agents = sorted(round_.running)
+        """The computations running at the round's stop are discarded (traced in agent
+        order)."""
+        agents = np.array(sorted(round_.running), dtype=np.int64)
         self.counters.discarded += len(agents)
-        times, events = [time] * len(agents), [TraceEvent.DISCARDED] * len(agents)
-        self.trace.extend(_flat_rows(times, agents, events, round_.version))
+        if self.trace.enabled and len(agents):
+            version, discarded = round_.version, CODES[TraceEvent.DISCARDED]
+            rows = records(len(agents), time, agents + 1, discarded, version, version)
+            self.trace.extend_records(rows, tuple(range(len(rows))) if type(time) is int else ())
         round_.running.clear()
 
     def _reduce_over_links(self, round_: _Round, counts: dict[int, int]) -> Process:
@@ -423,11 +427,15 @@ class Simulation:
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:
         """One job per run of consecutive indices of each agent (an outage can split a run)."""
-        jobs = []
-        for agent in sorted(round_.used):
-            indices = round_.used[agent]
-            weight = round_.rule.weight(agent, len(indices))
-            jobs += [GradientJob(agent, first, count, weight) for first, count in _runs(indices)]
+        weight, used, jobs = round_.rule.weight, round_.used, []
+        for agent in sorted(used):
+            indices = used[agent]
+            count = len(indices)
+            if indices[-1] - indices[0] == count - 1:  # one run (no outage split it)
+                jobs.append(GradientJob(agent, indices[0], count, weight(agent, count)))
+            else:
+                each = weight(agent, count)
+                jobs += [GradientJob(agent, first, run, each) for first, run in _runs(indices)]
         return jobs
 
     # ------------------------------------------------------------------ asynchronous server
@@ -519,8 +527,6 @@ def _flat_rows(times: list[float], agents: list[int], events: list[str], version
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
     """Split increasing indices into (first, count) runs of consecutive values."""
-    if indices[-1] - indices[0] == len(indices) - 1:  # one run (no outage split it)
-        return [(indices[0], len(indices))]
     runs: list[list[int]] = []
     for index in indices:
         if runs and index == runs[-1][0] + runs[-1][1]:
