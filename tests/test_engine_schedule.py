@@ -1,5 +1,6 @@
-"""A round on private wires runs from a heap of its events (Simulation._scheduled_round) instead
-of one SimPy process per agent: both must give the same run, row for row.
+"""A round on private wires runs from its events alone (Simulation._scheduled_round: in bulk,
+window by window, for rules that keep computing; else from a heap) instead of one SimPy process
+per agent: both must give the same run, row for row.
 
 Each case runs twice, once as shipped and once with every round forced through the SimPy
 processes; the trace rows (times, order, events), the iteration rows and the summaries must be
@@ -7,8 +8,10 @@ identical. The cases cover ties at one instant (equal times: the agent index dec
 arriving at once (downlink 0) and later, random times drawn in blocks and one at a time
 (truncated normal, iteration-varying), rounds whose agents compute once (synchronized,
 m-synchronous) and a time budget that ends in the middle of a round, or at the instant
-computations end (they are not processed: the budget's timeout comes first).
-"""
+computations end (they are not processed: the budget's timeout comes first); for the windows:
+many agents tied, an agent so fast that it needs more durations than it holds drawn ahead or
+than a window's levels, computations of no time, a budget inside a window, drive's check every
+few events, and a round handed over to the heap half-way."""
 
 from __future__ import annotations
 
@@ -136,7 +139,9 @@ def test_scheduled_rounds_equal_process_rounds(name: str, monkeypatch) -> None:
         ], key
 
 
-@pytest.mark.parametrize("name", ["exponential, uniform downlink", "one agent far faster, random times"])
+@pytest.mark.parametrize(
+    "name", ["exponential, uniform downlink", "one agent far faster, random times"]
+)
 def test_rounds_watched_often_equal_process_rounds(name: str, monkeypatch) -> None:
     """drive's check every 7 events: windows are cut before its event, as SimPy's loop calls
     it, and the trace spills between (rows of both runs alike)."""

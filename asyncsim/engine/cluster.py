@@ -111,7 +111,8 @@ class _Role:
             if scale is None:
                 return [float(h) for h in self.fixed].__getitem__
             return [float(h) * scale for h in self.fixed].__getitem__
-        value_at, first_at, end_at, sample = self._value_at, self._first_at, self._end_at, self.sample
+        value_at, first_at, end_at = self._value_at, self._first_at, self._end_at
+        sample = self.sample
 
         def draw(agent: int) -> float:
             column = first_at[agent]

@@ -75,8 +75,8 @@ class HeapRound:
         """``start(agent, now, received)``: the agent starts a computation at ``now`` (traced,
         after its ``broadcast_received`` when ``received``); returns its duration."""
         sim, round_ = self.sim, self.round_
-        add, version, running, counters = sim.trace.add, round_.version, round_.running, sim.counters
-        next_index, duration = sim._next_index, sim._durations(version)
+        add, version, running = sim.trace.add, round_.version, round_.running
+        counters, next_index, duration = sim.counters, sim._next_index, sim._durations(version)
         received_event, start_event = TraceEvent.BROADCAST_RECEIVED, TraceEvent.COMPUTE_START
 
         def start(agent: int, now: float, received: bool) -> float:
@@ -90,9 +90,7 @@ class HeapRound:
 
         return start
 
-    def resume(
-        self, pending: list, start: Callable[[int, float, bool], float]
-    ) -> float | None:
+    def resume(self, pending: list, start: Callable[[int, float, bool], float]) -> float | None:
         """Process the ``pending`` events (a heap of (time, agent, computing)) until the rule
         stops the round; drive's check runs every ``watch_every`` events, as in SimPy's loop."""
         sim, round_ = self.sim, self.round_
@@ -191,7 +189,11 @@ class VectorRound:
         return True
 
     def _trace(
-        self, time: np.ndarray, agents: np.ndarray, first: np.ndarray, stopped: bool = False,
+        self,
+        time: np.ndarray,
+        agents: np.ndarray,
+        first: np.ndarray,
+        stopped: bool = False,
         int_times: bool = False,
     ) -> None:
         """Trace each event: its row ``first`` (a computation's end, or the point's arrival),
@@ -278,7 +280,9 @@ class VectorRound:
         else:  # events left beyond the last level: the first of them bounds the window
             beyond = np.full(len(agents), self.LEVELS)
             parts.append((time, agents, beyond, time, np.ones(len(agents), bool)))
-        time, agents, level, following, unknown = (np.concatenate(c) for c in zip(*parts))
+        time, agents, level, following, unknown = (
+            np.concatenate(c) for c in zip(*parts, strict=True)
+        )
         order = np.lexsort((level, agents, time))
         return time[order], agents[order], level[order], following[order], unknown[order]
 
@@ -365,7 +369,7 @@ class VectorRound:
             computing[stopper] = False
         agents = np.flatnonzero(computing)
         round_.running.clear()
-        round_.running.update(zip(agents.tolist(), (next_index[agents] - 1).tolist()))
+        round_.running.update(zip(agents.tolist(), (next_index[agents] - 1).tolist(), strict=True))
         finished = np.flatnonzero(self.ended)
         firsts = self.first_index[finished].tolist()
         round_.used.clear()
