@@ -63,7 +63,7 @@ RECORD = np.dtype(
 CODES = {event: code for code, event in enumerate(EVENTS)}
 """Each event's code in :data:`RECORD`."""
 
-PACKED_ROWS = 4096
+PACKED_ROWS = 256
 """Packed rows (:meth:`Trace.extend_records`) that go to the trace's file at once; fewer join
 the rows in memory (a file segment costs a write and a read)."""
 

@@ -261,11 +261,11 @@ class VectorRound:
         return float(np.partition(self.time, middle)[middle])
 
     def _window(self, end: float) -> tuple[np.ndarray, ...] | None:
-        """Events at or before ``end``, in order: (time, agent, level, next event's time,
-        whether its next duration is unknown); None when durations cannot be read ahead."""
+        """Events at or before ``end``, in order: (time, agent, level, next event's time: NaN
+        where its duration is not drawn yet); None when durations cannot be read ahead."""
         agents = np.flatnonzero(self.time <= end)
         time = self.time[agents]
-        parts = []
+        levels = []  # (time, agent, next event's time) of each level's events
         for level in range(self.LEVELS):
             if not agents.size:
                 break
@@ -273,18 +273,15 @@ class VectorRound:
             if tau is None:
                 return None
             following = time + tau
-            unknown = np.isnan(tau)
-            parts.append((time, agents, np.full(len(agents), level), following, unknown))
-            going = (following <= end) & ~unknown
+            levels.append((time, agents, following))
+            going = following <= end  # False for NaN
             agents, time = agents[going], following[going]
         else:  # events left beyond the last level: the first of them bounds the window
-            beyond = np.full(len(agents), self.LEVELS)
-            parts.append((time, agents, beyond, time, np.ones(len(agents), bool)))
-        time, agents, level, following, unknown = (
-            np.concatenate(c) for c in zip(*parts, strict=True)
-        )
+            levels.append((time, agents, time + np.nan))
+        level = np.repeat(np.arange(len(levels)), [len(events) for _, events, _ in levels])
+        time, agents, following = (np.concatenate(c) for c in zip(*levels, strict=True))
         order = np.lexsort((level, agents, time))
-        return time[order], agents[order], level[order], following[order], unknown[order]
+        return time[order], agents[order], level[order], following[order]
 
     def _apply(
         self,
@@ -292,12 +289,12 @@ class VectorRound:
         agents: np.ndarray,
         level: np.ndarray,
         following: np.ndarray,
-        unknown: np.ndarray,
     ) -> tuple[float | None, bool] | object | None:
         """Apply the window's events up to the first bound, drive's watch called on the way;
         (stop time, True) when the rule stopped the round, (None, False) when the time budget
         ended it; None when every event was applied, :data:`_GO_ON` when some were not."""
         sim, count = self.sim, len(time)
+        unknown = np.isnan(following)
         blocked = int(np.argmax(unknown)) if unknown.any() else count
         budget = int(np.searchsorted(time, sim._deadline, "left"))
         applied = np.zeros(self.n, np.int64)  # events of each agent applied in the window
