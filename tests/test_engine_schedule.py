@@ -15,11 +15,13 @@ few events, and a round handed over to the heap half-way."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from conftest import deep_merge
 
+from asyncsim.core.oracle import GradientJob
 from asyncsim.core.trace import Trace
 from asyncsim.engine.schedule import VectorRound
 from asyncsim.engine.simulation import Simulation
@@ -163,3 +165,24 @@ def test_a_round_handed_over_to_the_heap_equals_process_rounds(monkeypatch) -> N
     monkeypatch.setattr(VectorRound, "_window", every_second)
     test_scheduled_rounds_equal_process_rounds("one agent far faster, random times", monkeypatch)
     assert len(made) > 4
+
+
+def test_jobs_are_one_per_run_of_indices() -> None:
+    """A round's gradients become one job per run of consecutive indices of an agent (an
+    outage can split a run), weighted by the rule; agents in index order."""
+
+    class Half:
+        def weight(self, agent: int, count: int) -> float:
+            return 1.0 / (agent + count)
+
+    used = {2: range(5, 7), 0: [3, 4, 7], 1: [0]}
+    round_ = SimpleNamespace(used=used, rule=Half())
+    jobs = Simulation._jobs(None, round_)  # type: ignore[arg-type]
+    assert jobs == [
+        GradientJob(0, 3, 2, 1 / 3),
+        GradientJob(0, 7, 1, 1 / 3),
+        GradientJob(1, 0, 1, 1 / 2),
+        GradientJob(2, 5, 2, 1 / 4),
+    ]
+    used.pop(0)
+    assert Simulation._jobs(None, round_) == jobs[2:]  # type: ignore[arg-type]

@@ -319,9 +319,8 @@ class VectorRound:
             if cut != watch or cut == count:
                 return None if cut == count else _GO_ON
             self.left = self.watch_every + 1  # its event, applied next, counts down to it
-            if sim._watch is not None:
+            if sim._watch is not None:  # it reads the clock and the counters (not indices)
                 sim._clock = float(time[cut])  # what the check reports
-                self._finish(None)
                 sim._watch()
             done = cut
 
