@@ -13,7 +13,7 @@ are weighted.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,15 @@ class CollectionRule(ABC):
     @abstractmethod
     def on_gradient(self, agent: int) -> bool:
         """Record a finished gradient of ``agent`` (0-based); True when the round must stop."""
+
+    def on_gradients(self, agents: Sequence[int]) -> int | None:
+        """:meth:`on_gradient` for each of ``agents`` in turn, up to the gradient that stops
+        the round: its position in ``agents``; None when none does."""
+        on_gradient = self.on_gradient
+        for position, agent in enumerate(agents):
+            if on_gradient(agent):
+                return position
+        return None
 
     @abstractmethod
     def weight(self, agent: int, count: int) -> float:

@@ -23,7 +23,7 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["EVENTS", "RECORD", "SERVER", "SPILL_ROWS", "Trace", "TraceEvent"]
+__all__ = ["CODES", "EVENTS", "RECORD", "SERVER", "SPILL_ROWS", "Trace", "TraceEvent", "records"]
 
 SERVER = -1
 """The server's agent index in the engines (written as agent 0 in trace.csv)."""
@@ -60,7 +60,21 @@ RECORD = np.dtype(
 )
 """A trace row in the trace's file; the event as its index in :data:`EVENTS`."""
 
-_CODE = {event: code for code, event in enumerate(EVENTS)}
+CODES = {event: code for code, event in enumerate(EVENTS)}
+"""Each event's code in :data:`RECORD`."""
+
+PACKED_ROWS = 256
+"""Packed rows (:meth:`Trace.extend_records`) that go to the trace's file at once; fewer join
+the rows in memory (a file segment costs a write and a read)."""
+
+
+def records(count: int, time, agent, event, iteration, version) -> np.ndarray:
+    """``count`` rows packed as :data:`RECORD`, each field given as one value or an array
+    (``agent`` numbered as written, ``event`` a code of :data:`CODES`)."""
+    rows = np.empty(count, RECORD)
+    for name, value in zip(RECORD.names, (time, agent, event, iteration, version), strict=True):
+        rows[name] = value
+    return rows
 
 
 class Trace:
@@ -94,6 +108,30 @@ class Trace:
         if self.enabled:
             self._flat.extend(flat)
 
+    def extend_records(self, records: np.ndarray, int_times: tuple[int, ...] = ()) -> None:
+        """Append rows given packed (:data:`RECORD`; ``int_times``: the rows whose time is an
+        int). Many rows go to the trace's file at once, behind the rows held in memory (which
+        go there first); a few, or rows behind some that do not pack, join those in memory."""
+        if not self.enabled:
+            return
+        segment = _Segment.of(records, int_times)
+        if len(records) >= PACKED_ROWS:
+            if not self._flat:
+                self._write(segment)
+                return
+            held = _Segment.pack(self._flat)
+            if held is not None:
+                self._write(held)
+                self._write(segment)
+                del self._flat[:]
+                return
+        self._flat.extend(segment.flat(records))
+
+    def _write(self, segment: _Segment) -> None:
+        if self._file is None:
+            self._file = _SpillFile()
+        self._file.write(segment)
+
     def spill(self, at_least: int = SPILL_ROWS) -> None:
         """Move the rows held in memory to the trace's file when there are ``at_least`` of
         them and they pack into :data:`RECORD` (times int or float, event names of
@@ -104,9 +142,7 @@ class Trace:
         segment = _Segment.pack(flat)
         if segment is None:
             return
-        if self._file is None:
-            self._file = _SpillFile()
-        self._file.write(segment)
+        self._write(segment)
         del flat[:]  # the same list: ``add`` keeps appending to it
 
     def flat_blocks(self, rows: int) -> Iterator[list[float | int | str]]:
@@ -196,7 +232,7 @@ class _Segment:
             return None
         records = np.empty(len(times), RECORD)
         try:
-            records["event"] = np.array(list(map(_CODE.__getitem__, events)), np.uint8)
+            records["event"] = np.array(list(map(CODES.__getitem__, events)), np.uint8)
             for name, column in zip(("agent", "iteration", "version"), integers, strict=True):
                 records[name] = np.array(column, np.int64)
         except (KeyError, OverflowError):  # an event of no name, an int beyond 64 bits
@@ -205,9 +241,15 @@ class _Segment:
         int_times = ()
         if int in time_types:
             int_times = tuple(row for row, t in enumerate(times) if type(t) is int)
+        return cls.of(records, int_times)
+
+    @classmethod
+    def of(cls, records: np.ndarray, int_times: tuple[int, ...] = ()) -> _Segment:
+        """The rows of ``records`` (``offset`` 0), those of ``int_times`` timed by an int."""
         column = records["time"]
         ordered = bool(np.all(column[1:] >= column[:-1]))
-        return cls(records, 0, len(times), int_times, ordered, times[0], times[-1])
+        first, last = column[[0, -1]].tolist() if len(column) else (0.0, 0.0)
+        return cls(records, 0, len(column), int_times, ordered, first, last)
 
     def flat(self, records: np.ndarray) -> list[float | int | str]:
         """The rows as the trace recorded them, flattened."""

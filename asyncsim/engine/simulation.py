@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heapreplace
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,13 @@ import simpy
 
 from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
-from asyncsim.core.trace import SERVER, Trace, TraceEvent
+from asyncsim.core.trace import CODES, SERVER, Trace, TraceEvent, records
 from asyncsim.engine.clock import AgentTimeout, At
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.links import LiveLinks, Transfer
+from asyncsim.engine.schedule import scheduled_round
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
@@ -119,6 +120,7 @@ class Simulation:
         self._watch: Callable[[], None] | None = None  # drive's check between events
         self._unwatched = len(_WATCH)  # events of scheduled rounds until the next check
         self._clock: float | None = None  # a scheduled round's time, ahead of SimPy's clock
+        self._round_span = 0.0  # the last scheduled round's length (its first window's)
 
     @property
     def now(self) -> float:
@@ -267,97 +269,17 @@ class Simulation:
         )
 
     def _scheduled_round(self, round_: _Round) -> float | None:
-        """The round of :meth:`_round_agent` processes, run without SimPy: their events (an
-        agent receives the point, a computation ends) taken from a heap in SimPy's order:
-        time, then agent index (:class:`AgentTimeout`); agents whose point arrives at once
-        start in agent order first (SimPy starts processes before other events). Nothing else
-        can happen meanwhile (:meth:`_schedulable`), so trace, counters, indices and the rule
-        see the same calls in the same order. Returns the stop time, or None when the time
-        budget ends (or the events run out) first."""
-        version, now = round_.version, self.env.now
-        pending = []  # (time, agent, computing) of each agent's next event
-        received = []  # agents that hold the point now
-        delays = self.cluster.broadcast_delays(version)
-        for agent in range(self.cluster.n):
-            delay = delays(agent)
-            if delay > 0:
-                pending.append((now + delay, agent, False))
-            else:
-                received.append(agent)
-        start = self._starter(round_)
-        for agent in received:
-            pending.append((now + start(agent, now, True), agent, True))
-        heapify(pending)
-        return self._run_schedule(pending, round_, start)
-
-    def _starter(self, round_: _Round) -> Callable[[int, float, bool], float]:
-        """``start(agent, now, received)``: the agent starts a computation at ``now`` (traced,
-        after its ``broadcast_received`` when ``received``); returns its duration."""
-        add, version, running, counters = (
-            self.trace.add,
-            round_.version,
-            round_.running,
-            self.counters,
-        )
-        next_index, duration = self._next_index, self._durations(version)
-
-        def start(agent: int, now: float, received: bool) -> float:
-            if received:
-                add((now, agent + 1, TraceEvent.BROADCAST_RECEIVED, version, version))
-            index = running[agent] = next_index[agent]
-            next_index[agent] = index + 1
-            counters.started += 1
-            add((now, agent + 1, COMPUTE_START, version, version))
-            return duration(agent)
-
-        return start
+        """The round of :meth:`_round_agent` processes, run without SimPy
+        (:func:`~asyncsim.engine.schedule.scheduled_round`): nothing else can happen meanwhile
+        (:meth:`_schedulable`). Returns the stop time, or None when the time budget ends (or
+        the events run out) first."""
+        return scheduled_round(self, round_, len(_WATCH))
 
     def _durations(self, version: int) -> Callable[[int], float]:
         """``agent → τ`` of a computation started now (per-trajectory timing)."""
         if self._fixed_tau is not None:
             return self._fixed_tau.__getitem__
         return self.cluster.compute_times(version, self.oracle.horizon)
-
-    def _run_schedule(
-        self, pending: list, round_: _Round, start: Callable[[int, float, bool], float]
-    ) -> float | None:
-        """Process the ``pending`` events (a heap) until the rule stops the round
-        (:meth:`_scheduled_round`); drive's check runs every :data:`WATCH_EVENTS` events, as
-        in :func:`_run_watched`."""
-        add, version, counters = self.trace.add, round_.version, self.counters
-        deadline, watch, left = self._deadline, self._watch, self._unwatched
-        running, used, rule, finished = round_.running, round_.used, round_.rule, round_.finished
-        on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
-        try:
-            while pending:
-                time, agent, computing = pending[0]
-                if time >= deadline:  # the budget's timeout comes first, and stops the run
-                    return None
-                left -= 1
-                if not left:
-                    left = len(_WATCH)
-                    if watch is not None:
-                        self._clock = time  # what the check reports
-                        watch()
-                if computing:
-                    add((time, agent + 1, COMPUTE_END, version, version))
-                    mine = used.get(agent)
-                    if mine is None:
-                        mine = used[agent] = []
-                    mine.append(running.pop(agent))
-                    counters.used += 1
-                    if not keeps_computing:
-                        finished[agent] = time
-                    if on_gradient(agent):
-                        round_.done = True
-                        return time
-                    if not keeps_computing:
-                        heappop(pending)
-                        continue
-                heapreplace(pending, (time + start(agent, time, not computing), agent, True))
-            return None
-        finally:
-            self._unwatched, self._clock = left, None
 
     def _round_agent(self, agent: int, round_: _Round) -> Process:
         env, version = self.env, round_.version
@@ -426,10 +348,14 @@ class Simulation:
                 return
 
     def _discard_running(self, round_: _Round, time: float) -> None:
-        agents = sorted(round_.running)
+        """The computations running at the round's stop are discarded (traced in agent
+        order)."""
+        agents = np.array(sorted(round_.running), dtype=np.int64)
         self.counters.discarded += len(agents)
-        times, events = [time] * len(agents), [TraceEvent.DISCARDED] * len(agents)
-        self.trace.extend(_flat_rows(times, agents, events, round_.version))
+        if self.trace.enabled and len(agents):
+            version, discarded = round_.version, CODES[TraceEvent.DISCARDED]
+            rows = records(len(agents), time, agents + 1, discarded, version, version)
+            self.trace.extend_records(rows, tuple(range(len(rows))) if type(time) is int else ())
         round_.running.clear()
 
     def _reduce_over_links(self, round_: _Round, counts: dict[int, int]) -> Process:
@@ -501,12 +427,21 @@ class Simulation:
         self.counters.uploads += len(uploads)
 
     def _jobs(self, round_: _Round) -> list[GradientJob]:
-        """One job per run of consecutive indices of each agent (an outage can split a run)."""
+        """One job per run of consecutive indices of each agent (an outage can split a run).
+        Built a column at a time (``map``) when no run is split, the usual case: 60,000 jobs
+        of a round at n = 10^5 took 0.17 s one agent at a time, 0.09 s so."""
+        used = round_.used
+        agents = sorted(used)
+        indices = list(map(used.__getitem__, agents))
+        counts = list(map(len, indices))
+        firsts = list(map(itemgetter(0), indices))
+        weights = list(map(round_.rule.weight, agents, counts))
+        # each last - first >= count - 1, equal for one run: so are their sums
+        if sum(map(itemgetter(-1), indices)) - sum(firsts) == sum(counts) - len(counts):
+            return list(map(GradientJob, agents, firsts, counts, weights))
         jobs = []
-        for agent in sorted(round_.used):
-            indices = round_.used[agent]
-            weight = round_.rule.weight(agent, len(indices))
-            jobs += [GradientJob(agent, first, count, weight) for first, count in _runs(indices)]
+        for agent, each, mine in zip(agents, weights, indices, strict=True):
+            jobs += [GradientJob(agent, first, count, each) for first, count in _runs(mine)]
         return jobs
 
     # ------------------------------------------------------------------ asynchronous server
@@ -598,8 +533,6 @@ def _flat_rows(times: list[float], agents: list[int], events: list[str], version
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
     """Split increasing indices into (first, count) runs of consecutive values."""
-    if indices[-1] - indices[0] == len(indices) - 1:  # one run (no outage split it)
-        return [(indices[0], len(indices))]
     runs: list[list[int]] = []
     for index in indices:
         if runs and index == runs[-1][0] + runs[-1][1]:

@@ -13,7 +13,7 @@ is spent.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from functools import partial
 from itertools import count
 from typing import Any
@@ -78,6 +78,18 @@ class CountRule(CollectionRule):
     def on_gradient(self, agent: int) -> bool:
         self.collected += 1
         return self.collected >= self.target
+
+    def on_gradients(self, agents: Sequence[int]) -> int | None:
+        """The round stops at gradient number ``target`` (counted without a call per
+        gradient, unless a subclass counts its own way)."""
+        if type(self).on_gradient is not CountRule.on_gradient:
+            return super().on_gradients(agents)
+        stop = max(self.target - self.collected, 1) - 1  # the position that reaches target
+        if stop < len(agents):
+            self.collected += stop + 1
+            return stop
+        self.collected += len(agents)
+        return None
 
     def weight(self, agent: int, count: int) -> float:
         return 1.0 / self.target
