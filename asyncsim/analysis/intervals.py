@@ -101,14 +101,10 @@ class TraceColumns:
 
     def of_agents(self, agents: np.ndarray) -> TraceColumns:
         """The rows of ``agents`` and of the server."""
-        return self._rows((self.agent == 0) | np.isin(self.agent, agents))
+        return self.take((self.agent == 0) | np.isin(self.agent, agents))
 
-    def of_agent_range(self, first: int, last: int) -> TraceColumns:
-        """The rows of agents ``first`` .. ``last`` and of the server."""
-        agent = self.agent
-        return self._rows((agent == 0) | ((agent >= first) & (agent <= last)))
-
-    def _rows(self, keep: np.ndarray) -> TraceColumns:
+    def take(self, keep: np.ndarray) -> TraceColumns:
+        """The rows ``keep`` (a mask, or positions)."""
         return TraceColumns(self.time[keep], self.agent[keep], self.event[keep], self.version[keep])
 
 
@@ -181,7 +177,8 @@ def _opened(trace: TraceColumns, rows: np.ndarray) -> np.ndarray:
     ends = np.zeros(len(trace), dtype=bool)
     ends[rows] = True
     on = np.flatnonzero(channel > 0)
-    order = on[np.lexsort((on, channel[on], trace.agent[on]))]
+    # by agent, then channel, then row (a stable sort of one key: a third of a lexsort's time)
+    order = on[np.argsort(trace.agent[on] * 4 + channel[on], kind="stable")]
     previous, same = _previous_in_group(trace.agent[order] * 4 + channel[order])
     is_start = _START_CHANNEL[trace.event[order]] > 0
     paired = same & is_start[np.maximum(previous, 0)]
@@ -213,14 +210,14 @@ def busy(trace: TraceColumns, end: float) -> Intervals:
 def _agent_order(agent: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Order by agent, then kind by its first row for that agent, then row."""
     row = np.arange(agent.size)
-    by_group = np.lexsort((row, kind, agent))
+    by_group = np.argsort(agent * len(KINDS) + kind, kind="stable")  # agent, kind, row
     group = agent[by_group] * len(KINDS) + kind[by_group]
     first_of_run = np.ones(group.size, dtype=bool)
     first_of_run[1:] = group[1:] != group[:-1]
     runs = np.cumsum(first_of_run) - 1
     first = np.empty(agent.size, dtype=np.int64)
     first[by_group] = row[by_group][first_of_run][runs]
-    return np.lexsort((row, first, agent))
+    return np.argsort(agent * max(agent.size, 1) + first, kind="stable")  # agent, first, row
 
 
 def with_idle(intervals: Intervals, agents: np.ndarray, end: float) -> Intervals:
@@ -283,12 +280,24 @@ for the 10^7 rows of a trace at n = 10^5 read at once, 60 MB for a group."""
 def agents_computing_time(trace: TraceColumns, end: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`computing_time` of :func:`busy` (``trace``, ``end``), computed for groups of
     consecutive agents with about :data:`GROUP_ROWS` rows each: an agent's intervals depend
-    only on its rows and the server's, so each sum is the same as from the whole trace."""
+    only on its rows and the server's, so each sum is the same as from the whole trace. The
+    rows are put in their groups by one stable sort (a scan of the trace per group took half
+    of the utilization figure's 5.1 s of CPU at n = 10^5)."""
     rows = np.bincount(trace.agent, minlength=n + 1)[1:]
-    group = np.cumsum(rows) // GROUP_ROWS  # agent i + 1 → its group
+    runs = _runs(np.cumsum(rows) // GROUP_ROWS)  # agents first + 1 .. last form a group
+    if len(runs) <= 1:
+        return computing_time(busy(trace, end), n)
+    group_of_agent = np.repeat(np.arange(1, len(runs) + 1), [last - first for first, last in runs])
+    key = np.zeros(len(trace), dtype=np.min_scalar_type(len(runs)))  # the server's rows: 0
+    agents = trace.agent > 0
+    key[agents] = group_of_agent[trace.agent[agents] - 1]
+    order = np.argsort(key, kind="stable")
+    edges = np.searchsorted(key[order], np.arange(len(runs) + 1), side="right")
+    server = order[: edges[0]]
     used, wasted = np.zeros(n), np.zeros(n)
-    for first, last in _runs(group):
-        part = trace.of_agent_range(first + 1, last) if first > 0 or last < n else trace
+    for (first, last), start, stop in zip(runs, edges[:-1], edges[1:], strict=True):
+        # the group's rows and the server's, in trace order (two sorted runs: a linear merge)
+        part = trace.take(np.sort(np.concatenate((server, order[start:stop])), kind="stable"))
         part_used, part_wasted = computing_time(busy(part, end), n)
         used[first:last], wasted[first:last] = part_used[first:last], part_wasted[first:last]
     return used, wasted
