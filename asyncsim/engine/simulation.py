@@ -34,6 +34,7 @@ from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.links import LiveLinks, Transfer
+from asyncsim.engine.shared_round import run_shared_round, shared_round_runs
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
@@ -226,6 +227,9 @@ class Simulation:
         if self._schedulable(rule):
             stop = self._scheduled_round(round_)
             yield self.env.event() if stop is None else At(self.env, stop)  # None: never
+        elif shared_round_runs(self, rule):
+            stop = run_shared_round(self, round_)
+            yield self.env.event() if stop is None else At(self.env, stop)
         else:
             for agent in range(self.cluster.n):
                 self.env.process(self._round_agent(agent, round_))
