@@ -155,6 +155,20 @@ def test_a_time_budget_ending_at_an_instant_events_are_due(event: str) -> None:
         assert max(row[0] for row in shipped.methods[method["name"]].trace) < instant
 
 
+def test_bandwidth_traces_change_links_during_rounds(tmp_path: Any) -> None:
+    """Traces of the egress and the ingress, their instants at event instants (3 s: the first
+    copies arrive) and between them: the links' processes run in the queue the round steps."""
+    egress, ingress = tmp_path / "egress.csv", tmp_path / "ingress.csv"
+    egress.write_text("time,capacity\n0,80\n3,40\n7.5,120\n15,10\n")
+    ingress.write_text("time,capacity\n0,50\n3,20\n5.25,200\n11,35\n")
+    traces = [{"link": "egress", "path": str(egress)}, {"link": "ingress", "path": str(ingress)}]
+    scenario = deep_merge(BASE, {"cluster": {"network": {"uplink": "10 * i"}}})
+    scenario["cluster"]["network"]["traces"] = traces
+    shipped, processes, rounds = _runs(scenario)
+    assert rounds > 0
+    _assert_same(shipped, processes)
+
+
 def test_the_reproducer_runs_without_processes_and_ends_its_rounds_at_7_14_21_28_35() -> None:
     shipped, processes, rounds = _runs("scenarios/network/shared_links.yaml")
     assert rounds == 5

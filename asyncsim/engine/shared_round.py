@@ -10,7 +10,7 @@ and steps the queue itself, handling those entries inline and every other event 
 ``step`` does. The queue holds the same entries in the same order as with one process per agent,
 so the network sees the same changes at the same instants (every tie of an instant included)
 and the trace gets the same rows in the same order. When the round stops, the entries of the
-computations still running stay in the queue as events that do nothing, as the processes'
+computations still running stay in the queue and do nothing when they come, as the processes'
 timeouts would (their agents' processes would return at once); the reduce runs as before.
 """
 
@@ -19,8 +19,6 @@ from __future__ import annotations
 from functools import partial
 from heapq import heappop, heappush, heapreplace
 from typing import TYPE_CHECKING, Any
-
-from simpy.events import Event
 
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.trace import TraceEvent
@@ -40,15 +38,13 @@ RECEIVED, START, END = (
 
 def shared_round_runs(sim: Simulation, rule: CollectionRule) -> bool:
     """Whether :func:`run_shared_round` runs the round: shared links on the server's star (a
-    broadcast, no collective, no graph), no bandwidth traces, no outages, per-trajectory
-    times and no patience."""
+    broadcast, no collective, no graph), no outages, per-trajectory times and no patience."""
     links, topology = sim._links, sim.cluster.topology
     return (
         links is not None
         and topology.broadcasts
         and topology.collective is None
         and sim.graph is None
-        and not links.links.traces
         and not sim._outages
         and not sim.per_step_timing
         and type(rule).patience is CollectionRule.patience
@@ -68,7 +64,7 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
     rule, counters, add = round_.rule, sim.counters, sim.trace.add
     on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
     next_index, duration = sim._next_index, sim._durations(version)
-    mine = object()  # marks the queue entries of this round's computations
+    mine = _Computations()  # the event of this round's entries in the queue
 
     def start(agent: int, now: float) -> None:
         index = running[agent] = next_index[agent]
@@ -77,7 +73,7 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
         add((now, agent + 1, START, version, version))
         heappush(queue, (now + duration(agent), AGENT_PRIORITY + agent, next(ids), mine))
 
-    def received(agent: int, _: Event) -> None:
+    def received(agent: int, _: Any) -> None:
         del round_.receiving[agent]
         if round_.done:
             return
@@ -130,14 +126,21 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
         return None
     finally:
         sim._unwatched = left
-        _leave_as_no_ops(env, queue, mine)
 
 
-def _leave_as_no_ops(env: Any, queue: list, mine: object) -> None:
-    """Replace the round's entries still queued (computations running at the stop) by events
-    that do nothing, at the same places: as the timeouts of processes that return at once."""
-    for position, (time, priority, eid, event) in enumerate(queue):
-        if event is mine:
-            nothing = Event(env)
-            nothing._ok, nothing._value = True, None
-            queue[position] = (time, priority, eid, nothing)
+class _Computations:
+    """The event of a round's computation ends in SimPy's queue. The round handles its own
+    entries; SimPy steps those left when it stops (computations running then) and they do
+    nothing, as the timeouts of processes that return at once: no callbacks, ever, and
+    succeeded."""
+
+    __slots__ = ()
+    _ok = True
+
+    @property
+    def callbacks(self) -> tuple[()]:
+        return ()
+
+    @callbacks.setter
+    def callbacks(self, _: Any) -> None:
+        """SimPy's step clears an event's callbacks: nothing to clear."""
