@@ -9,15 +9,22 @@ agent's next computation end into SimPy's own queue as the entry its
 and steps the queue itself, handling those entries inline and every other event as SimPy's
 ``step`` does. The queue holds the same entries in the same order as with one process per agent,
 so the network sees the same changes at the same instants (every tie of an instant included)
-and the trace gets the same rows in the same order. When the round stops, the entries of the
-computations still running stay in the queue and do nothing when they come, as the processes'
-timeouts would (their agents' processes would return at once); the reduce runs as before.
+and the trace gets the same rows in the same order; the reduce then runs as before.
+
+One difference: the entries of the computations still running at the stop leave the queue,
+where the processes' timeouts would stay until their instants and then do nothing (their
+processes return at once). The network reads the queue only to ask whether more events are due
+at the present instant, to arm its next wake-up at once or after them (``_arm_later``). An
+entry left there changes that answer only at an instant where nothing else is due: then only
+such entries, which send nothing, come in between, the wake-up is armed for the same instant
+either way and before any message that could be due at that instant is sent, so the same
+transfers start and end at the same instants in the same order (the tests run both).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from heapq import heappop, heappush, heapreplace
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import TYPE_CHECKING, Any
 
 from asyncsim.core.engine import CollectionRule
@@ -64,7 +71,7 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
     rule, counters, add = round_.rule, sim.counters, sim.trace.add
     on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
     next_index, duration = sim._next_index, sim._durations(version)
-    mine = _Computations()  # the event of this round's entries in the queue
+    mine = object()  # the "event" of this round's entries in the queue
 
     def start(agent: int, now: float) -> None:
         index = running[agent] = next_index[agent]
@@ -126,21 +133,6 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
         return None
     finally:
         sim._unwatched = left
-
-
-class _Computations:
-    """The event of a round's computation ends in SimPy's queue. The round handles its own
-    entries; SimPy steps those left when it stops (computations running then) and they do
-    nothing, as the timeouts of processes that return at once: no callbacks, ever, and
-    succeeded."""
-
-    __slots__ = ()
-    _ok = True
-
-    @property
-    def callbacks(self) -> tuple[()]:
-        return ()
-
-    @callbacks.setter
-    def callbacks(self, _: Any) -> None:
-        """SimPy's step clears an event's callbacks: nothing to clear."""
+        if running:  # computations running at the stop: their entries leave the queue
+            queue[:] = [entry for entry in queue if entry[3] is not mine]
+            heapify(queue)
