@@ -89,8 +89,8 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
         start(agent, now)
 
     with links.together():  # the copies leave at once, as the processes' first steps send them
-        for agent in range(sim.cluster.n):
-            copy = round_.receiving[agent] = links.send(links.links.broadcast_path(agent))
+        for agent, path in enumerate(links.links.broadcast_paths):
+            copy = round_.receiving[agent] = links.send(path)
             copy.done.callbacks.append(partial(received, agent))
     left = sim._unwatched
     try:

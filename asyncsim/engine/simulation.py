@@ -29,7 +29,7 @@ import simpy
 from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.trace import SERVER, Trace, TraceEvent
-from asyncsim.engine.clock import AgentTimeout, At
+from asyncsim.engine.clock import AgentTimeout, AllDone, At
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
@@ -453,7 +453,7 @@ class Simulation:
             return
         pending = [event for event in round_.uploading.values() if not event.processed]
         if pending:
-            yield self.env.all_of(pending)
+            yield AllDone(self.env, pending)
 
     def _upload(self, agent: int, version: int) -> simpy.Event:
         """Send the agent's vector to the server over the shared links, traced; the event fires
@@ -482,7 +482,7 @@ class Simulation:
         for _ in range(steps):
             with links.together():
                 messages = [links.send(path, size).done for path in paths]
-            yield self.env.all_of(messages)
+            yield AllDone(self.env, messages)
         for agent in ring:
             self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_END, version, version)
         self.counters.uploads += len(ring)
