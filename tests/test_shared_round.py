@@ -104,9 +104,9 @@ def _runs(scenario: Any) -> tuple[Any, Any, int]:
     rounds = []
     run_round = simulation.run_shared_round
 
-    def counted(sim: Any, round_: Any) -> float | None:
+    def counted(sim: Any, round_: Any, *args: Any) -> float | None:
         rounds.append(round_.version)
-        return run_round(sim, round_)
+        return run_round(sim, round_, *args)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(simulation, "run_shared_round", counted)

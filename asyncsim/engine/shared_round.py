@@ -25,14 +25,11 @@ from __future__ import annotations
 
 from functools import partial
 from heapq import heapify, heappop, heappush, heapreplace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.trace import TraceEvent
 from asyncsim.engine.clock import AGENT_PRIORITY
-
-if TYPE_CHECKING:
-    from asyncsim.engine.simulation import Simulation, _Round
 
 __all__ = ["run_shared_round", "shared_round_runs"]
 
@@ -43,8 +40,9 @@ RECEIVED, START, END = (
 )
 
 
-def shared_round_runs(sim: Simulation, rule: CollectionRule) -> bool:
-    """Whether :func:`run_shared_round` runs the round: shared links on the server's star (a
+def shared_round_runs(sim: Any, rule: CollectionRule) -> bool:
+    """Whether :func:`run_shared_round` runs the round of ``rule`` in ``sim`` (a
+    :class:`~asyncsim.engine.simulation.Simulation`): shared links on the server's star (a
     broadcast, no collective, no graph), no outages, per-trajectory times and no patience."""
     links, topology = sim._links, sim.cluster.topology
     return (
@@ -58,13 +56,12 @@ def shared_round_runs(sim: Simulation, rule: CollectionRule) -> bool:
     )
 
 
-def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
-    """The round of ``Simulation._round_agent`` processes over shared links, up to its stop:
-    the point sent to every agent (one copy each, together), each agent computing from its
-    copy's arrival on, an agent that computes one gradient a round uploading it at its end.
-    Returns the stop time, or None when the time budget ends (or the events run out) first."""
-    from asyncsim.engine.simulation import WATCH_EVENTS  # here: the engine imports this module
-
+def run_shared_round(sim: Any, round_: Any, watch_events: int) -> float | None:
+    """The round ``round_`` of ``sim`` as its ``_round_agent`` processes run it over shared
+    links, up to its stop: the point sent to every agent (one copy each, together), each agent
+    computing from its copy's arrival on, an agent that computes one gradient a round uploading
+    it at its end; ``sim``'s check runs every ``watch_events`` events. Returns the stop time, or
+    None when the time budget ends (or the events run out) first."""
     env, links, version = sim.env, sim._links, round_.version
     queue, ids, budget_time = env._queue, env._eid, sim._deadline
     running, used, finished = round_.running, round_.used, round_.finished
@@ -100,7 +97,7 @@ def run_shared_round(sim: Simulation, round_: _Round) -> float | None:
                 return None
             left -= 1
             if not left:
-                left = WATCH_EVENTS
+                left = watch_events
                 if sim._watch is not None:
                     sim._watch()
             if event is not mine:

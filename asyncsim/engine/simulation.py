@@ -228,7 +228,7 @@ class Simulation:
             stop = self._scheduled_round(round_)
             yield self.env.event() if stop is None else At(self.env, stop)  # None: never
         elif shared_round_runs(self, rule):
-            stop = run_shared_round(self, round_)
+            stop = run_shared_round(self, round_, WATCH_EVENTS)
             yield self.env.event() if stop is None else At(self.env, stop)
         else:
             for agent in range(self.cluster.n):
