@@ -29,12 +29,13 @@ import simpy
 from asyncsim.core.engine import CollectionRule, Counters, ProtocolProcess, RoundOutcome, Watchdog
 from asyncsim.core.oracle import GradientJob, GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.trace import CODES, SERVER, Trace, TraceEvent, records
-from asyncsim.engine.clock import AgentTimeout, At
+from asyncsim.engine.clock import AgentTimeout, AllDone, At
 from asyncsim.engine.cluster import ClusterRuntime
 from asyncsim.engine.graph import GraphAgents
 from asyncsim.engine.lazy import LazyGradients
 from asyncsim.engine.links import LiveLinks, Transfer
 from asyncsim.engine.schedule import scheduled_round
+from asyncsim.engine.shared_round import run_shared_round, shared_round_runs
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
@@ -228,6 +229,9 @@ class Simulation:
         if self._schedulable(rule):
             stop = self._scheduled_round(round_)
             yield self.env.event() if stop is None else At(self.env, stop)  # None: never
+        elif shared_round_runs(self, rule):
+            stop = run_shared_round(self, round_, WATCH_EVENTS)
+            yield self.env.event() if stop is None else At(self.env, stop)
         else:
             for agent in range(self.cluster.n):
                 self.env.process(self._round_agent(agent, round_))
@@ -375,7 +379,7 @@ class Simulation:
             return
         pending = [event for event in round_.uploading.values() if not event.processed]
         if pending:
-            yield self.env.all_of(pending)
+            yield AllDone(self.env, pending)
 
     def _upload(self, agent: int, version: int) -> simpy.Event:
         """Send the agent's vector to the server over the shared links, traced; the event fires
@@ -404,7 +408,7 @@ class Simulation:
         for _ in range(steps):
             with links.together():
                 messages = [links.send(path, size).done for path in paths]
-            yield self.env.all_of(messages)
+            yield AllDone(self.env, messages)
         for agent in ring:
             self.trace.record(self.env.now, agent, TraceEvent.UPLOAD_END, version, version)
         self.counters.uploads += len(ring)

@@ -21,6 +21,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -184,6 +185,11 @@ class Links:
         its own: the egress carries the broadcast once) and the downlink."""
         start = 2 + 2 * self.n + agent if self.multicast else EGRESS
         return (start, self.downlink_of(agent))
+
+    @cached_property
+    def broadcast_paths(self) -> list[tuple[int, int]]:
+        """:meth:`broadcast_path` of every agent, found once (a round sends n copies)."""
+        return [self.broadcast_path(agent) for agent in range(self.n)]
 
     def unicast_path(self, agent: int) -> tuple[int, int]:
         """A point sent to one agent (the asynchronous server): the egress and its downlink."""
