@@ -51,8 +51,8 @@ class _Role:
     ``end[i]``: a scheduled round reads many agents' next durations at once (:meth:`ahead`)
     and takes only those its agents really started (:meth:`take`), and :meth:`top_up` draws
     an agent's next block behind the durations it still holds (values drawn ahead are never
-    lost, so drawing early changes none). At n = 10^5 the whole run then spent 0.86 GB at its
-    peak, 0.88-0.92 GB with a block of its own per agent (``benchmarks.bench_scale``)."""
+    lost, so drawing early changes none). At n = 10^5 (``benchmarks.bench_scale``, four runs)
+    the whole command's peak was 0.86-0.96 GB, 0.87-0.92 GB with an array per agent."""
 
     BLOCK = 16
     LONGEST_BLOCK = 256

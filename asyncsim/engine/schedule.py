@@ -24,14 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heapify, heappop, heapreplace
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from asyncsim.core.trace import CODES, TraceEvent, records
-
-if TYPE_CHECKING:
-    from asyncsim.engine.simulation import Simulation, _Round
 
 __all__ = ["HeapRound", "VectorRound", "scheduled_round"]
 
@@ -45,9 +42,10 @@ RECEIVED, START, END = (
 )
 
 
-def scheduled_round(sim: Simulation, round_: _Round, watch_every: int) -> float | None:
-    """Run the round (drive's watch every ``watch_every`` events); returns the stop time, or
-    None when the time budget ends (or the events run out) first."""
+def scheduled_round(sim: Any, round_: Any, watch_every: int) -> float | None:
+    """Run the round ``round_`` of ``sim`` (the :class:`~asyncsim.engine.simulation.Simulation`
+    and its round's state; drive's watch every ``watch_every`` events); returns the stop time,
+    or None when the time budget ends (or the events run out) first."""
     delays = sim.cluster.broadcast_delays(round_.version)
     delay = [delays(agent) for agent in range(sim.cluster.n)]  # drawn in agent order
     if round_.rule.keeps_computing:
@@ -58,7 +56,7 @@ def scheduled_round(sim: Simulation, round_: _Round, watch_every: int) -> float 
 class HeapRound:
     """The round's events taken one at a time from a heap of each agent's next one."""
 
-    def __init__(self, sim: Simulation, round_: _Round, watch_every: int) -> None:
+    def __init__(self, sim: Any, round_: Any, watch_every: int) -> None:
         self.sim, self.round_, self.watch_every = sim, round_, watch_every
 
     def run(self, delay: list[float]) -> float | None:
@@ -148,7 +146,7 @@ class VectorRound:
     """Levels of one window at most (an agent of durations 0 makes events without end at one
     instant: they are then applied a window at a time and the watch sees them)."""
 
-    def __init__(self, sim: Simulation, round_: _Round, watch_every: int) -> None:
+    def __init__(self, sim: Any, round_: Any, watch_every: int) -> None:
         self.sim, self.round_, self.watch_every = sim, round_, watch_every
         n = self.n = sim.cluster.n
         self.version = round_.version
