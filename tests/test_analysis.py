@@ -357,6 +357,18 @@ def test_the_shared_link_figures_name_the_swept_link_and_multicast() -> None:
     )
 
 
+def test_the_shared_link_figure_names_the_sweeps_target(tmp_path: Path) -> None:
+    """analysis.shared_links labels its time axis with the sweep's target: the Humanoid
+    sweep's return, the synthetic sweeps' ε."""
+    from analysis.shared_links import target_name
+
+    root = Path(__file__).resolve().parents[1] / "scenarios" / "sweeps"
+    for name, target in [("humanoid", "return 300"), ("synthetic", "ε")]:
+        (tmp_path / name).mkdir()
+        shutil.copy(root / f"shared_ingress_{name}.yaml", tmp_path / name / "sweep.yaml")
+        assert target_name(tmp_path / name) == target
+
+
 @pytest.mark.parametrize(
     "script", ["graph_families", "shared_links", "learning_curves", "heterogeneous_returns"]
 )
