@@ -9,7 +9,8 @@ DIR is a finished sweep of ``scenarios/sweeps/shared_ingress_synthetic.yaml``,
 ``scenarios/sweeps/shared_ingress_humanoid.yaml``. One panel per method: the time to target
 (ε, or the target return of an RL sweep; mean over seeds, the rows ``asyncsim report DIR``
 prints) against n, one line per capacity of the swept server link (dashed: the broadcast as
-one multicast, where ``cluster.network.multicast`` is swept); a point where some run missed
+one multicast, where ``cluster.network.multicast`` is swept), or, where the sweep has one n,
+against the capacity, one line per method; a point where some run missed
 the target within its budget is drawn hollow, at the end of its budget (censored). Also writes
 the drawn numbers next to the figure (``.csv``).
 """
@@ -31,6 +32,7 @@ __all__ = [
     "INGRESS",
     "MULTICAST",
     "figure",
+    "figure_by_capacity",
     "main",
     "series",
     "swept_link",
@@ -99,6 +101,37 @@ def figure(rows: list[ReportRow], target: str = "ε") -> Figure:
     return fig
 
 
+def figure_by_capacity(rows: list[ReportRow], target: str = "ε") -> Figure:
+    """A sweep of one n: time to ``target`` against the swept link's capacity, a line per
+    method (and multicast); the uncontended capacity (≥ 10^8 B/s) is labelled "private"."""
+    data, link = series(rows), swept_link(rows).rsplit(".", 1)[1]
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for method, by_line in data.items():
+        for multicast in sorted({multicast for _, multicast in by_line}):
+            points = sorted(
+                (capacity, time, missed)
+                for (capacity, m), [(_, time, missed)] in by_line.items()
+                if m == multicast
+            )
+            (line,) = ax.plot(
+                [c for c, _, _ in points], [t for _, t, _ in points],
+                label=method + (", multicast" if multicast else ""),
+                linestyle="--" if multicast else "-",
+            )  # fmt: skip
+            for capacity, time, missed in points:
+                ax.plot([capacity], [time], "o", color=line.get_color(),
+                        markerfacecolor="none" if missed else line.get_color())  # fmt: skip
+    n = next(points[0][0] for by_line in data.values() for points in by_line.values())
+    ax.set(xscale="log", yscale="log", xlabel=f"server {link} (B/s), n = {n}")
+    ticks = sorted({c for by_line in data.values() for c, _ in by_line})
+    ax.set_xticks(ticks, [("private" if c >= 1e8 else f"{c:g}") for c in ticks])
+    ax.set_xticks([], minor=True)
+    ax.set_ylabel(f"time to {target} (s); hollow: missed, end of budget")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def table(rows: list[ReportRow]) -> str:
     """The drawn numbers, CSV: method, the link's capacity, (multicast,) n, time to ε, missed."""
     link = swept_link(rows)
@@ -116,7 +149,8 @@ def main() -> int:
     args = figure_arguments(__doc__.split("\n\n")[0], "docs/shared_links.png")
     rows = read_or_refuse(report_rows, args.sweep)
     target = read_or_refuse(target_name, args.sweep)
-    figure(rows, target).savefig(args.out, dpi=110)
+    one_n = len({dict(row.group)[N] for row in rows}) == 1
+    (figure_by_capacity if one_n else figure)(rows, target).savefig(args.out, dpi=110)
     args.out.with_suffix(".csv").write_text(table(rows))
     print(f"wrote {args.out} and {args.out.with_suffix('.csv')}")
     return 0
