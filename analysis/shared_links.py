@@ -102,34 +102,40 @@ def figure(rows: list[ReportRow], target: str = "ε") -> Figure:
 
 
 def figure_by_capacity(rows: list[ReportRow], target: str = "ε") -> Figure:
-    """A sweep of one n: time to ``target`` against the swept link's capacity, a line per
-    method (and multicast); the uncontended capacity (≥ 10^8 B/s) is labelled "private"."""
+    """A sweep of one n: time to ``target`` at each capacity of the swept link, from the
+    uncontended one (≥ 10^8 B/s, labelled "private") down, evenly spaced; a line per method
+    (and multicast)."""
     data, link = series(rows), swept_link(rows).rsplit(".", 1)[1]
+    capacities = sorted({c for by_line in data.values() for c, _ in by_line}, reverse=True)
+    place = {capacity: position for position, capacity in enumerate(capacities)}
     fig = Figure(figsize=(5.0, 3.6), layout="constrained")
     ax = fig.subplots()
     for method, by_line in data.items():
         for multicast in sorted({multicast for _, multicast in by_line}):
             points = sorted(
-                (capacity, time, missed)
+                (place[capacity], time, missed)
                 for (capacity, m), [(_, time, missed)] in by_line.items()
                 if m == multicast
             )
             (line,) = ax.plot(
-                [c for c, _, _ in points], [t for _, t, _ in points],
+                [x for x, _, _ in points], [t for _, t, _ in points],
                 label=method + (", multicast" if multicast else ""),
                 linestyle="--" if multicast else "-",
             )  # fmt: skip
-            for capacity, time, missed in points:
-                ax.plot([capacity], [time], "o", color=line.get_color(),
+            for x, time, missed in points:
+                ax.plot([x], [time], "o", color=line.get_color(),
                         markerfacecolor="none" if missed else line.get_color())  # fmt: skip
     n = next(points[0][0] for by_line in data.values() for points in by_line.values())
-    ax.set(xscale="log", yscale="log", xlabel=f"server {link} (B/s), n = {n}")
-    ticks = sorted({c for by_line in data.values() for c, _ in by_line})
-    ax.set_xticks(ticks, [("private" if c >= 1e8 else f"{c:g}") for c in ticks])
-    ax.set_xticks([], minor=True)
-    ax.set_ylabel(f"time to {target} (s); hollow: missed, end of budget")
+    ax.set_xticks(range(len(capacities)), [_capacity_label(c) for c in capacities])
+    ax.set(yscale="log", xlabel=f"server {link} (B/s), n = {n}")
+    ax.set_ylabel(f"time to {target} (s)")
+    ax.set_title("hollow: target missed, at the end of the budget", fontsize=8)
     ax.legend(fontsize=7)
     return fig
+
+
+def _capacity_label(capacity: float) -> str:
+    return "private" if capacity >= 1e8 else f"{capacity:,.0f}"
 
 
 def table(rows: list[ReportRow]) -> str:
