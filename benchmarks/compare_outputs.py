@@ -54,6 +54,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "sweeps/shared_egress_synthetic.yaml": SYNTHETIC_CUT,
     "sweeps/n_agents_mujoco.yaml": RL_CUT,
     "sweeps/heterogeneity_mujoco.yaml": RL_CUT,
+    "sweeps/shared_ingress_humanoid.yaml": RL_CUT,
     **{
         f"paper/reduced/{name}": RL_CUT
         for name in (

@@ -357,6 +357,43 @@ def test_the_shared_link_figures_name_the_swept_link_and_multicast() -> None:
     )
 
 
+def test_a_shared_link_sweep_of_one_n_is_drawn_against_the_capacity() -> None:
+    """analysis.shared_links, one n: a line per method over the capacities, evenly spaced from
+    the uncontended one ("private") down, a missed point hollow."""
+    from analysis.shared_links import INGRESS, figure_by_capacity
+    from asyncsim.analysis.report import ReportRow
+
+    def row(method: str, capacity: float, mean: float, missed: int) -> ReportRow:
+        group = (("cluster.n", 10), (INGRESS, capacity))
+        return ReportRow(group, method, 1, missed, mean, 0.0, None, 1.0, 1.0)
+
+    rows = [row("afedpg", 1e9, 900.0, 0), row("afedpg", 2000.0, 7500.0, 1),
+            row("afedpg", 16000.0, 1500.0, 0), row("rennala_nigt", 2000.0, 3000.0, 0),
+            row("rennala_nigt", 1e9, 800.0, 0)]  # fmt: skip
+    ax = figure_by_capacity(rows, "return 300").axes[0]
+    lines = [line for line in ax.get_lines() if line.get_label() in ("afedpg", "rennala_nigt")]
+    drawn = {line.get_label(): list(zip(*line.get_data(), strict=True)) for line in lines}
+    assert drawn == {"afedpg": [(0, 900.0), (1, 1500.0), (2, 7500.0)],
+                     "rennala_nigt": [(0, 800.0), (2, 3000.0)]}  # fmt: skip
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert labels == ["private", "16,000", "2,000"]
+    hollow = [line.get_data() for line in ax.get_lines() if line.get_markerfacecolor() == "none"]
+    assert [(list(x), list(y)) for x, y in hollow] == [([2], [7500.0])]
+    assert ax.get_ylabel() == "time to return 300 (s)"
+
+
+def test_the_shared_link_figure_names_the_sweeps_target(tmp_path: Path) -> None:
+    """analysis.shared_links labels its time axis with the sweep's target: the Humanoid
+    sweep's return, the synthetic sweeps' ε."""
+    from analysis.shared_links import target_name
+
+    root = Path(__file__).resolve().parents[1] / "scenarios" / "sweeps"
+    for name, target in [("humanoid", "return 300"), ("synthetic", "ε")]:
+        (tmp_path / name).mkdir()
+        shutil.copy(root / f"shared_ingress_{name}.yaml", tmp_path / name / "sweep.yaml")
+        assert target_name(tmp_path / name) == target
+
+
 @pytest.mark.parametrize(
     "script", ["graph_families", "shared_links", "learning_curves", "heterogeneous_returns"]
 )

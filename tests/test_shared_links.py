@@ -546,3 +546,54 @@ def test_rounds_through_a_narrow_ingress_equal_their_closed_form(method: str) ->
     checks, skips = check_rounds(simulate(scenario), tolerance=1e-9)
     assert not skips
     assert (checks[0].mismatches, checks[0].count_mismatches) == (0, 0), checks[0]
+
+
+HUMANOID_SWEEP = "scenarios/sweeps/shared_ingress_humanoid.yaml"
+PRIVATE_HUMANOID = "scenarios/paper/reduced/fig1c_humanoid_large_communication.yaml"
+
+
+def _short_humanoid(path: str, seconds: float, **cluster: Any) -> dict[str, Any]:
+    """The Humanoid file ``path`` as one run of ``seconds``, no evaluation, the sweep's four
+    methods (the private-wire file has three); ``cluster`` overrides its fields."""
+    from asyncsim.scenario.loading import load_scenario_data
+
+    data = load_scenario_data(path)
+    for key in ("sweep", "seeds", "evaluation"):
+        data.pop(key, None)
+    data["budget"] = {"time": seconds}
+    data["oracle"]["workers"] = 1
+    data["methods"] = load_scenario_data(HUMANOID_SWEEP)["methods"]
+    data["cluster"].update(cluster)
+    return data
+
+
+def test_the_humanoid_sweeps_uncontended_point_is_the_private_wire_file() -> None:
+    """Ingress 10^9: a vector alone over agent i's uplink S/(√i·d^{1/4}) takes the private
+    file's κ_i, so every round ends when it ends there, to the bit (AFedPG's updates within a
+    few ulps: S/(S/κ_i) is κ_i rounded twice)."""
+    shared = simulate(_short_humanoid(HUMANOID_SWEEP, 100)).methods
+    private = simulate(_short_humanoid(PRIVATE_HUMANOID, 100)).methods
+    assert list(shared) == ["rennala_nigt", "malenia_nigt", "synchronized_nigt", "afedpg"]
+    for method, run in shared.items():
+        ends = [[row["time_end"] for row in r.rows] for r in (run, private[method])]
+        assert ends[0], method
+        if method == "afedpg":
+            assert ends[0] == pytest.approx(ends[1], rel=1e-12, abs=0), method
+        else:
+            assert ends[0] == ends[1], method
+
+
+def test_the_humanoid_sweeps_contended_rounds_equal_their_closed_form() -> None:
+    """Ingress 8,000 bytes/s, below one uplink: the ten uploads of a round share it and the
+    round takes 69.08 s instead of 48.56 s (Rennala NIGT) and 187.85 s instead of 85.49 s
+    (Malenia NIGT), each the closed form over shared links."""
+    scenario = _short_humanoid(HUMANOID_SWEEP, 200)
+    scenario["cluster"]["network"]["server"]["ingress"] = 8000
+    scenario["methods"] = scenario["methods"][:2]
+    run = simulate(scenario)
+    checks, skips = check_rounds(run, tolerance=1e-9)
+    assert not skips and len(checks) == 2
+    for check in checks:
+        assert check.rounds >= 1 and (check.mismatches, check.count_mismatches) == (0, 0), check
+    rounds = [run.methods[m].rows[0]["time_end"] for m in ("rennala_nigt", "malenia_nigt")]
+    assert rounds == pytest.approx([69.0755, 187.854], abs=1e-4)
