@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from asyncsim.core.oracle import GradientJob, GradientRequest
 from asyncsim.oracles.philox import first_word_normals, philox4x64, ziggurat_fast_path
-from asyncsim.oracles.seed_keys import child_keys
 from asyncsim.oracles.synthetic import GradientNoise, NonconvexOracle, QuadraticOracle
 from asyncsim.oracles.ziggurat_tables import KI
 
@@ -136,31 +135,6 @@ def test_many_draws_at_once_are_the_draws_one_at_a_time(dim: int) -> None:
         GradientNoise(np.random.SeedSequence(5), 40).standard_normal(agents, indices, dim).tobytes()
         == rows.tobytes()
     )
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    entropy=st.one_of(st.integers(0, 3), st.integers(0, 2**200)),
-    spawn_key=st.lists(st.one_of(st.integers(0, 5), st.integers(0, 2**70)), max_size=3),
-    pool_size=st.integers(4, 8),
-    spawned=st.integers(0, 3),
-    children=st.lists(st.one_of(st.integers(0, 50), st.integers(0, 2**33)), max_size=6),
-)
-def test_child_keys_are_the_keys_of_numpys_spawned_seeds(
-    entropy, spawn_key, pool_size, spawned, children
-) -> None:
-    parent = np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=pool_size)
-    spawned_children = parent.spawn(spawned)
-    numbers = [*range(spawned), *children]
-    expected = [child.generate_state(2, np.uint64) for child in spawned_children] + [
-        np.random.SeedSequence(
-            entropy, spawn_key=(*spawn_key, c), pool_size=pool_size
-        ).generate_state(2, np.uint64)
-        for c in children
-    ]
-    keys = child_keys(parent, np.array(numbers, dtype=np.uint64))
-    assert keys.shape == (len(numbers), 2)
-    np.testing.assert_array_equal(keys, np.array(expected, dtype=np.uint64).reshape(-1, 2))
 
 
 def one_job_at_a_time(oracle, request: GradientRequest) -> np.ndarray:

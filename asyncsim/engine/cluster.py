@@ -17,6 +17,7 @@ import numpy as np
 
 from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
+from asyncsim.core.seeds import child_pcg64_states
 from asyncsim.timing.models import Outage, TimeModel, check_time
 from asyncsim.topology.network import Links
 
@@ -142,10 +143,20 @@ class _Role:
     def top_up(self, agents: np.ndarray) -> None:
         """Draw the next block of each of ``agents`` that holds fewer than ``block`` durations,
         behind those (an agent that holds more has no room: it is left as it is)."""
-        roomy = self.end[agents] - self.first[agents] < self.block
-        for agent in agents[roomy].tolist():
+        roomy = agents[self.end[agents] - self.first[agents] < self.block].tolist()
+        self._seed_streams(roomy)
+        for agent in roomy:
             if not self._draw_ahead(agent):
                 break
+
+    def _seed_streams(self, agents: list[int]) -> None:
+        """Save the first state of the streams of ``agents`` that never drew, all at once (the
+        state :meth:`_seated` would make from each agent's seed)."""
+        saved = self._saved
+        new = [agent for agent in agents if saved[agent] is None]
+        if self._blockwise and new:
+            for agent, (state, inc) in zip(new, child_pcg64_states(self._seed, new), strict=True):
+                saved[agent] = (state, inc, 0, 0)
 
     def _draw_ahead(self, agent: int) -> bool:
         """Draw the agent's next ``block`` durations behind those it holds (False for a model

@@ -21,8 +21,8 @@ from pydantic import Field
 from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.registry import Params, register_oracle
+from asyncsim.core.seeds import child_seed, child_states
 from asyncsim.oracles.philox import first_word_normals
-from asyncsim.oracles.seed_keys import child_keys, child_seed
 
 __all__ = [
     "GradientNoise",
@@ -81,7 +81,7 @@ class GradientNoise:
 
         Many low-dimensional draws go through :func:`~asyncsim.oracles.philox.
         first_word_normals` (NumPy's Philox and ziggurat in array arithmetic, the agents' keys
-        made together by :func:`~asyncsim.oracles.seed_keys.child_keys`); a row it cannot give
+        made together by :func:`~asyncsim.core.seeds.child_states`); a row it cannot give
         exactly is drawn by :meth:`at`.
         """
         if len(agents) < self.VECTORISED_FROM or dim > self.VECTORISED_DIM:
@@ -112,7 +112,7 @@ class GradientNoise:
         """:meth:`_key` of many agents, those without one keyed together."""
         new = np.unique(agents[~self._keyed[agents]])
         if len(new):
-            self._keys[new] = child_keys(self._seed, self._first_child + new)
+            self._keys[new] = child_states(self._seed, self._first_child + new, 2)
             self._keyed[new] = True
         return self._keys[agents]
 
