@@ -30,7 +30,7 @@ import numpy as np
 
 from asyncsim.core.trace import CODES, TraceEvent, records
 
-__all__ = ["HeapRound", "VectorRound", "scheduled_round"]
+__all__ = ["HeapRound", "VectorRound", "computation_ended", "scheduled_round"]
 
 _GO_ON = object()
 """A window applied in part: make the next one from where it stopped."""
@@ -51,6 +51,20 @@ def scheduled_round(sim: Any, round_: Any, watch_every: int) -> float | None:
     if round_.rule.keeps_computing:
         return VectorRound(sim, round_, watch_every).run(delay)
     return HeapRound(sim, round_, watch_every).run(delay)
+
+
+def computation_ended(sim: Any, round_: Any, agent: int, time: float) -> None:
+    """The agent's running computation ends at ``time``: traced, and its gradient counted in the
+    round (an agent that computes one gradient a round has then finished)."""
+    version = round_.version
+    sim.trace.add((time, agent + 1, TraceEvent.COMPUTE_END, version, version))
+    mine = round_.used.get(agent)
+    if mine is None:
+        mine = round_.used[agent] = []
+    mine.append(round_.running.pop(agent))
+    sim.counters.used += 1
+    if not round_.rule.keeps_computing:
+        round_.finished[agent] = time
 
 
 class HeapRound:
@@ -92,11 +106,8 @@ class HeapRound:
         """Process the ``pending`` events (a heap of (time, agent, computing)) until the rule
         stops the round; drive's check runs every ``watch_every`` events, as in SimPy's loop."""
         sim, round_ = self.sim, self.round_
-        add, version, counters = sim.trace.add, round_.version, sim.counters
         deadline, watch, left = sim._deadline, sim._watch, sim._unwatched
-        running, used, rule, finished = round_.running, round_.used, round_.rule, round_.finished
-        on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
-        end_event = TraceEvent.COMPUTE_END
+        on_gradient, keeps_computing = round_.rule.on_gradient, round_.rule.keeps_computing
         try:
             while pending:
                 time, agent, computing = pending[0]
@@ -109,14 +120,7 @@ class HeapRound:
                         sim._clock = time  # what the check reports
                         watch()
                 if computing:
-                    add((time, agent + 1, end_event, version, version))
-                    mine = used.get(agent)
-                    if mine is None:
-                        mine = used[agent] = []
-                    mine.append(running.pop(agent))
-                    counters.used += 1
-                    if not keeps_computing:
-                        finished[agent] = time
+                    computation_ended(sim, round_, agent, time)
                     if on_gradient(agent):
                         round_.done = True
                         return time

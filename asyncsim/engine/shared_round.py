@@ -30,14 +30,11 @@ from typing import Any
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.trace import TraceEvent
 from asyncsim.engine.clock import AGENT_PRIORITY
+from asyncsim.engine.schedule import computation_ended
 
 __all__ = ["run_shared_round", "shared_round_runs"]
 
-RECEIVED, START, END = (
-    TraceEvent.BROADCAST_RECEIVED,
-    TraceEvent.COMPUTE_START,
-    TraceEvent.COMPUTE_END,
-)
+RECEIVED, START = TraceEvent.BROADCAST_RECEIVED, TraceEvent.COMPUTE_START
 
 
 def shared_round_runs(sim: Any, rule: CollectionRule) -> bool:
@@ -64,8 +61,7 @@ def run_shared_round(sim: Any, round_: Any, watch_events: int) -> float | None:
     None when the time budget ends (or the events run out) first."""
     env, links, version = sim.env, sim._links, round_.version
     queue, ids, budget_time = env._queue, env._eid, sim._deadline
-    running, used, finished = round_.running, round_.used, round_.finished
-    rule, counters, add = round_.rule, sim.counters, sim.trace.add
+    running, rule, counters, add = round_.running, round_.rule, sim.counters, sim.trace.add
     on_gradient, keeps_computing = rule.on_gradient, rule.keeps_computing
     next_index, duration = sim._next_index, sim._durations(version)
     mine = object()  # the "event" of this round's entries in the queue
@@ -104,15 +100,9 @@ def run_shared_round(sim: Any, round_: Any, watch_events: int) -> float | None:
                 env.step()  # a network event, as SimPy runs it
                 continue
             env._now, agent = time, priority - AGENT_PRIORITY
-            add((time, agent + 1, END, version, version))
-            gradients = used.get(agent)
-            if gradients is None:
-                gradients = used[agent] = []
-            gradients.append(running.pop(agent))
-            counters.used += 1
+            computation_ended(sim, round_, agent, time)
             if not keeps_computing:
                 heappop(queue)
-                finished[agent] = time
                 round_.uploading[agent] = sim._upload(agent, version)
                 if on_gradient(agent):
                     round_.done = True
