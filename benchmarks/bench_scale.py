@@ -13,9 +13,10 @@ and prints:
   <= 1.5 GB);
 * the seconds spent in the figures (``plot_run``, timed around the command's call).
 
-The machine may be busy: each n runs ``TRIALS`` times (alternating with its bare loop) and
-prints min / median / max. ``python -m benchmarks scale`` runs the quick default (n = 10^4);
-``python -m benchmarks.bench_scale N [N ...] [--trials T]`` runs other sizes.
+The machine may be busy: each n runs ``TRIALS`` times (alternating with its bare loop; once
+from :data:`ONE_TRIAL_FROM` agents) and prints min / median / max. ``python -m benchmarks
+scale`` runs n = 10^4, 10^5 and 10^6 (about 10 minutes on 2 cores); ``python -m benchmarks
+scale N [N ...]`` or ``python -m benchmarks.bench_scale N [N ...] [--trials T]`` other sizes.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from benchmarks import bench_figures
 from benchmarks.bench_engine import bare_simpy_rate
 from benchmarks.bench_figures import sizes_and_trials, spread
 
-SIZES = (10_000,)
+SIZES = (10_000, 100_000, 1_000_000)
 TRIALS = 3
+ONE_TRIAL_FROM = 1_000_000
+"""Sizes from which one trial is run: at n = 10^6 a trial (the command, then the bare loop of
+its 2.2·10^7 events) takes about 5 minutes on 2 cores."""
 
 
 def scenario(n: int) -> dict:
@@ -93,11 +97,12 @@ def trial(n: int) -> dict:
 
 
 def main(sizes: tuple[int, ...] = SIZES, trials: int = TRIALS) -> None:
-    print(f"== scale: the whole `asyncsim run` command against bare SimPy, {trials} trials ==")
+    print(f"== scale: the whole `asyncsim run` command against bare SimPy, {trials} trials "
+          f"(1 from n = {ONE_TRIAL_FROM:,}) ==")  # fmt: skip
     print("   (Rennala SGD, M = n, h_i = 1 + i/n exponential, trace and figures on; "
           "min / median / max)")  # fmt: skip
     for n in sizes:
-        results = [trial(n) for _ in range(trials)]
+        results = [trial(n) for _ in range(1 if n >= ONE_TRIAL_FROM else trials)]
         rates = [r["events"] / r["seconds"] for r in results]
         ratios = [rate / r["bare"] for rate, r in zip(rates, results, strict=True)]
         shown_rates = " / ".join(f"{rate:,.0f}" for rate in sorted(rates))
