@@ -191,21 +191,54 @@ def test_rennala_round_in_arrays_is_the_event_by_event_round(case: int) -> None:
     assert (stop, counts) == _one_event_at_a_time(tau, starts, batch)
 
 
-@pytest.mark.parametrize("method", ["rennala_sgd", "malenia_sgd"])
-def test_computing_time_by_groups_of_agents_is_that_of_the_whole_trace(method, monkeypatch):
+def _blocks(trace, rows: int):
+    """``trace`` (TraceColumns) in blocks of ``rows`` rows."""
+    for start in range(0, len(trace), rows):
+        yield trace.take(np.arange(start, min(start + rows, len(trace))))
+
+
+@pytest.mark.parametrize("method", ["rennala_sgd", "malenia_sgd", "asynchronous_sgd"])
+@pytest.mark.parametrize("rows", [1, 7, 40, 10**6])
+def test_computing_time_streamed_block_by_block_is_that_of_the_whole_trace(method, rows):
     from asyncsim.analysis import intervals
 
     data = _rennala(n=30, h="1 + i/30", batch=30, rounds=6)
-    data["methods"] = [{"name": method, "batch": 30}]
+    data["methods"] = [{"name": method, **({} if method == "asynchronous_sgd" else {"batch": 30})}]
+    if method == "asynchronous_sgd":
+        data["budget"] = {"iterations": 200}
+    data["cluster"]["outages"] = [{"agent": 3, "start": 1.5, "end": 4.0}]  # lost computations
     result = simulate(data).methods[method]
     trace, end = intervals.TraceColumns.of(result), result.rows[-1]["time_end"]
     whole = intervals.computing_time(intervals.busy(trace, end), 30)
-    monkeypatch.setattr(intervals, "GROUP_ROWS", 40)
-    assert len(intervals._runs(np.cumsum(np.bincount(trace.agent)[1:]) // 40)) > 5
-    grouped = intervals.agents_computing_time(trace, end, 30)
-    for a, b in zip(grouped, whole, strict=True):
-        assert a.tolist() == b.tolist()
+    for at in (end, 0.8 * end):  # the run's end, and one inside a computation
+        expected = intervals.computing_time(intervals.busy(trace, at), 30) if at != end else whole
+        streamed = intervals.streamed_computing_time(_blocks(trace, rows), at, 30)
+        for a, b in zip(streamed, expected, strict=True):
+            assert a.tolist() == b.tolist()
+    kinds = intervals.busy(trace, end).kind
+    assert (kinds == intervals.KINDS.index("lost")).any()
     assert whole[0].sum() > 0 and whole[1].sum() > 0
+
+
+@pytest.mark.parametrize("rows", [1, 5, 10**6])
+def test_the_timeline_rows_give_the_intervals_of_the_whole_trace(rows):
+    from asyncsim.analysis import intervals
+
+    data = _rennala(n=30, h="1 + i/30", batch=30, rounds=6)
+    data["cluster"]["uplink"] = {"kind": "fixed", "time": 0.3}
+    data["cluster"]["downlink"] = {"kind": "fixed", "time": 0.2}
+    result = simulate(data).methods["rennala_sgd"]
+    trace = intervals.TraceColumns.of(result)
+    end = result.rows[2]["time_end"] - 0.05  # computations and uploads open at the end
+    for agents in (None, np.array([1, 4, 30])):
+        chosen = np.arange(1, 31) if agents is None else agents
+        kept = intervals.timeline_rows(_blocks(trace, rows), agents, end)
+        assert len(kept) < len(trace)
+        full = trace if agents is None else trace.of_agents(agents)
+        expected = intervals.with_idle(intervals.busy(full, end), chosen, end)
+        got = intervals.with_idle(intervals.busy(kept, end), chosen, end)
+        for name in ("agent", "kind", "start", "stop"):
+            assert getattr(got, name).tolist() == getattr(expected, name).tolist()
 
 
 def test_trace_columns_from_packed_records_equal_those_from_rows(monkeypatch) -> None:

@@ -14,6 +14,7 @@ idle (every other gap of [0, end]). The server (agent 0) has none.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +26,10 @@ __all__ = [
     "KINDS",
     "Intervals",
     "TraceColumns",
-    "agents_computing_time",
     "busy",
     "computing_time",
+    "streamed_computing_time",
+    "timeline_rows",
     "with_idle",
 ]
 
@@ -65,6 +67,10 @@ _COMPUTE, _DISCARDED, _LOST, _IDLE = (
 )
 
 
+_NAMES = ("time", "agent", "event", "version")
+_TYPES = (float, np.int64, np.int8, np.int64)  # an event's code is its index in EVENTS
+
+
 @dataclass(frozen=True)
 class TraceColumns:
     """A trace as columns (rows in time order); ``event`` holds codes (index into EVENTS)."""
@@ -76,22 +82,35 @@ class TraceColumns:
 
     @classmethod
     def of(cls, result: MethodResult, block_rows: int = 1 << 20) -> TraceColumns:
-        """The columns of ``result``'s trace, read block by block (the rows are never held as
-        tuples): its packed records when it has them, else its flattened rows."""
-        parts: list[list[np.ndarray]] = [[], [], [], []]
-        types = (float, np.int64, np.int8, np.int64)
+        """The columns of ``result``'s trace, read block by block (:meth:`blocks`)."""
+        return cls.joined(cls.blocks(result, block_rows))
+
+    @classmethod
+    def blocks(cls, result: MethodResult, block_rows: int = 1 << 20) -> Iterator[TraceColumns]:
+        """The columns of ``result``'s trace block by block, in time order (the rows are never
+        held as tuples): its packed records when it has them, else its flattened rows."""
         records = result.trace_records()
         for block in records if records is not None else ():  # packed rows (a long run's)
-            names = ("time", "agent", "event", "version")
-            for part, name, kind in zip(parts, names, types, strict=True):
-                part.append(block[name].astype(kind))  # an event's code is its index in EVENTS
+            yield cls(
+                *(block[name].astype(kind) for name, kind in zip(_NAMES, _TYPES, strict=True))
+            )
         for block in result.trace_blocks(block_rows) if records is None else ():
-            parts[0].append(np.array(block[0::5], dtype=float))
-            parts[1].append(np.array(block[1::5], dtype=np.int64))
-            parts[2].append(np.fromiter(map(_CODE.__getitem__, block[2::5]), dtype=np.int8))
-            parts[3].append(np.array(block[4::5], dtype=np.int64))
+            yield cls(
+                np.array(block[0::5], dtype=float),
+                np.array(block[1::5], dtype=np.int64),
+                np.fromiter(map(_CODE.__getitem__, block[2::5]), dtype=np.int8),
+                np.array(block[4::5], dtype=np.int64),
+            )
+
+    @classmethod
+    def joined(cls, blocks: Iterable[TraceColumns]) -> TraceColumns:
+        """The rows of ``blocks``, one after the other."""
+        parts = [[], [], [], []]
+        for block in blocks:
+            for part, column in zip(parts, vars(block).values(), strict=True):
+                part.append(column)
         columns = []
-        for p, t in zip(parts, types, strict=True):  # one column at a time: its blocks freed
+        for p, t in zip(parts, _TYPES, strict=True):  # one column at a time: its blocks freed
             columns.append(np.concatenate(p) if p else np.empty(0, t))
             p.clear()
         return cls(*columns)
@@ -271,43 +290,79 @@ def _running_max(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     return values[by_value][best]
 
 
-GROUP_ROWS = 1 << 19
-"""Trace rows of a group of agents whose intervals :func:`agents_computing_time` computes at
-once: the interval arithmetic takes about 120 bytes a row it reads (ten arrays or so), 1.2 GB
-for the 10^7 rows of a trace at n = 10^5 read at once, 60 MB for a group."""
+def streamed_computing_time(
+    blocks: Iterable[TraceColumns], end: float, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`computing_time` of :func:`busy` (trace, ``end``), read from the trace's
+    ``blocks`` in time order with a state of O(n), so that its memory does not grow with the
+    run's length: each agent's computation open at a block's end is carried into the next, and
+    the sums go on from block to block in the same order of additions (used: the compute
+    intervals in trace order; wasted: the discarded ones, then the lost ones)."""
+    used, discarded = np.zeros(n + 1), np.zeros(n + 1)
+    lost_agents, lost_durations = [], []
+    open_at = np.full(n + 1, np.nan)  # start of each agent's computation open so far
+    every = np.arange(n + 1)
+    for block in blocks:
+        agent, kind, duration, open_at = _computations(block, end, open_at)
+        for total, chosen in ((used, kind == _COMPUTE), (discarded, kind == _DISCARDED)):
+            # the totals so far first, then this block's intervals: sequential sums
+            weights = np.concatenate((total, duration[chosen]))
+            total[:] = np.bincount(np.concatenate((every, agent[chosen])), weights, n + 1)
+        lost_agents.append(agent[kind == _LOST])
+        lost_durations.append(duration[kind == _LOST])
+    agents = np.concatenate([every, *lost_agents])
+    wasted = np.bincount(agents, np.concatenate([discarded, *lost_durations]), n + 1)
+    return used[1:], wasted[1:]
 
 
-def agents_computing_time(trace: TraceColumns, end: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`computing_time` of :func:`busy` (``trace``, ``end``), computed for groups of
-    consecutive agents with about :data:`GROUP_ROWS` rows each: an agent's intervals depend
-    only on its rows and the server's, so each sum is the same as from the whole trace. The
-    rows are put in their groups by one stable sort (a scan of the trace per group took half
-    of the utilization figure's 5.1 s of CPU at n = 10^5)."""
-    rows = np.bincount(trace.agent, minlength=n + 1)[1:]
-    runs = _runs(np.cumsum(rows) // GROUP_ROWS)  # agents first + 1 .. last form a group
-    if len(runs) <= 1:
-        return computing_time(busy(trace, end), n)
-    group_of_agent = np.repeat(np.arange(1, len(runs) + 1), [last - first for first, last in runs])
-    key = np.zeros(len(trace), dtype=np.min_scalar_type(len(runs)))  # the server's rows: 0
-    agents = trace.agent > 0
-    key[agents] = group_of_agent[trace.agent[agents] - 1]
-    order = np.argsort(key, kind="stable")
-    edges = np.searchsorted(key[order], np.arange(len(runs) + 1), side="right")
-    server = order[: edges[0]]
-    used, wasted = np.zeros(n), np.zeros(n)
-    for (first, last), start, stop in zip(runs, edges[:-1], edges[1:], strict=True):
-        # the group's rows and the server's, in trace order (two sorted runs: a linear merge)
-        part = trace.take(np.sort(np.concatenate((server, order[start:stop])), kind="stable"))
-        part_used, part_wasted = computing_time(busy(part, end), n)
-        used[first:last], wasted[first:last] = part_used[first:last], part_wasted[first:last]
-    return used, wasted
+def _computations(
+    block: TraceColumns, end: float, open_at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The computations (compute, discarded, lost) that ``block``'s rows end, as :func:`busy`
+    draws them, in trace order: (agent, kind, duration), and the start of each agent's
+    computation open after the block (``open_at``: before it; NaN: none)."""
+    late_start = (block.time > end) & (
+        (_START_CHANNEL[block.event] > 0) | (block.event == _CODE[TraceEvent.BROADCAST_RECEIVED])
+    )
+    computing = (_START_CHANNEL[block.event] == 1) | (_END_CHANNEL[block.event] == 1)
+    on = np.flatnonzero(~late_start & computing)
+    agent, time = block.agent[on], block.time[on]
+    is_start = _START_CHANNEL[block.event[on]] == 1
+    order = np.argsort(agent, kind="stable")  # by agent, then row
+    previous, same = _previous_in_group(agent[order])
+    opened = np.where(is_start[order][previous], time[order][previous], np.nan)
+    start = np.empty(on.size)
+    start[order] = np.where(same, opened, open_at[agent[order]])  # a first row: carried
+    last = order[np.r_[agent[order][1:] != agent[order][:-1], True]] if on.size else order
+    open_at = open_at.copy()
+    open_at[agent[last]] = np.where(is_start[last], time[last], np.nan)
+    closes = ~is_start & (time > start)  # False where start is NaN
+    kind = _END_KIND[block.event[on][closes]].astype(np.int64)
+    return agent[closes], kind, np.minimum(time[closes], end) - start[closes], open_at
 
 
-def _runs(values: np.ndarray) -> list[tuple[int, int]]:
-    """(first, end) of each run of equal ``values``."""
-    edges = np.flatnonzero(np.diff(values)) + 1
-    bounds = [0, *edges.tolist(), values.size]
-    return list(itertools.pairwise(bounds)) if values.size else []
+def timeline_rows(
+    blocks: Iterable[TraceColumns], agents: np.ndarray | None, end: float
+) -> TraceColumns:
+    """The rows of the trace (its ``blocks``) that :func:`busy` (rows, ``end``) needs for
+    ``agents`` (None: all), so that the timeline's memory does not grow with the run's length:
+    the server's and those agents' rows up to ``end``, and after it the first row of each
+    agent's channel that closes a computation or an upload (a later one closes nothing that
+    starts by ``end``)."""
+    kept, closed = [], set()
+    for block in blocks:
+        mine = np.ones(len(block), dtype=bool)
+        if agents is not None:
+            mine = (block.agent == 0) | np.isin(block.agent, agents)
+        keep = mine & (block.time <= end)
+        channel = _END_CHANNEL[block.event]
+        for row in np.flatnonzero(mine & (block.time > end) & (channel > 0)).tolist():
+            key = (int(block.agent[row]), int(channel[row]))
+            if key not in closed:  # the first closing row of this channel after the end
+                closed.add(key)
+                keep[row] = True
+        kept.append(block.take(keep))
+    return TraceColumns.joined(kept)
 
 
 def computing_time(intervals: Intervals, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -397,15 +397,13 @@ def plot_timeline(
     n among them), drawn as one collection (gid ``"bars"``); the title says so, and so does
     the CSV (series ``summary: ...``).
     """
-    result = run.methods[method]
-    trace = TraceColumns.of(result)
-    if not len(trace):
+    if method not in _traced(run):
         raise ValueError(f"method {method!r} has no trace (output.trace was off)")
-    return _saved(_timeline(run, method, trace, rounds), out)
+    return _saved(_timeline(run, method, rounds), out)
 
 
-def _timeline(run: RunResult, method: str, trace: TraceColumns, rounds: int) -> DataFigure:
-    """The figure of :func:`plot_timeline` from the method's trace columns."""
+def _timeline(run: RunResult, method: str, rounds: int) -> DataFigure:
+    """The figure of :func:`plot_timeline`, from the rows of the method's trace it shows."""
     result = run.methods[method]
     n = run.scenario.cluster.n
     asynchronous = not _method(run.scenario, method).spec.protocol_spec.round_based
@@ -413,9 +411,8 @@ def _timeline(run: RunResult, method: str, trace: TraceColumns, rounds: int) -> 
     end = result.rows[min(updates, len(result.rows)) - 1]["time_end"]
     agents = _shown_agents(n)
     sampled = agents.size < n
-    bars = intervals.with_idle(
-        intervals.busy(trace.of_agents(agents) if sampled else trace, end), agents, end
-    )
+    rows = intervals.timeline_rows(TraceColumns.blocks(result), agents if sampled else None, end)
+    bars = intervals.with_idle(intervals.busy(rows, end), agents, end)
     fig = DataFigure(figsize=(8.0, 1.2 + 0.35 * agents.size), layout="constrained")
     ax = fig.subplots()
     for agent, kind, rows in bars.groups():
@@ -485,23 +482,28 @@ def plot_utilization(run: RunResult, out: str | Path | None = None) -> Figure:
     return _saved(_utilization(run, traced), out)
 
 
-def _traced(run: RunResult) -> dict[str, TraceColumns]:
-    """The trace columns of every method whose trace has rows."""
-    columns = {key: TraceColumns.of(result) for key, result in run.methods.items()}
-    return {key: trace for key, trace in columns.items() if len(trace)}
+def _traced(run: RunResult) -> list[str]:
+    """The methods whose trace has rows."""
+    return [
+        key
+        for key, result in run.methods.items()
+        if any(len(block) for block in TraceColumns.blocks(result))
+    ]
 
 
-def _utilization(run: RunResult, traced: Mapping[str, TraceColumns]) -> DataFigure:
-    """The figure of :func:`plot_utilization` from the methods' trace columns."""
+def _utilization(run: RunResult, traced: list[str]) -> DataFigure:
+    """The figure of :func:`plot_utilization`, from the methods' traces read block by block."""
     n = run.scenario.cluster.n
     edges = _agent_bins(n)
     first, last = edges[:-1] + 1, edges[1:]
     binned = last.size < n
     fig = DataFigure(figsize=(3.2 * len(traced) + 1.0, 3.6), layout="constrained")
     axes = fig.subplots(1, len(traced), sharey=True, squeeze=False)[0]
-    for ax, (key, trace) in zip(axes, traced.items(), strict=True):
-        total = run.methods[key].rows[-1]["time_end"]
-        used, wasted = (t / total for t in intervals.agents_computing_time(trace, total, n))
+    for ax, key in zip(axes, traced, strict=True):
+        result = run.methods[key]
+        total = result.rows[-1]["time_end"]
+        computing = intervals.streamed_computing_time(TraceColumns.blocks(result), total, n)
+        used, wasted = (t / total for t in computing)
         sizes = last - first + 1
         means = [np.add.reduceat(values, edges[:-1]) / sizes for values in (used, wasted)]
         ends = last if binned else None
@@ -610,8 +612,8 @@ def plot_run(run: RunResult | str | Path, out_dir: str | Path) -> list[Path]:
     if any(p.round_bound is not None for p in protocols.values()):
         paths += _save(plot_round_bounds(run), out / "round_bounds")
     traced = _traced(run)
-    for key, trace in traced.items():
-        paths += _save(_timeline(run, key, trace, TIMELINE_ROUNDS), out / f"timeline_{_slug(key)}")
+    for key in traced:
+        paths += _save(_timeline(run, key, TIMELINE_ROUNDS), out / f"timeline_{_slug(key)}")
     if traced:
         paths += _save(_utilization(run, traced), out / "utilization")
     if source is not None and (source / "emulation.json").is_file():
