@@ -17,7 +17,7 @@ import numpy as np
 
 from asyncsim.core.plugins import origin_of
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
-from asyncsim.core.seeds import child_pcg64_states
+from asyncsim.core.seeds import child_pcg64_states, child_seed
 from asyncsim.timing.models import Outage, TimeModel, check_time
 from asyncsim.topology.network import Links
 
@@ -150,8 +150,8 @@ class _Role:
                 break
 
     def _seed_streams(self, agents: list[int]) -> None:
-        """Save the first state of the streams of ``agents`` that never drew, all at once (the
-        state :meth:`_seated` would make from each agent's seed)."""
+        """Save the first state of the streams of ``agents`` that never drew, all at once:
+        ``np.random.PCG64`` of each agent's child of the seed."""
         saved = self._saved
         new = [agent for agent in agents if saved[agent] is None]
         if self._blockwise and new:
@@ -181,30 +181,22 @@ class _Role:
 
     def _seated(self, agent: int) -> np.random.Generator:
         """The shared generator, seated where the agent's stream is."""
-        saved, bit_generator = self._saved[agent], self._shared.bit_generator
-        if saved is None:
-            bit_generator.state = np.random.PCG64(self._child(agent)).state
-        else:
-            state, inc, has_uint32, uinteger = saved
-            bit_generator.state = {
-                "bit_generator": "PCG64",
-                "state": {"state": state, "inc": inc},
-                "has_uint32": has_uint32,
-                "uinteger": uinteger,
-            }
+        if self._saved[agent] is None:
+            self._seed_streams([agent])
+        state, inc, has_uint32, uinteger = self._saved[agent]
+        self._shared.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": state, "inc": inc},
+            "has_uint32": has_uint32,
+            "uinteger": uinteger,
+        }
         return self._shared
 
     def _stream(self, agent: int) -> np.random.Generator:
         stream = self._streams[agent]
         if stream is None:
-            stream = self._streams[agent] = np.random.default_rng(self._child(agent))
+            stream = self._streams[agent] = np.random.default_rng(child_seed(self._seed, agent))
         return stream
-
-    def _child(self, agent: int) -> np.random.SeedSequence:
-        seed = self._seed
-        return np.random.SeedSequence(
-            seed.entropy, spawn_key=(*seed.spawn_key, agent), pool_size=seed.pool_size
-        )
 
 
 class ClusterRuntime:

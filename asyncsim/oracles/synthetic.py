@@ -21,7 +21,7 @@ from pydantic import Field
 from asyncsim.core.linalg import norm
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.core.registry import Params, register_oracle
-from asyncsim.core.seeds import child_seed, child_states
+from asyncsim.core.seeds import child_states
 from asyncsim.oracles.philox import first_word_normals
 
 __all__ = [
@@ -103,9 +103,7 @@ class GradientNoise:
     def _key(self, agent: int) -> np.ndarray:
         """Agent ``agent``'s Philox key, made from its child of the seed at its first use."""
         if not self._keyed[agent]:
-            child = child_seed(self._seed, self._first_child + agent)
-            self._keys[agent] = child.generate_state(2, np.uint64)
-            self._keyed[agent] = True
+            self._keys_of(np.array([agent]))
         return self._keys[agent]
 
     def _keys_of(self, agents: np.ndarray) -> np.ndarray:
