@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from conftest import deep_merge
 
-from asyncsim.engine import simulation
+from asyncsim.engine import shared_round, simulation
+from asyncsim.engine.links import LiveLinks
 from asyncsim.runner import simulate
 
 BASE: dict[str, Any] = {
@@ -99,8 +100,8 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 def _runs(scenario: Any) -> tuple[Any, Any, int]:
-    """The scenario run as shipped, then with one SimPy process per agent; and the rounds run
-    without processes."""
+    """The scenario run as shipped, then with one SimPy process per agent and every message an
+    event (no cohort found at once); and the rounds run without processes."""
     rounds = []
     run_round = simulation.run_shared_round
 
@@ -112,6 +113,7 @@ def _runs(scenario: Any) -> tuple[Any, Any, int]:
         patched.setattr(simulation, "run_shared_round", counted)
         shipped = simulate(scenario)
         patched.setattr(simulation, "shared_round_runs", lambda sim, rule: False)
+        patched.setattr(LiveLinks, "cohort", lambda *args, **kwargs: None)  # every message an event
         processes = simulate(scenario)
     return shipped, processes, len(rounds)
 
@@ -189,3 +191,34 @@ def test_the_benchmarks_runs_equal_process_runs(monkeypatch) -> None:
         shipped, processes, rounds = _runs(scenario)
         assert rounds >= 5
         _assert_same(shipped, processes)
+
+
+HELD = {"cluster": {"network": {"server": {"ingress": 10_000}}}}
+"""An ingress that holds every upload at its uplink's cap."""
+
+EVENTS_ONLY = {  # cases whose rounds need the transfers' events, and why
+    "latency, ties": "uploads join after their latency",
+    "latency, unequal caps": "uploads join after their latency",
+    "multicast": "the copies cross streams of their own, not the egress",
+    "iteration-varying compute": "the durations cannot be read ahead",
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rounds_made_at_once_equal_process_rounds(name: str) -> None:
+    """The cases with every upload held at its cap: the rounds of one gradient per agent are
+    made in arrays (upload_round; but in the cases of EVENTS_ONLY), the others run from the
+    copies' cohort."""
+    made = []
+    original = shared_round.run_upload_round
+
+    def counted(*args: Any) -> Any:
+        stop = original(*args)
+        made.append(stop is not False)
+        return stop
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(shared_round, "run_upload_round", counted)
+        shipped, processes, _ = _runs(deep_merge(deep_merge(BASE, CASES[name]), HELD))
+    _assert_same(shipped, processes)
+    assert any(made) == (name not in EVENTS_ONLY)

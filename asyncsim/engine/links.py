@@ -11,17 +11,19 @@ water-filling).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from heapq import heappush
 from itertools import islice
 from typing import Any
 
+import numpy as np
 import simpy
 from simpy.events import NORMAL, Event
 
-from asyncsim.topology.links import FlowNetwork
-from asyncsim.topology.network import Links
+from asyncsim.topology.links import FlowNetwork, held_ends
+from asyncsim.topology.network import INGRESS, Links
 
 __all__ = ["SETTLE_PRIORITY", "LiveLinks", "Transfer"]
 
@@ -78,6 +80,42 @@ class LiveLinks:
             else:
                 self._arm()
         return transfer
+
+    def cohort(
+        self, paths: list[tuple[int, int]], now: float, before: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Messages sent together at ``now`` over ``paths`` (each a private link and one hub,
+        the same for all) on a network with nothing on its way, nothing else sent until they
+        have all arrived or been dropped, no bandwidth trace, the last arriving ``before``
+        (the time budget's end): when each arrives (latency, then
+        :meth:`FlowNetwork.cohort <asyncsim.topology.links.FlowNetwork.cohort>`) and the link
+        that delivers it (:func:`~asyncsim.topology.links.delivery_order`), as the transfers of
+        :meth:`send` would give them, with no event. None, nothing done, where that does not
+        hold."""
+        links = self.links
+        if self._arrivals or self._changed or links.traces or not paths:
+            return None
+        hub = paths[0][1] if paths[0][1] in links.hubs else paths[0][0]
+        if hub not in links.hubs or any(hub not in path for path in paths):
+            return None  # a multicast's streams: no hub
+        owns = [path[0] if path[1] == hub else path[1] for path in paths]
+        start = now + links.latency if links.latency > 0 else now  # the timers' instant
+        return self.network.cohort(hub, owns, links.message_bytes, start, before)
+
+    def held_uploads(self, agents: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
+        """When the uploads of ``agents`` that start at ``starts`` (nothing else on the
+        ingress and their uplinks, no latency, no bandwidth trace) arrive, each held at its
+        uplink's cap (:func:`~asyncsim.topology.links.held_ends`), as the transfers of
+        :meth:`send` would end, with no event; None where that does not hold. Their ids are
+        not taken (:meth:`FlowNetwork.passed`)."""
+        links, network = self.links, self.network
+        owns = [links.uplink_of(agent) for agent in agents.tolist()]
+        if self._arrivals or self._changed or links.traces or links.latency > 0:
+            return None
+        if not network.idle(INGRESS, owns):
+            return None
+        caps = np.array([network.capacity[own] for own in owns])
+        return held_ends(links.message_bytes, caps, starts, network.capacity[INGRESS])
 
     def cancel(self, transfer: Transfer) -> None:
         """Drop a message that is no longer wanted (its ``done`` never fires)."""

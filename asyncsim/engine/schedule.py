@@ -72,6 +72,7 @@ class HeapRound:
 
     def __init__(self, sim: Any, round_: Any, watch_every: int) -> None:
         self.sim, self.round_, self.watch_every = sim, round_, watch_every
+        self.by_rank: list[int] = []  # agents by arrival rank (shared links: see VectorRound)
 
     def run(self, delay: list[float]) -> float | None:
         now = self.sim.env.now
@@ -113,6 +114,8 @@ class HeapRound:
                 time, agent, computing = pending[0]
                 if time >= deadline:  # the budget's timeout comes first, and stops the run
                     return None
+                if agent < 0:  # a point's arrival over shared links, keyed by its rank
+                    agent = self.by_rank[agent]
                 left -= 1
                 if not left:
                     left = self.watch_every
@@ -164,6 +167,24 @@ class VectorRound:
         self.tau = None if fixed is None else np.array(fixed, dtype=float)
         self.role = sim.cluster.compute_durations
         self.scale = sim.oracle.horizon
+        self.rank: np.ndarray | None = None  # arrival ranks over shared links (run_from)
+
+    def next_durations(self) -> np.ndarray | None:
+        """τ of each agent's next computation, read ahead (drawn ahead if need be); None when
+        durations cannot be read ahead."""
+        tau = self._durations(np.arange(self.n), 0)
+        return None if tau is None or np.isnan(tau).any() else tau
+
+    def run_from(self, arrival: np.ndarray, rank: np.ndarray) -> float | None:
+        """The round from each agent's point arriving at ``arrival[i]`` over shared links: the
+        arrivals of one instant come in ``rank`` order and before every computation's end
+        there (the network's deliveries are events of a higher priority than an agent's)."""
+        self.time[:] = arrival
+        self.rank = rank
+        try:
+            return self._run_windows(self.sim.env.now)
+        finally:
+            self.sim._clock = None
 
     def run(self, delay: list[float]) -> float | None:
         now, delays = self.sim.env.now, np.array(delay, dtype=float)
@@ -282,7 +303,11 @@ class VectorRound:
             levels.append((time, agents, time + np.nan))
         level = np.repeat(np.arange(len(levels)), [len(events) for _, events, _ in levels])
         time, agents, following = (np.concatenate(c) for c in zip(*levels, strict=True))
-        order = np.lexsort((level, agents, time))
+        key = agents
+        if self.rank is not None:  # an arrival's key: its rank - n, before every agent's
+            arriving = (level == 0) & ~self.received[agents]
+            key = np.where(arriving, self.rank[agents] - self.n, agents)
+        order = np.lexsort((level, key, time))
         return time[order], agents[order], level[order], following[order]
 
     def _apply(
@@ -385,7 +410,11 @@ class VectorRound:
         round_ = self.round_
         for agent, indices in round_.used.items():
             round_.used[agent] = list(indices)
-        pending = list(zip(self.time.tolist(), range(self.n), self.received.tolist(), strict=True))
-        heapify(pending)
+        keys = np.arange(self.n)
         heap = HeapRound(self.sim, round_, self.watch_every)
+        if self.rank is not None:  # arrivals keyed as in _window
+            keys = np.where(self.received, keys, self.rank - self.n)
+            heap.by_rank = np.argsort(self.rank).tolist()
+        pending = list(zip(self.time.tolist(), keys.tolist(), self.received.tolist(), strict=True))
+        heapify(pending)
         return heap.resume(pending, heap.starter())

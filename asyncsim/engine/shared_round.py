@@ -27,10 +27,14 @@ from functools import partial
 from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
+import numpy as np
+
 from asyncsim.core.engine import CollectionRule
 from asyncsim.core.trace import TraceEvent
 from asyncsim.engine.clock import AGENT_PRIORITY
-from asyncsim.engine.schedule import computation_ended
+from asyncsim.engine.schedule import VectorRound, computation_ended
+from asyncsim.engine.upload_round import run_upload_round
+from asyncsim.topology.links import delivery_order
 
 __all__ = ["run_shared_round", "shared_round_runs"]
 
@@ -54,6 +58,44 @@ def shared_round_runs(sim: Any, rule: CollectionRule) -> bool:
 
 
 def run_shared_round(sim: Any, round_: Any, watch_events: int) -> float | None:
+    """The round ``round_`` of ``sim`` over shared links up to its stop (see
+    :func:`_events_round`). When the point's copies arrive as a cohort (:func:`_copies_alone`),
+    a rule that keeps every agent computing sends nothing more: the round runs as on private
+    wires from the arrivals (:meth:`VectorRound.run_from
+    <asyncsim.engine.schedule.VectorRound.run_from>`); a round of one gradient per agent, each
+    uploaded at its end, is made in arrays where every upload is held at its uplink's cap
+    (:func:`~asyncsim.engine.upload_round.run_upload_round`). Returns the stop time, or None
+    when the time budget ends (or the events run out) first."""
+    copies = _copies_alone(sim, round_, watch_events)
+    if copies is not None:
+        vector, tau, arrival, link = copies
+        if round_.rule.keeps_computing:
+            rank = np.empty(len(arrival), np.int64)
+            rank[delivery_order(arrival, link)] = np.arange(len(arrival))
+            return vector.run_from(arrival, rank)
+        stop = run_upload_round(sim, round_, vector, (tau, arrival, link), watch_events)
+        if stop is not False:
+            return stop
+    return _events_round(sim, round_, watch_events)
+
+
+def _copies_alone(sim: Any, round_: Any, watch_events: int) -> tuple | None:
+    """(the round's :class:`VectorRound`, each agent's next duration, its copy's arrival, the
+    link that delivers it) where the copies arrive as a cohort (no event pending but the time
+    budget's, no message on its way: :meth:`LiveLinks.cohort
+    <asyncsim.engine.links.LiveLinks.cohort>`) and the durations can be read ahead; None
+    otherwise."""
+    if not all(entry[3] is sim._budget for entry in sim.env._queue):
+        return None
+    vector = VectorRound(sim, round_, watch_events)
+    tau = vector.next_durations()
+    if tau is None:
+        return None
+    found = sim._links.cohort(sim._links.links.broadcast_paths, sim.env.now)
+    return None if found is None else (vector, tau, *found)
+
+
+def _events_round(sim: Any, round_: Any, watch_events: int) -> float | None:
     """The round ``round_`` of ``sim`` as its ``_round_agent`` processes run it over shared
     links, up to its stop: the point sent to every agent (one copy each, together), each agent
     computing from its copy's arrival on, an agent that computes one gradient a round uploading

@@ -37,6 +37,7 @@ from asyncsim.engine.links import LiveLinks, Transfer
 from asyncsim.engine.schedule import scheduled_round
 from asyncsim.engine.shared_round import run_shared_round, shared_round_runs
 from asyncsim.topology.allreduce import COLLECTIVE_STEPS
+from asyncsim.topology.links import delivery_order
 
 __all__ = ["Counters", "RoundOutcome", "SimulatedArrival", "Simulation"]
 
@@ -84,6 +85,7 @@ class _Round:
     finished: dict[int, float] = field(default_factory=dict)
     receiving: dict[int, Transfer] = field(default_factory=dict)  # broadcast copies on the way
     uploading: dict[int, simpy.Event] = field(default_factory=dict)  # over shared links
+    uploads_ahead: tuple[list[float], list[int]] | None = None  # their arrivals, found at once
 
 
 class Simulation:
@@ -367,19 +369,63 @@ class Simulation:
         way are dropped; the participants upload (those that compute one gradient a round
         started at their gradient's end), or the topology's collective runs; it ends when the
         last message has arrived."""
-        with self._links.together():
+        links = self._links
+        with links.together():
             for copy in round_.receiving.values():
-                self._links.cancel(copy)
+                links.cancel(copy)
             round_.receiving.clear()
-            if self.cluster.topology.collective is None and round_.rule.keeps_computing:
-                for agent in sorted(counts):
-                    round_.uploading[agent] = self._upload(agent, round_.version)
         if self.cluster.topology.collective is not None:
             yield from self._collective(counts, round_.version)
+            return
+        if round_.rule.keeps_computing:
+            agents = sorted(counts)
+            last = self._uploads_alone(agents, round_.version)
+            if last is not None:
+                yield At(self.env, last)
+                return
+            with links.together():
+                for agent in agents:
+                    round_.uploading[agent] = self._upload(agent, round_.version)
+        if round_.uploads_ahead is not None:
+            yield from self._uploads_arriving(*round_.uploads_ahead, round_.version)
             return
         pending = [event for event in round_.uploading.values() if not event.processed]
         if pending:
             yield AllDone(self.env, pending)
+
+    def _uploads_alone(self, agents: list[int], version: int) -> float | None:
+        """The uploads of ``agents`` sent together now, nothing else on the network until they
+        have arrived (the reduce of a rule that keeps computing), traced at once from their
+        arrivals (:meth:`LiveLinks.cohort <asyncsim.engine.links.LiveLinks.cohort>`): the starts
+        in agent order, the ends in the order of their deliveries. Returns the last arrival;
+        None, nothing done, where they need the transfers' events (or the time budget ends
+        before the last arrival)."""
+        links, now = self._links, self.env.now
+        paths = [links.links.upload_path(agent) for agent in agents]
+        found = links.cohort(paths, now, before=self._deadline)
+        if found is None:
+            return None
+        ends, link = found
+        order = delivery_order(ends, link)
+        count, delivered = len(agents), order.tolist()
+        start, end = TraceEvent.UPLOAD_START, TraceEvent.UPLOAD_END
+        times = [now] * count + ends[order].tolist()
+        senders = agents + [agents[flow] for flow in delivered]
+        self.trace.extend(_flat_rows(times, senders, [start] * count + [end] * count, version))
+        self.counters.uploads += count
+        return float(ends.max())
+
+    def _uploads_arriving(self, times: list[float], agents: list[int], version: int) -> Process:
+        """Uploads on their way at the stop whose arrivals are known (in order of delivery),
+        traced as they arrive before the time budget's end; it ends at the last arrival."""
+        due = [(time, agent) for time, agent in zip(times, agents, strict=True)
+               if time < self._deadline]  # fmt: skip
+        end = TraceEvent.UPLOAD_END
+        self.trace.extend(
+            _flat_rows([t for t, _ in due], [a for _, a in due], [end] * len(due), version)
+        )
+        if times:
+            yield At(self.env, max(times))
 
     def _upload(self, agent: int, version: int) -> simpy.Event:
         """Send the agent's vector to the server over the shared links, traced; the event fires

@@ -24,14 +24,15 @@ Two recomputations:
   Uploads that arrive one at a time at an uncongested hub (staggered by their agents' compute
   times) skip it: one flow added, nothing at the level and the caps within the capacity is
   held at once, and a held flow leaving such a hub changes nothing (bit for bit what the
-  water-filling finds). On the network benchmark (synchronized_nigt, n = 1,000, 21 rounds)
-  the rebalancings fall from 42,042 to 42: each of the 21,000 uploads is settled by the
-  shortcut and leaves quietly. The hot steps are written out where they run once per
-  message: a held flow is held and ends without the generic rider heaps (:meth:`finished`,
+  water-filling finds). The hot steps are written out where they run once per message: a
+  held flow is held and ends without the generic rider heaps (:meth:`finished`,
   :meth:`FlowNetwork._held_alone`), a broadcast's copies are placed and leave the level
-  together (:meth:`FlowNetwork._leave_level`), a path's hub is looked up once. Python
-  opcodes of that benchmark run (n = 1,000; private wires 23.3 M): 68.3 M before, 55.7 M
-  after, the same floating-point steps (byte-identical results).
+  together (:meth:`FlowNetwork._leave_level`), a path's hub is looked up once.
+
+An idle link's clock restarts at 0 (a transfer alone on its link ends at start + S/c). So the
+ends of flows that join idle links, nothing else joining, are found at once by the same
+floating-point steps (:func:`cohort_ends`, :func:`held_ends`, :meth:`FlowNetwork.cohort`):
+a round's copies, a reduce's uploads, uploads held at their caps.
 """
 
 from __future__ import annotations
@@ -42,7 +43,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from heapq import heappush
 
-__all__ = ["FlowNetwork", "max_min_rates", "transfer_times", "water_level"]
+import numpy as np
+
+__all__ = [
+    "FlowNetwork",
+    "cohort_ends",
+    "delivery_order",
+    "held_ends",
+    "max_min_rates",
+    "transfer_times",
+    "water_level",
+]
 
 DONE_TOLERANCE = 1e-9
 """A flow has ended when what it still has to receive is at most this fraction of its size
@@ -73,6 +84,91 @@ def transfer_times(
     when flows leave)."""
     level = water_level(caps, capacity)
     return [latency + size / min(cap, level) for cap in caps]
+
+
+def cohort_ends(
+    size: float, caps: np.ndarray, capacity: float, start: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """When each of k flows of ``size`` bytes ends that join an idle hub of ``capacity``
+    together at ``start``, flow i also crossing an idle private link of cap c_i, while nothing
+    else joins the hub: the steps :class:`FlowNetwork` takes, in arrays, by the same
+    floating-point operations. The level L of :func:`water_level` places flow i at the hub's
+    level (c_i >= L) or holds it at its cap; the hub's rate is then
+    L' = max(C - Σ_held c_i, 0) / k_L, the held caps summed in flow order. The flows at the
+    level all end first, together, at start + S/L' (a held flow's rate c_i <= L' is not higher);
+    the held ones, whose caps fit within C once they leave, at start + S/c_i (the clocks of idle
+    links are 0). Returns (ends, at_level) in flow order, or None where FlowNetwork would move
+    flows after the water level (a held cap above L' or a cap at the level below it, from
+    rounding) or L' is 0."""
+    ordered = np.sort(caps)
+    count = np.arange(ordered.size, 0, -1)
+    remaining = np.subtract.accumulate(np.concatenate(([float(capacity)], ordered)))[:-1]
+    over = np.flatnonzero(ordered * count > remaining)
+    level = remaining[over[0]] / count[over[0]] if over.size else math.inf
+    at_level = caps >= level
+    held = caps[~at_level]
+    held_sum = float(np.add.accumulate(held)[-1]) if held.size else 0.0
+    ends = start + size / caps
+    levelled = int(np.count_nonzero(at_level))
+    if not levelled:
+        return (ends, at_level) if held_sum <= capacity else None
+    rate = max(capacity - held_sum, 0.0) / levelled
+    if rate <= 0 or (held.size and held.max() > rate) or caps[at_level].min() < rate:
+        return None
+    ends[at_level] = start + size / rate
+    return ends, at_level
+
+
+def delivery_order(ends: np.ndarray, links: np.ndarray) -> np.ndarray:
+    """The order in which :meth:`FlowNetwork.finished` gives flows (index: flow order) that end
+    at ``ends`` as riders of ``links``: by end, then link, then flow."""
+    return np.lexsort((np.arange(len(ends)), links, ends))
+
+
+def held_ends(
+    size: float, caps: np.ndarray, starts: np.ndarray, capacity: float
+) -> np.ndarray | None:
+    """When each of k flows of ``size`` bytes ends that join an idle hub of ``capacity`` at
+    ``starts`` (flow i crossing an idle private link of cap c_i; flows in order of their
+    starts, then index), if each is held at its cap from start to end: start_i + S/c_i. That
+    holds, by :class:`FlowNetwork`'s floating-point steps, while the caps held fit the hub: its
+    running sum of them (ends of an instant first, by link, then the starts of that instant
+    settled together) stays within C, and flows that join the idle hub together leave its water
+    level infinite. None where a flow would reach the hub's level."""
+    ends = starts + size / caps
+    count = len(caps)
+    times = np.concatenate((ends, starts))
+    order = np.lexsort((np.tile(np.arange(count), 2), np.repeat((0, 1), count), times))
+    held_sum, holding, joining = 0.0, 0, []
+    for event, time in zip(order.tolist(), times[order].tolist(), strict=True):
+        if joining and (event < count or time != joining[0][0]):
+            held_sum, holding = _settled(held_sum, holding, joining, capacity)
+            if held_sum > capacity:
+                return None
+        if event < count:  # an end, held: FlowNetwork._leave_held
+            holding -= 1
+            held_sum = held_sum - float(caps[event]) if holding else 0.0
+        else:
+            joining.append((time, float(caps[event - count])))
+    if joining:
+        held_sum, _ = _settled(held_sum, holding, joining, capacity)
+        if held_sum > capacity:
+            return None
+    return ends
+
+
+def _settled(
+    held_sum: float, holding: int, joining: list[tuple[float, float]], capacity: float
+) -> tuple[float, int]:
+    """The hub's held sum and count once the flows ``joining`` at one instant are held (the
+    sum above the capacity where one would reach the level); ``joining`` is emptied."""
+    caps = [cap for _, cap in joining]
+    joining.clear()
+    if not holding and len(caps) > 1 and water_level(caps, capacity) != math.inf:
+        return math.inf, holding
+    for cap in caps:
+        held_sum += cap
+    return held_sum, holding + len(caps)
 
 
 def max_min_rates(
@@ -187,6 +283,27 @@ class FlowNetwork:
 
     # ---------------------------------------------------------------- changes
 
+    def cohort(
+        self, hub: int, owns: list[int], size: float, now: float, before: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Flows of ``size`` bytes over (``owns[i]``, ``hub``) that join together at ``now`` a
+        network without flows, nothing else joining until they have all ended (or been
+        dropped): when each ends and the link whose end it is (the hub for the flows at its
+        level, else its own: :func:`delivery_order`), as :func:`cohort_ends` finds them. They come
+        and go without being held (their ids are taken): once they have left, the links are
+        idle with their clocks at 0, as if they had run. None, nothing done, where the links
+        are not idle, the water level does not settle them, or the last ends at or after
+        ``before``."""
+        if not self.idle(hub, owns):
+            return None
+        caps = np.array([self.capacity[own] for own in owns])
+        found = cohort_ends(size, caps, self.capacity[hub], now)
+        if found is None or not found[0].max() < before:
+            return None
+        ends, at_level = found
+        self.passed(len(owns))
+        return ends, np.where(at_level, hub, np.array(owns))
+
     def add(self, path: Sequence[int], size: float, now: float) -> int:
         """Start a flow of ``size`` bytes over ``path`` at ``now``; returns its id."""
         if now != self._now:
@@ -217,6 +334,18 @@ class FlowNetwork:
             self._crossing[link].add(flow)
         self._refill(path, now, {flow: float(size)})
         return flow
+
+    def idle(self, hub: int, owns: list[int]) -> bool:
+        """Whether no flow is on its way and ``hub`` and ``owns`` have their clocks at 0."""
+        if self._unsettled:
+            self._settle()
+        clock = self._clock
+        return not self._flows and not clock[hub] and not any(clock[own] for own in owns)
+
+    def passed(self, count: int) -> None:
+        """``count`` flows came and went on idle links (their ends found at once: :meth:`cohort`,
+        :func:`held_ends`), leaving them idle: their ids are taken."""
+        self._next_id += count
 
     def remove(self, flow: int, now: float) -> None:
         """End ``flow`` at ``now`` (finished or abandoned); the others' rates follow."""
@@ -438,9 +567,7 @@ class FlowNetwork:
         state, clock, level, since = self._hubs[hub], self._clock, self._level, self._since
         clock[hub] += level[hub] * (now - since[hub])
         since[hub] = now
-        clock[own] += level[own] * (now - since[own])
-        since[own] = now
-        level[own] = 0.0
+        clock[own], since[own], level[own] = 0.0, now, 0.0  # idle: its clock restarts
         state.held_count -= 1
         state.held_sum = state.held_sum - self.capacity[own] if state.held_count else 0.0
         self._stamp[own] += 1  # its end, queued, goes stale
@@ -486,7 +613,10 @@ class FlowNetwork:
             if moves > 4 * (state.flows + 2):
                 raise RuntimeError(f"water-filling of link {hub} does not settle")
         count = state.level_count
-        self._level[hub] = max(capacity - state.held_sum, 0.0) / count if count else 0.0
+        if count:
+            self._level[hub] = max(capacity - state.held_sum, 0.0) / count
+        else:  # idle at its level: the hub's clock restarts
+            self._clock[hub], self._level[hub] = 0.0, 0.0
         self._schedule(hub)
 
     def _leaves_quietly(self, record: _Flow) -> bool:
@@ -526,7 +656,7 @@ class FlowNetwork:
         stamp[own] += 1
         if cap > 0:
             heappush(self._ends, (now + (target - clock) / cap, own, stamp[own]))
-        level[hub] = 0.0
+        self._clock[hub], level[hub] = 0.0, 0.0  # no flow at its level: its clock restarts
         self._riders[hub] = []
         stamp[hub] += 1
         return True
@@ -561,8 +691,7 @@ class FlowNetwork:
         heapq.heappop(state.held)
         own = record.own
         left = record.target - self._clock_at(own, now)
-        self._advance(own, now)
-        self._level[own] = 0.0
+        self._clock[own], self._since[own], self._level[own] = 0.0, now, 0.0  # idle: restarts
         self._stamp[own] += 1  # its end, queued, goes stale
         state.held_count -= 1
         state.held_sum = state.held_sum - self.capacity[own] if state.held_count else 0.0

@@ -1,0 +1,129 @@
+"""A round over shared links whose agents compute one gradient each and upload it at its end
+(synchronized, m-synchronous and minibatch rounds), made in arrays (docs/algorithms.md §3,
+"Event order"; §4, "Shared links").
+
+When the point's copies arrive as a cohort (:meth:`LiveLinks.cohort
+<asyncsim.engine.links.LiveLinks.cohort>`) and every upload is held at its uplink's cap
+(:meth:`LiveLinks.held_uploads <asyncsim.engine.links.LiveLinks.held_uploads>`), every event of
+the round is known at once: agent i receives the point at a_i, its gradient ends at
+f_i = a_i + τ_i and its upload at e_i = f_i + S/c_i. The events are taken in SimPy's order: by
+time; at one instant the network's deliveries first (one wake-up delivers the copies and the
+uploads that end then, by link, then flow), then the agents' computation ends by agent. The
+rule sees the gradients in that order; the events up to its stop (or before the time budget)
+are applied, the uploads still on their way at the stop are left to the reduce
+(``round_.uploads_ahead``), the copies still on their way are dropped. Trace, counters and
+indices get what the round's events give them, row for row (tests/test_shared_round.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from asyncsim.core.trace import CODES, TraceEvent, records
+
+__all__ = ["run_upload_round"]
+
+_COPY, _END, _UPLOAD = 0, 1, 2  # the events: a copy's arrival, a gradient's end, an upload's
+_ROWS = {  # the trace rows of each event
+    _COPY: (TraceEvent.BROADCAST_RECEIVED, TraceEvent.COMPUTE_START),
+    _END: (TraceEvent.COMPUTE_END, TraceEvent.UPLOAD_START),
+    _UPLOAD: (TraceEvent.UPLOAD_END,),
+}
+
+
+def run_upload_round(
+    sim: Any, round_: Any, vector: Any, copies: tuple[np.ndarray, ...], watch_every: int
+) -> float | bool | None:
+    """Run the round ``round_`` of ``sim`` from ``copies``: each agent's next duration, its
+    copy's arrival and the link that delivers it; ``vector``: the round's
+    :class:`~asyncsim.engine.schedule.VectorRound` (durations, indices); drive's check runs when
+    ``watch_every`` events have passed. Returns the stop time, None when the time budget ends
+    first, or False (nothing done) where an upload would not be held at its cap."""
+    n = sim.cluster.n
+    tau, arrival, copy_link = copies
+    finish = arrival + tau
+    agents = np.arange(n)
+    upload_end = sim._links.held_uploads(agents, finish)
+    if upload_end is None:
+        return False
+    upload_link = np.array([sim._links.links.uplink_of(agent) for agent in range(n)])
+    time = np.concatenate((arrival, finish, upload_end))
+    kind = np.repeat((_COPY, _END, _UPLOAD), n)
+    agent = np.tile(agents, 3)
+    order = np.lexsort((_keys(copy_link, upload_link), time))
+    time, kind, agent = time[order], kind[order], agent[order]
+    due = np.count_nonzero(time < sim._deadline)  # later events are not processed
+    ends = np.flatnonzero(kind[:due] == _END)
+    stop = round_.rule.on_gradients(agent[ends].tolist())
+    done = due if stop is None else int(ends[stop]) + 1
+    _apply(sim, round_, vector, time[:done], kind[:done], agent[:done])
+    _watched(sim, done, watch_every)
+    if stop is None:
+        return None
+    round_.done = True
+    sent = np.zeros(n, bool)
+    sent[agent[ends[: stop + 1]]] = True
+    later = done + np.flatnonzero((kind[done:] == _UPLOAD) & sent[agent[done:]])
+    round_.uploads_ahead = (time[later].tolist(), agent[later].tolist())
+    return float(time[done - 1])
+
+
+def _keys(copy_link: np.ndarray, upload_link: np.ndarray) -> np.ndarray:
+    """The order of events at one instant (copies, gradient ends, uploads, each in agent
+    order): deliveries first (negative keys), by link, then flow (a round's copies before its
+    uploads), then the gradients' ends by agent."""
+    n = len(copy_link)
+    delivery = np.concatenate((copy_link, upload_link)) * (2 * n) + np.tile(np.arange(n), 2)
+    delivery -= delivery.max() + 1
+    return np.concatenate((delivery[:n], np.arange(n), delivery[n:]))
+
+
+def _apply(
+    sim: Any, round_: Any, vector: Any, time: np.ndarray, kind: np.ndarray, agent: np.ndarray
+) -> None:
+    """Apply the round's events in order: their trace rows, a computation started by each agent
+    that received the point, the gradients finished and their uploads sent."""
+    _trace(sim.trace, time, kind, agent, round_.version)
+    n, first_index = sim.cluster.n, vector.first_index
+    received, finished = agent[kind == _COPY], agent[kind == _END]
+    counts = np.zeros(n, np.int64)
+    counts[received] = 1
+    vector._take(counts)
+    sim._next_index[:] = (first_index + counts).tolist()
+    running = np.setdiff1d(received, finished)
+    round_.running.update(zip(running.tolist(), first_index[running].tolist(), strict=True))
+    for each, at in zip(finished.tolist(), time[kind == _END].tolist(), strict=True):
+        round_.used[each] = [int(first_index[each])]
+        round_.finished[each] = at
+    sim.counters.used += len(finished)
+    sim.counters.uploads += len(finished)
+    sim._links.network.passed(len(finished))
+
+
+def _trace(trace: Any, time: np.ndarray, kind: np.ndarray, agent: np.ndarray, version: int) -> None:
+    """The events' rows (:data:`_ROWS`), packed into the trace."""
+    if not trace.enabled or not len(time):
+        return
+    codes = [
+        np.array([CODES[event] for event in _ROWS[k]], np.uint8) for k in (_COPY, _END, _UPLOAD)
+    ]
+    per_event = np.array([len(c) for c in codes])[kind]
+    offsets = np.array([0, 2, 4])[kind]  # each event's first code in the codes of all three
+    start = np.cumsum(per_event) - per_event
+    within = np.arange(int(per_event.sum())) - np.repeat(start, per_event)
+    events = np.concatenate(codes)[np.repeat(offsets, per_event) + within]
+    rows = records(len(events), np.repeat(time, per_event), np.repeat(agent, per_event) + 1,
+                   events, version, version)  # fmt: skip
+    trace.extend_records(rows)
+
+
+def _watched(sim: Any, events: int, watch_every: int) -> None:
+    """Count ``events`` down to drive's next check; run it once when they reach it."""
+    left = sim._unwatched - events
+    if left <= 0:
+        left = watch_every
+        if sim._watch is not None:
+            sim._watch()
+    sim._unwatched = left
