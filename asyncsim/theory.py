@@ -571,7 +571,7 @@ def malenia_nigt_complexity(tau: ArrayLike, kappa: float, eps: float, c: Problem
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2}) + τ_n (L_gΔ/ε² + √L_h Δ/ε^{3/2})
     + (1/n Σ_i τ_i)(σ²/(nε²) + σ²√L_h Δ/(nε^{7/2})), with τ_n = max_i τ_i.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
     n = hdot.size
@@ -588,7 +588,7 @@ def synchronized_nigt_complexity(
 
     (max_i τ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
     noise = c.sigma2 * np.sqrt(c.L_h) * c.delta / (hdot.size * eps**3.5)
@@ -603,7 +603,7 @@ def afedpg_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConsta
     communication. The table states this bound without L_g, L_h, σ², Δ: those arguments are
     accepted for a uniform signature and ignored.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
     n = hdot.size
@@ -618,7 +618,7 @@ def lower_bound_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemC
     min_m (1/m Σ_{i≤m} 1/τ_i)^{-1}(√L_h Δ/ε^{3/2} + σ²√L_h Δ/(m ε^{7/2}))
     + κ L_g^{3/7} L_h^{2/7} Δ/ε^{12/7}.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     curvature = np.sqrt(c.L_h) * c.delta
     noise = c.sigma2 * curvature / eps**3.5
@@ -634,7 +634,7 @@ def rennala_sgd_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemC
     min_m [(1/m Σ_{i≤m} 1/τ_i)^{-1} (LΔ/ε + σ²LΔ/(mε²))].
 
     That model has no communication time: ``kappa`` (like L_h) is accepted for a uniform
-    signature and ignored. Arguments as in :func:`rennala_nigt_complexity`.
+    signature and ignored (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     deterministic, noise = c.sgd_terms(eps)
     return _best_prefix(_ascending(tau), deterministic, noise)[0]
