@@ -7,6 +7,8 @@ among its shapes; ``graph`` is the scenario's :class:`~asyncsim.topology.graph.G
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,9 +16,11 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "GRAPH_SHAPES",
+    "ProblemConstants",
     "ad_psgd_complexity",
     "ad_psgd_cycles",
     "amelie_sgd_complexity",
+    "complexity_shape",
     "equilibrium_time",
     "fragile_pivot",
     "fragile_sgd_complexity",
@@ -26,6 +30,52 @@ __all__ = [
 GRAPH_SHAPES = frozenset({"fragile_sgd", "amelie_sgd", "ad_psgd"})
 """The shapes of agents on a graph: they take the graph (``graph=``) and are shown only for
 scenarios on one."""
+
+
+@dataclass(frozen=True)
+class ProblemConstants:
+    """The problem's constants an ε-complexity shape reads: L_g, L_h, σ², Δ."""
+
+    L_g: float = 1.0
+    L_h: float = 1.0
+    sigma2: float = 1.0
+    delta: float = 1.0
+
+    def sgd_terms(self, eps: float) -> tuple[float, float]:
+        """:func:`sgd_terms` of these constants."""
+        return sgd_terms(eps, self.L_g, self.sigma2, self.delta)
+
+
+def complexity_shape(body: Callable[..., Any]) -> Callable[..., float]:
+    """The shape ``body(tau, kappa, eps, constants, **extra)`` with the signature every shape
+    shares, ``shape(tau, kappa, eps, L_g=1, L_h=1, sigma2=1, delta=1, **extra)``:
+
+    * tau: per-gradient compute times τ_i = h_i·H (any order; docs/algorithms.md §5, "Which
+      per-agent time");
+    * kappa: κ = max_i κ_i;
+    * eps: target ε of E||∇f|| ≤ ε;
+    * L_g, L_h, sigma2, delta: the problem's constants L_g, L_h, σ², Δ
+      (:class:`ProblemConstants`);
+    * extra: a shape's own keywords (``m``, ``graph``).
+
+    It returns the shape's value as a float (seconds, up to the dropped constants).
+    """
+
+    def shape(
+        tau: ArrayLike,
+        kappa: float,
+        eps: float,
+        L_g: float = 1.0,
+        L_h: float = 1.0,
+        sigma2: float = 1.0,
+        delta: float = 1.0,
+        **extra: Any,
+    ) -> float:
+        return float(body(tau, kappa, eps, ProblemConstants(L_g, L_h, sigma2, delta), **extra))
+
+    shape.__name__, shape.__qualname__ = body.__name__, body.__qualname__
+    shape.__doc__, shape.__module__ = body.__doc__, body.__module__
+    return shape
 
 
 def sgd_terms(eps: float, L_g: float, sigma2: float, delta: float) -> tuple[float, float]:
@@ -61,15 +111,9 @@ def fragile_pivot(h: ArrayLike, paths: np.ndarray, s: float) -> int:
     return int(np.argmin(_pivot_times(s, np.asarray(h, dtype=float), paths)))
 
 
+@complexity_shape
 def fragile_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-    graph: Any = None,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants, graph: Any = None
 ) -> float:
     """Fragile SGD (Tyurin & Richtárik, NeurIPS 2024, Corollary 1, eq. 12), optimal up to
     log n on a graph:
@@ -81,20 +125,14 @@ def fragile_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = np.asarray(tau, dtype=float)
-    deterministic, _ = sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, _ = c.sgd_terms(eps)
     paths = np.zeros((times.size, times.size)) if graph is None else graph.path_times
-    return float(deterministic * _pivot_times(sigma2 / eps**2, times, paths).min())
+    return deterministic * _pivot_times(c.sigma2 / eps**2, times, paths).min()
 
 
+@complexity_shape
 def amelie_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-    graph: Any = None,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants, graph: Any = None
 ) -> float:
     """Amelie SGD (Tyurin & Richtárik, NeurIPS 2024, Corollary 2, eq. 18), optimal for
     heterogeneous functions on a graph:
@@ -104,10 +142,10 @@ def amelie_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`asyncsim.theory.rennala_sgd_complexity`).
     """
     times = np.asarray(tau, dtype=float)
-    deterministic, _ = sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, _ = c.sgd_terms(eps)
     diameter = 0.0 if graph is None else float(graph.path_times.max())
-    noise = sigma2 / eps**2 / times.size * times.mean()
-    return float(deterministic * max(diameter, times.max(), noise))
+    noise = c.sigma2 / eps**2 / times.size * times.mean()
+    return deterministic * max(diameter, times.max(), noise)
 
 
 def ad_psgd_cycles(tau: ArrayLike, graph: Any = None) -> np.ndarray:
@@ -124,15 +162,9 @@ def ad_psgd_cycles(tau: ArrayLike, graph: Any = None) -> np.ndarray:
     return np.maximum(times, np.asarray(exchange, dtype=float))
 
 
+@complexity_shape
 def ad_psgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-    graph: Any = None,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants, graph: Any = None
 ) -> float:
     """AD-PSGD (Lian et al., ICML 2018) in asyncsim's reading (neither paper states a time):
     asynchronous SGD's count of iterations at the agents' cycles c_i (:func:`ad_psgd_cycles`),
@@ -142,5 +174,5 @@ def ad_psgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     cycles = ad_psgd_cycles(tau, graph)
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
-    return float(cycles.size / np.sum(1.0 / cycles) * (deterministic + noise / cycles.size))
+    deterministic, noise = c.sgd_terms(eps)
+    return cycles.size / np.sum(1.0 / cycles) * (deterministic + noise / cycles.size)

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from asyncsim import graph_theory
 from asyncsim.core.event_order import mth_event
 from asyncsim.core.registry import TOPOLOGIES, TopologyContext, TopologySpec
-from asyncsim.graph_theory import GRAPH_SHAPES, sgd_terms
+from asyncsim.graph_theory import GRAPH_SHAPES, ProblemConstants, complexity_shape
 from asyncsim.topology.network import Links
 
 __all__ = [
@@ -545,101 +545,65 @@ def _ascending(tau: ArrayLike) -> np.ndarray:
     return np.sort(_vector(tau))
 
 
-def _iterations(eps: float, L_g: float, L_h: float, delta: float) -> float:
+def _iterations(eps: float, c: ProblemConstants) -> float:
     """L_gΔ/ε² + √L_h Δ/ε^{3/2}: the deterministic iteration count of NIGT."""
-    return L_g * delta / eps**2 + np.sqrt(L_h) * delta / eps**1.5
+    return c.L_g * c.delta / eps**2 + np.sqrt(c.L_h) * c.delta / eps**1.5
 
 
-def rennala_nigt_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def rennala_nigt_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """Rennala NIGT time complexity shape (Theorems 4.2/4.4).
 
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2})
     + min_m (1/m Σ_{i≤m} 1/τ_i)^{-1} (L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²/(mε²) + σ²√L_h Δ/(mε^{7/2})).
 
-    Every shape takes τ_i = h_i·H, the per-gradient times of the scenario (docs/algorithms.md
-    §5, "Which per-agent time").
-
-    Args:
-        tau: Per-gradient compute times τ_i (any order).
-        kappa: κ = max_i κ_i.
-        eps: Target ε of E||∇f|| ≤ ε.
-        L_g, L_h, sigma2, delta: The problem's constants L_g, L_h, σ², Δ.
-
-    Returns:
-        The shape's value (seconds, up to the dropped constants).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
-    iters = _iterations(eps, L_g, L_h, delta)
-    noise = sigma2 / eps**2 + sigma2 * np.sqrt(L_h) * delta / eps**3.5
-    return float(kappa * iters + _best_prefix(_ascending(tau), iters, noise)[0])
+    iters = _iterations(eps, c)
+    noise = c.sigma2 / eps**2 + c.sigma2 * np.sqrt(c.L_h) * c.delta / eps**3.5
+    return kappa * iters + _best_prefix(_ascending(tau), iters, noise)[0]
 
 
-def malenia_nigt_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def malenia_nigt_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """Malenia NIGT time complexity shape (Theorem 5.1).
 
     κ(L_gΔ/ε² + √L_h Δ/ε^{3/2}) + τ_n (L_gΔ/ε² + √L_h Δ/ε^{3/2})
     + (1/n Σ_i τ_i)(σ²/(nε²) + σ²√L_h Δ/(nε^{7/2})), with τ_n = max_i τ_i.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
     n = hdot.size
-    iters = _iterations(eps, L_g, L_h, delta)
-    noise = sigma2 / (n * eps**2) + sigma2 * np.sqrt(L_h) * delta / (n * eps**3.5)
-    return float((kappa + hdot[-1]) * iters + hdot.mean() * noise)
+    iters = _iterations(eps, c)
+    noise = c.sigma2 / (n * eps**2) + c.sigma2 * np.sqrt(c.L_h) * c.delta / (n * eps**3.5)
+    return (kappa + hdot[-1]) * iters + hdot.mean() * noise
 
 
+@complexity_shape
 def synchronized_nigt_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants
 ) -> float:
     """Synchronized NIGT time complexity shape (docs/algorithms.md §5).
 
     (max_i τ_i + κ)(L_gΔ/ε² + √L_h Δ/ε^{3/2} + σ²√L_h Δ/(nε^{7/2})).
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
-    noise = sigma2 * np.sqrt(L_h) * delta / (hdot.size * eps**3.5)
-    return float((hdot[-1] + kappa) * (_iterations(eps, L_g, L_h, delta) + noise))
+    noise = c.sigma2 * np.sqrt(c.L_h) * c.delta / (hdot.size * eps**3.5)
+    return (hdot[-1] + kappa) * (_iterations(eps, c) + noise)
 
 
-def afedpg_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def afedpg_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """AFedPG time complexity shape, as bounded in the paper's Table 1.
 
     (1/n Σ_i 1/τ_i)^{-1}(n^{4/3} ε^{-7/3} + 1/(n ε^{7/2})) computation + κ ε^{-3}
     communication. The table states this bound without L_g, L_h, σ², Δ: those arguments are
     accepted for a uniform signature and ignored.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
     hdot = _ascending(tau)
     n = hdot.size
@@ -647,57 +611,37 @@ def afedpg_complexity(
     return harmonic * (n ** (4 / 3) / eps ** (7 / 3) + 1.0 / (n * eps**3.5)) + kappa / eps**3
 
 
-def lower_bound_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def lower_bound_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """Lower bound shape (Theorem G.1).
 
     min_m (1/m Σ_{i≤m} 1/τ_i)^{-1}(√L_h Δ/ε^{3/2} + σ²√L_h Δ/(m ε^{7/2}))
     + κ L_g^{3/7} L_h^{2/7} Δ/ε^{12/7}.
 
-    Arguments as in :func:`rennala_nigt_complexity` (shared by every shape).
+    Arguments as every shape's (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
-    curvature = np.sqrt(L_h) * delta
-    compute, _ = _best_prefix(_ascending(tau), curvature / eps**1.5, sigma2 * curvature / eps**3.5)
-    return float(compute + kappa * L_g ** (3 / 7) * L_h ** (2 / 7) * delta / eps ** (12 / 7))
+    curvature = np.sqrt(c.L_h) * c.delta
+    noise = c.sigma2 * curvature / eps**3.5
+    compute, _ = _best_prefix(_ascending(tau), curvature / eps**1.5, noise)
+    return compute + kappa * c.L_g ** (3 / 7) * c.L_h ** (2 / 7) * c.delta / eps ** (12 / 7)
 
 
-def rennala_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def rennala_sgd_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """Rennala SGD (Tyurin & Richtárik, NeurIPS 2023) and Ringmaster ASGD (Maranjyan, Tyurin,
     Richtárik, ICML 2025), optimal in the fixed computation model:
 
     min_m [(1/m Σ_{i≤m} 1/τ_i)^{-1} (LΔ/ε + σ²LΔ/(mε²))].
 
     That model has no communication time: ``kappa`` (like L_h) is accepted for a uniform
-    signature and ignored. Arguments as in :func:`rennala_nigt_complexity`.
+    signature and ignored (:func:`~asyncsim.graph_theory.complexity_shape`).
     """
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
+    deterministic, noise = c.sgd_terms(eps)
     return _best_prefix(_ascending(tau), deterministic, noise)[0]
 
 
-def malenia_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-) -> float:
+@complexity_shape
+def malenia_sgd_complexity(tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants) -> float:
     """Malenia SGD (Tyurin & Richtárik, NeurIPS 2023), optimal for heterogeneous functions:
 
     τ_n LΔ/ε + (1/n Σ_i τ_i) σ²LΔ/(nε²), with τ_n = max_i τ_i.
@@ -705,18 +649,13 @@ def malenia_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = _ascending(tau)
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
-    return float(times[-1] * deterministic + times.mean() * noise / times.size)
+    deterministic, noise = c.sgd_terms(eps)
+    return times[-1] * deterministic + times.mean() * noise / times.size
 
 
+@complexity_shape
 def minibatch_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants
 ) -> float:
     """Minibatch SGD (one gradient per worker per step):
 
@@ -725,18 +664,13 @@ def minibatch_sgd_complexity(
     ``kappa`` and L_h are ignored (see :func:`rennala_sgd_complexity`).
     """
     times = _ascending(tau)
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
-    return float(times[-1] * (deterministic + noise / times.size))
+    deterministic, noise = c.sgd_terms(eps)
+    return times[-1] * (deterministic + noise / times.size)
 
 
+@complexity_shape
 def asynchronous_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants
 ) -> float:
     """Asynchronous SGD with delay-adaptive steps (Koloskova et al.; Mishchenko et al.,
     NeurIPS 2022), as stated in the fixed computation model:
@@ -747,19 +681,13 @@ def asynchronous_sgd_complexity(
     """
     times = _ascending(tau)
     n = times.size
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
-    return float(n / np.sum(1.0 / times) * (deterministic + noise / n))
+    deterministic, noise = c.sgd_terms(eps)
+    return n / np.sum(1.0 / times) * (deterministic + noise / n)
 
 
+@complexity_shape
 def m_synchronous_sgd_complexity(
-    tau: ArrayLike,
-    kappa: float,
-    eps: float,
-    L_g: float = 1.0,
-    L_h: float = 1.0,
-    sigma2: float = 1.0,
-    delta: float = 1.0,
-    m: int | None = None,
+    tau: ArrayLike, kappa: float, eps: float, c: ProblemConstants, m: int | None = None
 ) -> float:
     """m-Synchronous SGD (Begunov & Tyurin 2026): Minibatch SGD on the m fastest agents,
 
@@ -770,8 +698,8 @@ def m_synchronous_sgd_complexity(
     """
     times = _ascending(tau)
     m = times.size if m is None else m
-    deterministic, noise = sgd_terms(eps, L_g, sigma2, delta)
-    return float(times[m - 1] * (deterministic + noise / m))
+    deterministic, noise = c.sgd_terms(eps)
+    return times[m - 1] * (deterministic + noise / m)
 
 
 COMPLEXITY_SHAPES: dict[str, Callable[..., float]] = {
@@ -789,5 +717,5 @@ COMPLEXITY_SHAPES: dict[str, Callable[..., float]] = {
     "amelie_sgd": graph_theory.amelie_sgd_complexity,
     "ad_psgd": graph_theory.ad_psgd_complexity,
 }
-"""The ε-complexity shapes by name; all share the signature of
-:func:`rennala_nigt_complexity`."""
+"""The ε-complexity shapes by name; all share one signature
+(:func:`~asyncsim.graph_theory.complexity_shape`)."""

@@ -11,6 +11,7 @@ import torch
 from asyncsim.oracles.base import GradientJob, GradientRequest
 from asyncsim.oracles.policy_gradient import PolicyGradientOracle
 from asyncsim.rl.estimator import (
+    Baseline,
     Trajectory,
     gpomdp_coefficients,
     gpomdp_surrogate,
@@ -40,7 +41,7 @@ def test_leave_one_out_baseline_and_weights():
     rewards, lengths = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]), np.full(4, 2)
     psi = rewards_to_go(rewards, lengths, 1.0)
     groups = np.array([0, 0, 0, 1])
-    c = gpomdp_coefficients(rewards, lengths, np.array([1.0, 1.0, 2.0, 3.0]), 1.0, groups)
+    c = gpomdp_coefficients(rewards, lengths, np.array([1.0, 1.0, 2.0, 3.0]), 1.0, Baseline(groups))
     assert c[0] == pytest.approx(psi[0] - (psi[1] + psi[2]) / 2)
     assert c[2] == pytest.approx(2 * (psi[2] - (psi[0] + psi[1]) / 2))
     assert c[3] == pytest.approx(3 * psi[3])  # alone in its group: no baseline
@@ -50,7 +51,7 @@ def test_running_baseline_rows_are_subtracted_while_the_episode_runs():
     rewards, lengths = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]]), np.array([3, 2])
     psi = rewards_to_go(rewards, lengths, 0.9)
     rows = np.array([[0.5, 0.25, 0.125, 9.0], [1.0, 2.0, 3.0, 9.0]])  # longer than T: cut
-    c = gpomdp_coefficients(rewards, lengths, np.array([1.0, 2.0]), 0.9, baselines=rows)
+    c = gpomdp_coefficients(rewards, lengths, np.array([1.0, 2.0]), 0.9, Baseline(rows=rows))
     assert c[0] == pytest.approx(psi[0] - rows[0, :3])
     assert c[1] == pytest.approx(2 * np.array([psi[1, 0] - 1.0, psi[1, 1] - 2.0, 0.0]))
 

@@ -50,11 +50,18 @@ agent (which change a round by at least the smallest τ_i or κ_i)."""
 
 
 @dataclass(frozen=True)
-class RoundCheck:
-    """Measured versus closed-form round times of one method at one point."""
+class _Checked:
+    """Where a checked (or skipped) method's run comes from: its results (``source``) and the
+    key of its point there."""
 
     source: str
     point: str
+
+
+@dataclass(frozen=True)
+class RoundCheck(_Checked):
+    """Measured versus closed-form round times of one method at one point."""
+
     values: Mapping[str, Any]
     method: str
     protocol: str
@@ -66,11 +73,9 @@ class RoundCheck:
 
 
 @dataclass(frozen=True)
-class Skip:
+class Skip(_Checked):
     """A (point, method) whose rounds were not checked, and why."""
 
-    source: str
-    point: str
     method: str
     reason: str
 

@@ -30,7 +30,7 @@ from itertools import count
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
-from asyncsim.core.registry import Params, ProtocolSpec
+from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
 
 __all__ = ["PROTOCOL", "train_ad_psgd"]
@@ -98,7 +98,6 @@ PROTOCOL = ProtocolSpec(
     name="ad_psgd",
     description="Lian et al. 2018, Alg. 1: gradient and model averaging with a neighbour",
     train=train_ad_psgd,
-    params=Params,
     round_based=False,
     family="AD-PSGD",
     shapes={"sgd": "ad_psgd"},

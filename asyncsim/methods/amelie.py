@@ -32,9 +32,8 @@ from fractions import Fraction
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
-from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, at_pivot
+from asyncsim.methods.spanning_tree import TreeAgents, at_pivot, pivot_protocol
 
 __all__ = ["COUNTER_BYTES", "PROTOCOL", "train_amelie"]
 
@@ -143,13 +142,11 @@ train_amelie = at_pivot(_Amelie)
 """SimPy process of Amelie SGD (Algorithm 6 at j*, Algorithm 7 at every agent)."""
 
 
-PROTOCOL = ProtocolSpec(
+PROTOCOL = pivot_protocol(
     name="amelie",
     description="Tyurin & Richtárik 2024, Alg. 5-7: Malenia's stop gathered to a pivot on a graph",
     train=train_amelie,
-    params=PivotParams,
     family="Amelie",
     shapes={"sgd": "amelie_sgd"},
     scaling="the slowest agent and the graph's diameter, harmonic-like in the noise term",
-    decentralized=True,
 )

@@ -31,9 +31,8 @@ from __future__ import annotations
 from typing import Any
 
 from asyncsim.core.oracle import GradientJob
-from asyncsim.core.registry import ProtocolSpec
 from asyncsim.methods.protocol import Training
-from asyncsim.methods.spanning_tree import PivotParams, TreeAgents, at_pivot
+from asyncsim.methods.spanning_tree import TreeAgents, at_pivot, pivot_protocol
 
 __all__ = ["PROTOCOL", "train_fragile"]
 
@@ -100,13 +99,11 @@ train_fragile = at_pivot(_Fragile)
 """SimPy process of Fragile SGD (Algorithm 3 at j*, Algorithm 4 at every agent)."""
 
 
-PROTOCOL = ProtocolSpec(
+PROTOCOL = pivot_protocol(
     name="fragile",
     description="Tyurin & Richtárik 2024, Alg. 2-4: S gradients gathered to a pivot on a graph",
     train=train_fragile,
-    params=PivotParams,
     family="Fragile",
     shapes={"sgd": "fragile_sgd"},
     scaling="harmonic-like over the agents near the pivot",
-    decentralized=True,
 )

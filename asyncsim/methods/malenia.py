@@ -13,14 +13,7 @@ Time: Lemma C.2, t_M(M) <= 2κ + τ_n + (2M/n²) Σ_i τ_i.
 from __future__ import annotations
 
 from asyncsim import theory
-from asyncsim.core.registry import ProtocolSpec
-from asyncsim.methods.protocol import (
-    BatchParams,
-    CollectionRule,
-    batch_bound,
-    batch_exact_round,
-    rounds,
-)
+from asyncsim.methods.protocol import BatchParams, CollectionRule, batch_protocol
 
 __all__ = ["PROTOCOL", "MaleniaRule"]
 
@@ -41,14 +34,13 @@ class MaleniaRule(CollectionRule):
         return 1.0 / (self.n * count)
 
 
-PROTOCOL = ProtocolSpec(
+PROTOCOL = batch_protocol(
     name="malenia",
     description="Alg. 3: all B_i >= 1 and (1/n Σ 1/B_i)^-1 >= M/n; per-agent means",
-    train=rounds(MaleniaRule),
-    params=BatchParams,
+    rule=MaleniaRule,
+    exact=theory.malenia_collection_exact,
+    bound=theory.malenia_collection_bound,
     family="Malenia",
-    exact_round=batch_exact_round(theory.malenia_collection_exact),
-    round_bound=batch_bound(theory.malenia_collection_bound),
     shapes={"nigt": "malenia_nigt", "sgd": "malenia_sgd"},
     scaling="mean-like",
 )

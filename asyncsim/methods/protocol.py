@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from asyncsim.core.engine import CollectionRule
-from asyncsim.core.registry import Context, Params
+from asyncsim.core.registry import Context, Params, ProtocolSpec
 from asyncsim.core.training import Training
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Training",
     "batch_bound",
     "batch_exact_round",
+    "batch_protocol",
     "closed_form_round",
     "rounds",
     "train_in_rounds",
@@ -127,6 +128,26 @@ def batch_bound(bound: Callable[..., float]) -> Callable[..., float]:
         return bound(times.tau, times.kappa_round, params.batch_of(iteration))
 
     return round_bound
+
+
+def batch_protocol(
+    rule: Callable[[int, Any, int], CollectionRule],
+    exact: Callable[..., Any],
+    bound: Callable[..., float],
+    **record: Any,
+) -> ProtocolSpec:
+    """The record of a round-based protocol that collects M gradients a round (M_init in round
+    0, :class:`BatchParams`) with collection rule ``rule``, whose round is
+    ``exact(tau, M, offsets, uplink, topology, allreduce, links)`` for fixed times
+    (:func:`batch_exact_round`) and at most ``bound(tau, κ, M)`` (:func:`batch_bound`);
+    ``record``: its other :class:`~asyncsim.core.registry.ProtocolSpec` fields."""
+    return ProtocolSpec(
+        train=rounds(rule),
+        params=BatchParams,
+        exact_round=batch_exact_round(exact),
+        round_bound=batch_bound(bound),
+        **record,
+    )
 
 
 def train_in_rounds(

@@ -12,8 +12,7 @@ exactly, the M-th smallest of {b_i + k·τ_i} plus the reduce (``theory.rennala_
 from __future__ import annotations
 
 from asyncsim import theory
-from asyncsim.core.registry import ProtocolSpec
-from asyncsim.methods.protocol import BatchParams, CountRule, batch_bound, batch_exact_round, rounds
+from asyncsim.methods.protocol import BatchParams, CountRule, batch_protocol
 
 __all__ = ["PROTOCOL", "RennalaRule"]
 
@@ -27,14 +26,13 @@ class RennalaRule(CountRule):
         return params.batch_of(iteration)
 
 
-PROTOCOL = ProtocolSpec(
+PROTOCOL = batch_protocol(
     name="rennala",
     description="Alg. 2: every agent computes at the point until M gradients are in",
-    train=rounds(RennalaRule),
-    params=BatchParams,
+    rule=RennalaRule,
+    exact=theory.rennala_collection_exact,
+    bound=theory.rennala_collection_bound,
     family="Rennala",
-    exact_round=batch_exact_round(theory.rennala_collection_exact),
-    round_bound=batch_bound(theory.rennala_collection_bound),
     shapes={"nigt": "rennala_nigt", "sgd": "rennala_sgd"},
     scaling="harmonic-like",
 )

@@ -19,10 +19,10 @@ from pydantic import Field
 
 from asyncsim import graph_theory
 from asyncsim.core.errors import ConfigError
-from asyncsim.core.registry import Context
+from asyncsim.core.registry import Context, ProtocolSpec
 from asyncsim.methods.protocol import BatchParams, Training
 
-__all__ = ["PivotParams", "TreeAgents", "at_pivot", "pivot_of", "train_at_pivot"]
+__all__ = ["PivotParams", "TreeAgents", "at_pivot", "pivot_of", "pivot_protocol", "train_at_pivot"]
 
 
 class PivotParams(BatchParams):
@@ -158,3 +158,10 @@ def at_pivot(method: Callable[[Training, int], Any]) -> Callable[[Training], Gen
     builds (:func:`train_at_pivot`), as :func:`asyncsim.methods.protocol.rounds` is for a
     round rule."""
     return partial(train_at_pivot, method=method)
+
+
+def pivot_protocol(train: Callable[[Training], Generator], **record: Any) -> ProtocolSpec:
+    """The record of a pivot method on a graph running ``train`` (:func:`at_pivot`): it takes S
+    and j* (:class:`PivotParams`) and runs on agents on a graph only (``decentralized``);
+    ``record``: its other :class:`~asyncsim.core.registry.ProtocolSpec` fields."""
+    return ProtocolSpec(train=train, params=PivotParams, decentralized=True, **record)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -116,23 +116,21 @@ class GradientNoise:
 
 
 class SyntheticOracle(GradientOracle):
-    """Shared noise model and request evaluation; subclasses give the per-agent gradient."""
+    """Shared noise model and request evaluation; subclasses give the per-agent gradient.
+
+    A subclass is built as ``Oracle(dim, n_agents, seed, **params)``, ``params`` fields of its
+    scenario block (e.g. :class:`QuadraticOracleConfig`); the others take the block's defaults,
+    stated there once (:func:`_settings`)."""
 
     def __init__(
-        self,
-        dim: int,
-        n_agents: int,
-        seed: np.random.SeedSequence,
-        noise: float,
-        noise_distribution: str = "gaussian",
-        df: float = 3.0,
+        self, n_agents: int, seed: np.random.SeedSequence, config: _SyntheticOracleConfig
     ) -> None:
-        self.dim = dim
+        self.dim = config.dim
         self.horizon = 1
         self.n_agents = n_agents
-        self.noise = noise
-        self.noise_distribution = noise_distribution
-        self.df = df
+        self.noise = config.noise
+        self.noise_distribution = config.noise_distribution
+        self.df = config.df
         self._noise_seed = seed
 
     @functools.cached_property
@@ -272,6 +270,12 @@ def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
 
 
+def _settings(config: type[Params], dim: int, params: dict[str, Any]) -> Any:
+    """An oracle's block with ``dim`` and ``params`` and the other fields at their defaults,
+    taken as given like arguments (a scenario's block is validated where it is read)."""
+    return config.model_construct(dim=dim, **params)
+
+
 class QuadraticOracle(SyntheticOracle):
     """f_i(x) = ½ (x − c_i)ᵀ A (x − c_i), A = diag(λ) with λ log-spaced in [μ, L].
 
@@ -281,26 +285,17 @@ class QuadraticOracle(SyntheticOracle):
     """
 
     def __init__(
-        self,
-        dim: int,
-        n_agents: int,
-        seed: np.random.SeedSequence,
-        noise: float = 1.0,
-        noise_distribution: str = "gaussian",
-        df: float = 3.0,
-        smoothness: float = 1.0,
-        min_curvature: float = 0.1,
-        init_scale: float = 1.0,
-        heterogeneity: float = 0.0,
+        self, dim: int, n_agents: int, seed: np.random.SeedSequence, **params: Any
     ) -> None:
+        c = _settings(QuadraticOracleConfig, dim, params)
         problem_seed, noise_seed = seed.spawn(2)
-        super().__init__(dim, n_agents, noise_seed, noise, noise_distribution, df)
-        low = min(min_curvature, smoothness)
-        self.eigenvalues = np.geomspace(low, smoothness, dim) if dim > 1 else np.array([smoothness])
-        self.init_scale = init_scale
+        super().__init__(n_agents, noise_seed, c)
+        low, high = min(c.min_curvature, c.smoothness), c.smoothness
+        self.eigenvalues = np.geomspace(low, high, dim) if dim > 1 else np.array([high])
+        self.init_scale = c.init_scale
         self.centres = _zero_mean_centres(np.random.default_rng(problem_seed), n_agents, dim)
-        self.centres *= heterogeneity
-        self.homogeneous = heterogeneity == 0.0
+        self.centres *= c.heterogeneity
+        self.homogeneous = c.heterogeneity == 0.0
 
     def initial_point(self) -> np.ndarray:
         return np.full(self.dim, self.init_scale)
@@ -346,21 +341,11 @@ class NonconvexOracle(SyntheticOracle):
     """
 
     def __init__(
-        self,
-        dim: int,
-        n_agents: int,
-        seed: np.random.SeedSequence,
-        noise: float = 1.0,
-        noise_distribution: str = "gaussian",
-        df: float = 3.0,
-        curvature: float = 1.0,
-        ripple: float = 2.0,
-        init_scale: float = 3.0,
+        self, dim: int, n_agents: int, seed: np.random.SeedSequence, **params: Any
     ) -> None:
-        super().__init__(dim, n_agents, seed, noise, noise_distribution, df)
-        self.curvature = curvature
-        self.ripple = ripple
-        self.init_scale = init_scale
+        c = _settings(NonconvexOracleConfig, dim, params)
+        super().__init__(n_agents, seed, c)
+        self.curvature, self.ripple, self.init_scale = c.curvature, c.ripple, c.init_scale
 
     def initial_point(self) -> np.ndarray:
         return np.full(self.dim, self.init_scale)
@@ -405,10 +390,15 @@ class _SyntheticOracleConfig(Params):
     )
     df: Annotated[float, Field(gt=2)] = Field(3.0, description="Student-t degrees of freedom")
 
+    oracle: ClassVar[type[SyntheticOracle]]
+
     @property
     def sigma2(self) -> float:
         """σ², the variance bound of a stochastic gradient."""
         return self.noise**2
+
+    def build(self, n_agents: int, seed: np.random.SeedSequence) -> SyntheticOracle:
+        return self.oracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
 
 
 class QuadraticOracleConfig(_SyntheticOracleConfig):
@@ -424,8 +414,7 @@ class QuadraticOracleConfig(_SyntheticOracleConfig):
     vectors_per_agent: ClassVar[int] = 1
     """Vectors of d numbers the oracle keeps per agent (its centre c_i): the memory guard."""
 
-    def build(self, n_agents: int, seed: np.random.SeedSequence) -> SyntheticOracle:
-        return QuadraticOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
+    oracle = QuadraticOracle
 
 
 class NonconvexOracleConfig(_SyntheticOracleConfig):
@@ -436,8 +425,7 @@ class NonconvexOracleConfig(_SyntheticOracleConfig):
     ripple: NonNegative = Field(2.0, description="a")
     init_scale: float = Field(3.0, description="x_0 = init_scale · (1, ..., 1)")
 
-    def build(self, n_agents: int, seed: np.random.SeedSequence) -> SyntheticOracle:
-        return NonconvexOracle(n_agents=n_agents, seed=seed, **self.model_dump(exclude={"kind"}))
+    oracle = NonconvexOracle
 
 
 register_oracle(

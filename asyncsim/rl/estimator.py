@@ -25,6 +25,7 @@ import torch
 from asyncsim.rl.policy import GaussianPolicy
 
 __all__ = [
+    "Baseline",
     "Trajectory",
     "gpomdp_coefficients",
     "gpomdp_surrogate",
@@ -67,28 +68,37 @@ def rewards_to_go(rewards: np.ndarray, lengths: np.ndarray, discount: float) -> 
     return np.cumsum(discounted[:, ::-1], axis=1)[:, ::-1] * mask
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """β_{b,t}, subtracted from Ψ_{b,t} (either part, or both; None: none).
+
+    Attributes:
+        groups: (B,) ints: β_{b,t} is the mean of Ψ_{b',t} over the *other* trajectories
+            b' ≠ b of b's group (leave-one-out batch mean per time step, 0 for a group of one):
+            β_{b,t} is independent of τ_b, so the estimator stays unbiased.
+        rows: (B, ≥T): β_{b,t} = rows[b, t], given in advance (the running baseline: it
+            depends on earlier trajectories only, so the estimator stays unbiased too).
+    """
+
+    groups: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+
 def gpomdp_coefficients(
     rewards: np.ndarray,
     lengths: np.ndarray,
     weights: np.ndarray,
     discount: float,
-    baseline_groups: np.ndarray | None = None,
-    baselines: np.ndarray | None = None,
+    baseline: Baseline | None = None,
 ) -> np.ndarray:
-    """c_{b,t} = w_b (Ψ_{b,t} − β_{b,t}) for t < L_b, else 0: the surrogate's coefficients.
-
-    Without baseline β = 0. With ``baseline_groups`` (B,) ints, β_{b,t} is the mean of Ψ_{b',t}
-    over the *other* trajectories b' ≠ b of b's group (leave-one-out batch mean per time step,
-    0 for a group of one): β_{b,t} is independent of τ_b, so the estimator stays unbiased.
-    With ``baselines`` (B, ≥T), β_{b,t} = baselines[b, t], given in advance (the running
-    baseline: it depends on earlier trajectories only, so the estimator stays unbiased too).
-    """
+    """c_{b,t} = w_b (Ψ_{b,t} − β_{b,t}) for t < L_b, else 0: the surrogate's coefficients;
+    β = 0 without a :class:`Baseline`."""
     psi = rewards_to_go(rewards, lengths, discount)
-    if baseline_groups is not None:
-        psi = psi - _leave_one_out_mean(psi, np.asarray(baseline_groups))
-    if baselines is not None:
-        psi = psi - baselines[:, : psi.shape[1]]
-    if baseline_groups is not None or baselines is not None:
+    if baseline is not None:
+        if baseline.groups is not None:
+            psi = psi - _leave_one_out_mean(psi, np.asarray(baseline.groups))
+        if baseline.rows is not None:
+            psi = psi - baseline.rows[:, : psi.shape[1]]
         psi *= np.arange(psi.shape[1])[None, :] < np.asarray(lengths)[:, None]
     return np.asarray(weights, dtype=np.float64)[:, None] * psi
 
@@ -122,8 +132,7 @@ def weighted_gradients(
     which: np.ndarray,
     weights: np.ndarray,
     discount: float,
-    baseline_groups: np.ndarray | None = None,
-    baselines: np.ndarray | None = None,
+    baseline: Baseline | None = None,
 ) -> np.ndarray:
     """G_p = Σ_{b : which[b] = p} w_b g(τ_b, θ_p) for every point p, with one backward pass.
 
@@ -134,7 +143,7 @@ def weighted_gradients(
         which: (B,) point index of each trajectory.
         weights: (B,) weights w_b.
         discount: γ.
-        baseline_groups, baselines: see :func:`gpomdp_coefficients` (None: no baseline).
+        baseline: β (None: no baseline).
 
     Returns:
         (P, n) float64 weighted gradient sums (zero for a point without trajectories).
@@ -144,9 +153,7 @@ def weighted_gradients(
     lengths = np.array([tr.length for tr in trajectories])
     horizon = int(lengths.max())
     rewards = _pad([tr.rewards for tr in trajectories], horizon, np.float64)
-    coefficients = gpomdp_coefficients(
-        rewards, lengths, weights, discount, baseline_groups, baselines
-    )
+    coefficients = gpomdp_coefficients(rewards, lengths, weights, discount, baseline)
     # One leaf per parameter tensor, not slices of one (P, n) leaf: a slice's backward fills a
     # zero (P, n) tensor per parameter tensor (8 × 5 × 28,706 floats for 5 Humanoid points),
     # which was ~30% of the backward of a small AFedPG call.

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field
@@ -461,12 +461,24 @@ _PER_AGENT = "a number, a list of n numbers, or an expression in i (1-based agen
 
 class ScaledTimeConfig(Params):
     """A per-agent value: ``h`` for compute models (seconds per transition), ``time`` for
-    communication models (seconds per vector, where expressions may also use d)."""
+    communication models (seconds per vector, where expressions may also use d).
+
+    A subclass either names its :attr:`time_model` or writes its own :meth:`build`."""
 
     h: PerAgent | None = Field(None, description=f"compute models: h_i, {_PER_AGENT}")
     time: PerAgent | None = Field(
         None, description=f"communication models: κ_i, {_PER_AGENT} (and d, the dimension)"
     )
+
+    time_model: ClassVar[type[TimeModel]]
+    """The model :meth:`build` makes: ``time_model(values, *parameters)``, the n per-agent
+    values and the subclass's own fields (besides ``kind``), in their order (e.g.
+    ``LogNormalTimes(s, sigma)``)."""
+
+    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
+        shared = {*ScaledTimeConfig.model_fields, "kind"}
+        parameters = [getattr(self, name) for name in type(self).model_fields if name not in shared]
+        return self.time_model(self.values(n, field, role, dim), *parameters)
 
     def values(self, n: int, field: str, role: str, dim: int) -> np.ndarray:
         """The n per-agent values of the field this role reads, checked."""
@@ -500,18 +512,14 @@ class FixedTimeConfig(ScaledTimeConfig):
     """Deterministic per-agent times."""
 
     kind: Literal["fixed"] = "fixed"
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return FixedTimes(self.values(n, field, role, dim))
+    time_model = FixedTimes
 
 
 class ExponentialTimeConfig(ScaledTimeConfig):
     """Exp with mean = the per-agent value."""
 
     kind: Literal["exponential"]
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return ExponentialTimes(self.values(n, field, role, dim))
+    time_model = ExponentialTimes
 
 
 class LogNormalTimeConfig(ScaledTimeConfig):
@@ -519,9 +527,7 @@ class LogNormalTimeConfig(ScaledTimeConfig):
 
     kind: Literal["lognormal"]
     sigma: NonNegative = Field(0.5, description="standard deviation of the log")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return LogNormalTimes(self.values(n, field, role, dim), self.sigma)
+    time_model = LogNormalTimes
 
 
 class UniformTimeConfig(ScaledTimeConfig):
@@ -529,9 +535,7 @@ class UniformTimeConfig(ScaledTimeConfig):
 
     kind: Literal["uniform"]
     spread: Annotated[float, Field(ge=0, le=1)] = Field(0.5, description="half-width / mean")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return UniformTimes(self.values(n, field, role, dim), self.spread)
+    time_model = UniformTimes
 
 
 class TruncatedNormalTimeConfig(ScaledTimeConfig):
@@ -539,9 +543,7 @@ class TruncatedNormalTimeConfig(ScaledTimeConfig):
 
     kind: Literal["truncated_normal"]
     cv: NonNegative = Field(0.5, description="coefficient of variation before truncation")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return TruncatedNormalTimes(self.values(n, field, role, dim), self.cv)
+    time_model = TruncatedNormalTimes
 
 
 class GammaTimeConfig(ScaledTimeConfig):
@@ -549,9 +551,7 @@ class GammaTimeConfig(ScaledTimeConfig):
 
     kind: Literal["gamma"]
     shape: Annotated[float, Field(gt=0)] = Field(2.0, description="shape parameter k")
-
-    def build(self, n: int, field: str, role: str, dim: int = 1) -> TimeModel:
-        return GammaTimes(self.values(n, field, role, dim), self.shape)
+    time_model = GammaTimes
 
 
 class VaryingTimeConfig(ScaledTimeConfig):

@@ -34,7 +34,7 @@ import torch
 from asyncsim.core.errors import ConfigError, UnknownNameError
 from asyncsim.core.oracle import GradientOracle, GradientRequest, GradientResult
 from asyncsim.rl.envs import AgentEnvSpec, agent_env_specs, make_env
-from asyncsim.rl.estimator import Trajectory, rewards_to_go, weighted_gradients
+from asyncsim.rl.estimator import Baseline, Trajectory, rewards_to_go, weighted_gradients
 from asyncsim.rl.mujoco_batch import fast_path_reason, is_mujoco_env
 from asyncsim.rl.policy import POLICIES
 from asyncsim.rl.rollout import (
@@ -214,8 +214,7 @@ class PolicyGradientOracle(GradientOracle):
                 which,
                 np.array([w[3] for w in wanted]),
                 self.discount,
-                which if self.baseline == "batch" else None,
-                self._running_baselines(requests, which) if running else None,
+                self._baseline(requests, which),
             )
         per_slot = [[] for _ in requests]
         for tr, slot in zip(trajectories, which, strict=True):
@@ -345,12 +344,17 @@ class PolicyGradientOracle(GradientOracle):
         self._cache_bytes -= _nbytes(tr)
         return tr
 
-    def _running_baselines(
-        self, requests: Sequence[GradientRequest], which: np.ndarray
-    ) -> np.ndarray:
-        """(B, H): the running baseline each trajectory's request came with (0 without one)."""
+    def _baseline(self, requests: Sequence[GradientRequest], which: np.ndarray) -> Baseline | None:
+        """β of the trajectories: the batch's groups are their requests (``batch``); the
+        running baseline each trajectory's request came with, (B, H), 0 without one
+        (``running``); None without a baseline."""
+        if self.baseline == "batch":
+            return Baseline(groups=which)
+        if self.baseline != "running":
+            return None
         zero = self.initial_context()
-        return np.stack([zero if (b := requests[s].context) is None else b for s in which])
+        rows = [zero if (b := requests[s].context) is None else b for s in which]
+        return Baseline(rows=np.stack(rows))
 
     def _fit_normalizer(self) -> ObservationNormalizer:
         """The normalizer of the states θ_0's policy visits (episode e: agent e mod n, stream
