@@ -222,3 +222,21 @@ def test_rounds_made_at_once_equal_process_rounds(name: str) -> None:
         shipped, processes, _ = _runs(deep_merge(deep_merge(BASE, CASES[name]), HELD))
     _assert_same(shipped, processes)
     assert any(made) == (name not in EVENTS_ONLY)
+
+
+def test_an_upload_ending_as_another_starts_then_contending() -> None:
+    """Agent 1's upload ends at 3 s as agent 2's starts (the end first: the ingress is free), then
+    agent 3's joins agent 2's at 3.5 s and they share the ingress of 50 bytes/s (the network
+    runs them): agent 2's last 20 bytes at 25 bytes/s, then agent 3's last 20 alone at 40."""
+    scenario = deep_merge(BASE, {"cluster": {
+        "n": 3,
+        "compute": {"kind": "fixed", "h": [1.0, 2.0, 2.5]},
+        "network": {"server": {"ingress": 50, "egress": 1000}, "uplink": 40, "downlink": 40},
+    }})  # fmt: skip
+    scenario["methods"] = [BASE["methods"][2], BASE["methods"][4]]
+    shipped, processes, rounds = _runs(scenario)
+    assert rounds > 0
+    _assert_same(shipped, processes)
+    trace = shipped.methods["synchronized_nigt"].trace
+    ends = [row[0] for row in trace if row[2] == "upload_end" and row[3] == 0]
+    assert ends == pytest.approx([3.0, 3.5 + 20 / 25, 3.5 + 20 / 25 + 20 / 40])

@@ -102,20 +102,35 @@ class LiveLinks:
         start = now + links.latency if links.latency > 0 else now  # the timers' instant
         return self.network.cohort(hub, owns, links.message_bytes, start, before)
 
-    def held_uploads(self, agents: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
-        """When the uploads of ``agents`` that start at ``starts`` (nothing else on the
-        ingress and their uplinks, no latency, no bandwidth trace) arrive, each held at its
-        uplink's cap (:func:`~asyncsim.topology.links.held_ends`), as the transfers of
-        :meth:`send` would end, with no event; None where that does not hold. Their ids are
-        not taken (:meth:`FlowNetwork.passed`)."""
+    def uploads_alone(self) -> bool:
+        """Whether uploads can be run without events (:meth:`uploads_joining`): nothing on its
+        way, no latency, no bandwidth trace."""
+        links = self.links
+        return not (self._arrivals or self._changed or links.traces or links.latency > 0) and (
+            self.network.idle(INGRESS, [])
+        )
+
+    def uploads_joining(
+        self, agents: list[int], starts: list[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The uploads of ``agents`` starting at ``starts`` (not decreasing; where
+        :meth:`uploads_alone`, nothing else sent until they have arrived), run without events:
+        each one's arrival and the link that delivers it, as the transfers of :meth:`send` would
+        give them. Where every upload is held at its uplink's cap they are found at once
+        (:func:`~asyncsim.topology.links.held_ends`), else the network runs them
+        (:meth:`FlowNetwork.run_joining <asyncsim.topology.links.FlowNetwork.run_joining>`)."""
         links, network = self.links, self.network
-        owns = [links.uplink_of(agent) for agent in agents.tolist()]
-        if self._arrivals or self._changed or links.traces or links.latency > 0:
-            return None
-        if not network.idle(INGRESS, owns):
-            return None
-        caps = np.array([network.capacity[own] for own in owns])
-        return held_ends(links.message_bytes, caps, starts, network.capacity[INGRESS])
+        owns = [links.uplink_of(agent) for agent in agents]
+        size, start = links.message_bytes, np.array(starts, dtype=float)
+        if network.idle(INGRESS, owns):
+            caps = np.array([network.capacity[own] for own in owns])
+            ends = held_ends(size, caps, start, network.capacity[INGRESS])
+            if ends is not None:
+                network.passed(len(owns))
+                return ends, np.array(owns)
+        paths = [links.upload_path(agent) for agent in agents]
+        ends, delivering = network.run_joining(paths, size, starts)
+        return np.array(ends), np.array(delivering)
 
     def cancel(self, transfer: Transfer) -> None:
         """Drop a message that is no longer wanted (its ``done`` never fires)."""

@@ -417,15 +417,17 @@ class Simulation:
 
     def _uploads_arriving(self, times: list[float], agents: list[int], version: int) -> Process:
         """Uploads on their way at the stop whose arrivals are known (in order of delivery),
-        traced as they arrive before the time budget's end; it ends at the last arrival."""
+        traced as they arrive before the time budget's end; it ends at the last arrival (never,
+        where the budget ends first)."""
         due = [(time, agent) for time, agent in zip(times, agents, strict=True)
                if time < self._deadline]  # fmt: skip
         end = TraceEvent.UPLOAD_END
         self.trace.extend(
             _flat_rows([t for t, _ in due], [a for _, a in due], [end] * len(due), version)
         )
-        if times:
-            yield At(self.env, max(times))
+        if times:  # the budget's end first: its timeout then ends the run before the last
+            last = max(times)
+            yield At(self.env, last) if last < self._deadline else self.env.event()
 
     def _upload(self, agent: int, version: int) -> simpy.Event:
         """Send the agent's vector to the server over the shared links, traced; the event fires

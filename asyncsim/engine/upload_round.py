@@ -3,16 +3,19 @@
 "Event order"; §4, "Shared links").
 
 When the point's copies arrive as a cohort (:meth:`LiveLinks.cohort
-<asyncsim.engine.links.LiveLinks.cohort>`) and every upload is held at its uplink's cap
-(:meth:`LiveLinks.held_uploads <asyncsim.engine.links.LiveLinks.held_uploads>`), every event of
-the round is known at once: agent i receives the point at a_i, its gradient ends at
-f_i = a_i + τ_i and its upload at e_i = f_i + S/c_i. The events are taken in SimPy's order: by
-time; at one instant the network's deliveries first (one wake-up delivers the copies and the
-uploads that end then, by link, then flow), then the agents' computation ends by agent. The
-rule sees the gradients in that order; the events up to its stop (or before the time budget)
-are applied, the uploads still on their way at the stop are left to the reduce
-(``round_.uploads_ahead``), the copies still on their way are dropped. Trace, counters and
-indices get what the round's events give them, row for row (tests/test_shared_round.py).
+<asyncsim.engine.links.LiveLinks.cohort>`) and nothing delays the uploads (no latency, no
+bandwidth trace), every event of the round is known at once: agent i receives the point at a_i
+and its gradient ends at f_i = a_i + τ_i; the rule sees the gradients in SimPy's order (by time,
+then agent) and stops the round; the uploads of the agents that finished by then start at their
+f_i and end as the network ends them (:meth:`LiveLinks.uploads_joining
+<asyncsim.engine.links.LiveLinks.uploads_joining>`: at f_i + S/c_i where each is held at its
+cap, else run by the network without events). The events are taken in SimPy's order: by time;
+at one instant the network's deliveries first (one wake-up delivers the copies and the uploads
+that end then, by link, then flow), then the agents' computation ends by agent. The events up
+to the stop (or before the time budget's end) are applied; the uploads still on their way at
+the stop are left to the reduce (``round_.uploads_ahead``), the copies still on their way are
+dropped. Trace, counters and indices get what the round's events give them, row for row
+(tests/test_shared_round.py).
 """
 
 from __future__ import annotations
@@ -40,44 +43,47 @@ def run_upload_round(
     copy's arrival and the link that delivers it; ``vector``: the round's
     :class:`~asyncsim.engine.schedule.VectorRound` (durations, indices); drive's check runs when
     ``watch_every`` events have passed. Returns the stop time, None when the time budget ends
-    first, or False (nothing done) where an upload would not be held at its cap."""
+    first, or False (nothing done) where the uploads need their events."""
+    links = sim._links
+    if not links.uploads_alone():
+        return False
     n = sim.cluster.n
     tau, arrival, copy_link = copies
     finish = arrival + tau
-    agents = np.arange(n)
-    upload_end = sim._links.held_uploads(agents, finish)
-    if upload_end is None:
-        return False
-    upload_link = np.array([sim._links.links.uplink_of(agent) for agent in range(n)])
-    time = np.concatenate((arrival, finish, upload_end))
-    kind = np.repeat((_COPY, _END, _UPLOAD), n)
-    agent = np.tile(agents, 3)
-    order = np.lexsort((_keys(copy_link, upload_link), time))
+    ending = np.lexsort((np.arange(n), finish))  # the gradients' ends, in SimPy's order
+    due = ending[finish[ending] < sim._deadline]
+    stop = round_.rule.on_gradients(due.tolist())
+    senders = due if stop is None else due[: stop + 1]
+    upload_end, upload_link = links.uploads_joining(senders.tolist(), finish[senders].tolist())
+    time = np.concatenate((arrival, finish[senders], upload_end))
+    kind = np.repeat((_COPY, _END, _UPLOAD), (n, len(senders), len(senders)))
+    agent = np.concatenate((np.arange(n), senders, senders))
+    order = np.lexsort((_keys(copy_link, upload_link, senders), time))
     time, kind, agent = time[order], kind[order], agent[order]
-    due = np.count_nonzero(time < sim._deadline)  # later events are not processed
-    ends = np.flatnonzero(kind[:due] == _END)
-    stop = round_.rule.on_gradients(agent[ends].tolist())
-    done = due if stop is None else int(ends[stop]) + 1
+    if stop is None:
+        done = int(np.count_nonzero(time < sim._deadline))  # later events are not processed
+    else:
+        done = int(np.flatnonzero((kind == _END) & (agent == senders[-1]))[0]) + 1
     _apply(sim, round_, vector, time[:done], kind[:done], agent[:done])
     _watched(sim, done, watch_every)
     if stop is None:
         return None
     round_.done = True
-    sent = np.zeros(n, bool)
-    sent[agent[ends[: stop + 1]]] = True
-    later = done + np.flatnonzero((kind[done:] == _UPLOAD) & sent[agent[done:]])
+    later = done + np.flatnonzero(kind[done:] == _UPLOAD)
     round_.uploads_ahead = (time[later].tolist(), agent[later].tolist())
     return float(time[done - 1])
 
 
-def _keys(copy_link: np.ndarray, upload_link: np.ndarray) -> np.ndarray:
-    """The order of events at one instant (copies, gradient ends, uploads, each in agent
-    order): deliveries first (negative keys), by link, then flow (a round's copies before its
-    uploads), then the gradients' ends by agent."""
+def _keys(copy_link: np.ndarray, upload_link: np.ndarray, senders: np.ndarray) -> np.ndarray:
+    """The order of events at one instant (the copies in agent order, then the gradients' ends
+    and the uploads in the senders' order): deliveries first (negative keys), by link, then
+    flow (on one link, the copies by agent, the uploads by start), then the gradients' ends by
+    agent."""
     n = len(copy_link)
-    delivery = np.concatenate((copy_link, upload_link)) * (2 * n) + np.tile(np.arange(n), 2)
+    flow = np.concatenate((np.arange(n), np.arange(len(senders))))
+    delivery = np.concatenate((copy_link, upload_link)) * (2 * n) + flow
     delivery -= delivery.max() + 1
-    return np.concatenate((delivery[:n], np.arange(n), delivery[n:]))
+    return np.concatenate((delivery[:n], senders, delivery[n:]))
 
 
 def _apply(
@@ -99,7 +105,6 @@ def _apply(
         round_.finished[each] = at
     sim.counters.used += len(finished)
     sim.counters.uploads += len(finished)
-    sim._links.network.passed(len(finished))
 
 
 def _trace(trace: Any, time: np.ndarray, kind: np.ndarray, agent: np.ndarray, version: int) -> None:

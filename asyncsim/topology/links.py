@@ -386,9 +386,9 @@ class FlowNetwork:
         self._hold(record.hub, flow, link, left, now)
         self._unsettled.add(record.hub)
 
-    def finished(self, now: float) -> list[int]:
+    def finished(self, now: float, links: list[int] | None = None) -> list[int]:
         """Remove and return the flows that have ended by ``now`` (in the order of their links'
-        ends, then of their ids)."""
+        ends, then of their ids); ``links``, when given, gets the link whose end each was."""
         done: list[int] = []
         owner, flows = self._owner, self._flows
         while self.next_end() <= now:
@@ -401,6 +401,8 @@ class FlowNetwork:
                 self._riders[link] = []
                 self.remove(flow, now)
                 done.append(flow)
+                if links is not None:
+                    links.append(link)
                 continue
             ended = self._riders_done(link, now)
             if link in self._hubs:
@@ -409,8 +411,35 @@ class FlowNetwork:
                 for flow in ended:
                     self.remove(flow, now)
             done += ended
+            if links is not None:
+                links += [link] * len(ended)
             self._schedule(link)
         return done
+
+    def run_joining(
+        self, paths: list[tuple[int, ...]], size: float, starts: list[float]
+    ) -> tuple[list[float], list[int]]:
+        """Flows of ``size`` bytes joining over ``paths`` at ``starts`` (in the order given,
+        starts not decreasing), nothing else joining, run to their ends: the ends of an instant
+        before the flows joining then, the flows of an instant settled together, as the live
+        network runs them. Returns each flow's end and the link whose end it was."""
+        ends, links = [math.inf] * len(paths), [-1] * len(paths)
+        ids: dict[int, int] = {}
+        position = 0
+        while position < len(paths) or self._flows:
+            joining = starts[position] if position < len(paths) else math.inf
+            end = self.next_end()
+            if end <= joining and end < math.inf:
+                ending: list[int] = []
+                for flow, link in zip(self.finished(end, ending), ending, strict=True):
+                    ends[ids[flow]], links[ids[flow]] = end, link
+                continue
+            if joining == math.inf:
+                break  # flows that never end (a link of capacity 0)
+            while position < len(paths) and starts[position] == joining:
+                ids[self.add(paths[position], size, joining)] = position
+                position += 1
+        return ends, links
 
     def _riders_done(self, link: int, now: float) -> list[int]:
         """Pop the riders of ``link`` that have ended by ``now`` (sorted ids)."""
