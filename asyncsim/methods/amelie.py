@@ -143,10 +143,8 @@ train_amelie = at_pivot(_Amelie)
 
 
 PROTOCOL = pivot_protocol(
-    name="amelie",
+    "amelie",
+    train_amelie,
     description="Tyurin & Richtárik 2024, Alg. 5-7: Malenia's stop gathered to a pivot on a graph",
-    train=train_amelie,
-    family="Amelie",
-    shapes={"sgd": "amelie_sgd"},
     scaling="the slowest agent and the graph's diameter, harmonic-like in the noise term",
 )

@@ -100,10 +100,8 @@ train_fragile = at_pivot(_Fragile)
 
 
 PROTOCOL = pivot_protocol(
-    name="fragile",
+    "fragile",
+    train_fragile,
     description="Tyurin & Richtárik 2024, Alg. 2-4: S gradients gathered to a pivot on a graph",
-    train=train_fragile,
-    family="Fragile",
-    shapes={"sgd": "fragile_sgd"},
     scaling="harmonic-like over the agents near the pivot",
 )

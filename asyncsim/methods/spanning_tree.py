@@ -160,8 +160,13 @@ def at_pivot(method: Callable[[Training, int], Any]) -> Callable[[Training], Gen
     return partial(train_at_pivot, method=method)
 
 
-def pivot_protocol(train: Callable[[Training], Generator], **record: Any) -> ProtocolSpec:
-    """The record of a pivot method on a graph running ``train`` (:func:`at_pivot`): it takes S
-    and j* (:class:`PivotParams`) and runs on agents on a graph only (``decentralized``);
-    ``record``: its other :class:`~asyncsim.core.registry.ProtocolSpec` fields."""
-    return ProtocolSpec(train=train, params=PivotParams, decentralized=True, **record)
+def pivot_protocol(
+    name: str, train: Callable[[Training], Generator], **record: Any
+) -> ProtocolSpec:
+    """The record of the pivot method ``name`` on a graph running ``train`` (:func:`at_pivot`):
+    it takes S and j* (:class:`PivotParams`), runs on agents on a graph only
+    (``decentralized``), is a family of its own (``Name``) and has its own SGD shape
+    (``name_sgd``); ``record``: its other :class:`~asyncsim.core.registry.ProtocolSpec`
+    fields."""
+    own = {"family": name.capitalize(), "shapes": {"sgd": f"{name}_sgd"}}
+    return ProtocolSpec(name, train=train, params=PivotParams, decentralized=True, **own, **record)
