@@ -63,20 +63,21 @@ def run_shared_round(sim: Any, round_: Any, watch_events: int) -> float | None:
     a rule that keeps every agent computing sends nothing more: the round runs as on private
     wires from the arrivals (:meth:`VectorRound.run_from
     <asyncsim.engine.schedule.VectorRound.run_from>`); a round of one gradient per agent, each
-    uploaded at its end, is made in arrays where every upload is held at its uplink's cap
-    (:func:`~asyncsim.engine.upload_round.run_upload_round`). Returns the stop time, or None
-    when the time budget ends (or the events run out) first."""
-    copies = _copies_alone(sim, round_, watch_events)
-    if copies is not None:
-        vector, tau, arrival, link = copies
-        if round_.rule.keeps_computing:
-            rank = np.empty(len(arrival), np.int64)
-            rank[delivery_order(arrival, link)] = np.arange(len(arrival))
-            return vector.run_from(arrival, rank)
-        stop = run_upload_round(sim, round_, vector, (tau, arrival, link), watch_events)
-        if stop is not False:
-            return stop
-    return _events_round(sim, round_, watch_events)
+    uploaded at its end, is made in arrays, its uploads run without events where nothing delays
+    them (:func:`~asyncsim.engine.upload_round.run_upload_round`). Returns the stop time, or
+    None when the time budget ends (or the events run out) first."""
+    keeps_computing = round_.rule.keeps_computing
+    copies = None
+    if keeps_computing or sim._links.uploads_alone():
+        copies = _copies_alone(sim, round_, watch_events)
+    if copies is None:
+        return _events_round(sim, round_, watch_events)
+    vector, tau, arrival, link = copies
+    if not keeps_computing:
+        return run_upload_round(sim, round_, vector, (tau, arrival, link), watch_events)
+    rank = np.empty(len(arrival), np.int64)
+    rank[delivery_order(arrival, link)] = np.arange(len(arrival))
+    return vector.run_from(arrival, rank)
 
 
 def _copies_alone(sim: Any, round_: Any, watch_events: int) -> tuple | None:

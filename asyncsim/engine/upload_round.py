@@ -38,16 +38,14 @@ _ROWS = {  # the trace rows of each event
 
 def run_upload_round(
     sim: Any, round_: Any, vector: Any, copies: tuple[np.ndarray, ...], watch_every: int
-) -> float | bool | None:
+) -> float | None:
     """Run the round ``round_`` of ``sim`` from ``copies``: each agent's next duration, its
     copy's arrival and the link that delivers it; ``vector``: the round's
     :class:`~asyncsim.engine.schedule.VectorRound` (durations, indices); drive's check runs when
-    ``watch_every`` events have passed. Returns the stop time, None when the time budget ends
-    first, or False (nothing done) where the uploads need their events."""
-    links = sim._links
-    if not links.uploads_alone():
-        return False
-    n = sim.cluster.n
+    ``watch_every`` events have passed; the uploads must be able to run without events
+    (:meth:`LiveLinks.uploads_alone <asyncsim.engine.links.LiveLinks.uploads_alone>`). Returns
+    the stop time, or None when the time budget ends first."""
+    links, n = sim._links, sim.cluster.n
     tau, arrival, copy_link = copies
     finish = arrival + tau
     ending = np.lexsort((np.arange(n), finish))  # the gradients' ends, in SimPy's order
