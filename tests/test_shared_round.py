@@ -21,6 +21,7 @@ from conftest import deep_merge
 
 from asyncsim.engine import shared_round, simulation
 from asyncsim.engine.links import LiveLinks
+from asyncsim.engine.schedule import VectorRound
 from asyncsim.runner import simulate
 
 BASE: dict[str, Any] = {
@@ -239,3 +240,23 @@ def test_an_upload_ending_as_another_starts_then_contending() -> None:
     trace = shipped.methods["synchronized_nigt"].trace
     ends = [row[0] for row in trace if row[2] == "upload_end" and row[3] == 0]
     assert ends == pytest.approx([3.0, 3.5 + 20 / 25, 3.5 + 20 / 25 + 20 / 40])
+
+
+def test_a_round_from_arrivals_handed_over_to_the_heap_equals_process_rounds(monkeypatch) -> None:
+    """A round run from the copies' arrivals that cannot go on in windows goes on one event at a
+    time, arrivals still keyed by their rank (here after every second window, copies still on
+    their way: unequal downlinks)."""
+    window = VectorRound._window
+    made = []
+
+    def every_second(self: VectorRound, end: float) -> Any:
+        made.append(self.received.all())
+        return None if len(made) % 2 == 0 else window(self, end)
+
+    monkeypatch.setattr(VectorRound, "_window", every_second)
+    case = deep_merge(BASE, CASES["unequal caps"])
+    case["methods"] = [BASE["methods"][0], BASE["methods"][1]]
+    case["cluster"]["network"]["downlink"] = [40, 5, 20, 20, 1000, 7]
+    shipped, processes, _ = _runs(case)
+    _assert_same(shipped, processes)
+    assert not all(made[1::2])  # some hand-overs with copies on their way
