@@ -419,12 +419,9 @@ class Simulation:
         """Uploads on their way at the stop whose arrivals are known (in order of delivery),
         traced as they arrive before the time budget's end; it ends at the last arrival (never,
         where the budget ends first)."""
-        due = [(time, agent) for time, agent in zip(times, agents, strict=True)
-               if time < self._deadline]  # fmt: skip
-        end = TraceEvent.UPLOAD_END
-        self.trace.extend(
-            _flat_rows([t for t, _ in due], [a for _, a in due], [end] * len(due), version)
-        )
+        due = sum(time < self._deadline for time in times)  # a prefix: they are in time order
+        ends = [TraceEvent.UPLOAD_END] * due
+        self.trace.extend(_flat_rows(times[:due], agents[:due], ends, version))
         if times:  # the budget's end first: its timeout then ends the run before the last
             last = max(times)
             yield At(self.env, last) if last < self._deadline else self.env.event()

@@ -109,14 +109,14 @@ def _trace(trace: Any, time: np.ndarray, kind: np.ndarray, agent: np.ndarray, ve
     """The events' rows (:data:`_ROWS`), packed into the trace."""
     if not trace.enabled or not len(time):
         return
-    codes = [
-        np.array([CODES[event] for event in _ROWS[k]], np.uint8) for k in (_COPY, _END, _UPLOAD)
-    ]
-    per_event = np.array([len(c) for c in codes])[kind]
-    offsets = np.array([0, 2, 4])[kind]  # each event's first code in the codes of all three
+    kinds = (_COPY, _END, _UPLOAD)
+    codes = np.array([CODES[row] for k in kinds for row in _ROWS[k]], np.uint8)
+    lengths = np.array([len(_ROWS[k]) for k in kinds])
+    first = np.cumsum(lengths) - lengths  # each kind's first row among the codes
+    per_event = lengths[kind]
     start = np.cumsum(per_event) - per_event
     within = np.arange(int(per_event.sum())) - np.repeat(start, per_event)
-    events = np.concatenate(codes)[np.repeat(offsets, per_event) + within]
+    events = codes[np.repeat(first[kind], per_event) + within]
     rows = records(len(events), np.repeat(time, per_event), np.repeat(agent, per_event) + 1,
                    events, version, version)  # fmt: skip
     trace.extend_records(rows)

@@ -60,16 +60,18 @@ DONE_TOLERANCE = 1e-9
 (the rounding of the clocks' floating-point sums)."""
 
 
-def water_level(caps: Sequence[float], capacity: float) -> float:
+def water_level(caps: Sequence[float] | np.ndarray, capacity: float) -> float:
     """The level L with Σ_i min(c_i, L) = capacity; inf when Σ_i c_i <= capacity (the flows
-    through a link of this capacity whose other links cap them at c_i each get min(c_i, L))."""
-    remaining, count = float(capacity), len(caps)
-    for cap in sorted(caps):
-        if cap * count > remaining:
-            return remaining / count
-        remaining -= cap
-        count -= 1
-    return math.inf
+    through a link of this capacity whose other links cap them at c_i each get min(c_i, L)).
+
+    Over the caps in ascending order, with R_j the capacity left after the j smallest
+    (subtracted one at a time) and k_j the caps from the j-th on, L = R_j / k_j at the first j
+    where c_(j) · k_j > R_j."""
+    ordered = np.sort(np.asarray(caps, dtype=float))
+    count = np.arange(ordered.size, 0, -1)
+    remaining = np.subtract.accumulate(np.concatenate(([float(capacity)], ordered)))[:-1]
+    over = np.flatnonzero(ordered * count > remaining)
+    return float(remaining[over[0]] / count[over[0]]) if over.size else math.inf
 
 
 def transfer_times(
@@ -100,12 +102,7 @@ def cohort_ends(
     links are 0). Returns (ends, at_level) in flow order, or None where FlowNetwork would move
     flows after the water level (a held cap above L' or a cap at the level below it, from
     rounding) or L' is 0."""
-    ordered = np.sort(caps)
-    count = np.arange(ordered.size, 0, -1)
-    remaining = np.subtract.accumulate(np.concatenate(([float(capacity)], ordered)))[:-1]
-    over = np.flatnonzero(ordered * count > remaining)
-    level = remaining[over[0]] / count[over[0]] if over.size else math.inf
-    at_level = caps >= level
+    at_level = caps >= water_level(caps, capacity)
     held = caps[~at_level]
     held_sum = float(np.add.accumulate(held)[-1]) if held.size else 0.0
     ends = start + size / caps
